@@ -1,0 +1,4 @@
+from neoc_assistant.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""`python -m neoc_assistant`: a thin typer shell over ``Assistant``.
+
+Each command group lives in its own module and registers itself on ``app``.
+Any ``NeocError`` becomes one line on stderr and exit status 2 - never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from neoc_assistant.errors import NeocError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="NEOC Assistant: offline answers from your operations centre's own documents.",
+)
+
+
+def _register() -> None:
+    # Imported for their side effect of adding commands to `app`.
+    from neoc_assistant.cli import kb  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _register()
+    try:
+        app(args=argv, prog_name="neoc_assistant", standalone_mode=False)
+    except NeocError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise

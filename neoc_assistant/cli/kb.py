@@ -1,0 +1,148 @@
+"""Knowledge-base commands: config, ingest, search, documents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from neoc_assistant.cli import app
+from neoc_assistant.cli.common import assistant, container
+from neoc_assistant.retrieve.retriever import SearchFilters
+
+console = Console(stderr=False)
+
+
+@app.command()
+def config(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Print the effective settings (defaults < neoc.toml < NEOC_* env vars)."""
+    data = container().settings.public_dict()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        typer.echo(f"{key} = {value!r}")
+
+
+@app.command()
+def ingest(
+    paths: Optional[list[Path]] = typer.Argument(None, help="Files or folders (default: NEOC_KB_DIR)."),
+    prune: bool = typer.Option(
+        True, "--prune/--no-prune", help="Purge documents that disappeared from an ingested folder."
+    ),
+    delete: Optional[list[str]] = typer.Option(None, "--delete", help="Remove a document by its source name."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Add or update documents in the knowledge base (incremental: unchanged files cost nothing)."""
+    service = assistant()
+    if delete:
+        summary = service.delete_documents(delete)
+    else:
+        summary = service.ingest(paths or None, prune=prune, show_progress=progress and not as_json)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        print_summary(summary)
+    raise typer.Exit(0 if summary.ok else 1)
+
+
+def print_summary(summary) -> None:
+    data = summary.to_dict()
+    for note in data["notes"]:
+        console.print(f"[yellow]note:[/] {note}")
+    for item in data["skipped_files"]:
+        console.print(f"[dim]skipped {item['source']}: {item['reason']}[/]")
+    if data["failures"]:
+        table = Table(title="Failed files", show_lines=False)
+        table.add_column("file")
+        table.add_column("reason")
+        for item in data["failures"]:
+            table.add_row(item["source"], item["reason"])
+        console.print(table)
+    console.print(
+        f"[bold]added[/] {data['added']}  [bold]updated[/] {data['updated']}  "
+        f"[bold]unchanged[/] {data['unchanged']}  [bold]purged[/] {data['purged']}  "
+        f"[bold]failed[/] {data['failed']}  [bold]chunks[/] {data['chunks']}  "
+        f"[bold]seconds[/] {data['seconds']:.1f}  [dim]kb version {data['kb_version']}[/]"
+    )
+
+
+@app.command()
+def search(
+    query: Optional[str] = typer.Argument(None, help="What to look for."),
+    k: int = typer.Option(5, "--k", min=1, max=100, help="Number of passages."),
+    as_json: bool = typer.Option(False, "--json", help="JSON output (array of hits, best first)."),
+    source: Optional[list[str]] = typer.Option(None, "--source", help="Only sources under this file/folder (repeatable)."),
+    doc_type: Optional[list[str]] = typer.Option(None, "--type", help="Only this document type: pdf, docx, md, ... (repeatable)."),
+    queries: Optional[Path] = typer.Option(None, "--queries", help="JSONL file of {\"id\", \"text\"}: one JSON line out per query."),
+) -> None:
+    """Show the knowledge-base passages that best match QUERY."""
+    service = assistant()
+    filters = SearchFilters(tuple(source or ()), tuple(doc_type or ()))
+    if queries is not None:
+        _search_many(service, queries, k, filters)
+        return
+    if query is None:
+        raise typer.BadParameter("give a QUERY or --queries FILE.jsonl")
+    hits = service.search(query, k=k, filters=filters)
+    if as_json:
+        typer.echo(json.dumps([h.to_json(rank) for rank, h in enumerate(hits, start=1)], ensure_ascii=False))
+        return
+    if not hits:
+        console.print("No passages found. Is the knowledge base ingested? Run: python -m neoc_assistant ingest")
+    for rank, hit in enumerate(hits, start=1):
+        page = f" p.{hit.page}" if hit.page else ""
+        console.print(f"[bold]{rank}. {hit.source}{page}[/]  [dim]score {hit.score:.3f}  {hit.chunk_id}[/]")
+        console.print("   " + " ".join(hit.text.split())[:400], markup=False, highlight=False)
+
+
+def _search_many(service, queries: Path, k: int, filters: SearchFilters) -> None:
+    from neoc_assistant.errors import InputError
+
+    try:
+        lines = queries.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read {queries}: {exc.strerror or exc}") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            qid, text = item["id"], item["text"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InputError(f"{queries}:{number}: expected {{\"id\": ..., \"text\": ...}} ({exc})") from exc
+        hits = service.search(text, k=k, filters=filters)
+        typer.echo(json.dumps({"id": qid, "hits": [h.to_json(r) for r, h in enumerate(hits, start=1)]}, ensure_ascii=False))
+
+
+@app.command()
+def documents(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List ingested documents with chunk counts and dates."""
+    import datetime as dt
+
+    docs = assistant().documents()
+    rows = [
+        {
+            "sources": list(d.sources),
+            "title": d.title,
+            "type": d.doc_type,
+            "chunks": d.n_chunks,
+            "pages": d.n_pages,
+            "ingested": dt.datetime.fromtimestamp(d.ingested_at).isoformat(timespec="seconds"),
+        }
+        for d in docs
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(rows)} documents (kb version {assistant().kb_version()})")
+    for col in ("source", "type", "chunks", "ingested"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(", ".join(row["sources"]), row["type"], str(row["chunks"]), row["ingested"])
+    console.print(table)

@@ -1,0 +1,238 @@
+"""Turn one file into text pages, whatever its format.
+
+Headings found in DOCX and HTML are rewritten as Markdown ``#`` lines so that
+one heading-aware splitter (``chunking.py``) serves every format. Each loader
+raises ``InputError`` with a message that says how to fix the file; the
+ingest pipeline records it and moves on to the next file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from neoc_assistant.errors import InputError
+
+
+@dataclass
+class Page:
+    number: int | None  # 1-based page for PDFs, None for formats without pages
+    text: str
+
+
+@dataclass
+class LoadedDocument:
+    title: str
+    doc_type: str  # "pdf", "docx", "html", "md", "txt", "csv"
+    pages: list[Page]
+    notes: list[str] = field(default_factory=list)  # e.g. "decoded as cp1252"
+
+
+def load_document(path: Path, data: bytes) -> LoadedDocument:
+    """Load ``data`` (the bytes of ``path``) with the loader for its suffix."""
+    suffix = path.suffix.lower()
+    loader = LOADERS.get(suffix)
+    if loader is None:
+        raise InputError(f"unsupported file type '{suffix or '(none)'}'")
+    if not data.strip():
+        raise InputError("file is empty")
+    doc = loader(path, data)
+    if not any(p.text.strip() for p in doc.pages):
+        raise InputError("no text could be extracted")
+    return doc
+
+
+# -- text decoding --------------------------------------------------------------
+
+def decode_text(data: bytes) -> tuple[str, str | None]:
+    """Decode bytes of unknown encoding; returns (text, note or None when UTF-8)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace"), None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "decoded as UTF-16"
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is not None and best.encoding:
+        return str(best), f"not UTF-8; decoded as {best.encoding}"
+    return data.decode("cp1252", errors="replace"), "not UTF-8; decoded as cp1252 with replacements"
+
+
+def _title_from_text(text: str, path: Path) -> str:
+    for line in text.splitlines():
+        line = line.strip().lstrip("#").strip()
+        if line:
+            return line[:200]
+    return path.stem
+
+
+# -- loaders -----------------------------------------------------------------
+
+def load_pdf(path: Path, data: bytes) -> LoadedDocument:
+    from pypdf import PdfReader
+    from pypdf.errors import FileNotDecryptedError, PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            try:
+                ok = reader.decrypt("")
+            except (NotImplementedError, ImportError) as exc:
+                raise InputError(f"encrypted PDF needs the 'cryptography' package ({exc})") from exc
+            if not ok:
+                raise InputError(
+                    "PDF is password-protected; save an unprotected copy (e.g. `qpdf --decrypt in.pdf out.pdf`) and ingest that"
+                )
+        pages = []
+        for number, page in enumerate(reader.pages, start=1):
+            try:
+                text = page.extract_text() or ""
+            except Exception:  # noqa: BLE001 - one bad page must not lose the rest
+                text = ""
+            pages.append(Page(number, _clean_pdf_text(text)))
+        meta_title = ""
+        try:
+            meta_title = (reader.metadata.title or "") if reader.metadata else ""
+        except Exception:  # noqa: BLE001
+            meta_title = ""
+    except InputError:
+        raise
+    except FileNotDecryptedError as exc:
+        raise InputError(f"PDF could not be decrypted: {exc}") from exc
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise InputError(f"not a readable PDF (corrupt or truncated?): {exc}") from exc
+    if not any(p.text.strip() for p in pages):
+        raise InputError("PDF has no extractable text (a scan?); run OCR on it first, e.g. `ocrmypdf in.pdf out.pdf`")
+    first_text = next((p.text for p in pages if p.text.strip()), "")
+    title = meta_title.strip() or _title_from_text(first_text, path)
+    return LoadedDocument(title=title, doc_type="pdf", pages=pages)
+
+
+def _clean_pdf_text(text: str) -> str:
+    text = text.replace("\x00", "")
+    text = re.sub(r"-\n(?=[a-z])", "", text)  # re-join hyphenated line breaks
+    text = re.sub(r"[ \t]+", " ", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def load_docx(path: Path, data: bytes) -> LoadedDocument:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
+        raise InputError(f"not a readable DOCX (corrupt, or an old .doc renamed?): {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - zipfile.BadZipFile and friends
+        raise InputError(f"not a readable DOCX: {exc}") from exc
+    lines: list[str] = []
+    title = (document.core_properties.title or "").strip()
+    for block in document.element.body.iterchildren():
+        tag = block.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            para = docx.text.paragraph.Paragraph(block, document)
+            text = para.text.strip()
+            if not text:
+                continue
+            style = (para.style.name if para.style is not None else "") or ""
+            level = _heading_level(style)
+            if level:
+                lines.append("#" * level + " " + text)
+                title = title or text
+            else:
+                lines.append(text)
+        elif tag == "tbl":
+            table = docx.table.Table(block, document)
+            for row in table.rows:
+                cells = [c.text.strip() for c in row.cells]
+                lines.append(" | ".join(cells))
+    text = "\n\n".join(lines)
+    return LoadedDocument(title=title or _title_from_text(text, path), doc_type="docx", pages=[Page(None, text)])
+
+
+def _heading_level(style_name: str) -> int:
+    if style_name == "Title":
+        return 1
+    match = re.match(r"Heading (\d)", style_name)
+    return min(int(match.group(1)), 6) if match else 0
+
+
+def load_html(path: Path, data: bytes) -> LoadedDocument:
+    from bs4 import BeautifulSoup
+
+    text, note = decode_text(data)
+    soup = BeautifulSoup(text, "html.parser")
+    for tag in soup(["script", "style", "noscript", "nav", "footer", "header"]):
+        tag.decompose()
+    for level in range(1, 7):
+        for heading in soup.find_all(f"h{level}"):
+            heading.replace_with(f"\n\n{'#' * level} {heading.get_text(' ', strip=True)}\n\n")
+    for item in soup.find_all("li"):
+        item.insert_before("\n- ")
+    for block in soup.find_all(["p", "div", "br", "tr", "table", "section", "article"]):
+        block.insert_after("\n")
+    body = re.sub(r"\n\s*\n+", "\n\n", soup.get_text()).strip()
+    title = soup.title.get_text(strip=True) if soup.title else ""
+    return LoadedDocument(
+        title=title or _title_from_text(body, path), doc_type="html", pages=[Page(None, body)], notes=[note] if note else []
+    )
+
+
+def load_markdown(path: Path, data: bytes) -> LoadedDocument:
+    text, note = decode_text(data)
+    return LoadedDocument(
+        title=_title_from_text(text, path), doc_type="md", pages=[Page(None, text)], notes=[note] if note else []
+    )
+
+
+def load_text(path: Path, data: bytes) -> LoadedDocument:
+    text, note = decode_text(data)
+    if "\x00" in text:
+        raise InputError("looks like a binary file, not text")
+    return LoadedDocument(
+        title=_title_from_text(text, path), doc_type="txt", pages=[Page(None, text)], notes=[note] if note else []
+    )
+
+
+def load_csv(path: Path, data: bytes) -> LoadedDocument:
+    """One line per row, ``column: value`` pairs, so each row reads as a sentence."""
+    text, note = decode_text(data)
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    rows = list(csv.reader(io.StringIO(text), dialect))
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if not rows:
+        raise InputError("CSV has no rows")
+    header, body = rows[0], rows[1:]
+    lines = [f"# {path.stem.replace('_', ' ')}", "Columns: " + ", ".join(header)]
+    for row in body:
+        pairs = [f"{h.strip()}: {v.strip()}" for h, v in zip(header, row) if v.strip()]
+        lines.append("; ".join(pairs))
+    return LoadedDocument(
+        title=path.stem.replace("_", " "), doc_type="csv", pages=[Page(None, "\n".join(lines))], notes=[note] if note else []
+    )
+
+
+LOADERS: dict[str, Callable[[Path, bytes], LoadedDocument]] = {
+    ".pdf": load_pdf,
+    ".docx": load_docx,
+    ".html": load_html,
+    ".htm": load_html,
+    ".md": load_markdown,
+    ".markdown": load_markdown,
+    ".txt": load_text,
+    ".text": load_text,
+    ".csv": load_csv,
+}
+
+SUPPORTED_SUFFIXES = frozenset(LOADERS)
