@@ -112,8 +112,7 @@ class Manifest:
         self._local = threading.local()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with self._tx() as conn:
-                conn.executescript(SCHEMA)
+            self._conn().executescript(SCHEMA)  # executescript manages its own transaction
         except sqlite3.DatabaseError as exc:
             raise StoreError(_db_error_message(path, exc)) from exc
 
