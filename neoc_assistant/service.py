@@ -1,14 +1,20 @@
 """The assistant as one object: what the CLI, the UI and the load test all call.
 
-It validates input, then delegates to the components the container built.
+It validates input, then delegates to the components the container built; see
+docs/service-interface.md for the contract.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
-from neoc_assistant.errors import InputError
+from neoc_assistant.answer import Answer, StreamEvent
+from neoc_assistant.chain import ChainState
+from neoc_assistant.errors import InputError, NeocError
 from neoc_assistant.ingest.pipeline import IngestSummary
 from neoc_assistant.retrieve.hits import Hit
 from neoc_assistant.retrieve.retriever import SearchFilters
@@ -49,3 +55,86 @@ class Assistant:
     def search(self, query: str, k: int | None = None, filters: SearchFilters | None = None) -> list[Hit]:
         query = self.validate_question(query)
         return self.container.retriever.search(query, k=k, filters=filters)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        history: list[tuple[str, str]] | None = None,
+        filters: SearchFilters | None = None,
+        use_cache: bool = True,
+    ) -> Answer:
+        for event in self.ask_stream(question, history=history, filters=filters, use_cache=use_cache):
+            if event.kind == "done":
+                return event.answer
+        raise RuntimeError("the chain ended without an answer")  # pragma: no cover - a bug, not an input
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        history: list[tuple[str, str]] | None = None,
+        filters: SearchFilters | None = None,
+        use_cache: bool = True,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[StreamEvent]:
+        metrics = self.container.metrics
+        try:
+            question = self.validate_question(question)
+        except InputError:
+            metrics.record_error("input")
+            raise
+        self.container.query_log.record(question)
+        state = ChainState(
+            question=question, history=list(history or []), filters=filters, use_cache=use_cache, cancel=cancel
+        )
+        answer = None
+        try:
+            for event in self.container.chain.stream(state):
+                if event.kind == "done":
+                    answer = event.answer
+                yield event
+        except NeocError as exc:
+            metrics.record_error(type(exc).__name__)
+            raise
+        except GeneratorExit:
+            metrics.record_error("cancelled")
+            raise
+        except Exception:
+            metrics.record_error("internal")
+            raise
+        if answer is not None:
+            outcome = f"cached_{answer.cache_tier}" if answer.cached else answer.mode
+            if not answer.complete:
+                outcome = "cancelled"
+            metrics.record_request(outcome, answer.timings_ms, answer.tokens)
+
+    def feedback(self, question: str, answer: Answer, helpful: bool, comment: str = "") -> None:
+        """Log feedback locally; a thumbs-down on a cached answer evicts it so it is not served again."""
+        log_dir = self.settings.log_dir
+        log_dir.mkdir(parents=True, exist_ok=True)
+        record = {
+            "ts": time.time(),
+            "question": question,
+            "helpful": bool(helpful),
+            "comment": comment,
+            "mode": answer.mode,
+            "cached": answer.cached,
+            "sources": [s.get("source") for s in answer.sources],
+            "kb_version": self.kb_version(),
+        }
+        with open(log_dir / "feedback.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        if not helpful and self.settings.cache_enabled:
+            # Also when the answer was fresh: it may have been stored and would be served next time.
+            ctx = self.container.chain.cache_context(ChainState(question=question))
+            self.container.response_cache.remove(question, ctx)
+
+    # -- operations ------------------------------------------------------------------
+    def health(self) -> dict:
+        from neoc_assistant.monitoring.health import check_health
+
+        return check_health(self.container)
+
+    def stats(self) -> dict:
+        return self.container.metrics.snapshot()

@@ -23,14 +23,20 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported for their side effect of adding commands to `app`.
-    from neoc_assistant.cli import kb  # noqa: F401
+    from neoc_assistant.cli import ask, kb  # noqa: F401
+    from neoc_assistant.cli import cache  # noqa: F401
+    from neoc_assistant.cli import models  # noqa: F401
+    from neoc_assistant.cli import monitor  # noqa: F401
+    from neoc_assistant.cli import serve  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # per-file problems are reported in the summary
     _register()
     try:
-        app(args=argv, prog_name="neoc_assistant", standalone_mode=False)
+        code = app(args=argv, prog_name="neoc_assistant", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except NeocError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -61,9 +61,22 @@ def decode_text(data: bytes) -> tuple[str, str | None]:
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
+    if best is not None and best.encoding and not _single_byte_western_guess(best.encoding):
+        return str(best), f"not UTF-8; decoded as {best.encoding}"
+    # Short legacy texts fool detectors among the 8-bit code pages; Windows-1252 is by far the
+    # most common of them, so it wins whenever it decodes cleanly.
+    try:
+        return data.decode("cp1252"), "not UTF-8; decoded as cp1252"
+    except UnicodeDecodeError:
+        pass
     if best is not None and best.encoding:
         return str(best), f"not UTF-8; decoded as {best.encoding}"
     return data.decode("cp1252", errors="replace"), "not UTF-8; decoded as cp1252 with replacements"
+
+
+def _single_byte_western_guess(encoding: str) -> bool:
+    name = encoding.lower().replace("-", "_")
+    return name.startswith(("cp125", "windows_125", "latin", "iso8859", "mac_")) or name in {"cp850", "cp437"}
 
 
 def _title_from_text(text: str, path: Path) -> str:
