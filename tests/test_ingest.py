@@ -374,3 +374,14 @@ def test_cli_rejects_empty_question_with_one_line(tmp_path):
     proc = run_cli(["search", "   "], tmp_path / "d")
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: The question is empty") and "Traceback" not in proc.stderr
+
+
+def test_text_with_stray_nul_bytes_is_kept_but_binary_is_refused(tmp_path):
+    manual = tmp_path / "manual.txt"
+    manual.write_bytes(b"Unit 1\n\x00 Roles and responsibilities\n\x00 Hazards\n" + b"Community preparedness. " * 50)
+    doc = load_document(manual, manual.read_bytes())
+    assert "• Roles and responsibilities" in doc.pages[0].text
+    blob = tmp_path / "blob.txt"
+    blob.write_bytes(bytes(range(256)) * 20)
+    with pytest.raises(InputError, match="binary"):
+        load_document(blob, blob.read_bytes())

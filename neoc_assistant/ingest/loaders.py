@@ -208,11 +208,17 @@ def load_markdown(path: Path, data: bytes) -> LoadedDocument:
 
 def load_text(path: Path, data: bytes) -> LoadedDocument:
     text, note = decode_text(data)
-    if "\x00" in text:
-        raise InputError("looks like a binary file, not text")
-    return LoadedDocument(
-        title=_title_from_text(text, path), doc_type="txt", pages=[Page(None, text)], notes=[note] if note else []
-    )
+    notes = [note] if note else []
+    # A few stray NULs (seen as bullet characters in exported manuals) are noise;
+    # many control characters mean this is not a text file at all.
+    controls = sum(1 for ch in text if ch < " " and ch not in "\t\n\r\f\v")
+    if controls > 0.01 * len(text):
+        raise InputError("looks like a binary file, not text (many control bytes)")
+    nuls = text.count("\x00")
+    if nuls:
+        text = text.replace("\x00", "•")
+        notes.append(f"{nuls} NUL bytes read as bullets")
+    return LoadedDocument(title=_title_from_text(text, path), doc_type="txt", pages=[Page(None, text)], notes=notes)
 
 
 def load_csv(path: Path, data: bytes) -> LoadedDocument:
