@@ -36,7 +36,25 @@ class Container:
     def embedder(self):
         from neoc_assistant.store.embeddings import Embedder
 
-        return Embedder(self.settings)
+        return Embedder(self.settings, cache=self.embedding_cache if self.settings.cache_enabled else None)
+
+    @cached_property
+    def embedding_cache(self):
+        from neoc_assistant.cache.embedding_cache import EmbeddingCache
+
+        return EmbeddingCache(self.settings)
+
+    @cached_property
+    def response_cache(self):
+        from neoc_assistant.cache.response_cache import ResponseCache
+
+        return ResponseCache(self.settings, self.embedder, on_event=self.metrics.cache_event)
+
+    @cached_property
+    def query_log(self):
+        from neoc_assistant.cache.query_log import QueryLog
+
+        return QueryLog(self.settings)
 
     @cached_property
     def ingestor(self):
@@ -51,7 +69,37 @@ class Container:
         return KnowledgeBaseRetriever(self.settings, self.manifest, self.vectors, self.embedder)
 
     @cached_property
+    def engine(self):
+        from neoc_assistant.generate.engine import GenerationEngine
+
+        return GenerationEngine(
+            self.settings,
+            on_guard_action=lambda action: self.metrics.count_guard_action(action),
+            shed_cache=self._shed_l1_cache,
+        )
+
+    def _shed_l1_cache(self) -> int:
+        cache = self.__dict__.get("response_cache")  # nothing to shed if it was never built
+        return cache.shed_l1(0.5) if cache is not None else 0
+
+    @cached_property
+    def chain(self):
+        from neoc_assistant.chain import RagChain
+
+        return RagChain(self)
+
+    @cached_property
     def assistant(self):
         from neoc_assistant.service import Assistant
 
         return Assistant(self)
+
+    @cached_property
+    def metrics(self):
+        from neoc_assistant.monitoring.metrics import Metrics
+
+        def pool_stats():
+            engine = self.__dict__.get("engine")  # never build or load the engine just to sample it
+            return engine.pool_stats() if engine is not None else None
+
+        return Metrics(self.settings, pool_stats=pool_stats)

@@ -93,21 +93,19 @@ class Assistant:
             for event in self.container.chain.stream(state):
                 if event.kind == "done":
                     answer = event.answer
+                    # Recorded before yielding: a caller may stop iterating once it has the answer.
+                    metrics.record_request(_outcome(answer), answer.timings_ms, answer.tokens)
                 yield event
         except NeocError as exc:
             metrics.record_error(type(exc).__name__)
             raise
         except GeneratorExit:
-            metrics.record_error("cancelled")
+            if answer is None:
+                metrics.record_error("cancelled")
             raise
         except Exception:
             metrics.record_error("internal")
             raise
-        if answer is not None:
-            outcome = f"cached_{answer.cache_tier}" if answer.cached else answer.mode
-            if not answer.complete:
-                outcome = "cancelled"
-            metrics.record_request(outcome, answer.timings_ms, answer.tokens)
 
     def feedback(self, question: str, answer: Answer, helpful: bool, comment: str = "") -> None:
         """Log feedback locally; a thumbs-down on a cached answer evicts it so it is not served again."""
@@ -138,3 +136,9 @@ class Assistant:
 
     def stats(self) -> dict:
         return self.container.metrics.snapshot()
+
+
+def _outcome(answer: Answer) -> str:
+    if not answer.complete:
+        return "cancelled"
+    return f"cached_{answer.cache_tier}" if answer.cached else answer.mode

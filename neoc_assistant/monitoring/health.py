@@ -1,0 +1,152 @@
+"""Health check: can this installation answer questions right now?
+
+``check_health(container)`` returns::
+
+    {"healthy": bool, "status": "ok" | "degraded" | "unhealthy",
+     "checks": {"model": {...}, "store": {...}, "disk": {...}, "memory": {...}}}
+
+Each check has ``ok`` (False makes the whole result unhealthy), ``degraded``
+(works, but not fully) and a one-line ``message``.
+
+* **model** - no model configured = retrieval-only mode: healthy but degraded
+  (answers are passages, not prose). A configured model file that is missing
+  or not a valid GGUF is unhealthy: the operator expects generated answers.
+* **store** - the manifest opens and reports its chunk count, and the Chroma
+  collection answers ``count()``. A missing data directory or an empty
+  knowledge base is unhealthy (every question would be "not found"); vectors
+  and manifest disagreeing is degraded (an interrupted ingest; re-run ingest).
+  Nothing is created: a missing store is reported, not initialised.
+* **disk** - free bytes on the filesystem holding ``data_dir`` against a
+  minimum (the cache, logs and ingest need room).
+* **memory** - system memory in use against ``guard_system_memory_percent``
+  (where the memory guard starts refusing answers): over it = unhealthy;
+  over ``alert_memory_percent`` = degraded.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psutil
+
+DEFAULT_MIN_FREE_DISK_BYTES = 1 << 30  # 1 GiB
+
+
+def check_health(container, *, min_free_disk_bytes: int = DEFAULT_MIN_FREE_DISK_BYTES) -> dict:
+    checks = {
+        "model": _guard(check_model, container),
+        "store": _guard(check_store, container),
+        "disk": _guard(check_disk, container.settings, min_free_disk_bytes),
+        "memory": _guard(check_memory, container.settings),
+    }
+    healthy = all(c["ok"] for c in checks.values())
+    degraded = any(c.get("degraded") for c in checks.values())
+    status = "unhealthy" if not healthy else ("degraded" if degraded else "ok")
+    return {"healthy": healthy, "status": status, "checks": checks}
+
+
+def _guard(fn, *args) -> dict:
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - a check that crashes is a failed check, not a traceback
+        return {"ok": False, "degraded": False, "message": f"check failed: {type(exc).__name__}: {exc}"}
+
+
+def check_model(container) -> dict:
+    settings = container.settings
+    engine = container.__dict__.get("engine")  # only if already built: health must not load a model
+    path = settings.resolved_model_path()
+    if path is None:
+        return {"ok": True, "degraded": True, "mode": "retrieval-only", "available": False, "loaded": False,
+                "path": None,
+                "message": f"no model configured (no NEOC_MODEL_PATH, no *.gguf in {settings.models_dir}): "
+                           "answering in retrieval-only mode"}
+    result = {"path": str(path), "mode": "llm", "loaded": bool(getattr(engine, "model_loaded", False))}
+    if not path.is_file():
+        return {**result, "ok": False, "degraded": False, "available": False,
+                "message": f"model file {path} not found: fix NEOC_MODEL_PATH or copy the .gguf there"}
+    if result["loaded"]:
+        pool = None
+        try:
+            pool = engine.pool_stats()
+        except Exception:  # noqa: BLE001
+            pass
+        return {**result, "ok": True, "degraded": False, "available": True, "size_bytes": path.stat().st_size,
+                "pool": {k: pool.get(k) for k in ("size", "in_use", "waiting")} if pool else None,
+                "message": f"model {path.name} loaded"}
+    from neoc_assistant.errors import ModelError
+    from neoc_assistant.generate.model_file import inspect_gguf
+
+    try:
+        info = inspect_gguf(path)
+    except ModelError as exc:
+        return {**result, "ok": False, "degraded": False, "available": False, "message": str(exc)}
+    return {**result, "ok": True, "degraded": False, "available": True, "size_bytes": path.stat().st_size,
+            "architecture": info.architecture,
+            "message": f"model {path.name} ({info.architecture}) available, loads on first question"}
+
+
+def check_store(container) -> dict:
+    settings = container.settings
+    if "manifest" not in container.__dict__ and not settings.manifest_path.is_file():
+        return {"ok": False, "degraded": False, "reachable": False, "chunks": 0,
+                "message": f"no knowledge base at {settings.data_dir}: run `python -m neoc_assistant ingest`"}
+    try:
+        counts = container.manifest.counts()
+    except Exception as exc:  # noqa: BLE001 - StoreError or sqlite errors
+        return {"ok": False, "degraded": False, "reachable": False, "chunks": 0,
+                "message": f"manifest unreadable: {exc}"}
+    try:
+        vectors = int(container.vectors.count())
+    except Exception as exc:  # noqa: BLE001
+        return {"ok": False, "degraded": False, "reachable": False, "chunks": counts["chunks"],
+                "documents": counts["documents"], "message": f"vector store unreachable: {exc}"}
+    result = {"reachable": True, "chunks": counts["chunks"], "documents": counts["documents"],
+              "files": counts["files"], "vectors": vectors}
+    if counts["chunks"] == 0:
+        return {**result, "ok": False, "degraded": False,
+                "message": "the knowledge base is empty: run `python -m neoc_assistant ingest`"}
+    if vectors < counts["chunks"]:
+        return {**result, "ok": True, "degraded": True,
+                "message": f"{counts['chunks'] - vectors} chunks have no vector (interrupted ingest?): "
+                           "re-run ingest"}
+    return {**result, "ok": True, "degraded": False,
+            "message": f"{counts['documents']} documents, {counts['chunks']} chunks"}
+
+
+def _existing_ancestor(path: Path) -> Path:
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_disk(settings, min_free_bytes: int = DEFAULT_MIN_FREE_DISK_BYTES) -> dict:
+    where = _existing_ancestor(settings.data_dir)
+    usage = shutil.disk_usage(where)
+    result = {"path": str(where), "free_bytes": usage.free, "total_bytes": usage.total,
+              "min_free_bytes": int(min_free_bytes)}
+    if usage.free < min_free_bytes:
+        return {**result, "ok": False, "degraded": False,
+                "message": f"only {usage.free / 2**20:.0f} MB free under {where} "
+                           f"(minimum {min_free_bytes / 2**20:.0f} MB): free disk space"}
+    return {**result, "ok": True, "degraded": False, "message": f"{usage.free / 2**30:.1f} GB free"}
+
+
+def check_memory(settings) -> dict:
+    vm = psutil.virtual_memory()
+    rss = psutil.Process().memory_info().rss
+    result = {"system_percent": vm.percent, "available_bytes": vm.available, "total_bytes": vm.total,
+              "process_rss_bytes": rss, "refuse_above_percent": settings.guard_system_memory_percent,
+              "alert_above_percent": settings.alert_memory_percent}
+    if vm.percent > settings.guard_system_memory_percent:
+        return {**result, "ok": False, "degraded": False,
+                "message": f"system memory {vm.percent:.0f}% in use: above the {settings.guard_system_memory_percent:g}% "
+                           "guard, new answers will be refused; close other programs"}
+    if vm.percent > settings.alert_memory_percent:
+        return {**result, "ok": True, "degraded": True,
+                "message": f"system memory {vm.percent:.0f}% in use (alert threshold "
+                           f"{settings.alert_memory_percent:g}%); {vm.available / 2**30:.1f} GB available"}
+    return {**result, "ok": True, "degraded": False,
+            "message": f"{vm.available / 2**30:.1f} GB available ({vm.percent:.0f}% in use)"}
