@@ -221,12 +221,11 @@ class RagChain:
                 pieces.append(piece)
                 yield StreamEvent("token", text=piece)
                 if state.cancel is not None and state.cancel.is_set():
-                    cancelled = True
                     break
+            # Decided before close(): closing the stream sets the cancel event itself.
+            cancelled = state.cancel is not None and state.cancel.is_set()
         finally:
             stream.close()  # frees the model context at once, also when our consumer went away
-        if state.cancel is not None and state.cancel.is_set():
-            cancelled = True
         raw = "".join(pieces).strip()
         text, cited = check_citations(raw, len(state.passages))
         cited_hits = [state.passages[i - 1] for i in cited] or state.passages

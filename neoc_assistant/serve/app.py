@@ -1,0 +1,178 @@
+"""One local web server: the Gradio UI at ``/`` plus JSON endpoints.
+
+* ``POST /api/ask`` ``{"question", "use_cache"?, "history"?}`` -> ``Answer.to_json()``
+  (400 bad input, 503 busy/memory/model unavailable + ``Retry-After``, 500 otherwise;
+  body ``{"error": kind, "message": one line}``). HTTP Basic auth when auth is configured.
+* ``GET /health`` -> ``assistant.health()``; 503 when unhealthy.
+* ``GET /metrics`` -> Prometheus text from ``container.metrics``; 503 if metrics are unavailable.
+
+FastAPI's own docs pages are disabled: they load Swagger UI from a CDN.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+import time
+from typing import Any
+
+import neoc_assistant.serve.offline  # noqa: F401  (environment before gradio)
+import gradio as gr
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import BaseModel, Field
+
+from neoc_assistant.errors import BusyError, InputError, MemoryGuardError, ModelError, NeocError
+from neoc_assistant.serve.ui import CSS, ON_LOAD_JS, RecentRequests, build_ui, make_theme
+
+log = logging.getLogger(__name__)
+
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class AskBody(BaseModel):
+    question: str
+    use_cache: bool = True
+    history: list[tuple[str, str]] | None = Field(default=None, description="Earlier (question, answer) turns.")
+
+
+def _status_for(exc: NeocError) -> int:
+    if isinstance(exc, InputError):
+        return 400
+    if isinstance(exc, (BusyError, MemoryGuardError)):
+        return 503
+    if isinstance(exc, ModelError):
+        return 503
+    return 500
+
+
+def auth_pairs(settings) -> list[tuple[str, str]] | None:
+    user, password = settings.auth_username, settings.auth_password
+    if bool(user) != bool(password):
+        raise InputError("Set both NEOC_AUTH_USERNAME and NEOC_AUTH_PASSWORD (or neither).")
+    return [(user, password)] if user else None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def generation_slots(assistant) -> tuple[int, str]:
+    """(concurrent generations the UI queue allows, "llm" | "retrieval-only").
+
+    With a model: the engine's context-pool size (loading the model now, so the
+    first question does not pay for it). Without one: 2 (retrieval is cheap but
+    the machine has two cores).
+    """
+    container = assistant.container
+    try:
+        engine = container.engine
+    except AttributeError:
+        engine = None
+    if engine is None or not engine.available():
+        return 2, "retrieval-only"
+    try:
+        engine.load()
+    except NeocError as exc:
+        log.warning("model not usable, serving retrieval-only answers: %s", exc)
+        return 2, "retrieval-only"
+    size = int((getattr(engine, "pool_plan", None) or {}).get("size") or 1)
+    return max(1, size), "llm"
+
+
+def create_app(assistant, *, concurrency_limit: int | None = None, mode: str | None = None,
+               recent: RecentRequests | None = None) -> FastAPI:
+    settings = assistant.settings
+    if concurrency_limit is None or mode is None:
+        concurrency_limit, mode = generation_slots(assistant)
+    recent = recent or RecentRequests()
+    pairs = auth_pairs(settings)
+
+    app = FastAPI(title="NEOC Assistant", docs_url=None, redoc_url=None, openapi_url=None)
+    basic = HTTPBasic(auto_error=False)
+
+    def require_auth(credentials: HTTPBasicCredentials | None = Depends(basic)) -> None:
+        if not pairs:
+            return
+        if credentials is not None:
+            for user, password in pairs:
+                if secrets.compare_digest(credentials.username.encode(), user.encode()) and \
+                        secrets.compare_digest(credentials.password.encode(), password.encode()):
+                    return
+        raise HTTPException(status_code=401, detail="authentication required",
+                            headers={"WWW-Authenticate": "Basic"})
+
+    @app.post("/api/ask", dependencies=[Depends(require_auth)])
+    def api_ask(body: AskBody) -> JSONResponse:
+        started = time.perf_counter()
+        try:
+            answer = assistant.ask(body.question, history=body.history, use_cache=body.use_cache)
+        except NeocError as exc:
+            status = _status_for(exc)
+            recent.add((time.perf_counter() - started) * 1000, "api", "error")
+            headers = {"Retry-After": "2"} if status == 503 else None
+            return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=status,
+                                headers=headers)
+        except Exception:  # noqa: BLE001 - one line out, details in the log
+            log.exception("/api/ask failed")
+            recent.add((time.perf_counter() - started) * 1000, "api", "error")
+            return JSONResponse({"error": "InternalError", "message": "internal error; see the server log"},
+                                status_code=500)
+        total = (answer.timings_ms or {}).get("total")
+        recent.add(total if total is not None else (time.perf_counter() - started) * 1000, "api",
+                   "cached" if answer.cached else answer.mode)
+        return JSONResponse(answer.to_json())
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        try:
+            data: dict[str, Any] = assistant.health()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("health() failed: %s", exc)
+            return JSONResponse({"healthy": False, "error": f"{type(exc).__name__}: {exc}"}, status_code=503)
+        return JSONResponse(data, status_code=200 if data.get("healthy") else 503)
+
+    @app.get("/metrics")
+    def metrics() -> PlainTextResponse:
+        try:
+            text = assistant.container.metrics.prometheus_text()
+        except (AttributeError, ImportError) as exc:
+            return PlainTextResponse(f"# metrics unavailable: {type(exc).__name__}\n", status_code=503)
+        return PlainTextResponse(text, media_type=PROMETHEUS_CONTENT_TYPE)
+
+    blocks = build_ui(assistant, concurrency_limit=concurrency_limit, mode=mode, recent=recent)
+    app.state.blocks = blocks
+    app.state.concurrency_limit = concurrency_limit
+    app.state.mode = mode
+    gr.mount_gradio_app(
+        app, blocks, path="/",
+        server_name=settings.host, server_port=settings.port,
+        auth=pairs, auth_message="NEOC Assistant: sign in with the centre's account." if pairs else None,
+        theme=make_theme(), css=CSS, js=ON_LOAD_JS,
+        footer_links=[], run_history=False, ssr_mode=False, pwa=False, mcp_server=False,
+        enable_monitoring=False, show_error=False,
+        max_file_size=f"{settings.upload_max_mb}mb",
+        allowed_paths=[],
+    )
+    return app
+
+
+def serve(assistant, host: str, port: int) -> None:
+    """Build the app and run it with uvicorn until interrupted."""
+    import uvicorn
+
+    if not is_loopback(host) and not (assistant.settings.auth_username and assistant.settings.auth_password):
+        log.warning("serving on %s without authentication: anyone on the network can use the assistant "
+                    "(set NEOC_AUTH_USERNAME and NEOC_AUTH_PASSWORD)", host)
+    app = create_app(assistant)
+    print(f"NEOC Assistant: http://{host}:{port}/  (mode {app.state.mode}, "
+          f"{app.state.concurrency_limit} concurrent answer(s); Ctrl+C to stop)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=5)

@@ -1,0 +1,343 @@
+"""Pure formatting for the UI: answers, sources, banners, health and ingest summaries.
+
+No Gradio here, so every function is unit-testable and cheap. Everything that
+comes from a document (source names, excerpts) is escaped before it is put
+into Markdown: a passage must never turn into a link, an image fetch or HTML.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from typing import Any, Iterable
+
+EXCERPT_CHARS = 220
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~])")
+
+
+def md_escape(text: str) -> str:
+    """Escape Markdown/HTML so document text renders literally (no links, images, tags)."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", html.unescape(str(text)))
+    return escaped.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def code(text: str) -> str:
+    """Inline code span (literal by definition; only backticks need care)."""
+    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
+
+
+_TABLE_RULE = re.compile(r"\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?")
+
+
+def short_excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """One line of plain text: Markdown emphasis and table rules removed, cells joined with ' · '."""
+    flat = " ".join(str(text or "").split())
+    flat = _TABLE_RULE.sub(" ", flat).replace("**", "").replace("__", "")
+    flat = re.sub(r"\s*\|\s*(\|\s*)*", " · ", flat).strip(" ·")
+    flat = " ".join(flat.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0]
+    return (cut or flat[:limit]) + " …"
+
+
+def _get(obj: Any, name: str, default=None):
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def seconds(ms: float | None) -> str:
+    if ms is None:
+        return ""
+    return f"{ms / 1000:.1f} s" if ms >= 100 else f"{ms:.0f} ms"
+
+
+# ---------------------------------------------------------------------------
+# answers
+# ---------------------------------------------------------------------------
+def banner(answer: Any) -> str:
+    """The coloured-ish note above an answer: retrieval-only and not-found modes."""
+    mode = _get(answer, "mode", "llm")
+    notice = (_get(answer, "notice", "") or "").strip()
+    if mode == "retrieval-only":
+        text = notice or "No model installed — showing passages"
+        return f"> ⚠ **{md_escape(text)}**"
+    if mode == "not-found":
+        text = notice or "Not in the knowledge base."
+        return f"> ℹ **{md_escape(text)}**"
+    if notice:
+        return f"> ℹ {md_escape(notice)}"
+    return ""
+
+
+def sources_block(sources: Iterable[dict], *, excerpts: bool = True, title: str = "Sources") -> str:
+    lines = []
+    for number, src in enumerate(sources or [], start=1):
+        name = md_escape(_get(src, "source", "?"))
+        page = _get(src, "page")
+        where = f"**{name}**" + (f", p. {page}" if page not in (None, "", 0) else "")
+        excerpt = short_excerpt(_get(src, "excerpt", "") or "") if excerpts else ""
+        line = f"{number}. {where}"
+        if excerpt:
+            line += f" — “{md_escape(excerpt)}”"
+        lines.append(line)
+    if not lines:
+        return ""
+    return f"**{title}**\n\n" + "\n".join(lines)
+
+
+def sources_compact(sources: Iterable[dict]) -> str:
+    """One line per document (passages counted, pages merged): for answers that quote the passages."""
+    order: dict[str, dict] = {}
+    for src in sources or []:
+        name = str(_get(src, "source", "?"))
+        entry = order.setdefault(name, {"n": 0, "pages": []})
+        entry["n"] += 1
+        page = _get(src, "page")
+        if page not in (None, "", 0) and page not in entry["pages"]:
+            entry["pages"].append(page)
+    if not order:
+        return ""
+    items = []
+    for name, entry in order.items():
+        pages = f", p. {', '.join(str(p) for p in sorted(entry['pages']))}" if entry["pages"] else ""
+        count = f" ({entry['n']} passages)" if entry["n"] > 1 else ""
+        items.append(f"- **{md_escape(name)}**{pages}{count}")
+    return "**Sources**\n\n" + "\n".join(items)
+
+
+_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_REF_IMAGE = re.compile(r"!\[([^\]]*)\]\[[^\]]*\]")
+
+
+def safe_markdown(text: str) -> str:
+    """Model output as Markdown, minus anything the browser would fetch (images, raw HTML)."""
+    text = _IMAGE.sub(lambda m: f"[image: {m.group(1)}]", str(text or ""))
+    text = _REF_IMAGE.sub(lambda m: f"[image: {m.group(1)}]", text)
+    return text.replace("<", "&lt;")
+
+
+def badges(answer: Any) -> str:
+    parts = []
+    if _get(answer, "cached", False):
+        tier = (_get(answer, "cache_tier") or "").upper()
+        where = {"L1": "L1 memory", "L2": "L2 disk"}.get(tier, tier)
+        parts.append(f"⚡ **Cached {tier}** ({where})" if tier else "⚡ **Cached**")
+    total = (_get(answer, "timings_ms", {}) or {}).get("total")
+    if total is not None:
+        parts.append(f"answered in {seconds(total)}")
+    mode = _get(answer, "mode", "")
+    if mode and mode != "llm":
+        parts.append(f"mode: {md_escape(mode)}")
+    return " · ".join(parts)
+
+
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def passages_markdown(text: str) -> str:
+    """Quoted document passages: their Markdown (tables, lists) kept, headings shrunk, no fetches."""
+    return _HEADING.sub(lambda m: f"**{m.group(1)}**", safe_markdown(text))
+
+
+def answer_markdown(answer: Any, *, stopped: bool = False) -> str:
+    """The whole chat bubble for a finished answer: banner, text, sources, badges.
+
+    Model answers and quoted passages render as sanitised Markdown (no images,
+    no raw HTML, so nothing is fetched); the not-found list is plain text.
+    """
+    mode = _get(answer, "mode", "llm")
+    text = (_get(answer, "answer", "") or "").strip()
+    notice = (_get(answer, "notice", "") or "").strip()
+    sources = _get(answer, "sources", []) or []
+    parts = []
+    top = banner(answer)
+    if top:
+        parts.append(top)
+    if mode == "not-found":
+        if notice and text.startswith(notice):
+            text = text[len(notice):].strip()
+        body, src = md_escape(text), ""
+    elif mode == "retrieval-only":
+        body, src = passages_markdown(text), sources_compact(sources)
+    else:
+        body, src = safe_markdown(text), sources_block(sources)
+    if body:
+        parts.append(body)
+    if stopped:
+        parts.append("_■ Stopped._")
+    if src:
+        parts.append("---\n" + src)
+    meta = badges(answer)
+    if meta:
+        parts.append(f"<sub>{meta}</sub>")
+    return "\n\n".join(parts)
+
+
+def streaming_markdown(text: str) -> str:
+    return safe_markdown(text) + " ▌"
+
+
+def stopped_markdown(partial: str) -> str:
+    partial = (partial or "").rstrip().removesuffix("▌").rstrip()
+    return (partial + "\n\n" if partial else "") + "_■ Stopped._"
+
+
+def error_markdown(kind: str, message: str) -> str:
+    hint = {
+        "InputError": "Please rephrase",
+        "BusyError": "The assistant is busy",
+        "MemoryGuardError": "Memory is tight",
+        "ModelError": "Model problem",
+        "StoreError": "Knowledge-base problem",
+    }.get(kind, "Error")
+    return f"> ⚠ **{hint}:** {md_escape(message)}"
+
+
+# ---------------------------------------------------------------------------
+# knowledge base
+# ---------------------------------------------------------------------------
+DOC_COLUMNS = ["source", "title", "type", "pages", "chunks", "ingested"]
+
+
+def document_rows(docs: Iterable[Any]) -> list[list]:
+    rows = []
+    for d in docs:
+        when = _get(d, "ingested_at", 0) or 0
+        stamp = dt.datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M") if when else ""
+        rows.append([
+            ", ".join(_get(d, "sources", ()) or ()),
+            _get(d, "title", ""),
+            _get(d, "doc_type", ""),
+            _get(d, "n_pages", 0),
+            _get(d, "n_chunks", 0),
+            stamp,
+        ])
+    rows.sort(key=lambda r: r[0].lower())
+    return rows
+
+
+def ingest_summary_markdown(data: dict, rejected: list[tuple[str, str]] | None = None, title: str = "Ingest") -> str:
+    """Summary of an ``IngestSummary.to_dict()`` plus files refused before ingest."""
+    lines = [
+        f"**{title}:** added {data.get('added', 0)} · updated {data.get('updated', 0)} · "
+        f"unchanged {data.get('unchanged', 0)} · removed {data.get('purged', 0)} · "
+        f"failed {data.get('failed', 0) + len(rejected or [])} · chunks {data.get('chunks', 0)} · "
+        f"{data.get('seconds', 0):.1f} s"
+    ]
+    changed = [f for f in data.get("files", []) if f.get("status") in ("added", "updated", "purged")]
+    for f in changed:
+        extra = f" ({md_escape(f['reason'])})" if f.get("reason") else ""
+        lines.append(f"- ✓ {f['status']}: {code(f['source'])}{extra}")
+    for name, reason in rejected or []:
+        lines.append(f"- ✗ refused {code(name)}: {md_escape(reason)}")
+    for item in data.get("failures", []):
+        lines.append(f"- ✗ failed {code(item['source'])}: {md_escape(item['reason'])}")
+    for item in data.get("skipped_files", []):
+        lines.append(f"- – skipped {code(item['source'])}: {md_escape(item['reason'])}")
+    for note in data.get("notes", []):
+        lines.append(f"- ℹ {md_escape(note)}")
+    if data.get("kb_version"):
+        lines.append(f"\nKnowledge-base version now `{data['kb_version']}`.")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# system
+# ---------------------------------------------------------------------------
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict):
+                out.extend(_flatten(value, name))
+            elif isinstance(value, (list, tuple)) and len(value) > 8:
+                out.append((name, f"[{len(value)} items]"))
+            else:
+                out.append((name, value))
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "✓ yes" if value else "✗ no"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.3g}"
+    return md_escape(value) if isinstance(value, str) else md_escape(repr(value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def kv_table(data: dict, limit: int = 60) -> str:
+    rows = _flatten(data)[:limit]
+    if not rows:
+        return "_nothing reported_"
+    body = "\n".join(f"| {md_escape(k)} | {_fmt(v)} |" for k, v in rows)
+    return "| item | value |\n|---|---|\n" + body
+
+
+def health_markdown(health: dict) -> str:
+    """Overall status plus one row per check (ok, message)."""
+    ok = bool(health.get("healthy"))
+    status = health.get("status") or ("healthy" if ok else "unhealthy")
+    head = f"### ✓ Healthy ({md_escape(status)})" if ok else f"### ✗ Unhealthy ({md_escape(status)})"
+    rows = []
+    for name, check in (health.get("checks") or {}).items():
+        if isinstance(check, dict):
+            mark = "✓" if check.get("ok", True) else "✗"
+            if check.get("degraded"):
+                mark += " degraded"
+            message = check.get("message") or ", ".join(
+                f"{k}={v}" for k, v in check.items() if k not in ("ok", "degraded") and not isinstance(v, (dict, list)))
+        else:
+            mark, message = ("✓" if check else "✗"), ""
+        rows.append(f"| {md_escape(name)} | {mark} | {md_escape(message)} |")
+    table = "| check | status | detail |\n|---|---|---|\n" + "\n".join(rows) if rows else ""
+    return "\n\n".join(p for p in (head, table) if p)
+
+
+def _ms(value) -> str:
+    return "–" if value is None else seconds(value)
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{value * 100:.0f}%"
+
+
+def _mb(value) -> str:
+    return "–" if value is None else f"{value / 1024 / 1024:,.0f} MB"
+
+
+def metrics_markdown(stats: dict, queue: dict | None = None) -> str:
+    """The handful of numbers a duty officer or admin looks at."""
+    total = (stats.get("latency_ms") or {}).get("total") or {}
+    window = stats.get("window") or {}
+    memory = stats.get("memory") or {}
+    pool = stats.get("pool") or {}
+    rows = [
+        ("requests in window", f"{window.get('requests', 0)} (answered {stats.get('answered', 0)})"),
+        ("latency p50 / p95 / p99", f"{_ms(total.get('p50'))} / {_ms(total.get('p95'))} / {_ms(total.get('p99'))}"),
+        ("cache hit rate", f"{_pct(stats.get('hit_rate'))} ({stats.get('cache_hits', 0)} hits)"),
+        ("error rate", f"{_pct(stats.get('error_rate'))} ({stats.get('errors', 0)} errors, "
+                       f"{stats.get('cancelled', 0)} stopped)"),
+        ("CPU", "–" if stats.get("cpu_percent") is None else f"{stats['cpu_percent']:.0f}%"),
+        ("memory (this process / system)",
+         f"{_mb(memory.get('rss_bytes'))} / {'–' if memory.get('system_percent') is None else str(memory['system_percent']) + '%'} used"),
+    ]
+    if pool:
+        rows.append(("model contexts in use / size", f"{pool.get('in_use', 0)} / {pool.get('size', 0)}"
+                                                     f" ({pool.get('waiting', 0)} waiting)"))
+    else:
+        rows.append(("model contexts", "model not loaded"))
+    if queue:
+        rows.append(("UI queue (waiting / running)", f"{queue.get('waiting', 0)} / {queue.get('running', 0)}"))
+    if stats.get("uptime_seconds") is not None:
+        rows.append(("uptime", f"{stats['uptime_seconds'] / 60:.0f} min"))
+    alerts = stats.get("alerts") or []
+    body = "| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {md_escape(v)} |" for k, v in rows)
+    if alerts:
+        body += "\n\n**Alerts**\n\n" + "\n".join(
+            f"- ⚠ {md_escape(a.get('message', a) if isinstance(a, dict) else a)}" for a in alerts)
+    return body

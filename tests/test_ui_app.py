@@ -1,0 +1,164 @@
+"""The FastAPI app around the UI: JSON endpoints, auth, and no external URLs in what the page loads.
+
+In-process (FastAPI TestClient) with a scripted fake assistant; fast.
+"""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+from fastapi.testclient import TestClient
+
+from neoc_assistant.errors import BusyError, InputError, MemoryGuardError, ModelError
+from neoc_assistant.serve.app import create_app, generation_slots, is_loopback
+
+from test_ui_handlers import FakeAssistant, make_answer
+
+
+class ApiFake(FakeAssistant):
+    def __init__(self, settings, **kw):
+        super().__init__(settings, **kw)
+        self.ask_error: Exception | None = None
+        self.healthy = True
+        self.container = SimpleNamespace(metrics=SimpleNamespace(prometheus_text=lambda: "neoc_requests_total 3\n"))
+
+    def ask(self, question, *, history=None, filters=None, use_cache=True):
+        self.calls.append({"question": question, "history": history, "use_cache": use_cache})
+        if self.ask_error:
+            raise self.ask_error
+        return make_answer(question=question)
+
+    def health(self):
+        return {"healthy": self.healthy, "checks": {"store": {"ok": self.healthy}}}
+
+
+@pytest.fixture
+def fake_api(settings):
+    return ApiFake(settings)
+
+
+@pytest.fixture
+def client(fake_api):
+    app = create_app(fake_api, concurrency_limit=1, mode="retrieval-only")
+    with TestClient(app) as c:
+        yield c
+
+
+def test_api_ask_returns_the_answer_json(client, fake_api):
+    resp = client.post("/api/ask", json={"question": "How much water?", "use_cache": False})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body == make_answer(question="How much water?").to_json()
+    assert fake_api.calls[-1] == {"question": "How much water?", "history": None, "use_cache": False}
+
+
+@pytest.mark.parametrize("error,status", [
+    (InputError("The question is empty"), 400),
+    (BusyError("all model contexts are busy"), 503),
+    (MemoryGuardError("memory is tight"), 503),
+    (ModelError("model truncated"), 503),
+    (RuntimeError("internal secret"), 500),
+])
+def test_api_ask_maps_errors_to_status_codes(client, fake_api, error, status):
+    fake_api.ask_error = error
+    resp = client.post("/api/ask", json={"question": "q"})
+    assert resp.status_code == status
+    body = resp.json()
+    if status == 500:
+        assert body["error"] == "InternalError" and "secret" not in resp.text
+    else:
+        assert body == {"error": type(error).__name__, "message": str(error)}
+    if status == 503:
+        assert resp.headers["retry-after"] == "2"
+
+
+def test_api_ask_rejects_a_malformed_body(client):
+    assert client.post("/api/ask", json={"use_cache": True}).status_code == 422
+
+
+def test_health_is_503_when_unhealthy(client, fake_api):
+    assert client.get("/health").status_code == 200
+    fake_api.healthy = False
+    resp = client.get("/health")
+    assert resp.status_code == 503 and resp.json()["healthy"] is False
+
+
+def test_metrics_prometheus_text_and_guard(client, fake_api):
+    resp = client.get("/metrics")
+    assert resp.status_code == 200 and resp.text == "neoc_requests_total 3\n"
+    assert resp.headers["content-type"].startswith("text/plain; version=0.0.4")
+    fake_api.container = SimpleNamespace()  # metrics module missing / not wired
+    resp = client.get("/metrics")
+    assert resp.status_code == 503 and "metrics unavailable" in resp.text
+
+
+def test_no_swagger_pages_they_would_load_a_cdn(client):
+    for path in ("/docs", "/redoc"):
+        text = client.get(path).text.lower()
+        assert "swagger" not in text and "redoc" not in text and "cdn.jsdelivr" not in text
+
+
+def test_page_and_theme_reference_no_external_host(client):
+    """The HTML, config and theme CSS the browser loads name no host but ours (no Google Fonts)."""
+    index = client.get("/")
+    assert index.status_code == 200
+    theme = client.get("/theme.css")
+    assert theme.status_code == 200 and "--font" in theme.text
+    assert "googleapis" not in theme.text and "gstatic" not in theme.text
+    assert "system-ui" in theme.text
+    config = client.get("/config").text
+    for text in (index.text, config, theme.text):
+        urls = re.findall(r"(?:src|href)=[\"'](https?://[^\"']+)", text) + re.findall(r"url\((https?://[^)]+)\)", text)
+        assert not urls, urls
+
+
+def test_auth_protects_ui_and_api(settings):
+    fake = ApiFake(settings.model_copy(update={"auth_username": "duty", "auth_password": "s3cret"}))
+    app = create_app(fake, concurrency_limit=1, mode="retrieval-only")
+    with TestClient(app) as c:
+        assert c.post("/api/ask", json={"question": "q"}).status_code == 401
+        assert c.post("/api/ask", json={"question": "q"}, auth=("duty", "wrong")).status_code == 401
+        assert c.post("/api/ask", json={"question": "q"}, auth=("duty", "s3cret")).status_code == 200
+        # Gradio's own login guards the page config
+        assert c.get("/config").status_code == 401
+        assert c.post("/login", data={"username": "duty", "password": "s3cret"}).status_code == 200
+        assert c.get("/config").status_code == 200
+
+
+def test_half_configured_auth_is_refused(settings):
+    fake = ApiFake(settings.model_copy(update={"auth_username": "duty"}))
+    with pytest.raises(InputError, match="both"):
+        create_app(fake, concurrency_limit=1, mode="retrieval-only")
+
+
+def test_generation_slots_follow_the_engine_pool(settings):
+    class Engine:
+        pool_plan = {"size": 3}
+        loaded = False
+
+        def available(self):
+            return True
+
+        def load(self):
+            self.loaded = True
+
+    fake = ApiFake(settings)
+    fake.container = SimpleNamespace(engine=Engine())
+    assert generation_slots(fake) == (3, "llm") and fake.container.engine.loaded
+
+    fake.container.engine.available = lambda: False
+    assert generation_slots(fake) == (2, "retrieval-only")
+
+    def broken():
+        raise ModelError("truncated")
+
+    fake.container.engine.available = lambda: True
+    fake.container.engine.load = broken
+    assert generation_slots(fake) == (2, "retrieval-only")
+
+
+def test_is_loopback():
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")

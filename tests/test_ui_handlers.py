@@ -1,0 +1,436 @@
+"""Fast tests of the UI handlers and rendering (no browser, no server).
+
+A scripted fake assistant stands in for the service where the point is the
+UI's behaviour (streaming, Stop, errors, feedback); the knowledge-base tests
+use the real ingest pipeline on a temp data dir.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from neoc_assistant.answer import Answer, StreamEvent
+from neoc_assistant.errors import BusyError, InputError, MemoryGuardError, ModelError, StoreError
+from neoc_assistant.serve import render
+from neoc_assistant.serve.ui import (
+    THINKING_TEXT,
+    WAITING_TEXT,
+    ChatHandlers,
+    KnowledgeBaseHandlers,
+    RecentRequests,
+    SystemHandlers,
+    Turn,
+    build_ui,
+    message_text,
+    safe_filename,
+)
+from neoc_assistant.settings import Settings
+
+import gradio as gr
+
+
+def make_answer(text="Each person needs at least 15 litres per day [1].", **kw) -> Answer:
+    defaults = dict(
+        question="q",
+        answer=text,
+        mode="llm",
+        sources=[{"source": "11-minimum-standards-wash-shelter.md", "page": None, "chunk_id": "c1", "score": 0.9,
+                  "excerpt": "Minimum 15 litres of water per person per day for drinking, cooking and hygiene."}],
+        timings_ms={"total": 1234.0},
+    )
+    defaults.update(kw)
+    return Answer(**defaults)
+
+
+class FakeAssistant:
+    """Streams scripted tokens; honours ``cancel`` like the real chain (done with complete=False)."""
+
+    def __init__(self, settings: Settings, tokens=("Each ", "person ", "needs ", "15 litres [1]."), *,
+                 error: Exception | None = None, token_delay: float = 0.0, answer: Answer | None = None):
+        self.settings = settings
+        self.container = SimpleNamespace()
+        self.tokens = list(tokens)
+        self.error = error
+        self.token_delay = token_delay
+        self.answer = answer
+        self.calls: list[dict] = []
+        self.feedback_calls: list[tuple] = []
+        self.started = threading.Event()
+
+    def ask_stream(self, question, *, history=None, filters=None, use_cache=True, cancel=None):
+        self.calls.append({"question": question, "history": history, "cancel": cancel})
+        if self.error is not None:
+            raise self.error
+        self.started.set()
+        sent = []
+        for tok in self.tokens:
+            if cancel is not None and cancel.is_set():
+                break
+            if self.token_delay:
+                time.sleep(self.token_delay)
+            sent.append(tok)
+            yield StreamEvent("token", text=tok)
+        complete = not (cancel is not None and cancel.is_set())
+        answer = self.answer or make_answer("".join(sent).strip(), question=question, complete=complete)
+        yield StreamEvent("done", answer=answer)
+
+    def feedback(self, question, answer, helpful, comment=""):
+        self.feedback_calls.append((question, answer, helpful))
+
+    def documents(self):
+        return []
+
+    def kb_version(self):
+        return "v0"
+
+    def health(self):
+        return {"healthy": True, "checks": {"model": {"ok": True, "mode": "retrieval-only"}}}
+
+    def stats(self):
+        return {"latency_ms": {"total": {"p50": 120.0, "p95": 900.0, "p99": None}}, "hit_rate": 0.5,
+                "cache": {"hit_rate": 0.5}}
+
+
+@pytest.fixture
+def fake(settings) -> FakeAssistant:
+    return FakeAssistant(settings)
+
+
+_CHATBOT = gr.Chatbot()
+
+
+def roundtrip(messages):
+    """What the browser sends back: Gradio's postprocess -> preprocess (content as a list of parts)."""
+    return _CHATBOT.preprocess(_CHATBOT.postprocess(messages))
+
+
+def run_turn(chat: ChatHandlers, question: str, messages=None, turns=None, request=None):
+    _, messages, pending = chat.add_user(question, roundtrip(messages or []))
+    assert messages[-1]["content"] == WAITING_TEXT
+    outputs = list(chat.respond(pending, roundtrip(messages), turns, request))
+    return outputs
+
+
+# ---------------------------------------------------------------------------
+# rendering
+# ---------------------------------------------------------------------------
+def test_answer_markdown_llm_shows_sources_excerpt_and_timing():
+    md = render.answer_markdown(make_answer())
+    assert "15 litres per day [1]" in md
+    assert "**Sources**" in md and "11\\-minimum\\-standards\\-wash\\-shelter.md" in md
+    assert "Minimum 15 litres of water" in md
+    assert "answered in 1.2 s" in md
+    assert "Cached" not in md
+
+
+@pytest.mark.parametrize("tier,label", [("l1", "L1 memory"), ("l2", "L2 disk")])
+def test_cached_badge_names_the_tier(tier, label):
+    md = render.answer_markdown(make_answer(cached=True, cache_tier=tier))
+    assert f"⚡ **Cached {tier.upper()}** ({label})" in md
+
+
+def test_retrieval_only_banner_and_passages_are_escaped():
+    answer = make_answer(
+        "Most relevant passages:\n[1] a.md\n# Heading ![x](http://evil.example/x.png) <img src=x>",
+        mode="retrieval-only", notice="No model installed — showing passages",
+    )
+    md = render.answer_markdown(answer)
+    assert md.startswith("> ⚠ **No model installed — showing passages**")
+    assert "![x](" not in md and "<img" not in md and "evil.example" not in md
+    assert "**Heading [image: x]" in md
+
+
+def test_retrieval_only_sources_are_one_line_per_document():
+    sources = [{"source": "a.pdf", "page": 3}, {"source": "b.md", "page": None}, {"source": "a.pdf", "page": 1},
+               {"source": "a.pdf", "page": 3}]
+    md = render.answer_markdown(make_answer("[1] a.pdf\ntext", mode="retrieval-only", sources=sources))
+    assert "- **a.pdf**, p. 1, 3 (3 passages)" in md and "- **b.md**" in md and md.count("a.pdf**") == 1
+
+
+def test_not_found_banner_without_repeating_the_notice():
+    notice = "Not in the knowledge base: no passage is relevant enough to answer this."
+    answer = make_answer(notice + "\nThe nearest documents are:\n- a.md", mode="not-found", notice=notice)
+    md = render.answer_markdown(answer)
+    assert md.count(notice) == 1 and md.startswith("> ℹ")
+    assert "nearest documents" in md
+
+
+def test_model_output_cannot_fetch_images_or_inject_html():
+    md = render.answer_markdown(make_answer("See ![map](http://tiles.example/a.png) <script>x</script> **bold**"))
+    assert "http://tiles.example" not in md.split("[image: map]")[0] + md.split("[image: map]")[-1] or "![" not in md
+    assert "![" not in md and "<script>" not in md and "**bold**" in md
+
+
+def test_excerpt_cannot_become_a_link_or_image():
+    answer = make_answer(sources=[{"source": "x](http://evil)", "page": 3, "excerpt": "![a](http://evil/b.png)"}])
+    md = render.answer_markdown(answer)
+    assert "](http" not in md.replace("\\](http", "")
+    assert ", p. 3" in md
+
+
+def test_excerpt_is_one_plain_line():
+    raw = "Water supply > 2.1 Quantity\n| Indicator | Minimum |\n|---|---|\n| Average water | **15 litres per person per day** |"
+    assert render.short_excerpt(raw) == "Water supply > 2.1 Quantity · Indicator · Minimum · Average water · 15 litres per person per day"
+    assert render.short_excerpt("word " * 100).endswith(" …") and len(render.short_excerpt("word " * 100)) <= 222
+
+
+def test_error_markdown_is_one_clear_line():
+    md = render.error_markdown("BusyError", "all model contexts are in use; retry in a moment")
+    assert md.startswith("> ⚠ **The assistant is busy:**") and "\n" not in md
+
+
+def test_health_markdown_flags_unhealthy():
+    assert "✗ Unhealthy" in render.health_markdown({"healthy": False, "checks": {"store": {"ok": False}}})
+    assert "✓ Healthy" in render.health_markdown({"healthy": True, "checks": {}})
+
+
+# ---------------------------------------------------------------------------
+# chat
+# ---------------------------------------------------------------------------
+def test_respond_streams_partial_text_then_final_answer(fake):
+    fake.tokens = [f"w{i} " for i in range(30)]
+    fake.token_delay = 0.006  # > STREAM_MIN_INTERVAL_S over a few tokens, so several partial updates
+    chat = ChatHandlers(fake)
+    outputs = run_turn(chat, "How much water?")
+    contents = [msgs[-1]["content"] for msgs, _ in outputs]
+    assert contents[0] == THINKING_TEXT
+    partials = [c for c in contents if c.endswith("▌")]
+    assert len(partials) >= 2, contents
+    assert all(len(a) <= len(b) for a, b in zip(partials, partials[1:]))  # grows token by token
+    final_messages, turns = outputs[-1]
+    assert "w29" in final_messages[-1]["content"] and "**Sources**" in final_messages[-1]["content"]
+    assert final_messages[-2]["role"] == "user" and message_text(final_messages[-2]) == "How much water?"
+    assert len(turns) == 1 and turns[0].answer is not None and turns[0].msg_index == 1
+    assert chat.recent.snapshot()[-1][2:] == ("ui", "llm")
+    assert not chat.running("anonymous")  # the cancel event is unregistered afterwards
+
+
+def test_follow_up_passes_previous_turns_as_history(fake):
+    chat = ChatHandlers(fake)
+    messages, turns = run_turn(chat, "How much water per person?")[-1]
+    run_turn(chat, "And for children?", messages, turns)
+    assert fake.calls[0]["history"] is None
+    assert fake.calls[1]["history"] == [("How much water per person?", "Each person needs 15 litres [1].")]
+
+
+@pytest.mark.parametrize("error,heading", [
+    (InputError("The question is empty: type what you want to know"), "Please rephrase"),
+    (BusyError("all 2 model contexts are busy; retry in a few seconds"), "The assistant is busy"),
+    (MemoryGuardError("memory is 93% used; retry once load drops"), "Memory is tight"),
+    (ModelError("model file is truncated: re-copy it"), "Model problem"),
+    (StoreError("knowledge base locked"), "Knowledge-base problem"),
+])
+def test_errors_show_as_a_message_not_a_traceback(fake, error, heading):
+    fake.error = error
+    chat = ChatHandlers(fake)
+    messages, turns = run_turn(chat, "")[-1]
+    text = messages[-1]["content"]
+    assert heading in text and str(error).split(":")[0] in text
+    assert "Traceback" not in text
+    assert turns[-1].answer is None
+
+
+def test_unexpected_exception_is_hidden_from_the_user(fake, caplog):
+    fake.error = RuntimeError("secret internal detail")
+    chat = ChatHandlers(fake)
+    messages, _ = run_turn(chat, "q")[-1]
+    assert "secret internal detail" not in messages[-1]["content"]
+    assert "server log" in messages[-1]["content"]
+
+
+def test_stop_sets_the_cancel_event_and_marks_the_answer(fake):
+    fake.tokens = [f"t{i} " for i in range(2000)]
+    fake.token_delay = 0.002
+    chat = ChatHandlers(fake)
+    request = SimpleNamespace(session_hash="s1")
+    _, messages, pending = chat.add_user("long question", [])
+    gen = chat.respond(pending, messages, [], request)
+    latest = None
+    for _ in range(5):  # a few streamed updates
+        latest = next(gen)
+    streamed_messages, streamed_turns = latest
+    assert streamed_messages[-1]["content"].endswith("▌")
+    cancel = fake.calls[-1]["cancel"]
+    assert cancel is not None and not cancel.is_set()
+
+    stopped_messages, stopped_turns = chat.stop(roundtrip(streamed_messages), streamed_turns, request)
+    assert cancel.is_set()
+    assert message_text(stopped_messages[-1]).endswith("_■ Stopped._")
+    assert stopped_turns[-1].question == "long question" and stopped_turns[-1].text
+
+    rest = list(gen)  # the generator ends promptly with the partial answer
+    final_messages, final_turns = rest[-1]
+    assert "_■ Stopped._" in final_messages[-1]["content"]
+    assert len(fake.calls) == 1
+    assert final_turns[-1].answer is not None and final_turns[-1].answer.complete is False
+    assert len([t for t in final_turns if t.msg_index == 1]) == 1
+
+
+def test_finished_answer_is_not_marked_stopped_when_the_engine_sets_the_event(fake):
+    """The engine sets the cancel event when it closes a finished stream; only Stop means stopped."""
+    original = fake.ask_stream
+
+    def closing_stream(question, **kw):
+        for event in original(question, **kw):
+            if event.kind == "done":
+                kw["cancel"].set()  # what TokenStream.close() does at the end of every answer
+            yield event
+
+    fake.ask_stream = closing_stream
+    chat = ChatHandlers(fake)
+    messages, turns = run_turn(chat, "How much water?")[-1]
+    assert "Stopped" not in messages[-1]["content"] and "**Sources**" in messages[-1]["content"]
+
+
+def test_a_second_question_waits_for_stop_while_an_answer_streams(fake):
+    fake.tokens = [f"t{i} " for i in range(500)]
+    fake.token_delay = 0.002
+    chat = ChatHandlers(fake)
+    me, other = SimpleNamespace(session_hash="me"), SimpleNamespace(session_hash="other")
+    _, messages, pending = chat.add_user("first", [], me)
+    gen = chat.respond(pending, messages, [], me)
+    streamed, turns = next(gen), None
+    streamed = next(gen)[0]
+    with pytest.raises(gr.Error, match="still being written"):
+        chat.add_user("second", streamed, me)
+    chat.add_user("someone else's question", [], other)  # other sessions are not affected
+    chat.stop(roundtrip(streamed), [], me)
+    assert not chat.running("me")  # free at once, before the generator is cleaned up
+    assert chat.add_user("second", streamed, me)[2] == "second"
+    gen.close()
+
+
+def test_stop_without_generation_is_harmless(fake):
+    chat = ChatHandlers(fake)
+    messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "done answer"}]
+    out, turns = chat.stop(messages, [], SimpleNamespace(session_hash="nobody"))
+    assert out == messages and turns == []
+
+
+def test_new_conversation_clears_and_cancels(fake):
+    chat = ChatHandlers(fake)
+    event = chat._register("s2")
+    assert chat.new_conversation(SimpleNamespace(session_hash="s2")) == ([], [], "")
+    assert event.is_set()
+
+
+def test_feedback_calls_the_service_for_the_rated_answer(fake):
+    chat = ChatHandlers(fake)
+    messages, turns = run_turn(chat, "How much water?")[-1]
+    chat.feedback(turns, gr.LikeData(None, {"index": 1, "value": messages[1]["content"], "liked": False}))
+    assert len(fake.feedback_calls) == 1
+    question, answer, helpful = fake.feedback_calls[0]
+    assert question == "How much water?" and helpful is False and answer is turns[0].answer
+    chat.feedback(turns, gr.LikeData(None, {"index": 1, "value": "", "liked": True}))
+    assert fake.feedback_calls[-1][2] is True
+    chat.feedback(turns, gr.LikeData(None, {"index": 0, "value": "", "liked": True}))  # the user's message
+    assert len(fake.feedback_calls) == 2
+
+
+def test_cached_answer_is_shown_with_its_badge(fake):
+    fake.answer = make_answer(cached=True, cache_tier="l2")
+    chat = ChatHandlers(fake)
+    messages, _ = run_turn(chat, "How much water?")[-1]
+    assert "Cached L2" in messages[-1]["content"]
+    assert chat.recent.snapshot()[-1][3] == "cached"
+
+
+# ---------------------------------------------------------------------------
+# knowledge base (real ingest pipeline)
+# ---------------------------------------------------------------------------
+def test_safe_filename_strips_paths_and_odd_characters():
+    assert safe_filename("../../etc/passwd") == "passwd"
+    assert safe_filename("C:\\x\\sit rep;rm -rf.md") == "sit rep_rm -rf.md"
+
+
+def test_upload_validation_is_enforced_server_side(tmp_path, settings):
+    kb = KnowledgeBaseHandlers(FakeAssistant(settings.model_copy(update={"upload_max_mb": 1})))
+    ok = tmp_path / "sop.md"
+    ok.write_text("# SOP\nText.")
+    exe = tmp_path / "tool.exe"
+    exe.write_bytes(b"MZ")
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"a" * (1024 * 1024 + 1))
+    empty = tmp_path / "empty.md"
+    empty.write_text("")
+    accepted, rejected = kb.validate([str(ok), str(exe), str(big), str(empty)])
+    assert [name for _, name in accepted] == ["sop.md"]
+    reasons = dict(rejected)
+    assert "not supported" in reasons["tool.exe"]
+    assert "over the 1 MB limit" in reasons["big.txt"]
+    assert "empty" in reasons["empty.md"]
+
+
+@pytest.mark.slow
+def test_upload_ingests_lists_and_deletes_a_document(container, tmp_path):
+    assistant = container.assistant
+    kb = KnowledgeBaseHandlers(assistant)
+    doc = tmp_path / "incoming" / "Dam break plan.md"
+    doc.parent.mkdir()
+    doc.write_text("# Dam break plan\n\nIf the Kulekhani dam is breached, evacuate zone A within 30 minutes.\n")
+    bad = tmp_path / "incoming" / "virus.exe"
+    bad.write_bytes(b"MZ...")
+    before = assistant.kb_version()
+    summary, rows, dropdown, info = kb.upload([str(doc), str(bad)])
+    assert "added 1" in summary and "refused `virus.exe`" in summary
+    stored = Path(container.settings.kb_dir) / "uploads" / "Dam break plan.md"
+    assert stored.read_text() == doc.read_text()
+    assert any(r[0] == "uploads/Dam break plan.md" and r[4] >= 1 for r in rows)
+    assert "uploads/Dam break plan.md" in dropdown["choices"]
+    assert assistant.kb_version() != before and assistant.kb_version() in info
+
+    summary, rows, dropdown, info = kb.delete("uploads/Dam break plan.md")
+    assert "removed 1" in summary and "deleted too" in summary
+    assert not stored.exists()
+    assert rows == [] and dropdown["choices"] == []
+
+
+def test_delete_nothing_selected(fake):
+    kb = KnowledgeBaseHandlers(fake)
+    assert kb.delete(None)[0] == "Pick a document to delete."
+
+
+# ---------------------------------------------------------------------------
+# system + page
+# ---------------------------------------------------------------------------
+def test_system_refresh_formats_health_stats_and_latency_plot(fake):
+    recent = RecentRequests()
+    recent.add(1500, "ui", "llm")
+    recent.add(20, "api", "cached")
+    system = SystemHandlers(fake, recent, queue_info=lambda: {"waiting": 4, "running": 2})
+    health_md, stats_md, frame, raw, stamp = system.refresh()
+    assert "✓ Healthy" in health_md and "| model | ✓ |" in health_md
+    assert "0.1 s / 0.9 s / –" in stats_md.replace("\\", "")  # p50 / p95 / p99 (p99 not reported)
+    assert "50%" in stats_md and "| UI queue (waiting / running) | 4 / 2 |" in stats_md
+    # no "recent" in the service stats: the UI's own request log is plotted
+    assert list(frame["seconds"]) == [1.5, 0.02] and list(frame["outcome"]) == ["ui llm", "api cached"]
+    assert raw["stats"]["cache"]["hit_rate"] == 0.5 and stamp.startswith("Updated")
+
+    fake.stats = lambda: {"recent": [(1.0, 800.0, "llm"), (2.0, None, "error_input"), (3.0, 5.0, "cached_l1")]}
+    frame = system.refresh()[2]
+    assert list(frame["seconds"]) == [0.8, 0.005] and list(frame["outcome"]) == ["llm", "cached_l1"]
+
+
+def test_system_refresh_survives_a_failing_health_call(fake):
+    fake.health = lambda: (_ for _ in ()).throw(RuntimeError("boom"))
+    health_md, *_ = SystemHandlers(fake, RecentRequests()).refresh()
+    assert "health unavailable: RuntimeError" in health_md
+
+
+def test_build_ui_limits_generation_concurrency_to_the_pool(fake):
+    demo = build_ui(fake, concurrency_limit=3, mode="llm")
+    fns = list(demo.fns.values())
+    generate = [f for f in fns if f.name == "respond"]
+    assert len(generate) == 3  # Enter, Send button, example click
+    assert all(f.concurrency_id == "generate" and f.concurrency_limit == 3 and f.queue for f in generate)
+    ingest = [f for f in fns if f.name in ("upload", "delete")]
+    assert ingest and all(f.concurrency_id == "ingest" and f.concurrency_limit == 1 for f in ingest)
+    cancellers = [f for f in fns if f.cancels]
+    respond_ids = sorted(f._id for f in generate)
+    assert len(cancellers) == 3 and all(sorted(f.cancels) == respond_ids for f in cancellers)  # Stop, New, Clear
+    assert demo.get_config_file()["analytics_enabled"] is False
