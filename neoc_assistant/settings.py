@@ -80,15 +80,43 @@ class Settings(BaseSettings):
     # --- retrieval -----------------------------------------------------------
     retrieval_top_k: int = Field(default=5, ge=1, le=100)
     retrieval_candidates: int = Field(default=50, ge=5, le=1000, description="Over-fetch per list before fusion.")
-    fusion: Literal["rrf", "weighted"] = "rrf"
+    fusion: Literal["rrf", "weighted"] = Field(
+        default="weighted", description="weighted: min-max-normalised score fusion; rrf: reciprocal-rank fusion."
+    )
     rrf_k: int = Field(default=60, ge=1)
     fusion_vector_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    lexical_max_terms: int = Field(default=32, ge=1, le=256, description="Distinct query terms sent to BM25.")
+    lexical_max_postings: int = Field(
+        default=20000,
+        ge=0,
+        description="BM25 searches the rarest query terms whose chunk frequencies sum to at most this "
+        "(bounds the rows FTS5 scores on a large store; 0 = all terms).",
+    )
     reranker_model_path: str | None = Field(default=None, description="Local sentence-transformers CrossEncoder dir.")
-    rerank_top_n: int = Field(default=20, ge=1, le=200)
-    rerank_max_length: int = Field(default=256, ge=32, le=512)
+    rerank_top_n: int = Field(default=20, ge=1, le=200, description="Cross-encoder: pairs scored per query.")
+    rerank_max_length: int = Field(default=256, ge=32, le=512, description="Cross-encoder: word pieces per pair.")
+    feature_rerank_top_n: int = Field(
+        default=50, ge=1, le=500, description="Fallback rerank (no cross-encoder): fused candidates rescored."
+    )
+    rerank_cosine_weight: float = Field(default=0.35, ge=0.0, description="Fallback rerank: weight of exact cosine.")
+    rerank_bm25_weight: float = Field(default=0.20, ge=0.0, description="Fallback rerank: weight of BM25.")
+    rerank_coverage_weight: float = Field(
+        default=0.45, ge=0.0, description="Fallback rerank: weight of IDF-weighted query-term coverage."
+    )
     mmr_lambda: float = Field(default=0.7, ge=0.0, le=1.0)
     near_duplicate_threshold: float = Field(default=0.97, ge=0.5, le=1.0)
-    relevance_floor: float = Field(default=0.25, ge=-1.0, le=1.0)
+    relevance_floor: float = Field(
+        default=0.333,
+        ge=0.0,
+        le=1.0,
+        description="Hits whose calibrated relevance (a probability) is below this are not relevant "
+        "(scripts/calibrate_relevance.py: Bayes threshold for a 2:1 cost of refusing vs passing).",
+    )
+    relevance_bias: float = Field(default=-7.273, description="Relevance logistic model: intercept.")
+    relevance_cosine_weight: float = Field(default=9.192, description="Relevance logistic model: weight of the cosine.")
+    relevance_coverage_weight: float = Field(
+        default=10.511, description="Relevance logistic model: weight of the IDF-weighted query-term coverage."
+    )
 
     # --- response cache ------------------------------------------------------
     cache_enabled: bool = True
@@ -97,6 +125,8 @@ class Settings(BaseSettings):
     cache_l2_ttl_seconds: float = Field(default=24 * 3600, gt=0)
     cache_l2_size_limit_mb: int = Field(default=512, ge=1)
     cache_similarity_threshold: float = Field(default=0.85, ge=0.0, le=1.0)
+    cache_embedding_size_limit_mb: int = Field(default=256, ge=1, description="Disk budget of the embedding cache.")
+    query_log_enabled: bool = Field(default=True, description="Log questions (never answers) locally for `cache warm`.")
     prompt_version: str = "v1"
 
     # --- generation (llama-cpp-python) ----------------------------------------

@@ -80,6 +80,9 @@ def search(
     source: Optional[list[str]] = typer.Option(None, "--source", help="Only sources under this file/folder (repeatable)."),
     doc_type: Optional[list[str]] = typer.Option(None, "--type", help="Only this document type: pdf, docx, md, ... (repeatable)."),
     queries: Optional[Path] = typer.Option(None, "--queries", help="JSONL file of {\"id\", \"text\"}: one JSON line out per query."),
+    relevant_only: bool = typer.Option(
+        False, "--relevant-only", help="Only passages above the calibrated relevance floor (may print none)."
+    ),
 ) -> None:
     """Show the knowledge-base passages that best match QUERY."""
     service = assistant()
@@ -89,25 +92,40 @@ def search(
         return
     if query is None:
         raise typer.BadParameter("give a QUERY or --queries FILE.jsonl")
-    hits = service.search(query, k=k, filters=filters)
+    if relevant_only:
+        hits = service.container.retriever.search(
+            service.validate_question(query), k=k, filters=filters, relevant_only=True
+        )
+    else:
+        hits = service.search(query, k=k, filters=filters)
     if as_json:
         typer.echo(json.dumps([h.to_json(rank) for rank, h in enumerate(hits, start=1)], ensure_ascii=False))
         return
     if not hits:
-        console.print("No passages found. Is the knowledge base ingested? Run: python -m neoc_assistant ingest")
+        if relevant_only:
+            console.print("Nothing relevant in the knowledge base (no passage reaches the relevance floor).")
+        else:
+            console.print("No passages found. Is the knowledge base ingested? Run: python -m neoc_assistant ingest")
+    floor = service.settings.relevance_floor
     for rank, hit in enumerate(hits, start=1):
         page = f" p.{hit.page}" if hit.page else ""
-        console.print(f"[bold]{rank}. {hit.source}{page}[/]  [dim]score {hit.score:.3f}  {hit.chunk_id}[/]")
+        relevance = hit.scores.get("relevance", 0.0)
+        weak = "" if relevance >= floor else "  [yellow]below relevance floor[/]"
+        console.print(
+            f"[bold]{rank}. {hit.source}{page}[/]  [dim]score {hit.score:.3f}  relevance {relevance:.2f}  {hit.chunk_id}[/]{weak}"
+        )
         console.print("   " + " ".join(hit.text.split())[:400], markup=False, highlight=False)
 
 
-def _search_many(service, queries: Path, k: int, filters: SearchFilters) -> None:
+def _search_many(service, queries: Path, k: int, filters: SearchFilters, batch: int = 64) -> None:
+    """One JSON line per query; queries are embedded in batches (one model call per batch)."""
     from neoc_assistant.errors import InputError
 
     try:
         lines = queries.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InputError(f"cannot read {queries}: {exc.strerror or exc}") from exc
+    items: list[tuple[object, str]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -116,8 +134,18 @@ def _search_many(service, queries: Path, k: int, filters: SearchFilters) -> None
             qid, text = item["id"], item["text"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InputError(f"{queries}:{number}: expected {{\"id\": ..., \"text\": ...}} ({exc})") from exc
-        hits = service.search(text, k=k, filters=filters)
-        typer.echo(json.dumps({"id": qid, "hits": [h.to_json(r) for r, h in enumerate(hits, start=1)]}, ensure_ascii=False))
+        try:
+            items.append((qid, service.validate_question(text)))
+        except InputError as exc:
+            raise InputError(f"{queries}:{number}: {exc}") from exc
+    retriever = service.container.retriever
+    for start in range(0, len(items), batch):
+        part = items[start : start + batch]
+        results = retriever.search_many([text for _, text in part], k=k, filters=filters)
+        for (qid, _), hits in zip(part, results):
+            typer.echo(
+                json.dumps({"id": qid, "hits": [h.to_json(r) for r, h in enumerate(hits, start=1)]}, ensure_ascii=False)
+            )
 
 
 @app.command()

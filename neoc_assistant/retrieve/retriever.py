@@ -1,17 +1,47 @@
-"""Knowledge-base retrieval: query vector -> ranked, resolved passages.
+"""Knowledge-base retrieval: query -> ranked, resolved, diverse, scored passages.
 
-This is the foundation version: dense HNSW search only, with results resolved
-against the manifest (so vectors of half-written or replaced files are never
-returned). The hybrid / rerank / MMR pipeline builds on this class.
+Pipeline (each stage timed in ``RetrievalResult.timings_ms``):
+
+1. **embed** -- the query vector (skipped when the caller passes one: the chain
+   reuses the vector its cache lookup already computed).
+2. **vector** + **lexical** -- over-fetch ``retrieval_candidates`` chunks from
+   Chroma's cosine HNSW index and from the manifest's FTS5 BM25 index (same
+   chunks, kept in step with ingest in one SQLite transaction). User text is
+   turned into a safe OR-of-quoted-terms MATCH query (``lexical.py``).
+3. **fuse** -- normalised weighted score fusion (default; chosen over RRF by
+   measurement on the SciFact train split, see ``scripts/eval_retrieval.py``)
+   or reciprocal-rank fusion.
+4. **resolve** -- ids are looked up in the manifest; ids it does not know
+   (vectors of a half-written or replaced file) are dropped.
+5. **rerank** -- the fused top ``rerank_top_n`` only: a local sentence-transformers
+   ``CrossEncoder`` when ``reranker_model_path`` is set (inputs truncated to
+   ``rerank_max_length``), otherwise the measured fallback: the *complete*
+   features of every candidate -- exact bi-encoder cosine against the stored
+   chunk vector and BM25 (fusion only knew the score of the lists a chunk was
+   in) -- combined with ``rerank_vector_weight``.
+6. **mmr** -- near-duplicates (same ``content_hash`` or cosine >=
+   ``near_duplicate_threshold`` to a better-ranked chunk) are removed, then
+   maximal marginal relevance with ``mmr_lambda`` picks the final ``k``.
+7. **relevance** -- each hit gets ``scores["relevance"]``: the exact
+   bi-encoder cosine between query and chunk, an absolute score that is
+   comparable across queries (fused/rerank scores are per-query relative).
+   ``relevance_floor`` was calibrated on labelled questions (see
+   ``scripts/calibrate_relevance.py``); ``RetrievalResult.relevant`` holds the
+   hits at or above it, so an empty list means "not in the knowledge base".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Sequence
 
 import numpy as np
 
+from neoc_assistant.errors import ModelError
 from neoc_assistant.retrieve.hits import Hit
+from neoc_assistant.retrieve.lexical import LexicalPlan, TermStatistics, plan_lexical
 from neoc_assistant.settings import Settings
 from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.manifest import Manifest
@@ -32,11 +62,53 @@ class SearchFilters:
         return f"src={','.join(sorted(self.sources))};type={','.join(sorted(self.doc_types))}"
 
 
+@dataclass(frozen=True)
+class Stages:
+    """Which stages run. The default is the full pipeline; the others exist for evaluation."""
+
+    vector: bool = True
+    lexical: bool = True
+    rerank: bool = True
+    mmr: bool = True
+
+    @classmethod
+    def named(cls, name: str) -> "Stages":
+        return STAGE_CONFIGS[name]
+
+
+STAGE_CONFIGS: dict[str, Stages] = {
+    "bm25": Stages(vector=False, lexical=True, rerank=False, mmr=False),
+    "vector": Stages(vector=True, lexical=False, rerank=False, mmr=False),
+    "fused": Stages(vector=True, lexical=True, rerank=False, mmr=False),
+    "fused+rerank": Stages(vector=True, lexical=True, rerank=True, mmr=False),
+    "fused+rerank+mmr": Stages(vector=True, lexical=True, rerank=True, mmr=True),
+}
+
+
 @dataclass
 class RetrievalResult:
     hits: list[Hit]
     query_vector: np.ndarray | None = None
-    timings_ms: dict[str, float] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)  # wall clock per stage; "retrieval" = all but embed
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # this thread's CPU time per stage
+    relevance_floor: float = 0.0
+    reranker: str = ""  # "cross-encoder", "features" or "" (not run)
+
+    @property
+    def relevant(self) -> list[Hit]:
+        """Hits whose calibrated relevance reaches the floor; empty = not in the knowledge base."""
+        return [h for h in self.hits if h.scores.get("relevance", 0.0) >= self.relevance_floor]
+
+
+@dataclass
+class _Candidate:
+    chunk_id: str
+    fused: float
+    vector: float | None = None
+    lexical: float | None = None
+    hit: Hit | None = None
+    content_hash: str = ""
+    coverage: float | None = None
 
 
 class KnowledgeBaseRetriever:
@@ -45,49 +117,399 @@ class KnowledgeBaseRetriever:
         self.manifest = manifest
         self.vectors = vectors
         self.embedder = embedder
+        self._cross_encoder = None
+        self._ce_lock = threading.Lock()
+        self.term_stats = TermStatistics(manifest)
 
+    # -- public API -----------------------------------------------------------------
     def search(
         self,
         query: str,
         k: int | None = None,
         filters: SearchFilters | None = None,
         query_vector: np.ndarray | None = None,
+        *,
+        relevant_only: bool = False,
     ) -> list[Hit]:
-        k = k or self.settings.retrieval_top_k
+        """The best ``k`` passages, best first (``relevant_only``: only those above the floor)."""
+        result = self.retrieve(query, k=k, filters=filters, query_vector=query_vector)
+        return result.relevant if relevant_only else result.hits
+
+    def search_many(
+        self, queries: Sequence[str], k: int | None = None, filters: SearchFilters | None = None
+    ) -> list[list[Hit]]:
+        """Many queries, embedded in one batch (``search --queries``)."""
+        vectors = self.embedder.encode(list(queries)) if queries else []
+        return [self.search(q, k=k, filters=filters, query_vector=v) for q, v in zip(queries, vectors)]
+
+    def retrieve(
+        self,
+        query: str,
+        k: int | None = None,
+        filters: SearchFilters | None = None,
+        query_vector: np.ndarray | None = None,
+        stages: Stages | None = None,
+    ) -> RetrievalResult:
+        s = self.settings
+        k = k or s.retrieval_top_k
+        stages = stages or Stages()
+        timings: dict[str, float] = {}
+        cpu: dict[str, float] = {}
+        clock = _Clock(timings, cpu)
+
         if query_vector is None:
             query_vector = self.embedder.embed_query_vector(query)
-        doc_hashes = self._allowed_documents(filters)
-        raw = self.vectors.query(query_vector, max(k, self.settings.retrieval_candidates), doc_hashes)
-        hits = self.resolve([(h.chunk_id, h.similarity) for h in raw])
-        return hits[:k]
+        query_vector = np.asarray(query_vector, dtype=np.float32)
+        clock.lap("embed")
 
+        doc_hashes = self._allowed_documents(filters)
+        clock.lap("filter")
+        n_candidates = max(k, s.retrieval_candidates)
+
+        vector_list: list[tuple[str, float]] = []
+        if stages.vector:
+            vector_list = [(h.chunk_id, h.similarity) for h in self.vectors.query(query_vector, n_candidates, doc_hashes)]
+        clock.lap("vector")
+
+        lexical_list: list[tuple[str, float]] = []
+        plan = plan_lexical(query, self.manifest, self.term_stats, s.lexical_max_terms, s.lexical_max_postings)
+        match = plan.match if stages.lexical else None
+        if match:
+            lexical_list = self.manifest.lexical_search(match, n_candidates, doc_hashes)
+        clock.lap("lexical")
+
+        candidates = self._fuse(vector_list, lexical_list, stages)
+        # The whole rerank window, plus k spare for near-duplicate removal and MMR.
+        pool_size = max(k, self.rerank_window) if stages.rerank else k
+        pool_size = min(len(candidates), pool_size + (k if stages.mmr else 0))
+        clock.lap("fuse")
+
+        pool = self._resolve_candidates(candidates, pool_size)
+        vecs = self._candidate_vectors(pool)
+        clock.lap("resolve")
+
+        reranker = ""
+        if stages.rerank and pool:
+            pool, reranker = self._rerank(query, query_vector, pool, vecs, plan)
+        clock.lap("rerank")
+
+        if stages.mmr and pool:
+            pool = self._diversify(pool, vecs, k)
+        clock.lap("mmr")
+
+        hits = [cand.hit for cand in pool[:k]]
+        self._score_relevance(plan, query_vector, pool[:k], vecs)
+        clock.lap("relevance")
+        for per_stage in (timings, cpu):
+            per_stage["retrieval"] = round(sum(v for key, v in per_stage.items() if key != "embed"), 3)
+        return RetrievalResult(
+            hits=hits,
+            query_vector=query_vector,
+            timings_ms=timings,
+            cpu_ms=cpu,
+            relevance_floor=s.relevance_floor,
+            reranker=reranker,
+        )
+
+    def is_relevant(self, hit: Hit) -> bool:
+        return hit.scores.get("relevance", 0.0) >= self.settings.relevance_floor
+
+    def as_langchain(self, k: int | None = None, filters: SearchFilters | None = None, relevant_only: bool = False):
+        """This retriever as a LangChain ``BaseRetriever`` (see ``langchain_adapter.py``)."""
+        from neoc_assistant.retrieve.langchain_adapter import KnowledgeBaseLangChainRetriever
+
+        return KnowledgeBaseLangChainRetriever(retriever=self, k=k, filters=filters, relevant_only=relevant_only)
+
+    # -- stages -----------------------------------------------------------------------
     def _allowed_documents(self, filters: SearchFilters | None) -> list[str] | None:
         if not filters:
             return None
         return self.manifest.doc_hashes_matching(list(filters.sources) or None, list(filters.doc_types) or None)
 
+    def _fuse(
+        self, vector_list: list[tuple[str, float]], lexical_list: list[tuple[str, float]], stages: Stages
+    ) -> list[_Candidate]:
+        s = self.settings
+        by_id: dict[str, _Candidate] = {}
+        for cid, score in vector_list:
+            by_id.setdefault(cid, _Candidate(cid, 0.0)).vector = score
+        for cid, score in lexical_list:
+            by_id.setdefault(cid, _Candidate(cid, 0.0)).lexical = score
+        if not (vector_list and lexical_list):
+            only = vector_list or lexical_list
+            return [replace(by_id[cid], fused=float(score)) for cid, score in only]
+
+        w = s.fusion_vector_weight
+        if s.fusion == "rrf":
+            for weight, ranked in ((w, vector_list), (1.0 - w, lexical_list)):
+                for rank, (cid, _) in enumerate(ranked, start=1):
+                    by_id[cid].fused += 2.0 * weight / (s.rrf_k + rank)
+        else:
+            for weight, ranked in ((w, vector_list), (1.0 - w, lexical_list)):
+                for cid, norm in zip((c for c, _ in ranked), _normalise(np.array([x for _, x in ranked]))):
+                    by_id[cid].fused += weight * float(norm)
+        return sorted(by_id.values(), key=lambda c: c.fused, reverse=True)
+
+    def _resolve_candidates(self, candidates: list[_Candidate], limit: int) -> list[_Candidate]:
+        """Attach Hits to the best ``limit`` candidates the manifest knows."""
+        out: list[_Candidate] = []
+        start = 0
+        while len(out) < limit and start < len(candidates):
+            batch = candidates[start : start + (limit - len(out))]
+            start += len(batch)
+            resolved = self._resolve_map([(c.chunk_id, c.fused) for c in batch])
+            for cand in batch:
+                item = resolved.get(cand.chunk_id)
+                if item is None:
+                    continue
+                cand.hit, cand.content_hash = item
+                scores = {"fused": round(cand.fused, 6)}
+                if cand.vector is not None:
+                    scores["vector"] = round(cand.vector, 6)
+                if cand.lexical is not None:
+                    scores["lexical"] = round(cand.lexical, 6)
+                cand.hit.scores.update(scores)
+                out.append(cand)
+        return out
+
+    def _candidate_vectors(self, pool: list[_Candidate]) -> dict[str, np.ndarray]:
+        return self.vectors.vectors([c.chunk_id for c in pool])
+
+    @property
+    def rerank_window(self) -> int:
+        """Fused candidates the reranker scores: few for a cross-encoder (model cost), more for features."""
+        s = self.settings
+        return s.rerank_top_n if s.reranker_model_path else s.feature_rerank_top_n
+
+    def _rerank(
+        self,
+        query: str,
+        query_vector: np.ndarray,
+        pool: list[_Candidate],
+        vecs: dict[str, np.ndarray],
+        plan: LexicalPlan,
+    ) -> tuple[list[_Candidate], str]:
+        window = self.rerank_window
+        head, tail = pool[:window], pool[window:]
+        if self.settings.reranker_model_path:
+            model = self.cross_encoder
+            scores = model.predict(
+                [(query, c.hit.text) for c in head], batch_size=max(1, len(head)), show_progress_bar=False
+            )
+            scores = np.asarray(scores, dtype=np.float64).reshape(len(head), -1)[:, -1]
+            kind = "cross-encoder"
+        else:
+            scores = self._feature_scores(query_vector, head, vecs, plan)
+            kind = "features"
+        for cand, score in zip(head, scores):
+            cand.hit.scores["rerank"] = round(float(score), 6)
+        order = np.argsort(-scores, kind="stable")
+        head = [head[i] for i in order]
+        # Final score: rerank score for the window; whatever is left keeps fused order below it.
+        floor = float(scores.min()) if len(head) else 0.0
+        for cand in head:
+            cand.hit.score = cand.hit.scores["rerank"]
+        for i, cand in enumerate(tail, start=1):
+            cand.hit.score = floor - i * 1e-6
+        return head + tail, kind
+
+    def _feature_scores(
+        self, query_vector: np.ndarray, head: list[_Candidate], vecs: dict[str, np.ndarray], plan: LexicalPlan
+    ) -> np.ndarray:
+        """Fallback rerank: complete, cheap features of every candidate, weighted.
+
+        * exact bi-encoder cosine against the stored chunk vector (min-max over the window);
+        * BM25 from the lexical list (0 when the chunk was not in it; min-max);
+        * coverage: IDF-weighted share of the query's terms in the chunk (absolute, 0..1).
+        Weights: ``rerank_*_weight``, chosen on the SciFact train split (scripts/tune_retrieval.py).
+        Filling in the exact BM25 of chunks missing from the lexical list was measured too and
+        changed nDCG@10 by < 0.002, so it is not done.
+        """
+        s = self.settings
+        cosine = np.array([self._cosine(c, vecs, query_vector) for c in head])
+        bm25 = np.array([c.lexical or 0.0 for c in head])
+        coverage = np.array(self._coverage(head, plan))
+        return (
+            s.rerank_cosine_weight * _normalise(cosine)
+            + s.rerank_bm25_weight * _normalise(bm25)
+            + s.rerank_coverage_weight * coverage
+        )
+
+    @staticmethod
+    def _cosine(cand: _Candidate, vecs: dict[str, np.ndarray], query_vector: np.ndarray) -> float:
+        vec = vecs.get(cand.chunk_id)
+        return float(vec @ query_vector) if vec is not None else (cand.vector or 0.0)
+
+    def _coverage(self, cands: list[_Candidate], plan: LexicalPlan) -> list[float]:
+        """IDF-weighted share of the query's index terms present in each chunk (cached on the candidate)."""
+        idf = plan.idf
+        idf_total = sum(idf.values())
+        todo = [c for c in cands if c.coverage is None]
+        if todo:
+            terms = self.manifest.index_terms([c.hit.text for c in todo]) if idf_total > 0 else [set()] * len(todo)
+            for cand, chunk_terms in zip(todo, terms):
+                cand.coverage = sum(idf[t] for t in chunk_terms if t in idf) / idf_total if idf_total > 0 else 0.0
+        return [c.coverage for c in cands]
+
+    def _diversify(self, pool: list[_Candidate], vecs: dict[str, np.ndarray], k: int) -> list[_Candidate]:
+        """Drop near-duplicates of better-ranked chunks, then MMR-select ``k``."""
+        s = self.settings
+        dim = next(iter(vecs.values())).shape[0] if vecs else 1
+        matrix = np.stack([vecs.get(c.chunk_id, np.zeros(dim, dtype=np.float32)) for c in pool])
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        matrix = matrix / np.where(norms == 0, 1.0, norms)
+        sim = matrix @ matrix.T
+
+        kept: list[int] = []
+        seen_hashes: set[str] = set()
+        for i, cand in enumerate(pool):
+            if cand.content_hash and cand.content_hash in seen_hashes:
+                continue
+            if kept and float(sim[i, kept].max()) >= s.near_duplicate_threshold:
+                continue
+            kept.append(i)
+            seen_hashes.add(cand.content_hash)
+
+        rel = _normalise(np.array([pool[i].hit.score for i in kept]))
+        order = mmr(rel, sim[np.ix_(kept, kept)], s.mmr_lambda, k)
+        chosen = [pool[kept[j]] for j in order]
+        rest = [pool[kept[j]] for j in range(len(kept)) if j not in set(order)]
+        return chosen + rest
+
+    def _score_relevance(
+        self, plan: LexicalPlan, query_vector: np.ndarray, final: list[_Candidate], vecs: dict[str, np.ndarray]
+    ) -> None:
+        """``scores["relevance"]``: calibrated P(passage is relevant), comparable across queries.
+
+        A logistic model over two absolute (not per-query-normalised) features:
+        ``cosine`` -- bi-encoder cosine of query and passage -- and ``coverage`` --
+        the IDF-weighted share of the query's content terms that occur in the
+        passage (terms as the FTS5 index stems them; IDF over all chunks).
+        Coefficients: ``relevance_*`` settings, fitted by scripts/calibrate_relevance.py.
+        """
+        if not final:
+            return
+        s = self.settings
+        for cand, coverage in zip(final, self._coverage(final, plan)):
+            cosine = self._cosine(cand, vecs, query_vector)
+            z = s.relevance_bias + s.relevance_cosine_weight * cosine + s.relevance_coverage_weight * coverage
+            cand.hit.scores["cosine"] = round(cosine, 6)
+            cand.hit.scores["coverage"] = round(coverage, 6)
+            cand.hit.scores["relevance"] = round(1.0 / (1.0 + float(np.exp(-z))), 6)
+
+    # -- cross-encoder ---------------------------------------------------------------
+    @property
+    def cross_encoder(self):
+        if self._cross_encoder is None:
+            with self._ce_lock:
+                if self._cross_encoder is None:
+                    self._cross_encoder = self._load_cross_encoder()
+        return self._cross_encoder
+
+    def _load_cross_encoder(self):
+        import os
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from pathlib import Path
+
+        from sentence_transformers import CrossEncoder
+
+        path = Path(self.settings.reranker_model_path or "").expanduser()
+        if not path.is_dir():
+            raise ModelError(
+                f"Reranker model directory not found: {path}. Point NEOC_RERANKER_MODEL_PATH at a local "
+                "sentence-transformers CrossEncoder folder, or unset it to use the built-in fallback reranker."
+            )
+        try:
+            return CrossEncoder(
+                str(path),
+                device=self.settings.embedding_device,
+                max_length=self.settings.rerank_max_length,
+                local_files_only=True,
+            )
+        except Exception as exc:  # noqa: BLE001 - one actionable line
+            raise ModelError(f"Could not load the reranker model at {path}: {exc}") from exc
+
+    # -- manifest lookups ----------------------------------------------------------------
     def resolve(self, scored: list[tuple[str, float]]) -> list[Hit]:
         """Turn (chunk_id, score) into Hits; ids unknown to the manifest are dropped."""
+        resolved = self._resolve_map(scored)
+        return [resolved[cid][0] for cid, _ in scored if cid in resolved]
+
+    def _resolve_map(self, scored: list[tuple[str, float]]) -> dict[str, tuple[Hit, str]]:
+        """chunk_id -> (Hit, content_hash) for the ids the manifest knows."""
         chunks = self.manifest.chunks_by_id(cid for cid, _ in scored)
         sources = self.manifest.sources_of(c.doc_hash for c in chunks.values())
-        hits = []
+        out: dict[str, tuple[Hit, str]] = {}
         for cid, score in scored:
             chunk = chunks.get(cid)
-            if chunk is None:
-                continue
-            names = sources.get(chunk.doc_hash) or []
+            names = sources.get(chunk.doc_hash) if chunk is not None else None
             if not names:
                 continue
-            hits.append(
-                Hit(
-                    chunk_id=cid,
-                    score=float(score),
-                    text=chunk.text,
-                    source=names[0],
-                    page=chunk.page,
-                    section=chunk.section,
-                    doc_hash=chunk.doc_hash,
-                    sources=list(names),
-                )
+            hit = Hit(
+                chunk_id=cid,
+                score=float(score),
+                text=chunk.text,
+                source=names[0],
+                page=chunk.page,
+                section=chunk.section,
+                doc_hash=chunk.doc_hash,
+                sources=list(names),
             )
-        return hits
+            out[cid] = (hit, chunk.content_hash)
+        return out
+
+
+def mmr(relevance: np.ndarray, similarity: np.ndarray, lambda_mult: float, k: int) -> list[int]:
+    """Maximal marginal relevance (Carbonell & Goldstein 1998) over precomputed scores.
+
+    Same selection rule as ``langchain_core.vectorstores.utils.maximal_marginal_relevance``
+    (``lambda * relevance - (1 - lambda) * max similarity to the selected``), but the
+    relevance is the reranked score rather than the raw query cosine: LangChain's
+    function recomputes relevance from the query embedding, which throws the
+    fusion and rerank stages away (measured: see ``scripts/eval_retrieval.py``).
+    """
+    n = len(relevance)
+    k = min(k, n)
+    if k <= 0:
+        return []
+    selected = [int(np.argmax(relevance))]
+    max_sim = similarity[selected[0]].copy()
+    available = np.ones(n, dtype=bool)
+    available[selected[0]] = False
+    while len(selected) < k:
+        gain = lambda_mult * relevance - (1.0 - lambda_mult) * max_sim
+        gain[~available] = -np.inf
+        best = int(np.argmax(gain))
+        selected.append(best)
+        available[best] = False
+        max_sim = np.maximum(max_sim, similarity[best])
+    return selected
+
+
+def _normalise(values: np.ndarray) -> np.ndarray:
+    """Min-max to [0, 1]; a constant list maps to 1."""
+    if values.size == 0:
+        return values.astype(np.float64)
+    lo, hi = float(values.min()), float(values.max())
+    if hi - lo < 1e-12:
+        return np.ones_like(values, dtype=np.float64)
+    return (values - lo) / (hi - lo)
+
+
+class _Clock:
+    """Wall-clock and this thread's CPU time per stage (CPU time is what the stage costs
+    on an idle machine; the wall clock also counts waiting for a busy CPU)."""
+
+    def __init__(self, timings: dict[str, float], cpu: dict[str, float]):
+        self._timings = timings
+        self._cpu = cpu
+        self._last = time.perf_counter()
+        self._last_cpu = time.thread_time()
+
+    def lap(self, name: str) -> None:
+        now, now_cpu = time.perf_counter(), time.thread_time()
+        self._timings[name] = round((now - self._last) * 1000.0, 3)
+        self._cpu[name] = round((now_cpu - self._last_cpu) * 1000.0, 3)
+        self._last, self._last_cpu = now, now_cpu

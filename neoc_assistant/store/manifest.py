@@ -31,6 +31,8 @@ from typing import Iterable, Iterator
 
 from neoc_assistant.errors import StoreError
 
+FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
@@ -65,10 +67,10 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_hash);
 -- rowid = chunks.rowid; indexes section heading + text (the heading often names the topic)
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, tokenize='porter unicode61 remove_diacritics 2'
+    text, tokenize='{tokenizer}'
 );
 CREATE TABLE IF NOT EXISTS chroma_pending (doc_hash TEXT PRIMARY KEY, reason TEXT NOT NULL);
-"""
+""".replace("{tokenizer}", FTS_TOKENIZER)
 
 
 @dataclass(frozen=True)
@@ -233,20 +235,94 @@ class Manifest:
         }
 
     def lexical_search(self, match_query: str, limit: int, doc_hashes: list[str] | None = None) -> list[tuple[str, float]]:
-        """FTS5 BM25 search; returns (chunk_id, score) best first, score higher = better."""
-        sql = (
-            "SELECT c.chunk_id, -bm25(chunks_fts) AS score FROM chunks_fts "
-            "JOIN chunks c ON c.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ?"
-        )
+        """FTS5 BM25 search; returns (chunk_id, score) best first, score higher = better.
+
+        BM25 is evaluated for every matching row, so the cost grows with the
+        rows the query matches; callers keep very common terms out of
+        ``match_query`` (see ``retrieve/lexical.py``).
+        """
         params: list = [match_query]
+        restrict = ""
         if doc_hashes is not None:
             if not doc_hashes:
                 return []
-            sql += f" AND c.doc_hash IN ({','.join('?' * len(doc_hashes))})"
+            restrict = f" AND rowid IN (SELECT rowid FROM chunks WHERE doc_hash IN ({','.join('?' * len(doc_hashes))}))"
             params.extend(doc_hashes)
-        sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
         params.append(limit)
+        # Rank inside FTS5 first, then join only the top rows to their chunk ids.
+        sql = (
+            "SELECT c.chunk_id, r.score FROM (SELECT rowid, -bm25(chunks_fts) AS score FROM chunks_fts "
+            f"WHERE chunks_fts MATCH ?{restrict} ORDER BY bm25(chunks_fts) LIMIT ?) r "
+            "JOIN chunks c ON c.rowid = r.rowid ORDER BY r.score DESC"
+        )
         return [(r[0], float(r[1])) for r in self._conn().execute(sql, params)]
+
+    def lexical_scores(self, match_query: str, chunk_ids: list[str]) -> dict[str, float]:
+        """BM25 (higher = better, collection-wide statistics) of these chunks; non-matching ones are absent."""
+        conn = self._conn()
+        out: dict[str, float] = {}
+        for i in range(0, len(chunk_ids), 500):
+            part = chunk_ids[i : i + 500]
+            rowids = dict(
+                conn.execute(f"SELECT rowid, chunk_id FROM chunks WHERE chunk_id IN ({','.join('?' * len(part))})", part)
+            )
+            if not rowids:
+                continue
+            sql = (
+                "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                f"AND rowid IN ({','.join('?' * len(rowids))})"
+            )
+            out.update((rowids[r[0]], float(r[1])) for r in conn.execute(sql, [match_query, *rowids]))
+        return out
+
+    # -- term statistics (query planning, relevance scoring) ------------------------------
+    def _term_tables(self, conn: sqlite3.Connection) -> None:
+        """Per-connection TEMP tables: a scratch FTS5 table with the index's tokenizer, and a vocab view."""
+        if getattr(self._local, "term_tables", None) is conn:
+            return
+        conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.neoc_scratch USING fts5(text, tokenize='{FTS_TOKENIZER}')")
+        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.neoc_scratch_terms USING fts5vocab(temp, neoc_scratch, instance)")
+        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_terms USING fts5vocab(main, chunks_fts, row)")
+        self._local.term_tables = conn
+
+    def index_terms(self, texts: list[str]) -> list[set[str]]:
+        """The terms FTS5 indexes for each text (lower-cased, diacritics removed, Porter-stemmed).
+
+        Uses the index's own tokenizer, so the terms compare exactly with ``term_doc_freqs``.
+        """
+        if not texts:
+            return []
+        conn = self._conn()
+        self._term_tables(conn)
+        out: list[set[str]] = [set() for _ in texts]
+        conn.execute("DELETE FROM temp.neoc_scratch")
+        try:
+            conn.executemany("INSERT INTO temp.neoc_scratch(rowid, text) VALUES (?, ?)", enumerate(texts))
+            for term, row in conn.execute("SELECT term, doc FROM temp.neoc_scratch_terms"):
+                out[row].add(term)
+        finally:
+            conn.execute("DELETE FROM temp.neoc_scratch")
+        return out
+
+    def term_doc_freqs(self, terms: Iterable[str] | None = None) -> dict[str, int]:
+        """Chunks containing each index term (all terms when ``terms`` is None).
+
+        FTS5 stores no document frequencies: each is counted from the term's
+        posting list, so this costs time proportional to the postings read
+        (a full vocabulary is ~1 s per 50k chunks). Callers cache it.
+        """
+        conn = self._conn()
+        self._term_tables(conn)
+        if terms is None:
+            return {t: int(d) for t, d in conn.execute("SELECT term, doc FROM temp.chunks_fts_terms")}
+        freqs = {}
+        for term in set(terms):
+            row = conn.execute("SELECT doc FROM temp.chunks_fts_terms WHERE term = ?", (term,)).fetchone()
+            freqs[term] = int(row[0]) if row else 0
+        return freqs
+
+    def chunk_total(self) -> int:
+        return int(self._conn().execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
     def doc_hashes_matching(self, source_prefixes: list[str] | None, doc_types: list[str] | None) -> list[str]:
         """Documents with a source under any of the prefixes and of any of the types."""

@@ -1,0 +1,138 @@
+"""`models list` and `models verify`: what model is installed, and is it intact?
+
+Why: on an offline laptop the model arrives on a USB stick or a shared drive;
+a copy cut short or the wrong file is the most common failure. These commands
+check the GGUF header and size (fast) and the full SHA-256 against the
+published checksum of the recommended files, without loading the model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from neoc_assistant.cli import app
+from neoc_assistant.cli.common import container
+from neoc_assistant.errors import ModelError
+from neoc_assistant.generate import model_file
+
+models_app = typer.Typer(no_args_is_help=True, help="List and verify local GGUF chat models.")
+app.add_typer(models_app, name="models")
+console = Console()
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB"
+
+
+@models_app.command("list")
+def list_models(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Recommended models, and the .gguf files in the models folder (size, header check)."""
+    settings = container().settings
+    active = settings.resolved_model_path()
+    local = []
+    if settings.models_dir.is_dir():
+        for path in sorted(settings.models_dir.glob("*.gguf")):
+            entry = {"file": path.name, "path": str(path), "size_bytes": path.stat().st_size,
+                     "active": active is not None and path.resolve() == Path(active).resolve()}
+            try:
+                info = model_file.inspect_gguf(path)
+                entry.update(valid=True, problem=None, architecture=info.architecture, name=info.name,
+                             chat_template=bool(info.chat_template))
+            except ModelError as exc:
+                entry.update(valid=False, problem=str(exc))
+            rec = model_file.recommended_by_filename(path.name)
+            entry["recommended"] = rec.key if rec else None
+            local.append(entry)
+    if active is not None and not any(e["active"] for e in local):
+        entry = {"file": Path(active).name, "path": str(active), "active": True, "recommended": None}
+        try:
+            info = model_file.inspect_gguf(active)
+            entry.update(size_bytes=info.file_size, valid=True, problem=None, architecture=info.architecture,
+                         name=info.name, chat_template=bool(info.chat_template))
+        except ModelError as exc:
+            entry.update(size_bytes=Path(active).stat().st_size if Path(active).is_file() else 0,
+                         valid=False, problem=str(exc))
+        local.append(entry)
+    recommended = [
+        {"key": m.key, "title": m.title, "file": m.filename, "url": m.url, "sha256": m.sha256,
+         "approx_size_mb": m.approx_size_mb, "ram": m.ram_hint}
+        for m in model_file.RECOMMENDED_MODELS
+    ]
+    if as_json:
+        typer.echo(json.dumps({"models_dir": str(settings.models_dir), "active": str(active) if active else None,
+                               "local": local, "recommended": recommended}, indent=2))
+        return
+
+    table = Table(title=f"Models in {settings.models_dir}", show_lines=False)
+    for col in ("file", "size", "check", "arch", "template", "active"):
+        table.add_column(col)
+    for e in local:
+        check = "[green]ok[/]" if e["valid"] else f"[red]{e['problem']}[/]"
+        table.add_row(e["file"], _mb(e.get("size_bytes", 0)), check, e.get("architecture", ""),
+                      "yes" if e.get("chat_template") else ("no (ChatML fallback)" if e["valid"] else ""),
+                      "*" if e["active"] else "")
+    if local:
+        console.print(table)
+    else:
+        console.print(f"No .gguf model in {settings.models_dir} and NEOC_MODEL_PATH is not set: "
+                      "the assistant runs in retrieval-only mode. See models/README.md.")
+    rec_table = Table(title="Recommended models (download on a connected machine: scripts/download_model.py)")
+    for col in ("key", "file", "size", "sha256", "for"):
+        rec_table.add_column(col)
+    for m in model_file.RECOMMENDED_MODELS:
+        rec_table.add_row(m.key, m.filename, f"~{m.approx_size_mb:,} MB",
+                          (m.sha256[:16] + "...") if m.sha256 else "not verified", m.ram_hint)
+    console.print(rec_table)
+
+
+@models_app.command("verify")
+def verify(
+    path: Path = typer.Argument(..., help="The .gguf file to check."),
+    checksum: bool = typer.Option(True, "--checksum/--no-checksum", help="Compute the full SHA-256 (slower)."),
+    expected: str = typer.Option(None, "--sha256", help="Compare with this SHA-256 instead of the known one."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Check a GGUF file's header and size, and its SHA-256 against the published checksum."""
+    info = model_file.inspect_gguf(path)  # ModelError -> one line, exit 2
+    rec = model_file.recommended_by_filename(path.name)
+    want = (expected or (rec.sha256 if rec else None) or "").lower() or None
+    result = {
+        "path": str(path), "valid_header": True, "size_bytes": info.file_size, "gguf_version": info.version,
+        "architecture": info.architecture, "name": info.name, "tensors": info.n_tensors,
+        "vocab_size": info.vocab_size, "chat_template": bool(info.chat_template),
+        "recommended": rec.key if rec else None, "sha256": None, "expected_sha256": want, "checksum_ok": None,
+    }
+    if checksum:
+        import sys
+
+        from tqdm import tqdm
+
+        quiet = as_json or not sys.stderr.isatty()
+        with tqdm(total=info.file_size, unit="B", unit_scale=True, desc="sha256", disable=quiet,
+                  leave=False) as bar:
+            digest = model_file.sha256_file(path, progress=bar.update)
+        result["sha256"] = digest
+        if want:
+            result["checksum_ok"] = digest == want
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        typer.echo(f"{path}: GGUF v{info.version}, {info.architecture} '{info.name}', {info.n_tensors} tensors, "
+                   f"{_mb(info.file_size)}, chat template: {'yes' if info.chat_template else 'no (ChatML fallback)'}"
+                   " - header and size OK")
+        if result["sha256"]:
+            typer.echo(f"sha256 {result['sha256']}")
+            if want is None:
+                typer.echo("no published checksum known for this file name; compare the sha256 above with the source")
+            elif result["checksum_ok"]:
+                typer.echo(f"checksum matches the published one{' for ' + rec.key if rec and not expected else ''}")
+    if result["checksum_ok"] is False:
+        raise ModelError(
+            f"{path} has sha256 {result['sha256'][:16]}... but {want[:16]}... was expected: "
+            f"the file is corrupt or a different version - download it again"
+        )

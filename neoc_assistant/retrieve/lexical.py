@@ -1,0 +1,165 @@
+"""Free text -> a safe SQLite FTS5 ``MATCH`` expression.
+
+User text is never passed to FTS5 as query syntax: it is split into word
+tokens (the same letters-and-digits notion as FTS5's ``unicode61`` tokenizer),
+stopwords are dropped, and every remaining term is double-quoted (a quoted
+string is a plain phrase to FTS5, so ``AND``/``NEAR``/``*``/``:``/``-``/quotes
+typed by a user are just text) and the terms are OR-ed, so a chunk matching
+any term is a candidate and BM25 ranks by how many and how rare.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Iterable
+
+log = logging.getLogger(__name__)
+
+# A deliberately small English function-word list. Domain words that generic
+# lists (e.g. scikit-learn's) treat as stopwords -- "fire", "system", "call",
+# "full", "empty", "back", "front" -- must stay searchable here.
+STOPWORDS = frozenset(
+    """
+    a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each either else etc ever few for
+    from further had has have having he her here hers herself him himself his how i if in into is it its
+    itself just let may me might more most must my myself no nor not of off on once only or other ought
+    our ours ourselves out over own per same shall she should so some such than that the their theirs
+    them themselves then there these they this those through thus to too under until up upon very via
+    was we were what whatever when where whether which while who whom whose why will with within without
+    would yet you your yours yourself yourselves
+    s t d ll m re ve
+    """.split()
+)
+
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # letters/digits; "_" separates, as in unicode61
+
+
+def query_terms(text: str, max_terms: int = 32) -> list[str]:
+    """Distinct lower-cased terms of ``text`` without stopwords, in order of appearance.
+
+    If every token is a stopword (e.g. "who is it"), the stopwords are kept so
+    the lexical list is not empty for no reason.
+    """
+    tokens = _TOKEN.findall(text.lower())
+    kept = [t for t in tokens if t not in STOPWORDS] or tokens
+    return list(dict.fromkeys(kept))[:max_terms]
+
+
+def fts_match_query(text: str, max_terms: int = 32) -> str | None:
+    """An FTS5 MATCH string OR-ing the quoted terms of ``text``; None if it has no terms."""
+    terms = query_terms(text, max_terms)
+    if not terms:
+        return None
+    # _TOKEN never yields a double quote, but escape anyway: the quoting is the safety.
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+class TermStatistics:
+    """Chunk frequencies of index terms, cached per knowledge-base version.
+
+    FTS5 keeps no document frequencies (each is a posting-list scan), so the
+    whole table is read once per ``kb_version`` in a background thread; until
+    it is ready (first queries after start-up or an ingest), frequencies are
+    counted per term directly -- exact, just slower.
+    """
+
+    def __init__(self, manifest):
+        self._manifest = manifest
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._freqs: dict[str, int] = {}
+        self._total = 0
+        self._loading: str | None = None
+        self._ready = threading.Event()
+
+    def lookup(self, terms: Iterable[str]) -> tuple[dict[str, int], int]:
+        """({term: chunks containing it}, total chunks)."""
+        terms = set(terms)
+        version = self._manifest.kb_version()
+        with self._lock:
+            if self._version == version:
+                return {t: self._freqs.get(t, 0) for t in terms}, self._total
+        self._start_loading(version)
+        return self._manifest.term_doc_freqs(terms), self._manifest.chunk_total()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the table for the current version is loaded (benchmarks, tests)."""
+        self.lookup(())
+        while True:
+            if not self._ready.wait(timeout):
+                return False
+            with self._lock:
+                if self._version == self._manifest.kb_version():
+                    return True
+                self._ready.clear()
+            self.lookup(())
+
+    def _start_loading(self, version: str) -> None:
+        with self._lock:
+            if self._loading == version:
+                return
+            self._loading = version
+            self._ready.clear()
+        threading.Thread(target=self._load, args=(version,), name="neoc-term-stats", daemon=True).start()
+
+    def _load(self, version: str) -> None:
+        try:
+            freqs = self._manifest.term_doc_freqs()
+            total = self._manifest.chunk_total()
+        except Exception:  # noqa: BLE001 - the direct path keeps working; retry on the next lookup
+            log.warning("could not load term statistics; counting per query", exc_info=True)
+            with self._lock:
+                self._loading = None
+            return
+        finally:
+            self._manifest.close()  # this thread's connection
+        with self._lock:
+            self._version, self._freqs, self._total = version, freqs, total
+            if self._loading == version:
+                self._loading = None
+            self._ready.set()
+
+
+@dataclass
+class LexicalPlan:
+    """How one query is searched lexically, and the IDF of its terms (for relevance scoring)."""
+
+    match: str | None  # FTS5 MATCH over the kept terms; None: nothing to search
+    kept: list[str]
+    dropped: list[str]  # too common: they would make BM25 score most of the index
+    idf: dict[str, float] = field(default_factory=dict)  # index term -> IDF, for every query term
+
+
+def plan_lexical(query: str, manifest, stats: TermStatistics, max_terms: int, max_postings: int) -> LexicalPlan:
+    """Choose the query terms BM25 searches: the rarest first, within a postings budget.
+
+    FTS5 evaluates BM25 for every row matching any OR-ed term, so one common
+    term ("incident" in a FEMA library) makes it score most of the index. Terms
+    are taken in order of increasing chunk frequency while the sum of their
+    frequencies stays within ``max_postings`` (the rarest term is always kept;
+    0 = no budget). Dropped terms have the lowest IDF, so they move BM25 the
+    least; they still count in relevance coverage.
+    """
+    terms = query_terms(query, max_terms)
+    if not terms:
+        return LexicalPlan(None, [], [])
+    stems = manifest.index_terms(terms)
+    all_stems = set().union(*stems)
+    freqs, total = stats.lookup(all_stems)
+    idf = {t: math.log1p((total - df + 0.5) / (df + 0.5)) for t, df in freqs.items()}
+    df_of = {t: max((freqs.get(s, 0) for s in st), default=0) for t, st in zip(terms, stems)}
+    kept: list[str] = []
+    used = 0
+    for term in sorted(terms, key=lambda t: df_of[t]):
+        if not kept or max_postings <= 0 or used + df_of[term] <= max_postings:
+            kept.append(term)
+            used += df_of[term]
+    dropped = [t for t in terms if t not in kept]
+    kept = [t for t in terms if t in kept]  # query order, for readable logs
+    match = " OR ".join('"' + t.replace('"', '""') + '"' for t in kept) if kept else None
+    return LexicalPlan(match, kept, dropped, idf)

@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""Evaluate the real retrieval pipeline, stage by stage, in one run.
+
+Two modes:
+
+* BEIR dataset (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``)::
+
+      python scripts/eval_retrieval.py /work/shared/eval/scifact --split test
+
+  Each document is written as ``<_id>.txt`` (title as the first line, then the
+  text) and ingested by the normal ``Ingestor`` into ``--data-dir`` (default
+  ``/tmp/neoc-eval/<dataset>``; reused between runs, so the corpus is embedded
+  once). Chunk hits are mapped back to document ids through their source name
+  and aggregated to documents by max (a document ranks where its best chunk
+  does). Prints nDCG@10, recall@5, recall@20, MRR@10.
+
+* In-domain questions (``{"id","text","answer_files":[...]}`` lines)::
+
+      python scripts/eval_retrieval.py --questions tests/data/fema_questions.jsonl \\
+          --corpus /work/shared/corpora/fema
+
+  Prints hit@5 (any answer file among the sources of the top-5 chunks, i.e.
+  what the chain would put in the prompt) and MRR@10 over chunks.
+
+For each stage configuration (BM25 only, vector only, fused, fused+rerank,
+fused+rerank+MMR) it also prints the retrieval latency p50/p95 per query in
+milliseconds (query embedding excluded: queries are embedded once, in a batch,
+and shared by all configurations). The last line of output is one JSON object
+with the same figures. Settings can be overridden with ``--set name=value``
+(e.g. ``--set fusion=rrf``) to compare choices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import time
+import urllib.parse
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+import numpy as np  # noqa: E402
+
+from neoc_assistant.container import Container  # noqa: E402
+from neoc_assistant.retrieve.retriever import STAGE_CONFIGS, KnowledgeBaseRetriever  # noqa: E402
+from neoc_assistant.settings import Settings  # noqa: E402
+
+CONFIG_LABELS = {
+    "bm25": "BM25 only",
+    "vector": "vector only",
+    "fused": "fused",
+    "fused+rerank": "fused+rerank",
+    "fused+rerank+mmr": "fused+rerank+MMR",
+}
+
+
+# -- dataset loading -------------------------------------------------------------------
+def doc_file_name(doc_id: str) -> str:
+    """A safe file name for a corpus id (reversible with ``doc_id_from_source``)."""
+    name = urllib.parse.quote(str(doc_id), safe="")
+    if name.startswith(("." , "~")):
+        name = "%" + format(ord(name[0]), "02X") + name[1:]
+    return name + ".txt"
+
+
+def doc_id_from_source(source: str) -> str:
+    return urllib.parse.unquote(source[: -len(".txt")] if source.endswith(".txt") else source)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = defaultdict(dict)
+    with open(path, encoding="utf-8") as fh:
+        reader = csv.reader(fh, delimiter="\t")
+        for row in reader:
+            if len(row) < 3 or row[0] == "query-id":
+                continue
+            qrels[row[0]][row[1]] = int(row[2])
+    return dict(qrels)
+
+
+def write_beir_docs(dataset: Path, docs_dir: Path) -> int:
+    """Write each corpus document as a text file (unchanged files are left alone, so ingest skips them)."""
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for doc in read_jsonl(dataset / "corpus.jsonl"):
+        path = docs_dir / doc_file_name(doc["_id"])
+        body = f"{(doc.get('title') or '').strip()}\n\n{(doc.get('text') or '').strip()}\n"
+        if not path.exists() or path.read_text(encoding="utf-8") != body:
+            path.write_text(body, encoding="utf-8")
+        count += 1
+    return count
+
+
+# -- metrics ---------------------------------------------------------------------------
+def ndcg_at(ranked: list[str], rels: dict[str, int], k: int) -> float:
+    dcg = sum((2 ** rels.get(d, 0) - 1) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted(rels.values(), reverse=True)[:k]
+    idcg = sum((2**r - 1) / math.log2(i + 2) for i, r in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def recall_at(ranked: list[str], rels: dict[str, int], k: int) -> float:
+    relevant = {d for d, r in rels.items() if r > 0}
+    return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
+
+
+def mrr_at(ranked: list[str], rels: dict[str, int], k: int) -> float:
+    for i, d in enumerate(ranked[:k]):
+        if rels.get(d, 0) > 0:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q)) if values else 0.0
+
+
+def docs_by_max(hits) -> list[str]:
+    """Chunk hits (best first) -> document ids, each at the rank of its best chunk."""
+    seen: dict[str, None] = {}
+    for hit in hits:
+        seen.setdefault(doc_id_from_source(hit.source), None)
+    return list(seen)
+
+
+# -- running ------------------------------------------------------------------------------
+def build_container(data_dir: Path, kb_dir: Path, overrides: dict) -> Container:
+    return Container(Settings(data_dir=data_dir, kb_dir=kb_dir, **overrides))
+
+
+def ingest(container: Container, root: Path) -> None:
+    started = time.perf_counter()
+    summary = container.ingestor.ingest([root], show_progress=sys.stderr.isatty())
+    data = summary.to_dict()
+    print(
+        f"# ingest {root}: added {data['added']} updated {data['updated']} unchanged {data['unchanged']} "
+        f"purged {data['purged']} failed {data['failed']} chunks {data['chunks']} "
+        f"in {time.perf_counter() - started:.1f}s; store holds {container.manifest.counts()}",
+        file=sys.stderr,
+    )
+    for failure in data["failures"][:10]:
+        print(f"#   failed {failure['source']}: {failure['reason']}", file=sys.stderr)
+
+
+def run_configs(retriever: KnowledgeBaseRetriever, texts: list[str], configs: list[str], k: int, judge, filters=None):
+    """For each configuration: per-query metric dicts and retrieval latencies (ms)."""
+    started = time.perf_counter()
+    vectors = retriever.embedder.encode(texts)
+    embed_ms = (time.perf_counter() - started) * 1000.0 / max(1, len(texts))
+    out = {}
+    for name in configs:
+        stages = STAGE_CONFIGS[name]
+        per_query, latencies, stage_ms = [], [], defaultdict(list)
+        for text, vec in zip(texts, vectors):
+            result = retriever.retrieve(text, k=k, query_vector=vec, stages=stages, filters=filters)
+            latencies.append(result.timings_ms["retrieval"])
+            for stage, ms in result.timings_ms.items():
+                stage_ms[stage].append(ms)
+            per_query.append(judge(len(per_query), result))
+        out[name] = {
+            "per_query": per_query,
+            "p50_ms": percentile(latencies, 50),
+            "p95_ms": percentile(latencies, 95),
+            "stage_p50_ms": {s: round(percentile(v, 50), 3) for s, v in stage_ms.items() if s != "embed"},
+        }
+    return out, embed_ms
+
+
+def summarise(results: dict, metric_names: list[str]) -> dict:
+    table = {}
+    for name, res in results.items():
+        row = {m: round(float(np.mean([q[m] for q in res["per_query"]])), 4) for m in metric_names}
+        row["p50_ms"] = round(res["p50_ms"], 2)
+        row["p95_ms"] = round(res["p95_ms"], 2)
+        row["stage_p50_ms"] = res["stage_p50_ms"]
+        table[name] = row
+    return table
+
+
+def print_table(title: str, table: dict, metric_names: list[str]) -> None:
+    print(title)
+    header = f"{'configuration':<20}" + "".join(f"{m:>11}" for m in metric_names) + f"{'p50 ms':>9}{'p95 ms':>9}"
+    print(header)
+    print("-" * len(header))
+    for name, row in table.items():
+        print(
+            f"{CONFIG_LABELS.get(name, name):<20}"
+            + "".join(f"{row[m]:>11.4f}" for m in metric_names)
+            + f"{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}"
+        )
+
+
+def eval_beir(args, overrides: dict) -> dict:
+    dataset = Path(args.dataset).resolve()
+    data_dir = Path(args.data_dir or f"/tmp/neoc-eval/{dataset.name}")
+    docs_dir = data_dir / "docs"
+    container = build_container(data_dir / "store", docs_dir, overrides)
+    if not args.no_ingest:
+        n = write_beir_docs(dataset, docs_dir)
+        print(f"# {n} documents in {docs_dir}", file=sys.stderr)
+        ingest(container, docs_dir)
+    qrels = read_qrels(dataset / "qrels" / f"{args.split}.tsv")
+    queries = {q["_id"]: q["text"] for q in read_jsonl(dataset / "queries.jsonl")}
+    qids = [q for q in qrels if q in queries]
+    if args.limit:
+        qids = qids[: args.limit]
+    texts = [queries[q] for q in qids]
+
+    def judge(i, result):
+        ranked = docs_by_max(result.hits)
+        rels = qrels[qids[i]]
+        return {
+            "ndcg@10": ndcg_at(ranked, rels, 10),
+            "recall@5": recall_at(ranked, rels, 5),
+            "recall@20": recall_at(ranked, rels, 20),
+            "mrr@10": mrr_at(ranked, rels, 10),
+        }
+
+    results, embed_ms = run_configs(container.retriever, texts, args.configs, args.k, judge)
+    metric_names = ["ndcg@10", "recall@5", "recall@20", "mrr@10"]
+    table = summarise(results, metric_names)
+    print_table(f"{dataset.name} {args.split}: {len(qids)} queries, {container.manifest.counts()['chunks']} chunks", table, metric_names)
+    return {
+        "dataset": dataset.name,
+        "split": args.split,
+        "queries": len(qids),
+        "chunks": container.manifest.counts()["chunks"],
+        "embed_ms_per_query": round(embed_ms, 2),
+        "k_chunks": args.k,
+        "settings": overrides,
+        "configs": table,
+    }
+
+
+def eval_questions(args, overrides: dict) -> dict:
+    corpus = Path(args.corpus).resolve()
+    data_dir = Path(args.data_dir or f"/tmp/neoc-eval/{corpus.name}")
+    container = build_container(data_dir, corpus, overrides)
+    if not args.no_ingest:
+        ingest(container, corpus)
+    items = read_jsonl(Path(args.questions))
+    if args.limit:
+        items = items[: args.limit]
+    texts = [q["text"] for q in items]
+
+    def answers_of(item) -> set[str]:
+        files = item.get("answer_files") or ([item["source"]] if item.get("source") else [])
+        return {str(f).strip("/") for f in files}
+
+    def judge(i, result):
+        wanted = answers_of(items[i])
+        first = 0
+        for rank, hit in enumerate(result.hits[:10], start=1):
+            if wanted & set(hit.sources or [hit.source]):
+                first = rank
+                break
+        return {
+            "hit@1": 1.0 if first == 1 else 0.0,
+            "hit@5": 1.0 if 0 < first <= 5 else 0.0,
+            "mrr@10": 1.0 / first if first else 0.0,
+            "relevant@5": 1.0 if any(h.scores["relevance"] >= result.relevance_floor for h in result.hits[:5]) else 0.0,
+        }
+
+    results, embed_ms = run_configs(container.retriever, texts, args.configs, max(args.k_questions, 10), judge)
+    metric_names = ["hit@1", "hit@5", "mrr@10", "relevant@5"]
+    table = summarise(results, metric_names)
+    print_table(
+        f"{Path(args.questions).name}: {len(items)} questions, {container.manifest.counts()['chunks']} chunks",
+        table,
+        metric_names,
+    )
+    return {
+        "questions": str(args.questions),
+        "corpus": str(corpus),
+        "n": len(items),
+        "chunks": container.manifest.counts()["chunks"],
+        "embed_ms_per_query": round(embed_ms, 2),
+        "settings": overrides,
+        "configs": table,
+    }
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in Settings.model_fields:
+            raise SystemExit(f"unknown setting {name!r}")
+        out[name] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", nargs="?", help="BEIR-layout dataset directory")
+    parser.add_argument("--split", default="test", choices=["train", "test", "dev"])
+    parser.add_argument("--questions", help="JSONL questions with answer_files (in-domain mode)")
+    parser.add_argument("--corpus", help="folder the answer_files are relative to (in-domain mode)")
+    parser.add_argument("--data-dir", help="persisted store to reuse between runs (default /tmp/neoc-eval/<name>)")
+    parser.add_argument("--no-ingest", action="store_true", help="use the store in --data-dir as it is")
+    parser.add_argument("--configs", default=",".join(STAGE_CONFIGS), help="comma-separated stage configurations")
+    parser.add_argument("--k", type=int, default=50, help="chunks retrieved per query in BEIR mode (before doc aggregation)")
+    parser.add_argument("--k-questions", type=int, default=10, help="chunks retrieved per question in questions mode")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N queries (smoke runs)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a setting")
+    args = parser.parse_args(argv)
+    args.configs = [c for c in args.configs.split(",") if c]
+    unknown = [c for c in args.configs if c not in STAGE_CONFIGS]
+    if unknown:
+        parser.error(f"unknown configuration(s) {unknown}; choose from {list(STAGE_CONFIGS)}")
+    overrides = parse_overrides(args.set)
+    if args.questions:
+        if not args.corpus:
+            parser.error("--questions needs --corpus")
+        summary = eval_questions(args, overrides)
+    elif args.dataset:
+        summary = eval_beir(args, overrides)
+    else:
+        parser.error("give a BEIR DATASET_DIR or --questions with --corpus")
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

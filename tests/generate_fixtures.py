@@ -1,0 +1,110 @@
+"""Helpers for the generation tests: a real tiny GGUF built once per session.
+
+The builder lives in ``scripts/make_test_model.py`` (product code stays free of
+test tooling) and is imported here by path. Built models are cached in a
+per-session temp dir keyed by their options, so every test module shares them
+even though each imports these fixtures separately.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from neoc_assistant.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_lock = threading.Lock()
+_cache: dict[tuple, Path] = {}
+_root: Path | None = None
+
+
+def make_test_model_module():
+    name = "neoc_make_test_model"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / "make_test_model.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def built_model(kind: str = "chatml") -> Path:
+    """``chatml``: tiny Q4_K_M with the ChatML template; ``custom``: a distinctive
+    template; ``none``: no template (fallback path)."""
+    global _root
+    mtm = make_test_model_module()
+    templates = {
+        "chatml": mtm.CHATML_TEMPLATE,
+        "custom": (
+            "{% for m in messages %}### NEOC-TEMPLATE {{ m['role'] | upper }}:\n{{ m['content'] }}\n{% endfor %}"
+            "{% if add_generation_prompt %}### NEOC-TEMPLATE ASSISTANT:\n{% endif %}"
+        ),
+        "none": None,
+    }
+    with _lock:
+        if kind in _cache:
+            return _cache[kind]
+        if _root is None:
+            _root = Path(tempfile.mkdtemp(prefix="neoc-gen-models-"))
+        path = _root / f"tiny-{kind}.gguf"
+        mtm.make_test_model(path, preset="tiny", quantize="Q4_K_M", chat_template=templates[kind])
+        _cache[kind] = path
+        return path
+
+
+def engine_settings(tmp_path: Path, model: Path, **overrides) -> Settings:
+    base = dict(
+        data_dir=tmp_path / "data",
+        models_dir=tmp_path / "models",
+        model_path=model,
+        n_ctx=512,
+        n_batch=64,
+        n_threads=1,  # tiny model: 1 thread is fastest and immune to a loaded CI machine
+        max_tokens=24,
+        temperature=0.0,
+        pool_size=2,
+        pool_wait_timeout_seconds=0.5,
+        guard_rss_limit_mb=1 << 20,
+        guard_system_memory_percent=100.0,
+    )
+    base.update(overrides)
+    return Settings(**base)
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    return built_model("chatml")
+
+
+@pytest.fixture
+def make_engine(tmp_path):
+    from neoc_assistant.generate.engine import GenerationEngine
+
+    engines = []
+
+    def _make(model: Path | None = None, *, on_guard_action=None, shed_cache=None, **overrides):
+        eng = GenerationEngine(engine_settings(tmp_path, model or built_model("chatml"), **overrides),
+                               on_guard_action=on_guard_action, shed_cache=shed_cache)
+        engines.append(eng)
+        return eng
+
+    yield _make
+    for eng in engines:
+        eng.close()
+
+
+def messages(question: str = "What is the procedure for opening a shelter?", passages: int = 2) -> list[dict]:
+    from neoc_assistant.generate.prompt import SYSTEM_PROMPT
+
+    blocks = "\n\n".join(f"[{i}] doc{i}.pdf, p. {i}\nShelters are opened by the district coordinator {i}."
+                         for i in range(1, passages + 1))
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": f"Passages:\n\n{blocks}\n\nQuestion: {question}"},
+    ]
