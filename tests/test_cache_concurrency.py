@@ -7,7 +7,6 @@ index are what is under test, not the embedding quality.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -193,4 +192,4 @@ def test_bag_of_words_embedder_is_deterministic():
     e = BagOfWordsEmbedder()
     v = e.encode(["a b c", "a b c"])
     assert np.allclose(v[0], v[1]) and abs(float(np.linalg.norm(v[0])) - 1.0) < 1e-6
-    assert hashlib.md5(b"x").hexdigest()  # keeps the import honest
+    assert not np.allclose(e.encode(["ward 5"])[0], e.encode(["ward 6"])[0])

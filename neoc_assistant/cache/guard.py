@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from neoc_assistant.cache.lexicon import KBLexicon
 from neoc_assistant.cache.normalize import (

@@ -48,12 +48,14 @@ hit of the same lookup), ``store``, ``store_refused``, ``remove``,
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
+import weakref
 from typing import Callable
 
 import numpy as np
@@ -200,6 +202,8 @@ class ResponseCache:
         self._unflushed: Counter = Counter()
         self._last_flush = time.monotonic()
         self._latencies: deque = deque(maxlen=max(10, int(getattr(settings, "metrics_window", 1000))))
+        if self.l2 is not None:  # short-lived processes (CLI) still add their counts to the totals
+            atexit.register(_flush_at_exit, weakref.ref(self))
 
     # ================================================================== public API
     def lookup(self, question: str, ctx: CacheContext) -> CacheLookup:
@@ -659,6 +663,15 @@ class ResponseCache:
             self.l2.add_counters(deltas)
         except Exception as exc:  # noqa: BLE001
             self._l2_error("counters", exc)
+
+
+def _flush_at_exit(ref) -> None:
+    cache = ref()
+    if cache is not None:
+        try:
+            cache._flush(force=True)
+        except Exception:  # noqa: BLE001 - exiting anyway
+            pass
 
 
 def _percentiles(values: np.ndarray) -> dict:
