@@ -19,8 +19,10 @@ the raw/engine decode runs are interleaved (median of reps) because the
 machine may be shared. The raw loop is measured twice: in the engine's own
 process environment (``raw_decode_tps``, the ratio's denominator) and in a
 separate process with llama.cpp's default OpenMP wait policy
-(``raw_default_openmp_decode_tps``; ``ratio_vs_best_raw`` uses the faster of
-the two). The last line printed is one JSON object.
+(``raw_default_openmp_decode_tps``, ``ratio_vs_default_openmp_raw``). The
+ratio is the median over back-to-back raw/engine pairs run in ABBA order;
+``ratio_best_of`` compares the least-disturbed run of each. The last line
+printed is one JSON object.
 
     python scripts/bench_generate.py                 # both models
     python scripts/bench_generate.py --models 0.5b --tokens 64 --reps 2
@@ -175,10 +177,15 @@ def worker_speed(path: Path, args) -> dict:
     prompt = eng.prompt_tokens(msgs)
     raw_runs, eng_runs = [], []
     for rep in range(args.reps):
-        raw_runs.append(raw_decode(path, prompt, args.tokens, args.ctx, eng.n_threads))
-        eng.close()  # fresh engine each rep: cold prefix, same conditions as the raw loop
-        eng = GenerationEngine(_settings(path, args, pool_size=1))
-        eng_runs.append(engine_decode(eng, msgs, args.tokens))
+        # ABBA order: a load spike from other jobs hits raw and engine runs alike
+        order = ("raw", "engine") if rep % 2 == 0 else ("engine", "raw")
+        for kind in order:
+            if kind == "raw":
+                raw_runs.append(raw_decode(path, prompt, args.tokens, args.ctx, eng.n_threads))
+            else:
+                eng.close()  # fresh engine each rep: cold prefix, same conditions as the raw loop
+                eng = GenerationEngine(_settings(path, args, pool_size=1))
+                eng_runs.append(engine_decode(eng, msgs, args.tokens))
         print(f"  rep {rep + 1}: raw {raw_runs[-1]['decode_tps']:.1f} tok/s, "
               f"engine {eng_runs[-1]['decode_tps']:.1f} tok/s", file=sys.stderr, flush=True)
     cold = eng_runs[-1]
@@ -192,10 +199,16 @@ def worker_speed(path: Path, args) -> dict:
     eng.close()
     med = lambda runs, k: statistics.median(r[k] for r in runs)  # noqa: E731
     raw_tps, eng_tps = med(raw_runs, "decode_tps"), med(eng_runs, "decode_tps")
+    pair_ratios = [e["decode_tps"] / r["decode_tps"] for r, e in zip(raw_runs, eng_runs)]
+    best_raw = max(r["decode_tps"] for r in raw_runs)
+    best_eng = max(e["decode_tps"] for e in eng_runs)
     return {
         "n_ctx": args.ctx, "prompt_tokens": len(prompt), "gen_tokens": args.tokens, "threads": eng.n_threads,
         "raw_decode_tps": round(raw_tps, 2), "engine_stream_tps": round(eng_tps, 2),
-        "ratio": round(eng_tps / raw_tps, 3),
+        "ratio": round(statistics.median(pair_ratios), 3),  # median of back-to-back pairs
+        "ratio_of_medians": round(eng_tps / raw_tps, 3),
+        "ratio_best_of": round(best_eng / best_raw, 3),  # least-disturbed run of each
+        "raw_decode_tps_best": round(best_raw, 2), "engine_stream_tps_best": round(best_eng, 2),
         "raw_decode_tps_runs": [round(r["decode_tps"], 2) for r in raw_runs],
         "engine_stream_tps_runs": [round(r["decode_tps"], 2) for r in eng_runs],
         "raw_prefill_tps": round(med(raw_runs, "prefill_tps"), 1),
@@ -222,7 +235,7 @@ def worker_raw_default_openmp(path: Path, args) -> dict:
     target = args.ctx - args.tokens - 64
     msgs = _fit_messages(eng, target, seed=1, question="What is the procedure for opening a shelter?")
     prompt = eng.prompt_tokens(msgs)
-    runs = [raw_decode(path, prompt, args.tokens, args.ctx, eng.n_threads) for _ in range(args.reps)]
+    runs = [raw_decode(path, prompt, args.tokens, args.ctx, eng.n_threads) for _ in range(min(args.reps, 3))]
     eng.close()
     return {"raw_default_openmp_decode_tps": round(statistics.median(r["decode_tps"] for r in runs), 2),
             "raw_default_openmp_runs": [round(r["decode_tps"], 2) for r in runs],
@@ -284,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", type=int, default=128, help="tokens generated per speed run")
     ap.add_argument("--rss-tokens", type=int, default=32, help="tokens per request in the RSS runs")
     ap.add_argument("--ctx", type=int, default=1024, help="context size (prompt fills most of it)")
-    ap.add_argument("--reps", type=int, default=3, help="interleaved raw/engine repetitions (median)")
+    ap.add_argument("--reps", type=int, default=5, help="interleaved (ABBA) raw/engine repetitions")
     ap.add_argument("--threads", type=int, default=0, help="0 = physical cores")
     ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "bench-output")
     ap.add_argument("--skip-rss", action="store_true")
@@ -323,10 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         entry.update(run_worker("speed", key, args))
         if not args.skip_default_openmp:
             entry.update(run_worker("rawdefault", key, args))
-            best_raw = max(entry["raw_decode_tps"], entry["raw_default_openmp_decode_tps"])
-            entry["ratio_vs_best_raw"] = round(entry["engine_stream_tps"] / best_raw, 3)
+            entry["ratio_vs_default_openmp_raw"] = round(
+                entry["engine_stream_tps"] / entry["raw_default_openmp_decode_tps"], 3)
         print(f"  raw decode {entry['raw_decode_tps']} tok/s | engine stream {entry['engine_stream_tps']} tok/s "
-              f"| ratio {entry['ratio']} | prefill {entry['engine_prefill_tps']} tok/s | ttft cold "
+              f"| ratio {entry['ratio']} (best-of {entry['ratio_best_of']}) | prefill {entry['engine_prefill_tps']} tok/s | ttft cold "
               f"{entry['ttft_cold_s']}s, reused prefix {entry['ttft_reused_prefix_s']}s, system-only "
               f"{entry['ttft_system_prefix_only_s']}s", flush=True)
         if not args.skip_rss:
@@ -335,12 +348,12 @@ def main(argv: list[str] | None = None) -> int:
                 entry[f"peak_rss_mb_{n}_concurrent"] = r["peak_rss_mb"]
                 entry[f"aggregate_tps_{n}_concurrent"] = r["aggregate_tps"]
                 print(f"  peak RSS with {n} concurrent request(s): {r['peak_rss_mb']} MB "
-                      f"({r['contexts_created']} contexts, {r['aggregate_tps']} tok/s total)", flush=True)
+                      f"({r['contexts_created']} contexts, {r['aggregate_tps']} tok/s total incl. prefill)", flush=True)
         results["models"][key] = entry
     results["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     targets = {}
     for key, e in results["models"].items():
-        targets[f"{key}_ratio_ge_0.9"] = min(e["ratio"], e.get("ratio_vs_best_raw", e["ratio"])) >= 0.9
+        targets[f"{key}_ratio_ge_0.9"] = min(e["ratio"], e.get("ratio_vs_default_openmp_raw", e["ratio"])) >= 0.9
     if "1.5b" in results["models"] and "peak_rss_mb_4_concurrent" in results["models"]["1.5b"]:
         targets["1.5b_peak_rss_4_lt_2048mb"] = results["models"]["1.5b"]["peak_rss_mb_4_concurrent"] < 2048
     results["targets_met"] = targets

@@ -3,8 +3,8 @@
 
 Runs the real candidate generators once per query (Chroma HNSW and the FTS5
 BM25 index of a store built by ``eval_retrieval.py``), records for every
-candidate the exact bi-encoder cosine (stored vector) and the exact BM25
-score, then replays the fusion and rerank formulas of
+candidate the exact bi-encoder cosine (stored vector), the exact BM25 score
+and the query-term coverage, then replays the fusion, rerank and MMR formulas of
 ``neoc_assistant/retrieve/retriever.py`` offline over a parameter grid, so a
 grid of hundreds of settings costs seconds. Prints nDCG@10 per setting, best
 first, and one JSON line with the best of each family. The chosen values then
@@ -51,14 +51,18 @@ def collect(container: Container, texts: list[str], depth: int) -> list[dict]:
     for text, qv in zip(texts, vecs):
         vlist = [(h.chunk_id, h.similarity) for h in container.vectors.query(qv, depth)]
         s = container.settings
-        match = plan_lexical(text, container.manifest, retr.term_stats, s.lexical_max_terms, s.lexical_max_postings).match
+        match = plan_lexical(text, retr.term_stats, s.lexical_max_terms, s.lexical_max_postings).match
         llist = container.manifest.lexical_search(match, depth) if match else []
+        plan = plan_lexical(text, retr.term_stats, s.lexical_max_terms, s.lexical_max_postings)
         union = list(dict.fromkeys([c for c, _ in vlist] + [c for c, _ in llist]))
         stored = container.vectors.vectors(union)
         bm25 = container.manifest.lexical_scores(match, union) if match else {}
         chunks = container.manifest.chunks_by_id(union)
         sources = container.manifest.sources_of(c.doc_hash for c in chunks.values())
         doc = {cid: doc_id_from_source(sources[chunks[cid].doc_hash][0]) for cid in union if cid in chunks}
+        idf_total = sum(plan.idf.values()) or 1.0
+        terms = retr.term_stats.index_terms([chunks[c].text if c in chunks else "" for c in union])
+        coverage = {c: sum(plan.idf[t] for t in ts if t in plan.idf) / idf_total for c, ts in zip(union, terms)}
         out.append(
             {
                 "q": qv,
@@ -69,6 +73,7 @@ def collect(container: Container, texts: list[str], depth: int) -> list[dict]:
                 "bm25_listed": dict(llist),
                 "vec": stored,
                 "doc": doc,
+                "coverage": coverage,
             }
         )
     return out
@@ -91,18 +96,23 @@ def fuse(item: dict, method: str, w: float, depth: int, rrf_k: int = 60) -> list
     return sorted(score.items(), key=lambda kv: kv[1], reverse=True)
 
 
-def rerank(item: dict, fused: list[tuple[str, float]], top_n: int, wr: float, exact_bm25: bool = True) -> list[tuple[str, float]]:
+def rerank(
+    item: dict, fused: list[tuple[str, float]], top_n: int, weights: tuple[float, float, float], exact_bm25: bool = False
+) -> list[tuple[str, float]]:
+    """The fallback reranker: w_cos * minmax(cosine) + w_bm25 * minmax(BM25) + w_cov * coverage."""
     head, tail = fused[:top_n], fused[top_n:]
     ids = [c for c, _ in head]
     cos = np.array([item["cos"].get(c, 0.0) for c in ids])
     bm25 = item["bm25"] if exact_bm25 else item["bm25_listed"]
     bm = np.array([bm25.get(c, 0.0) for c in ids])
-    s = wr * normalise(cos) + (1 - wr) * normalise(bm)
+    cov = np.array([item["coverage"].get(c, 0.0) for c in ids])
+    s = weights[0] * normalise(cos) + weights[1] * normalise(bm) + weights[2] * cov
     order = np.argsort(-s, kind="stable")
     return [(ids[i], float(s[i])) for i in order] + tail
 
 
-def diversify(item: dict, ranked: list[tuple[str, float]], k: int, lam: float, dup: float) -> list[tuple[str, float]]:
+def diversify(item: dict, ranked: list[tuple[str, float]], k: int, lam: float, dup: float, langchain: bool = False):
+    """Near-duplicate removal, then MMR: ours (relevance = reranked score) or LangChain's (query cosine)."""
     ids = [c for c, _ in ranked if c in item["vec"]]
     m = np.stack([item["vec"][c] for c in ids])
     sim = m @ m.T
@@ -111,8 +121,14 @@ def diversify(item: dict, ranked: list[tuple[str, float]], k: int, lam: float, d
         if kept and float(sim[i, kept].max()) >= dup:
             continue
         kept.append(i)
-    rel = normalise(np.array([dict(ranked)[ids[i]] for i in kept]))
-    order = mmr(rel, sim[np.ix_(kept, kept)], lam, k)
+    if langchain:
+        from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+        order = maximal_marginal_relevance(item["q"], [m[i] for i in kept], lam, k)
+    else:
+        scores = dict(ranked)
+        rel = normalise(np.array([scores[ids[i]] for i in kept]))
+        order = mmr(rel, sim[np.ix_(kept, kept)], lam, k)
     return [(ids[kept[j]], 0.0) for j in order]
 
 
@@ -168,29 +184,37 @@ def main() -> int:
         record("rrf", {"depth": depth, "w": w}, lambda it, d=depth, w=w: fuse(it, "rrf", w, d))
     for depth, w in itertools.product(depths, [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]):
         record("weighted", {"depth": depth, "w": w}, lambda it, d=depth, w=w: fuse(it, "weighted", w, d))
-    for method, depth, w, top_n, wr in itertools.product(
-        ["rrf", "weighted"], [50], [0.4, 0.5, 0.6], [10, 20, 30, 50], [0.3, 0.4, 0.5, 0.6, 0.7]
-    ):
+    simplex = [
+        (round(a, 2), round(b, 2), round(1 - a - b, 2))
+        for a in np.arange(0.2, 0.751, 0.05)
+        for b in np.arange(0.0, 0.451, 0.05)
+        if 1 - a - b > -1e-9
+    ]
+    for method, w, top_n, weights in itertools.product(["rrf", "weighted"], [0.5], [30, 50], simplex):
         record(
             "rerank",
-            {"fusion": method, "depth": depth, "w": w, "top_n": top_n, "wr": wr},
-            lambda it, m=method, d=depth, w=w, n=top_n, wr=wr: rerank(it, fuse(it, m, w, d), n, wr),
+            {"fusion": method, "depth": 50, "w": w, "top_n": top_n, "weights(cos,bm25,cov)": weights},
+            lambda it, m=method, w=w, n=top_n, ws=weights: rerank(it, fuse(it, m, w, 50), n, ws),
         )
-    best_rerank = max(families["rerank"], key=lambda r: r[0])[2]
-    p = best_rerank
-    record(
-        "rerank_listed_bm25_only",
-        {**p, "exact_bm25": False},
-        lambda it, p=p: rerank(it, fuse(it, p["fusion"], p["w"], p["depth"]), p["top_n"], p["wr"], exact_bm25=False),
-    )
-    for lam, dup in itertools.product([0.5, 0.7, 0.8, 0.9, 1.0], [0.9, 0.95, 0.97, 0.99]):
-        p = best_rerank
+    for weights in [(0.5, 0.5, 0.0), (0.6, 0.4, 0.0)]:  # without the coverage feature
         record(
-            "mmr",
-            {**p, "lambda": lam, "dup": dup},
-            lambda it, p=p, lam=lam, dup=dup: diversify(
-                it, rerank(it, fuse(it, p["fusion"], p["w"], p["depth"]), p["top_n"], p["wr"]), 50, lam, dup
-            ),
+            "rerank_no_coverage",
+            {"fusion": "weighted", "depth": 50, "w": 0.5, "top_n": 50, "weights(cos,bm25,cov)": weights},
+            lambda it, ws=weights: rerank(it, fuse(it, "weighted", 0.5, 50), 50, ws),
+        )
+    p = max(families["rerank"], key=lambda r: r[0])[2]
+
+    def best_reranked(it, p=p, exact=False):
+        return rerank(it, fuse(it, p["fusion"], p["w"], p["depth"]), p["top_n"], p["weights(cos,bm25,cov)"], exact)
+
+    record("rerank_exact_bm25_filled", {**p, "exact_bm25": True}, lambda it: best_reranked(it, exact=True))
+    for lam, dup in itertools.product([0.5, 0.7, 0.8, 0.9, 1.0], [0.95, 0.97, 0.99]):
+        record("mmr", {"lambda": lam, "dup": dup}, lambda it, lam=lam, dup=dup: diversify(it, best_reranked(it), 50, lam, dup))
+    for lam in [0.7, 0.9, 1.0]:
+        record(
+            "mmr_langchain",
+            {"lambda": lam, "dup": 0.97},
+            lambda it, lam=lam: diversify(it, best_reranked(it), 50, lam, 0.97, langchain=True),
         )
 
     best = {}

@@ -8,7 +8,9 @@ even though each imports these fixtures separately.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
+import shutil
 import sys
 import tempfile
 import threading
@@ -52,6 +54,7 @@ def built_model(kind: str = "chatml") -> Path:
             return _cache[kind]
         if _root is None:
             _root = Path(tempfile.mkdtemp(prefix="neoc-gen-models-"))
+            atexit.register(shutil.rmtree, _root, ignore_errors=True)
         path = _root / f"tiny-{kind}.gguf"
         mtm.make_test_model(path, preset="tiny", quantize="Q4_K_M", chat_template=templates[kind])
         _cache[kind] = path

@@ -6,7 +6,7 @@ import pytest
 
 from neoc_assistant.retrieve.lexical import fts_match_query, query_terms
 from neoc_assistant.retrieve.retriever import Stages
-from retrieval_fixtures import write_corpus
+from retrieval_fixtures import SMALL_CORPUS, write_corpus
 
 NASTY = [
     'he said "hi" and left',
@@ -104,16 +104,18 @@ def test_common_terms_are_dropped_within_the_postings_budget(small_kb):
     from neoc_assistant.retrieve.lexical import plan_lexical
 
     container, corpus = small_kb
-    m, stats = container.manifest, container.retriever.term_stats
+    stats = container.retriever.term_stats
     # "sop" is in the heading of every chunk of the three SOPs; "sirens" in one chunk.
-    full = plan_lexical("SOP sirens", m, stats, max_terms=32, max_postings=0)
+    full = plan_lexical("SOP sirens", stats, max_terms=32, max_postings=0)
     assert full.kept == ["sop", "sirens"] and full.dropped == []
-    tight = plan_lexical("SOP sirens", m, stats, max_terms=32, max_postings=2)
+    tight = plan_lexical("SOP sirens", stats, max_terms=32, max_postings=2)
     assert tight.kept == ["sirens"] and tight.dropped == ["sop"]
     assert tight.match == '"sirens"'
     assert tight.idf["siren"] > tight.idf["sop"] > 0, "IDF covers dropped terms too (relevance coverage)"
-    only_common = plan_lexical("SOP", m, stats, max_terms=32, max_postings=1)
+    only_common = plan_lexical("SOP", stats, max_terms=32, max_postings=1)
     assert only_common.kept == ["sop"], "the rarest term is always searched"
+    absent_and_common = plan_lexical("zebrafrost SOP", stats, max_terms=32, max_postings=1)
+    assert absent_and_common.kept == ["zebrafrost", "sop"], "...the rarest one that occurs at all"
 
 
 def test_term_statistics_follow_the_knowledge_base(small_kb):
@@ -131,3 +133,17 @@ def test_term_statistics_follow_the_knowledge_base(small_kb):
     assert freqs == {"siren": 2, "sop": 5} and total == container.manifest.counts()["chunks"]
     assert stats.wait_ready(60)
     assert stats.lookup({"siren", "sop"})[0] == {"siren": 2, "sop": 5}
+
+
+def test_cached_index_terms_match_the_fts_tokenizer(small_kb):
+    container, _ = small_kb
+    stats = container.retriever.term_stats
+    texts = [
+        "Generators' fuel levels: 50% at shift-changes; naïve Café RÉSUMÉ runs running ran",
+        SMALL_CORPUS["sops/flood.md"],
+        "",
+    ]
+    direct = container.manifest.index_terms(texts)
+    assert stats.index_terms(texts) == direct
+    assert stats.index_terms(texts) == direct  # second time from the word cache
+    assert {"gener", "fuel", "level", "50", "cafe", "resum", "run", "ran"} <= direct[0]

@@ -75,21 +75,37 @@ def test_fused_list_uses_both_candidate_generators(small):
 
 
 # -- rerank ------------------------------------------------------------------------------------
-def test_fallback_rerank_combines_exact_cosine_and_bm25(make_container, tmp_path):
-    container, _ = _ingested(make_container, tmp_path, rerank_top_n=6, rerank_vector_weight=0.7)
+def test_fallback_rerank_combines_cosine_bm25_and_coverage(make_container, tmp_path):
+    container, _ = _ingested(
+        make_container,
+        tmp_path,
+        feature_rerank_top_n=6,
+        rerank_cosine_weight=0.5,
+        rerank_bm25_weight=0.2,
+        rerank_coverage_weight=0.3,
+    )
     result = container.retriever.retrieve(FLOOD_QUERY, k=6, stages=Stages.named("fused+rerank"))
     assert result.reranker == "features"
     hits = result.hits
     assert len(hits) == 6 and all("rerank" in h.scores for h in hits)
     cos = [h.scores["cosine"] for h in hits]  # exact: stored vector . query vector
     bm25 = [h.scores.get("lexical", 0.0) for h in hits]
-    expected = 0.7 * _minmax(cos) + 0.3 * _minmax(bm25)
+    coverage = np.array([h.scores["coverage"] for h in hits])
+    expected = 0.5 * _minmax(cos) + 0.2 * _minmax(bm25) + 0.3 * coverage
     assert [h.scores["rerank"] for h in hits] == pytest.approx(expected.tolist(), abs=1e-5)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert hits[0].source == "sops/flood.md"
+    assert 0.0 <= coverage.min() and coverage.max() <= 1.0 and coverage[0] > 0.5
     qv = container.embedder.embed_query_vector(FLOOD_QUERY)
     stored = container.vectors.vectors([h.chunk_id for h in hits])
     assert cos == pytest.approx([float(stored[h.chunk_id] @ qv) for h in hits], abs=1e-5)
+
+
+def test_rerank_window_is_bounded(make_container, tmp_path):
+    container, _ = _ingested(make_container, tmp_path, feature_rerank_top_n=3)
+    hits = container.retriever.retrieve(FLOOD_QUERY, k=6, stages=Stages.named("fused+rerank")).hits
+    assert [("rerank" in h.scores) for h in hits] == [True] * 3 + [False] * 3
+    assert max(h.score for h in hits[3:]) < min(h.score for h in hits[:3])
 
 
 def test_cross_encoder_rerank_is_bounded_to_top_n(make_container, tmp_path):
@@ -155,13 +171,38 @@ def test_near_duplicates_do_not_fill_the_top_k(make_container, tmp_path):
 
 
 # -- filters ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("stages", ["bm25", "vector", "fused+rerank+mmr"])
-def test_filters_by_source_folder_file_and_type(make_container, tmp_path, stages):
+@pytest.fixture(scope="module")
+def filter_kb(embedder, tmp_path_factory):
+    """The small corpus plus a folder whose name extends "sops", ingested once for the filter tests."""
+    from neoc_assistant.container import Container
+
+    root = tmp_path_factory.mktemp("filters")
     files = dict(SMALL_CORPUS)
     files["sops-archive/old-flood.md"] = "# Old flood SOP\n\nSirens and SMS warning at danger level, 1998 edition.\n"
-    container, _ = _ingested(make_container, tmp_path, files=files)
+    corpus = write_corpus(root / "kb", files)
+    container = Container(Settings(data_dir=root / "data", kb_dir=corpus, models_dir=root / "models"), embedder=embedder)
+    assert container.ingestor.ingest([corpus]).ok
+    return container
+
+
+@pytest.mark.parametrize(
+    "stages, vector_path",
+    [("bm25", "exact"), ("vector", "exact"), ("vector", "overfetch"), ("vector", "chroma"), ("fused+rerank+mmr", "exact")],
+)
+def test_filters_by_source_folder_file_and_type(filter_kb, stages, vector_path, monkeypatch):
+    container = filter_kb
     r = container.retriever
     st = Stages.named(stages)
+    # The three ways a filtered vector search can run (small allowed set / over-fetch / Chroma where).
+    if vector_path != "exact":
+        monkeypatch.setattr(r, "FILTER_EXACT_MAX_CHUNKS", 0)
+    if vector_path == "chroma":
+        monkeypatch.setattr(r, "FILTER_OVERFETCH_MAX", 0)
+    chroma_filtered = []
+    real_query = container.vectors.query
+    monkeypatch.setattr(
+        container.vectors, "query", lambda v, n, dh=None: chroma_filtered.append(dh is not None) or real_query(v, n, dh)
+    )
 
     hits = r.retrieve(FLOOD_QUERY, k=10, filters=SearchFilters(sources=("sops",)), stages=st).hits
     assert hits and all(h.source.startswith("sops/") for h in hits), "folder prefix must not match sops-archive/"
@@ -178,6 +219,9 @@ def test_filters_by_source_folder_file_and_type(make_container, tmp_path, stages
     assert hits and all(h.source.startswith("sops/") or h.source == "handbook.md" for h in hits)
 
     assert r.retrieve(FLOOD_QUERY, k=10, filters=SearchFilters(doc_types=("pdf",)), stages=st).hits == []
+    if stages == "vector":
+        assert any(chroma_filtered) == (vector_path == "chroma")
+        assert chroma_filtered if vector_path != "exact" else not chroma_filtered
 
 
 # -- API surface ---------------------------------------------------------------------------------------
@@ -253,3 +297,21 @@ def test_search_queries_file_is_batch_embedded(small, tmp_path, monkeypatch):
     assert all(len(line["hits"]) == 2 for line in lines)
     assert lines[1]["hits"][0]["source"] == "forms/generator-log.txt"
     assert len(batches) == 1 and len(batches[0]) == 3, "all queries embedded in one call"
+
+
+def test_config_key_covers_every_result_setting():
+    from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever as R
+
+    base = _fuser().config_key()
+    defaults = Settings(data_dir="/nonexistent")
+    for name in R.RESULT_SETTINGS:
+        value = getattr(defaults, name)
+        if name == "fusion":
+            other = "rrf" if value == "weighted" else "weighted"
+        elif name == "reranker_model_path":
+            other = "/some/cross-encoder"
+        elif isinstance(value, int):
+            other = value + 1
+        else:
+            other = round(value * 0.99 - 0.001, 4) if value > 0 else 0.01
+        assert _fuser(**{name: other}).config_key() != base, name

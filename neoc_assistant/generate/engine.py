@@ -208,6 +208,21 @@ class _Model:
         params.n_gpu_layers = 0
         params.use_mmap = settings.use_mmap
         params.use_mlock = settings.use_mlock
+        self._progress_cb = None
+        if settings.use_mmap and not settings.use_mlock:
+            # Release repacked weights' original pages *while* loading, so the load-time
+            # peak RSS stays near the steady state too (see drop_mapped_file_pages).
+            next_drop = [0.1]
+
+            @llama_cpp.llama_progress_callback
+            def _on_progress(progress, _user_data):
+                if progress >= next_drop[0]:
+                    next_drop[0] = progress + 0.1
+                    drop_mapped_file_pages(path)
+                return True
+
+            self._progress_cb = _on_progress  # keep the ctypes callback alive during the load
+            params.progress_callback = _on_progress
         _recent_errors.clear()
         ptr = llama_cpp.llama_model_load_from_file(str(path).encode("utf-8"), params)
         if not ptr:

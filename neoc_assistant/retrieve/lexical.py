@@ -1,4 +1,4 @@
-"""Free text -> a safe SQLite FTS5 ``MATCH`` expression.
+"""The lexical (BM25) side of retrieval: safe FTS5 queries and term statistics.
 
 User text is never passed to FTS5 as query syntax: it is split into word
 tokens (the same letters-and-digits notion as FTS5's ``unicode61`` tokenizer),
@@ -6,6 +6,12 @@ stopwords are dropped, and every remaining term is double-quoted (a quoted
 string is a plain phrase to FTS5, so ``AND``/``NEAR``/``*``/``:``/``-``/quotes
 typed by a user are just text) and the terms are OR-ed, so a chunk matching
 any term is a candidate and BM25 ranks by how many and how rare.
+
+FTS5 evaluates BM25 for every row that matches, so ``plan_lexical`` searches
+the rarest terms first within a postings budget (very common terms would make
+it score most of the index for little ranking benefit), using chunk
+frequencies from ``TermStatistics``. The same statistics give the IDF weights
+of the query-term coverage feature (rerank and relevance).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import math
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +61,28 @@ def fts_match_query(text: str, max_terms: int = 32) -> str | None:
     terms = query_terms(text, max_terms)
     if not terms:
         return None
+    return _or_of_quoted(terms)
+
+
+def _or_of_quoted(terms: list[str]) -> str:
     # _TOKEN never yields a double quote, but escape anyway: the quoting is the safety.
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
 class TermStatistics:
-    """Chunk frequencies of index terms, cached per knowledge-base version.
+    """Index terms of texts, and chunk frequencies of index terms (cached per knowledge-base version).
 
     FTS5 keeps no document frequencies (each is a posting-list scan), so the
     whole table is read once per ``kb_version`` in a background thread; until
     it is ready (first queries after start-up or an ingest), frequencies are
     counted per term directly -- exact, just slower.
+
+    ``index_terms`` stems through the index's own tokenizer (``Manifest.index_terms``)
+    but caches the result per distinct word, so after warm-up a text costs a
+    regex split and dictionary lookups rather than an FTS5 insert.
     """
+
+    MAX_CACHED_WORDS = 500_000
 
     def __init__(self, manifest):
         self._manifest = manifest
@@ -76,6 +92,27 @@ class TermStatistics:
         self._total = 0
         self._loading: str | None = None
         self._ready = threading.Event()
+        self._word_terms: dict[str, tuple[str, ...]] = {}
+        self._words_lock = threading.Lock()
+
+    def index_terms(self, texts: Sequence[str]) -> list[set[str]]:
+        """The index terms of each text (as FTS5 would index it: case-folded, unaccented, Porter-stemmed)."""
+        words = [set(_TOKEN.findall(text.lower())) for text in texts]
+        with self._words_lock:
+            cache = self._word_terms
+            unknown = [w for w in set().union(*words) if w not in cache] if words else []
+            if unknown:
+                if len(cache) + len(unknown) > self.MAX_CACHED_WORDS:
+                    cache = self._word_terms = {}
+                for word, terms in zip(unknown, self._manifest.index_terms(unknown)):
+                    cache[word] = tuple(terms)
+        out = []
+        for text_words in words:
+            terms: set[str] = set()
+            for word in text_words:
+                terms.update(cache.get(word, ()))
+            out.append(terms)
+        return out
 
     def lookup(self, terms: Iterable[str]) -> tuple[dict[str, int], int]:
         """({term: chunks containing it}, total chunks)."""
@@ -135,20 +172,20 @@ class LexicalPlan:
     idf: dict[str, float] = field(default_factory=dict)  # index term -> IDF, for every query term
 
 
-def plan_lexical(query: str, manifest, stats: TermStatistics, max_terms: int, max_postings: int) -> LexicalPlan:
+def plan_lexical(query: str, stats: TermStatistics, max_terms: int, max_postings: int) -> LexicalPlan:
     """Choose the query terms BM25 searches: the rarest first, within a postings budget.
 
     FTS5 evaluates BM25 for every row matching any OR-ed term, so one common
     term ("incident" in a FEMA library) makes it score most of the index. Terms
     are taken in order of increasing chunk frequency while the sum of their
-    frequencies stays within ``max_postings`` (the rarest term is always kept;
-    0 = no budget). Dropped terms have the lowest IDF, so they move BM25 the
+    frequencies stays within ``max_postings`` (the rarest term that occurs at
+    all is always kept; 0 = no budget). Dropped terms have the lowest IDF, so they move BM25 the
     least; they still count in relevance coverage.
     """
     terms = query_terms(query, max_terms)
     if not terms:
         return LexicalPlan(None, [], [])
-    stems = manifest.index_terms(terms)
+    stems = stats.index_terms(terms)
     all_stems = set().union(*stems)
     freqs, total = stats.lookup(all_stems)
     idf = {t: math.log1p((total - df + 0.5) / (df + 0.5)) for t, df in freqs.items()}
@@ -156,10 +193,11 @@ def plan_lexical(query: str, manifest, stats: TermStatistics, max_terms: int, ma
     kept: list[str] = []
     used = 0
     for term in sorted(terms, key=lambda t: df_of[t]):
-        if not kept or max_postings <= 0 or used + df_of[term] <= max_postings:
+        # used == 0: nothing kept so far matches any chunk, so keep the rarest term that does.
+        if used == 0 or max_postings <= 0 or used + df_of[term] <= max_postings:
             kept.append(term)
             used += df_of[term]
     dropped = [t for t in terms if t not in kept]
     kept = [t for t in terms if t in kept]  # query order, for readable logs
-    match = " OR ".join('"' + t.replace('"', '""') + '"' for t in kept) if kept else None
+    match = _or_of_quoted(kept) if kept else None
     return LexicalPlan(match, kept, dropped, idf)

@@ -1,39 +1,46 @@
 """Knowledge-base retrieval: query -> ranked, resolved, diverse, scored passages.
 
-Pipeline (each stage timed in ``RetrievalResult.timings_ms``):
+Pipeline (each stage timed in ``RetrievalResult.timings_ms``, wall clock, and
+``cpu_ms``, this thread's CPU time):
 
 1. **embed** -- the query vector (skipped when the caller passes one: the chain
    reuses the vector its cache lookup already computed).
 2. **vector** + **lexical** -- over-fetch ``retrieval_candidates`` chunks from
-   Chroma's cosine HNSW index and from the manifest's FTS5 BM25 index (same
-   chunks, kept in step with ingest in one SQLite transaction). User text is
-   turned into a safe OR-of-quoted-terms MATCH query (``lexical.py``).
-3. **fuse** -- normalised weighted score fusion (default; chosen over RRF by
-   measurement on the SciFact train split, see ``scripts/eval_retrieval.py``)
-   or reciprocal-rank fusion.
+   Chroma's cosine HNSW index and from the manifest's FTS5 BM25 index (the
+   same chunks, kept in step with ingest in one SQLite transaction). User text
+   becomes a safe OR-of-quoted-terms MATCH query, rarest terms first within a
+   postings budget (``lexical.py``). Filters restrict both lists.
+3. **fuse** -- min-max-normalised weighted score fusion (default) or
+   reciprocal-rank fusion; weighted won on the SciFact train split.
 4. **resolve** -- ids are looked up in the manifest; ids it does not know
    (vectors of a half-written or replaced file) are dropped.
-5. **rerank** -- the fused top ``rerank_top_n`` only: a local sentence-transformers
-   ``CrossEncoder`` when ``reranker_model_path`` is set (inputs truncated to
-   ``rerank_max_length``), otherwise the measured fallback: the *complete*
-   features of every candidate -- exact bi-encoder cosine against the stored
-   chunk vector and BM25 (fusion only knew the score of the lists a chunk was
-   in) -- combined with ``rerank_vector_weight``.
-6. **mmr** -- near-duplicates (same ``content_hash`` or cosine >=
-   ``near_duplicate_threshold`` to a better-ranked chunk) are removed, then
-   maximal marginal relevance with ``mmr_lambda`` picks the final ``k``.
-7. **relevance** -- each hit gets ``scores["relevance"]``: the exact
-   bi-encoder cosine between query and chunk, an absolute score that is
-   comparable across queries (fused/rerank scores are per-query relative).
-   ``relevance_floor`` was calibrated on labelled questions (see
-   ``scripts/calibrate_relevance.py``); ``RetrievalResult.relevant`` holds the
-   hits at or above it, so an empty list means "not in the knowledge base".
+5. **rerank** -- a window of the fused list only. With ``reranker_model_path``,
+   a local sentence-transformers ``CrossEncoder`` scores the top
+   ``rerank_top_n`` pairs truncated to ``rerank_max_length`` word pieces.
+   Without one, the fallback scores the top ``feature_rerank_top_n`` with
+   complete features fusion did not have: exact bi-encoder cosine against the
+   stored chunk vector (also for chunks only BM25 found), BM25, and the
+   IDF-weighted share of query terms the chunk contains (weights chosen on the
+   SciFact train split with ``scripts/tune_retrieval.py``).
+6. **mmr** -- near-duplicates (same ``content_hash``, or cosine >=
+   ``near_duplicate_threshold`` to a better-ranked chunk) are dropped, then
+   maximal marginal relevance (``mmr_lambda``) picks the final ``k``.
+7. **relevance** -- each hit gets ``scores["relevance"]``, a calibrated
+   probability that the passage is relevant, comparable across queries (unlike
+   the fused/rerank scores, which are relative to one query's candidates).
+   ``RetrievalResult.relevant`` holds the hits at or above ``relevance_floor``;
+   an empty list means "not in the knowledge base". Calibration:
+   ``scripts/calibrate_relevance.py``.
+
+``STAGE_CONFIGS`` name the stage subsets the evaluation harness compares
+(``scripts/eval_retrieval.py``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
@@ -120,6 +127,8 @@ class KnowledgeBaseRetriever:
         self._cross_encoder = None
         self._ce_lock = threading.Lock()
         self.term_stats = TermStatistics(manifest)
+        self._filter_cache: OrderedDict[tuple, tuple[list[str], frozenset[str]]] = OrderedDict()
+        self._filter_lock = threading.Lock()
 
     # -- public API -----------------------------------------------------------------
     def search(
@@ -168,11 +177,11 @@ class KnowledgeBaseRetriever:
 
         vector_list: list[tuple[str, float]] = []
         if stages.vector:
-            vector_list = [(h.chunk_id, h.similarity) for h in self.vectors.query(query_vector, n_candidates, doc_hashes)]
+            vector_list = self._vector_search(query_vector, n_candidates, doc_hashes, k)
         clock.lap("vector")
 
         lexical_list: list[tuple[str, float]] = []
-        plan = plan_lexical(query, self.manifest, self.term_stats, s.lexical_max_terms, s.lexical_max_postings)
+        plan = plan_lexical(query, self.term_stats, s.lexical_max_terms, s.lexical_max_postings)
         match = plan.match if stages.lexical else None
         if match:
             lexical_list = self.manifest.lexical_search(match, n_candidates, doc_hashes)
@@ -211,6 +220,18 @@ class KnowledgeBaseRetriever:
             reranker=reranker,
         )
 
+    RESULT_SETTINGS = (
+        "retrieval_top_k", "retrieval_candidates", "fusion", "rrf_k", "fusion_vector_weight",
+        "lexical_max_terms", "lexical_max_postings", "reranker_model_path", "rerank_top_n",
+        "rerank_max_length", "feature_rerank_top_n", "rerank_cosine_weight", "rerank_bm25_weight",
+        "rerank_coverage_weight", "mmr_lambda", "near_duplicate_threshold", "relevance_floor",
+        "relevance_bias", "relevance_cosine_weight", "relevance_coverage_weight",
+    )  # fmt: skip
+
+    def config_key(self) -> str:
+        """Every setting that changes what ``search`` returns (for response-cache keys)."""
+        return ";".join(f"{name}={getattr(self.settings, name)}" for name in self.RESULT_SETTINGS)
+
     def is_relevant(self, hit: Hit) -> bool:
         return hit.scores.get("relevance", 0.0) >= self.settings.relevance_floor
 
@@ -225,6 +246,54 @@ class KnowledgeBaseRetriever:
         if not filters:
             return None
         return self.manifest.doc_hashes_matching(list(filters.sources) or None, list(filters.doc_types) or None)
+
+    # Filtered vector search. Chroma's metadata-filtered query costs 30-70 ms on a 50k-chunk
+    # store whatever the filter (scripts/bench_retrieval.py --filtered), so: score a small
+    # allowed set exactly, otherwise over-fetch unfiltered nearest neighbours and keep the
+    # allowed ones (the nearest allowed chunks, as long as enough come back).
+    FILTER_EXACT_MAX_CHUNKS = 256
+    FILTER_OVERFETCH_MAX = 1000
+
+    def _vector_search(
+        self, query_vector: np.ndarray, n: int, doc_hashes: list[str] | None, k: int
+    ) -> list[tuple[str, float]]:
+        if doc_hashes is None:
+            return [(h.chunk_id, h.similarity) for h in self.vectors.query(query_vector, n)]
+        if not doc_hashes:
+            return []
+        allowed, allowed_set = self._allowed_chunks(doc_hashes)
+        if not allowed:
+            return []
+        if len(allowed) <= self.FILTER_EXACT_MAX_CHUNKS:
+            stored = self.vectors.vectors(allowed)
+            if not stored:
+                return []
+            ids = list(stored)
+            sims = np.stack([stored[i] for i in ids]) @ query_vector
+            return [(ids[i], float(sims[i])) for i in np.argsort(-sims, kind="stable")[:n]]
+        total = max(1, self.manifest.chunk_total())
+        fetch = min(total, self.FILTER_OVERFETCH_MAX, max(n, int(np.ceil(1.5 * n * total / len(allowed)))))
+        if fetch > 0 and fetch >= min(n, total):
+            kept = [(h.chunk_id, h.similarity) for h in self.vectors.query(query_vector, fetch) if h.chunk_id in allowed_set]
+            if len(kept) >= min(n, len(allowed)) or len(kept) >= k:
+                return kept[:n]
+        return [(h.chunk_id, h.similarity) for h in self.vectors.query(query_vector, n, doc_hashes)]
+
+    def _allowed_chunks(self, doc_hashes: list[str]) -> tuple[list[str], frozenset[str]]:
+        """Chunk ids of the filtered documents, cached per (knowledge-base version, filter)."""
+        key = (self.manifest.kb_version(), tuple(sorted(doc_hashes)))
+        with self._filter_lock:
+            cached = self._filter_cache.get(key)
+            if cached is not None:
+                self._filter_cache.move_to_end(key)
+                return cached
+        allowed = self.manifest.chunk_ids_of(doc_hashes)
+        value = (allowed, frozenset(allowed))
+        with self._filter_lock:
+            self._filter_cache[key] = value
+            while len(self._filter_cache) > 16:
+                self._filter_cache.popitem(last=False)
+        return value
 
     def _fuse(
         self, vector_list: list[tuple[str, float]], lexical_list: list[tuple[str, float]], stages: Stages
@@ -346,7 +415,7 @@ class KnowledgeBaseRetriever:
         idf_total = sum(idf.values())
         todo = [c for c in cands if c.coverage is None]
         if todo:
-            terms = self.manifest.index_terms([c.hit.text for c in todo]) if idf_total > 0 else [set()] * len(todo)
+            terms = self.term_stats.index_terms([c.hit.text for c in todo]) if idf_total > 0 else [set()] * len(todo)
             for cand, chunk_terms in zip(todo, terms):
                 cand.coverage = sum(idf[t] for t in chunk_terms if t in idf) / idf_total if idf_total > 0 else 0.0
         return [c.coverage for c in cands]
