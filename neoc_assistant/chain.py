@@ -99,12 +99,8 @@ class RagChain:
         )
 
     def retrieval_key(self) -> str:
-        s = self.settings
-        return (
-            f"k={s.retrieval_top_k};cand={s.retrieval_candidates};fusion={s.fusion};rrf={s.rrf_k};"
-            f"w={s.fusion_vector_weight};rr={s.reranker_model_path};n={s.rerank_top_n};"
-            f"mmr={s.mmr_lambda};dup={s.near_duplicate_threshold};floor={s.relevance_floor}"
-        )
+        """Every retrieval setting that can change the passages (and so the answer)."""
+        return self.container.retriever.config_key()
 
     @staticmethod
     def _prompt_version() -> str:
@@ -154,12 +150,9 @@ class RagChain:
             state.query_vector = self.container.embedder.embed_query_vector(query)
             state.timings_ms["embed"] = (time.perf_counter() - e0) * 1000
         state.hits = retriever.search(query, k=self.settings.retrieval_top_k, filters=state.filters, query_vector=state.query_vector)
-        state.relevant = [h for h in state.hits if self.is_relevant(h)]
+        state.relevant = [h for h in state.hits if retriever.is_relevant(h)]
         state.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
         return state
-
-    def is_relevant(self, hit: Hit) -> bool:
-        return hit.scores.get("relevance", hit.score) >= self.settings.relevance_floor
 
     def _answer(self, states: Iterator[ChainState]) -> Iterator[StreamEvent]:
         for state in states:

@@ -16,6 +16,11 @@ with all-MiniLM-L6-v2 takes hours on this 2-core machine:
   for recall and worst for nothing in particular; queries are projected the
   same way.
 
+``--cross-encoder minilm-shape`` also times the cross-encoder path with a
+random-weight model of the shape of ms-marco-MiniLM-L-6-v2 (what a deployment
+would typically use), for the windows in ``--ce-top-n`` and max lengths
+``rerank_max_length`` and 128 (torch threads: ``torch_threads`` / all cores).
+
 Queries: the in-domain question sets (``tests/data/*questions*.jsonl``),
 repeated to ``--queries``. Query embedding is excluded (it is measured in
 ``eval_retrieval.py``); the figure is the ``retrieval`` total of
@@ -127,6 +132,31 @@ def build_store(settings: Settings, n_chunks: int, per_doc: int, embedder: Hashi
     manifest.set_meta("bench_chunks", str(n_chunks))
 
 
+def build_minilm_shaped_cross_encoder(directory: Path) -> Path:
+    """Random weights, ms-marco-MiniLM-L-6-v2 shape, the bundled MiniLM tokenizer (nothing downloaded)."""
+    if (directory / "config.json").exists():
+        return directory
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from neoc_assistant.settings import bundled_embedding_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(bundled_embedding_model_path())
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=384,
+        num_hidden_layers=6,
+        num_attention_heads=12,
+        intermediate_size=1536,
+        max_position_embeddings=512,
+        num_labels=1,
+    )
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
 def load_queries(n: int) -> list[str]:
     texts = []
     for path in sorted((PROJECT_ROOT / "tests" / "data").glob("*questions*.jsonl")):
@@ -144,6 +174,13 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--k", type=int, default=0, help="hits per query (default: retrieval_top_k)")
     parser.add_argument("--filtered", action="store_true", help="also time a run with a source-folder filter")
+    parser.add_argument(
+        "--cross-encoder",
+        metavar="DIR|minilm-shape",
+        help="also time the cross-encoder path with this local model; 'minilm-shape' builds a random-weight "
+        "model with the shape of ms-marco-MiniLM-L-6-v2 (6 layers, 384 wide): real cost, meaningless scores",
+    )
+    parser.add_argument("--ce-top-n", default="10,20", help="cross-encoder windows to time (comma-separated)")
     args = parser.parse_args()
 
     settings = Settings(data_dir=Path(args.data_dir), kb_dir=Path(args.data_dir) / "kb")
@@ -190,6 +227,36 @@ def main() -> int:
             }
             for stage, ms in timings.items()
         }
+
+    if args.cross_encoder:
+        ce_dir = Path(args.cross_encoder)
+        if args.cross_encoder == "minilm-shape":
+            ce_dir = build_minilm_shaped_cross_encoder(Path(args.data_dir) / "minilm-shaped-ce")
+        ce_queries = list(zip(queries, qvecs))[: max(20, len(queries) // 5)]
+        for top_n in [int(x) for x in args.ce_top_n.split(",") if x]:
+            for max_length in (settings.rerank_max_length, 128):
+                ce_settings = settings.model_copy(
+                    update={"reranker_model_path": str(ce_dir), "rerank_top_n": top_n, "rerank_max_length": max_length}
+                )
+                ce_retriever = KnowledgeBaseRetriever(ce_settings, manifest, vectors, embedder=None)
+                ce_retriever.term_stats = retriever.term_stats
+                for q, v in ce_queries[:3]:
+                    ce_retriever.retrieve(q, k=k, query_vector=v)  # load the model, warm up
+                timings, cpu = {}, {}
+                for q, v in ce_queries:
+                    result = ce_retriever.retrieve(q, k=k, query_vector=v)
+                    for stage in ("rerank", "retrieval"):
+                        timings.setdefault(stage, []).append(result.timings_ms[stage])
+                        cpu.setdefault(stage, []).append(result.cpu_ms[stage])
+                report[f"cross-encoder top_n={top_n} max_length={max_length}"] = {
+                    stage: {
+                        "p50": round(float(np.percentile(ms, 50)), 3),
+                        "p95": round(float(np.percentile(ms, 95)), 3),
+                        "cpu_p50": round(float(np.percentile(cpu[stage], 50)), 3),
+                        "cpu_p95": round(float(np.percentile(cpu[stage], 95)), 3),
+                    }
+                    for stage, ms in timings.items()
+                }
 
     chunks_in_store = manifest.counts()["chunks"]
     for name, stages in report.items():

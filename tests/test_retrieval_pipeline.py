@@ -9,7 +9,7 @@ import pytest
 from retrieval_fixtures import SMALL_CORPUS, build_tiny_cross_encoder, write_corpus
 
 from neoc_assistant.errors import ModelError
-from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever, SearchFilters, Stages, _Candidate, mmr
+from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever, SearchFilters, Stages, mmr
 from neoc_assistant.settings import Settings
 
 FLOOD_QUERY = "How fast must the SMS warning and sirens go out when the river passes danger level?"
