@@ -151,11 +151,15 @@ class ContextPool(Generic[T]):
         self._leases.discard(lease)
         if lease.revoked:
             return  # already returned by the reaper
+        self._give_back_locked(lease.context)
+
+    def _give_back_locked(self, context: T) -> None:
+        """A context leaves use: idle again, or freed if the pool is closing."""
         if self._closed:
             self._created -= 1
-            self._closer(lease.context)
+            self._closer(context)
         else:
-            self._idle.append(lease.context)
+            self._idle.append(context)
         self._cond.notify_all()
 
     def _reap_locked(self) -> None:
@@ -170,12 +174,7 @@ class ContextPool(Generic[T]):
                 lease.released = True
             self._leases.discard(lease)
             self.reclaimed += 1
-            if self._closed:
-                self._created -= 1
-                self._closer(lease.context)
-            else:
-                self._idle.append(lease.context)
-            self._cond.notify_all()
+            self._give_back_locked(lease.context)
 
     # -- memory --------------------------------------------------------------
     def shrink(self) -> int:
