@@ -20,8 +20,8 @@ at the same context size (~1k) and prompt:
   for the 1.5B shape with 4).
 
 Each measurement runs in a fresh subprocess so peak RSS is per scenario. The
-raw loop runs in the engine's process environment (the engine asks OpenMP to
-sleep between tokens, see ``engine._prefer_passive_openmp``); an extra raw run
+raw loop runs in the engine's process environment (the engine shortens
+OpenMP's barrier spinning, see ``engine._tune_openmp_spin``); an extra raw run
 in a separate process keeps llama.cpp's default OpenMP policy
 (``raw_default_openmp_decode_tps``, ``ratio_vs_default_openmp_raw``) so the
 ratio is not flattered. The last line printed is one JSON object.
@@ -311,15 +311,16 @@ def worker_speed(path: Path, args) -> dict:
 
 
 def worker_raw_default_openmp(path: Path, args) -> dict:
-    """Raw loop with llama.cpp's default OpenMP wait policy (spinning), for comparison.
+    """Raw loop with llama.cpp's default OpenMP wait policy (long spinning), for comparison.
 
-    The engine asks OpenMP to sleep between tokens (OMP_WAIT_POLICY=PASSIVE);
-    this measures the raw loop without that, so the ratio is not flattered.
+    The engine sets GOMP_SPINCOUNT=1000; this measures the raw loop without
+    that, so the ratio is not flattered on a quiet machine.
     """
     from neoc_assistant.generate import engine as engine_mod
 
-    engine_mod._prefer_passive_openmp = lambda: None  # keep the library default
+    engine_mod._tune_openmp_spin = lambda: None  # keep the library default
     os.environ.pop("OMP_WAIT_POLICY", None)
+    os.environ.pop("GOMP_SPINCOUNT", None)
     eng = engine_mod.GenerationEngine(_settings(path, args, pool_size=1))
     target = args.ctx - args.tokens - 64
     msgs = _fit_messages(eng, target, seed=1, question="What is the procedure for opening a shelter?")
