@@ -227,7 +227,8 @@ class RagChain:
             answer=text,
             mode="llm",
             sources=[source_dict(h) for h in cited_hits],
-            tokens={"prompt": engine.count_tokens("".join(m["content"] for m in state.messages)), "completion": len(pieces)},
+            # The stream counted exactly (chat template included); no second tokenisation.
+            tokens={"prompt": stream.stats.get("prompt_tokens", 0), "completion": stream.stats.get("generated_tokens", len(pieces))},
             complete=not cancelled,
         )
         answer.timings_ms = {**state.timings_ms, "generate": (time.perf_counter() - t0) * 1000, "total": state.elapsed_ms()}

@@ -166,6 +166,19 @@ def load_queries(n: int) -> list[str]:
     return [texts[i % len(texts)] for i in range(n)]
 
 
+def stage_table(timings: dict[str, list[float]], cpu: dict[str, list[float]]) -> dict:
+    """Wall and CPU p50/p95 per retrieval stage."""
+    return {
+        stage: {
+            "p50": round(float(np.percentile(ms, 50)), 3),
+            "p95": round(float(np.percentile(ms, 95)), 3),
+            "cpu_p50": round(float(np.percentile(cpu[stage], 50)), 3),
+            "cpu_p95": round(float(np.percentile(cpu[stage], 95)), 3),
+        }
+        for stage, ms in timings.items()
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default="/tmp/neoc-bench/50k")
@@ -218,15 +231,7 @@ def main() -> int:
                 if stage != "embed":
                     timings.setdefault(stage, []).append(ms)
                     cpu.setdefault(stage, []).append(result.cpu_ms[stage])
-        report[name] = {
-            stage: {
-                "p50": round(float(np.percentile(ms, 50)), 3),
-                "p95": round(float(np.percentile(ms, 95)), 3),
-                "cpu_p50": round(float(np.percentile(cpu[stage], 50)), 3),
-                "cpu_p95": round(float(np.percentile(cpu[stage], 95)), 3),
-            }
-            for stage, ms in timings.items()
-        }
+        report[name] = stage_table(timings, cpu)
 
     if args.cross_encoder:
         ce_dir = Path(args.cross_encoder)
@@ -248,15 +253,7 @@ def main() -> int:
                     for stage in ("rerank", "retrieval"):
                         timings.setdefault(stage, []).append(result.timings_ms[stage])
                         cpu.setdefault(stage, []).append(result.cpu_ms[stage])
-                report[f"cross-encoder top_n={top_n} max_length={max_length}"] = {
-                    stage: {
-                        "p50": round(float(np.percentile(ms, 50)), 3),
-                        "p95": round(float(np.percentile(ms, 95)), 3),
-                        "cpu_p50": round(float(np.percentile(cpu[stage], 50)), 3),
-                        "cpu_p95": round(float(np.percentile(cpu[stage], 95)), 3),
-                    }
-                    for stage, ms in timings.items()
-                }
+                report[f"cross-encoder top_n={top_n} max_length={max_length}"] = stage_table(timings, cpu)
 
     chunks_in_store = manifest.counts()["chunks"]
     for name, stages in report.items():
