@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MODES = ("llm", "retrieval-only", "not-found")
+# llm: written by the model, every shown claim verified against the passages;
+# extractive: sentences quoted from the passages (no model, an answer that did not
+# survive verification, or no time to generate); not-found: the documents do not answer it.
+MODES = ("llm", "extractive", "not-found")
 
 NO_MODEL_NOTICE = (
-    "No language model is installed — showing the most relevant passages instead of a written answer. "
-    "To get written answers, copy a GGUF chat model into models/ (see models/README.md) "
-    "or set NEOC_MODEL_PATH, then restart."
+    "No language model is installed - showing the sentences of the documents that answer this best. "
+    "To get written answers, copy a GGUF chat model into models/ (see models/README.md, or run "
+    "`python -m neoc_assistant models install smollm2-135m`), then restart."
 )
 NOT_FOUND_NOTICE = "Not in the knowledge base: no passage is relevant enough to answer this."
+UNVERIFIED_NOTICE = ("The model's answer could not be checked against the documents, so it is not shown; "
+                     "these are the documents' own sentences that answer it best.")
+PARTIAL_NOTICE = "Part of the model's answer was removed because the documents do not support it."
+TRUNCATED_NOTICE = "The answer was cut off at the length limit (NEOC_MAX_TOKENS); it may be incomplete."
 
 
 @dataclass
@@ -21,11 +28,20 @@ class Answer:
     mode: str  # one of MODES
     cached: bool = False
     cache_tier: str | None = None
-    sources: list[dict] = field(default_factory=list)  # source, page, chunk_id, score, excerpt
+    # n (the [n] used in the text), source, page, chunk_id, score, excerpt, section, text (the whole passage)
+    sources: list[dict] = field(default_factory=list)
     timings_ms: dict = field(default_factory=dict)
     tokens: dict = field(default_factory=lambda: {"prompt": 0, "completion": 0})
     notice: str = ""
     complete: bool = True  # False when the stream was cancelled part-way
+    verification: dict | None = None  # {"status", "claims": [{"text", "supported", "sources"}]}
+    finish_reason: str = ""  # the model's: stop | length | loop | cancelled ("" when no model ran)
+    generation: dict = field(default_factory=dict)  # engine figures: ttft, prefill, stopped_on (a marker), loop
+
+    @property
+    def unsupported_claims(self) -> list[dict]:
+        claims = (self.verification or {}).get("claims", [])
+        return [c for c in claims if not c.get("supported") and c.get("reason") not in ("repeated", "refusal", "lead-in")]
 
     def to_json(self) -> dict:
         """The `ask --json` object."""
@@ -35,8 +51,13 @@ class Answer:
             "cached": self.cached,
             "cache_tier": self.cache_tier,
             "sources": [
-                {k: s.get(k) for k in ("source", "page", "chunk_id", "score")} for s in self.sources
+                {k: s.get(k) for k in ("n", "source", "page", "chunk_id", "score", "excerpt", "text")}
+                for s in self.sources
             ],
+            "verification": self.verification,
+            "unsupported_claims": self.unsupported_claims,
+            "finish_reason": self.finish_reason,
+            "generation": self.generation,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "tokens": self.tokens,
             "notice": self.notice,

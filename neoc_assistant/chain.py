@@ -1,4 +1,4 @@
-"""The RAG chain: cache → retrieve → prompt → generate → cite → cache, as LangChain runnables.
+"""The RAG chain: cache → retrieve → answerable? → generate → verify → cache, as LangChain runnables.
 
 Each stage is a small function over one ``ChainState``; LangChain composes them
 (``RunnableBranch`` short-circuits cache hits, ``RunnableGenerator`` streams
@@ -8,12 +8,18 @@ tokens), so ``chain.stream(state)`` yields ``StreamEvent``s and ends with one
 Decisions that matter for safety:
 - the question is embedded once (by the cache lookup) and the vector is reused
   by retrieval;
-- when nothing passes the relevance floor the model is not called at all
-  ("not-found"), and without a model the answer is the passages themselves,
-  clearly labelled ("retrieval-only");
-- only complete, model-written answers are stored in the cache; follow-up
-  questions (with conversation history) neither read nor write the cache,
-  because the same words can mean something else in another conversation.
+- the model is not called when nothing passes the relevance floor, nor when
+  the question names something the passages never mention (a district, a
+  year, a phone number: ``verify/answerability.py``) - "not-found", with the
+  part that was not found;
+- the model's text reaches the user only claim by claim, after each claim was
+  checked against the passages (``verify/``); unsupported claims are removed
+  and listed; if nothing survives - or there is no model - the answer is the
+  documents' own best sentences, labelled as quotes ("extractive");
+- only complete, verified, model-written answers are stored in the cache
+  (never one cut off at the length limit); follow-up questions (with
+  conversation history) neither read nor write the cache, because the same
+  words can mean something else in another conversation.
 """
 
 from __future__ import annotations
@@ -26,9 +32,20 @@ from typing import Any, Iterator
 import numpy as np
 from langchain_core.runnables import RunnableBranch, RunnableGenerator, RunnableLambda
 
-from neoc_assistant.answer import NO_MODEL_NOTICE, NOT_FOUND_NOTICE, Answer, StreamEvent
+from neoc_assistant.answer import (
+    NO_MODEL_NOTICE,
+    NOT_FOUND_NOTICE,
+    PARTIAL_NOTICE,
+    TRUNCATED_NOTICE,
+    UNVERIFIED_NOTICE,
+    Answer,
+    StreamEvent,
+)
 from neoc_assistant.retrieve.hits import Hit
 from neoc_assistant.retrieve.retriever import SearchFilters
+from neoc_assistant.verify.answerability import check_answerable
+from neoc_assistant.verify.citations import check_citations
+from neoc_assistant.verify.extractive import ExtractiveSettings, Quote, pick_quotes, render_quotes
 
 EXCERPT_CHARS = 300
 
@@ -54,11 +71,14 @@ class ChainState:
         return (time.perf_counter() - self.started) * 1000
 
 
-def source_dict(hit: Hit) -> dict:
+def source_dict(hit: Hit, n: int) -> dict:
+    """A source as answers carry it: ``n`` is the number its citations use in the text."""
     excerpt = " ".join(hit.text.split())
     if len(excerpt) > EXCERPT_CHARS:
         excerpt = excerpt[: EXCERPT_CHARS - 1].rsplit(" ", 1)[0] + "…"
     return {
+        "n": n,
+        "text": hit.text,
         "source": hit.source,
         "page": hit.page,
         "chunk_id": hit.chunk_id,
@@ -66,6 +86,11 @@ def source_dict(hit: Hit) -> dict:
         "excerpt": excerpt,
         "section": hit.section,
     }
+
+
+def generation_stats(stats: dict) -> dict:
+    keys = ("ttft_seconds", "prefill_seconds", "decode_seconds", "evaluated_tokens", "reused_tokens", "stopped_on", "loop")
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k in keys if (v := stats.get(k)) is not None}
 
 
 class RagChain:
@@ -132,6 +157,7 @@ class RagChain:
                 cached=True,
                 cache_tier=state.cached.tier,
                 sources=list(hit.sources),
+                verification=hit.verification,
                 timings_ms={**state.timings_ms, "retrieve": 0.0, "generate": 0.0, "total": state.elapsed_ms()},
             )
             yield StreamEvent("token", text=answer.answer)
@@ -157,15 +183,23 @@ class RagChain:
     def _answer(self, states: Iterator[ChainState]) -> Iterator[StreamEvent]:
         for state in states:
             if not state.relevant:
-                yield from self._finish(state, self._not_found(state))
-            elif not self.container.engine.available():
-                yield from self._finish(state, self._retrieval_only(state))
+                yield from self._finish(state, self._not_found(state, NOT_FOUND_NOTICE))
+                continue
+            if self.settings.answerability_check:
+                guard = self.container.vocabulary.guard(self.container.manifest.kb_version())
+                verdict = check_answerable(state.question, [h.text for h in state.relevant], guard)
+                if not verdict.answerable:
+                    yield from self._finish(state, self._not_found(state, verdict.message, state.relevant))
+                    continue
+            if not self.container.engine.available():
+                views = self.container.verifier.checker.prepare([h.text for h in state.relevant])
+                yield from self._finish(state, self._extractive(state, state.relevant, views, NO_MODEL_NOTICE))
             else:
                 yield from self._generate(state)
 
-    def _not_found(self, state: ChainState) -> Answer:
-        nearest = state.hits[:3]
-        lines = [NOT_FOUND_NOTICE]
+    def _not_found(self, state: ChainState, notice: str, nearest: list[Hit] | None = None) -> Answer:
+        nearest = (nearest or state.hits)[:3]
+        lines = [notice]
         if nearest:
             lines.append("The nearest documents are:")
             lines += [f"- {h.source}" + (f" (page {h.page})" if h.page else "") for h in nearest]
@@ -173,22 +207,38 @@ class RagChain:
             question=state.question,
             answer="\n".join(lines),
             mode="not-found",
-            sources=[source_dict(h) for h in nearest],
-            notice=NOT_FOUND_NOTICE,
+            sources=[source_dict(h, n) for n, h in enumerate(nearest, start=1)],
+            notice=notice,
+            verification={"status": "not-found", "claims": []},
         )
 
-    def _retrieval_only(self, state: ChainState) -> Answer:
-        parts = ["Most relevant passages from the knowledge base:"]
-        for i, hit in enumerate(state.relevant, start=1):
-            where = hit.source + (f", page {hit.page}" if hit.page else "")
-            parts.append(f"\n[{i}] {where}\n{hit.text.strip()}")
+    def _extractive(self, state: ChainState, passages: list[Hit], views, notice: str,
+                    verification: dict | None = None) -> Answer:
+        question_vector = state.query_vector
+        if question_vector is None:
+            question_vector = self.container.embedder.embed_query_vector(state.question)
+        quotes = pick_quotes(question_vector, state.question, views, self.extractive_settings)
+        order: dict[int, int] = {}
+        for q in quotes:  # renumber: [n] is the n-th source listed
+            order.setdefault(q.passage, len(order) + 1)
+        quotes = [Quote(order[q.passage], q.text, q.score) for q in quotes]
+        claims = [{"text": q.text, "supported": True, "sources": [q.passage], "quoted": True} for q in quotes]
+        if verification:  # what the model wrote, all of it unsupported, kept for the record
+            claims = verification.get("claims", []) + claims
         return Answer(
             question=state.question,
-            answer="\n".join(parts),
-            mode="retrieval-only",
-            sources=[source_dict(h) for h in state.relevant],
-            notice=NO_MODEL_NOTICE,
+            answer=render_quotes(quotes),
+            mode="extractive",
+            sources=[source_dict(passages[p - 1], n) for p, n in sorted(order.items(), key=lambda x: x[1])],
+            notice=notice,
+            verification={"status": "extractive", "claims": claims},
         )
+
+    @property
+    def extractive_settings(self) -> ExtractiveSettings:
+        s = self.settings
+        return ExtractiveSettings(max_sentences=s.extractive_max_sentences, term_weight=s.extractive_term_weight,
+                                  margin=s.extractive_margin)
 
     def _finish(self, state: ChainState, answer: Answer) -> Iterator[StreamEvent]:
         answer.timings_ms = {**state.timings_ms, "generate": 0.0, "total": state.elapsed_ms()}
@@ -196,7 +246,6 @@ class RagChain:
         yield StreamEvent("done", answer=answer)
 
     def _generate(self, state: ChainState) -> Iterator[StreamEvent]:
-        from neoc_assistant.generate.citations import check_citations
         from neoc_assistant.generate.prompt import build_messages
 
         engine = self.container.engine
@@ -206,40 +255,96 @@ class RagChain:
         state.messages, state.passages = build_messages(
             state.question, state.relevant, state.history, engine.count_tokens, s.n_ctx, s.max_tokens
         )
-        pieces: list[str] = []
-        cancelled = False
+        if not s.verify_answers:
+            yield from self._generate_unchecked(state, t0)
+            return
+        v0 = time.perf_counter()
+        claims = self.container.verifier.stream(state.question, [h.text for h in state.passages])
+        verify_ms = (time.perf_counter() - v0) * 1000
         stream = engine.stream(state.messages, max_tokens=s.max_tokens, cancel=state.cancel)
+        raw: list[str] = []
+        shown: list[str] = []
         try:
             for piece in stream:
-                pieces.append(piece)
-                yield StreamEvent("token", text=piece)
+                raw.append(piece)
+                v0 = time.perf_counter()
+                ready = claims.feed(piece)
+                verify_ms += (time.perf_counter() - v0) * 1000
+                if ready:
+                    shown.append(ready)
+                    yield StreamEvent("token", text=ready)
                 if state.cancel is not None and state.cancel.is_set():
                     break
             # Decided before close(): closing the stream sets the cancel event itself.
             cancelled = state.cancel is not None and state.cancel.is_set()
         finally:
             stream.close()  # frees the model context at once, also when our consumer went away
-        raw = "".join(pieces).strip()
-        text, cited = check_citations(raw, len(state.passages))
-        cited_hits = [state.passages[i - 1] for i in cited] or state.passages
+        finish = "cancelled" if cancelled else (stream.stats.get("finish_reason") or "stop")
+        if not cancelled:
+            v0 = time.perf_counter()
+            ready = claims.finish()
+            verify_ms += (time.perf_counter() - v0) * 1000
+            if ready:
+                shown.append(ready)
+                yield StreamEvent("token", text=ready)
+        verification = claims.verification()
+        state.timings_ms["verify"] = verify_ms
+        tokens = {"prompt": stream.stats.get("prompt_tokens", 0),
+                  "completion": stream.stats.get("generated_tokens", len(raw))}
+        if verification.status == "extractive" and not cancelled:
+            # Nothing the model wrote survived: quote the documents instead (said so in the notice).
+            answer = self._extractive(state, state.passages, claims.views, UNVERIFIED_NOTICE, verification.to_json())
+            yield StreamEvent("token", text=("\n\n" if shown else "") + answer.answer)
+        else:
+            notices = [PARTIAL_NOTICE] if verification.status == "partial" else []
+            if finish == "length":
+                notices.append(TRUNCATED_NOTICE)
+            answer = Answer(
+                question=state.question,
+                answer="".join(shown).strip(),
+                mode="llm",
+                sources=[source_dict(state.passages[i], n) for n, i in enumerate(claims.cited_passages(), start=1)],
+                notice=" ".join(notices),
+                verification=verification.to_json(),
+            )
+        answer.tokens = tokens
+        answer.finish_reason = finish
+        answer.generation = generation_stats(stream.stats)
+        answer.complete = not cancelled
+        answer.timings_ms = {**state.timings_ms, "generate": (time.perf_counter() - t0) * 1000, "total": state.elapsed_ms()}
+        cacheable = answer.mode == "llm" and answer.complete and finish != "length" and answer.answer
+        if cacheable and state.cache_context is not None:
+            self._store(state, answer)
+        yield StreamEvent("done", answer=answer)
+
+    def _generate_unchecked(self, state: ChainState, t0: float) -> Iterator[StreamEvent]:
+        """The model's text as it comes (evaluation of the raw model only; never cached)."""
+        pieces: list[str] = []
+        stream = self.container.engine.stream(state.messages, max_tokens=self.settings.max_tokens, cancel=state.cancel)
+        try:
+            for piece in stream:
+                pieces.append(piece)
+                yield StreamEvent("token", text=piece)
+        finally:
+            stream.close()
+        text, _ = check_citations("".join(pieces).strip(), len(state.passages))
         answer = Answer(
-            question=state.question,
-            answer=text,
-            mode="llm",
-            sources=[source_dict(h) for h in cited_hits],
-            # The stream counted exactly (chat template included); no second tokenisation.
-            tokens={"prompt": stream.stats.get("prompt_tokens", 0), "completion": stream.stats.get("generated_tokens", len(pieces))},
-            complete=not cancelled,
+            question=state.question, answer=text, mode="llm",
+            sources=[source_dict(h, n) for n, h in enumerate(state.passages, start=1)],
+            notice="Unchecked: claim verification is off (NEOC_VERIFY_ANSWERS=false).",
+            verification={"status": "unchecked", "claims": []},
+            tokens={"prompt": stream.stats.get("prompt_tokens", 0), "completion": stream.stats.get("generated_tokens", 0)},
+            finish_reason=stream.stats.get("finish_reason") or "stop",
+            generation=generation_stats(stream.stats),
         )
         answer.timings_ms = {**state.timings_ms, "generate": (time.perf_counter() - t0) * 1000, "total": state.elapsed_ms()}
-        if answer.complete and text and state.cache_context is not None:
-            self._store(state, answer)
         yield StreamEvent("done", answer=answer)
 
     def _store(self, state: ChainState, answer: Answer) -> None:
         from neoc_assistant.cache.response_cache import CachedAnswer
 
         cached = CachedAnswer(
-            question=state.question, answer=answer.answer, mode=answer.mode, sources=answer.sources, created_at=time.time()
+            question=state.question, answer=answer.answer, mode=answer.mode, sources=answer.sources,
+            created_at=time.time(), verification=answer.verification,
         )
         self.container.response_cache.store(state.question, state.cache_context, cached, query_vector=state.query_vector)

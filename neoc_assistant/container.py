@@ -45,10 +45,33 @@ class Container:
         return EmbeddingCache(self.settings)
 
     @cached_property
+    def vocabulary(self):
+        from neoc_assistant.cache.vocabulary import KBVocabulary
+
+        s = self.settings
+        return KBVocabulary(s.manifest_path, s.kb_dir, s.cache_dir / "vocabulary", self.embedder)
+
+    @cached_property
     def response_cache(self):
         from neoc_assistant.cache.response_cache import ResponseCache
 
-        return ResponseCache(self.settings, self.embedder, on_event=self.metrics.cache_event)
+        return ResponseCache(self.settings, self.embedder, vocabulary=self.vocabulary,
+                             on_event=self.metrics.cache_event)
+
+    @cached_property
+    def verifier(self):
+        from neoc_assistant.verify.support import SupportChecker, SupportThresholds
+        from neoc_assistant.verify.verifier import AnswerVerifier
+
+        s = self.settings
+        thresholds = SupportThresholds(s.verify_min_coverage, s.verify_min_similarity, s.verify_strong_coverage,
+                                       s.verify_strong_similarity, s.nli_min_entailment)
+        entailment = None
+        if s.nli_model_path:
+            from neoc_assistant.verify.nli import CrossEncoderEntailment
+
+            entailment = CrossEncoderEntailment(s.nli_model_path)
+        return AnswerVerifier(SupportChecker(self.embedder, thresholds, entailment))
 
     @cached_property
     def query_log(self):

@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     models_dir: Path = Field(default=PROJECT_ROOT / "models")
     model_path: Path | None = Field(
         default=None,
-        description="GGUF chat model. Unset: the first *.gguf in models_dir, else retrieval-only mode.",
+        description="GGUF chat model. Unset: the first *.gguf in models_dir, else extractive (quotes-only) mode.",
     )
 
     # --- embeddings ----------------------------------------------------------
@@ -135,8 +135,14 @@ class Settings(BaseSettings):
     n_ctx: int = Field(default=4096, ge=256)
     n_batch: int = Field(default=256, ge=8)
     n_threads: int = Field(default=0, ge=0, description="0 = physical core count.")
-    max_tokens: int = Field(default=512, ge=1)
-    temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=320, ge=1, description="Answer length limit (a practical answer is 50-250 tokens).")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0 = greedy: factual answers copy, not create.")
+    repeat_penalty: float = Field(default=1.1, ge=1.0, le=2.0, description="llama.cpp repetition penalty (1 = off).")
+    repeat_last_n: int = Field(default=64, ge=0, description="Generated tokens the repetition penalty looks back over.")
+    dry_multiplier: float = Field(default=0.8, ge=0.0, description="DRY sampler strength (0 = off).")
+    dry_base: float = Field(default=1.75, ge=1.0)
+    dry_allowed_length: int = Field(default=2, ge=1, description="DRY: repeats up to this many tokens are free.")
+    loop_guard: bool = Field(default=True, description="End a stream that repeats itself (finish_reason 'loop').")
     use_mmap: bool = True
     use_mlock: bool = False
     pool_size: int = Field(default=0, ge=0, description="Model contexts; 0 = computed from the memory budget.")
@@ -145,6 +151,26 @@ class Settings(BaseSettings):
     memory_budget_fraction: float = Field(default=0.6, gt=0.0, le=1.0)
     guard_rss_limit_mb: int = Field(default=6144, ge=64)
     guard_system_memory_percent: float = Field(default=90.0, gt=0.0, le=100.0)
+
+    # --- answer verification ------------------------------------------------------
+    verify_answers: bool = Field(
+        default=True, description="Check every claim against the passages. Off only to evaluate the raw model: "
+        "answers are then labelled 'unchecked' and never cached.")
+    answerability_check: bool = Field(
+        default=True, description="Answer not-found when the question names something no passage mentions.")
+    verify_min_coverage: float = Field(default=0.5, ge=0.0, le=1.0,
+                                       description="Claim support: share of its content words in the passage.")
+    verify_min_similarity: float = Field(default=0.55, ge=-1.0, le=1.0,
+                                         description="Claim support: cosine to the best passage statement.")
+    verify_strong_coverage: float = Field(default=0.85, ge=0.0, le=1.0,
+                                          description="Content-word share that is enough on its own.")
+    verify_strong_similarity: float = Field(default=0.8, ge=-1.0, le=1.0,
+                                            description="Cosine that is enough on its own (facts still checked).")
+    nli_model_path: str | None = Field(default=None, description="Local NLI cross-encoder dir (optional extra check).")
+    nli_min_entailment: float = Field(default=0.5, ge=0.0, le=1.0)
+    extractive_max_sentences: int = Field(default=3, ge=1, le=10)
+    extractive_term_weight: float = Field(default=0.5, ge=0.0)
+    extractive_margin: float = Field(default=0.25, ge=0.0)
 
     # --- serving ---------------------------------------------------------------
     host: str = "127.0.0.1"

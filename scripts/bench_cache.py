@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = CacheContext("bench-kb", "bench-model", "v1", "k=5", "")
         qs = questions(args.entries + 2 * args.lookups)
         stored, unseen = qs[: args.entries], qs[args.entries :]
-        guard = cache._guard(ctx.kb_version)
+        guard = cache.vocabulary.guard(ctx.kb_version)
         texts = [guard.features(q).text for q in stored]
         print(f"embedding {len(texts)} questions ...", file=sys.stderr)
         t_emb = time.perf_counter()

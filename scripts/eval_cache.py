@@ -163,7 +163,7 @@ def collisions(cache: ResponseCache, files: list[Path]) -> tuple[int, int, list[
             questions += [json.loads(line)["text"] for line in f.read_text().splitlines() if line.strip()]
     ctx = ctx_for("loo")
     answer = lambda q: CachedAnswer(q, "x", "llm", [{"source": "eval.md"}], time.time())  # noqa: E731
-    vectors = cache.embedder.encode([cache._guard(ctx.kb_version).features(q).text for q in questions])
+    vectors = cache.embedder.encode([cache.vocabulary.guard(ctx.kb_version).features(q).text for q in questions])
     for q, v in zip(questions, vectors):
         cache.store(q, ctx, answer(q), query_vector=v)
     wrong = []

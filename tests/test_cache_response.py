@@ -116,7 +116,7 @@ def test_l1_lru_eviction(make_cache):
 @pytest.mark.parametrize(
     "mode, text, sources",
     [
-        ("retrieval-only", "passages", None),
+        ("extractive", "passages", None),
         ("not-found", "Not in the knowledge base", None),
         ("error", "boom", None),
         ("cancelled", "partial ans", None),
@@ -192,7 +192,7 @@ def test_reingest_invalidates_and_reclaims(make_container, tmp_path):
     ctx1 = CacheContext(v1, "model-a", "v1", "k=5", "")
     assert cache.store(Q_WARD5, ctx1, answer(Q_WARD5))
     assert cache.lookup(Q_WARD5, ctx1).answer is not None
-    assert "ward" in cache._guard(v1).lex.vocab  # guard vocabulary came from the manifest
+    assert "ward" in cache.vocabulary.guard(v1).lex.vocab  # guard vocabulary came from the manifest
 
     (kb / "routes.md").write_text("# Evacuation routes\n\nWard 5 now uses the ring road to the school ground.\n")
     container.assistant.ingest([kb], show_progress=False)

@@ -115,7 +115,7 @@ def test_warm_counts_outcomes_and_survives_failures():
         if "old" in q:
             return {"cached": True, "mode": "llm"}
         if "passages" in q:
-            return {"cached": False, "mode": "retrieval-only"}
+            return {"cached": False, "mode": "extractive"}
         return {"cached": False, "mode": "llm", "complete": True}
 
     qs = ["new one", "old one", "boom", "passages please", "another new"]

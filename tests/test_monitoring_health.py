@@ -43,7 +43,7 @@ def test_retrieval_only_is_healthy_but_degraded(ingested):
     assert result["healthy"] is True
     assert result["status"] == "degraded"
     model = result["checks"]["model"]
-    assert model["ok"] and model["degraded"] and model["mode"] == "retrieval-only" and not model["loaded"]
+    assert model["ok"] and model["degraded"] and model["mode"] == "extractive" and not model["loaded"]
     store = result["checks"]["store"]
     assert store["ok"] and store["reachable"] and not store["degraded"]
     counts = ingested.manifest.counts()
@@ -129,8 +129,8 @@ def test_ask_records_its_real_outcome(ingested, tmp_path):
     import gc
 
     answer = ingested.assistant.ask("What should shelters do to protect people during a cold wave?")
-    assert answer.mode == "retrieval-only"
+    assert answer.mode == "extractive"
     gc.collect()
     snap = ingested.metrics.snapshot()
-    assert snap["outcomes"] == {"retrieval-only": 1}, snap["outcomes"]
+    assert snap["outcomes"] == {"extractive": 1}, snap["outcomes"]
     assert snap["latency_ms"]["total"]["n"] == 1 and snap["cancelled"] == 0

@@ -33,7 +33,7 @@ class FakeAnswer:
 
 
 class FakeAssistant:
-    """First sight of a text: a slow retrieval-only answer; later: a fast L1 hit. 'busy' texts raise BusyError."""
+    """First sight of a text: a slow extractive answer; later: a fast L1 hit. 'busy' texts raise BusyError."""
 
     def __init__(self, slow=0.02, fast=0.001, busy_texts=()):
         self.slow, self.fast = slow, fast
@@ -56,7 +56,7 @@ class FakeAssistant:
                 time.sleep(self.fast)
                 raise BusyError("all model contexts busy")
             time.sleep(self.slow if first else self.fast)
-            return FakeAnswer({"answer": "x", "mode": "retrieval-only", "cached": not first,
+            return FakeAnswer({"answer": "x", "mode": "extractive", "cached": not first,
                                "cache_tier": None if first else "l1",
                                "timings_ms": {"retrieve": 15.0, "total": 20.0} if first else {"cache": 0.5, "total": 1.0},
                                "tokens": {"prompt": 0, "completion": 0}})
@@ -116,7 +116,7 @@ def test_run_is_bounded_by_requests_and_concurrent(questions):
     hits = sum(r.outcome == "cached_l1" for r in ok)
     assert report["cache_hit_rate"] == pytest.approx(round(hits / len(ok), 4))
     assert report["cacheable_hit_rate"] == 1.0  # the fake never answers "llm": every cacheable answer hit
-    assert report["outcomes"]["retrieval-only"] == len(fake.seen) - (1 if busy in fake.seen else 0)
+    assert report["outcomes"]["extractive"] == len(fake.seen) - (1 if busy in fake.seen else 0)
     # slow first answers (~20 ms) vs fast hits (~1 ms) show up in the percentiles
     assert report["latency_ms"]["p99"] >= 15 and report["latency_ms"]["p50"] < report["latency_ms"]["p99"]
     assert report["server_stage_ms"]["total"]["n"] == len(ok)

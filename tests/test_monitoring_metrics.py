@@ -101,7 +101,7 @@ def test_window_percentiles_hit_rate_error_rate(tmp_path):
     for i in range(30):  # the first 10 fall out of the window
         m.record_request("llm", {"total": 100_000.0, "retrieve": 1.0}, {})
     for i in range(1, 21):  # 20 requests, totals 10..200 ms
-        outcome = "cached_l1" if i % 4 == 0 else ("cached_l2" if i % 5 == 0 else "retrieval-only")
+        outcome = "cached_l1" if i % 4 == 0 else ("cached_l2" if i % 5 == 0 else "extractive")
         m.record_request(outcome, {"total": 10.0 * i, "retrieve": float(i)}, {})
     snap = m.snapshot()
     assert snap["window"]["requests"] == 20 and snap["window"]["capacity"] == 20
@@ -151,7 +151,7 @@ def test_request_path_is_cheap_and_never_calls_psutil(tmp_path, monkeypatch):
 
 def test_thread_safe_counts(tmp_path):
     m = Metrics(_settings(tmp_path, metrics_window=10_000))
-    threads = [threading.Thread(target=lambda: [m.record_request("retrieval-only", {"total": 3.0}, {"prompt": 1})
+    threads = [threading.Thread(target=lambda: [m.record_request("extractive", {"total": 3.0}, {"prompt": 1})
                                                 for _ in range(500)]) for _ in range(8)]
     for t in threads:
         t.start()
@@ -160,9 +160,9 @@ def test_thread_safe_counts(tmp_path):
     snap = m.snapshot()
     assert snap["window"]["requests"] == 4000
     assert snap["totals"]["tokens"]["prompt"] == 4000
-    assert _samples(m)[("neoc_requests_total", frozenset({("outcome", "retrieval-only")}))] == 4000
+    assert _samples(m)[("neoc_requests_total", frozenset({("outcome", "extractive")}))] == 4000
     lines = history_path(m.settings).read_text().splitlines()
-    assert len(lines) == 4000 and all(json.loads(line)["outcome"] == "retrieval-only" for line in lines)
+    assert len(lines) == 4000 and all(json.loads(line)["outcome"] == "extractive" for line in lines)
 
 
 def test_history_rotation_keeps_the_latest(tmp_path):
@@ -316,10 +316,10 @@ def test_alert_rules_error_rate_and_memory(tmp_path):
 
 
 def test_retrieval_only_traffic_does_not_raise_a_hit_rate_alert(tmp_path):
-    """Only model-written answers are cached: 0 % hits in retrieval-only mode is not a cache fault."""
+    """Only model-written answers are cached: 0 % hits in extractive (quotes-only) mode is not a cache fault."""
     m = Metrics(_settings(tmp_path), persist=False, alert_min_samples=20)
     for _ in range(50):
-        m.record_request("retrieval-only", {"total": 20.0}, {})
+        m.record_request("extractive", {"total": 20.0}, {})
     snap = m.snapshot()
     assert snap["hit_rate"] == 0.0 and snap["cacheable_hit_rate"] is None
     assert not any(a["alert"] == "cache_hit_rate" for a in snap["alerts"])

@@ -41,7 +41,7 @@ def fake_api(settings):
 
 @pytest.fixture
 def client(fake_api):
-    app = create_app(fake_api, concurrency_limit=1, mode="retrieval-only")
+    app = create_app(fake_api, concurrency_limit=1, mode="extractive")
     with TestClient(app) as c:
         yield c
 
@@ -116,7 +116,7 @@ def test_page_and_theme_reference_no_external_host(client):
 
 def test_auth_protects_ui_and_api(settings):
     fake = ApiFake(settings.model_copy(update={"auth_username": "duty", "auth_password": "s3cret"}))
-    app = create_app(fake, concurrency_limit=1, mode="retrieval-only")
+    app = create_app(fake, concurrency_limit=1, mode="extractive")
     with TestClient(app) as c:
         assert c.post("/api/ask", json={"question": "q"}).status_code == 401
         assert c.post("/api/ask", json={"question": "q"}, auth=("duty", "wrong")).status_code == 401
@@ -130,7 +130,7 @@ def test_auth_protects_ui_and_api(settings):
 def test_half_configured_auth_is_refused(settings):
     fake = ApiFake(settings.model_copy(update={"auth_username": "duty"}))
     with pytest.raises(InputError, match="both"):
-        create_app(fake, concurrency_limit=1, mode="retrieval-only")
+        create_app(fake, concurrency_limit=1, mode="extractive")
 
 
 def test_generation_slots_follow_the_engine_pool(settings):
@@ -149,14 +149,14 @@ def test_generation_slots_follow_the_engine_pool(settings):
     assert generation_slots(fake) == (3, "llm") and fake.container.engine.loaded
 
     fake.container.engine.available = lambda: False
-    assert generation_slots(fake) == (2, "retrieval-only")
+    assert generation_slots(fake) == (2, "extractive")
 
     def broken():
         raise ModelError("truncated")
 
     fake.container.engine.available = lambda: True
     fake.container.engine.load = broken
-    assert generation_slots(fake) == (2, "retrieval-only")
+    assert generation_slots(fake) == (2, "extractive")
 
 
 def test_is_loopback():

@@ -3,7 +3,7 @@
 Two servers, each ``python -m neoc_assistant serve --port <free port>`` on a
 copy of a data dir where the default knowledge base was ingested first:
 
-* retrieval-only (no model): answer + sources + banner, follow-up, errors,
+* extractive (no model): answer + sources + banner, follow-up, errors,
   upload -> listed -> deleted, theme toggle, System tab, JSON endpoints;
 * with the tiny generated GGUF (``scripts/make_test_model.py``, it never emits
   end-of-generation, so answers run to max_tokens): token streaming, Stop that
@@ -244,7 +244,7 @@ def screenshot(page, name: str) -> Path:
 
 
 # ---------------------------------------------------------------------------
-# retrieval-only server
+# extractive server
 # ---------------------------------------------------------------------------
 def test_chat_answer_with_sources_banner_and_follow_up(retrieval_live):
     page = retrieval_live.new_page()
@@ -254,10 +254,10 @@ def test_chat_answer_with_sources_banner_and_follow_up(retrieval_live):
     ask(page, QUESTION)  # Enter sends
     page.wait_for_function("document.querySelector('#neoc-input textarea').value === ''", timeout=5_000)
     text = wait_bot(page, 1, lambda t: "answered in" in t, what="finished")
-    assert "No language model is installed" in text  # the retrieval-only banner (Answer.notice)
+    assert "No language model is installed" in text  # the extractive banner (Answer.notice)
     assert "15 litres" in text
     assert "Sources" in text and "11-minimum-standards-wash-shelter.md" in text
-    assert "mode: retrieval-only" in text
+    assert "mode: extractive" in text
     user = page.locator('#neoc-chat [data-testid="user"]').first.inner_text()
     assert QUESTION in user
     buttons = page.locator("#neoc-chat .message-buttons-left").last
@@ -381,13 +381,13 @@ def test_system_tab_health_metrics_and_latency_plot(retrieval_live):
 def test_json_endpoints_on_the_same_server(retrieval_live):
     base = retrieval_live.url
     status, body = post_json(base + "/api/ask", {"question": QUESTION, "use_cache": False})
-    assert status == 200 and body["mode"] == "retrieval-only" and body["sources"]
+    assert status == 200 and body["mode"] == "extractive" and body["sources"]
     assert body["sources"][0]["source"] == "11-minimum-standards-wash-shelter.md"
     status, body = post_json(base + "/api/ask", {"question": "   "})
     assert status == 400 and body["error"] == "InputError"
     status, raw = http_get(base + "/health")
     assert status == 200 and json.loads(raw)["healthy"] is True
-    assert metric(base, "neoc_requests_total", '{outcome="retrieval-only"}') >= 1
+    assert metric(base, "neoc_requests_total", '{outcome="extractive"}') >= 1
 
 
 def test_nothing_left_the_machine(retrieval_live):

@@ -89,7 +89,7 @@ class FakeAssistant:
         return "v0"
 
     def health(self):
-        return {"healthy": True, "checks": {"model": {"ok": True, "mode": "retrieval-only"}}}
+        return {"healthy": True, "checks": {"model": {"ok": True, "mode": "extractive"}}}
 
     def stats(self):
         return {"latency_ms": {"total": {"p50": 120.0, "p95": 900.0, "p99": None}}, "hit_rate": 0.5,
@@ -137,7 +137,7 @@ def test_cached_badge_names_the_tier(tier, label):
 def test_retrieval_only_banner_and_passages_are_escaped():
     answer = make_answer(
         "Most relevant passages:\n[1] a.md\n# Heading ![x](http://evil.example/x.png) <img src=x>",
-        mode="retrieval-only", notice="No model installed — showing passages",
+        mode="extractive", notice="No model installed — showing passages",
     )
     md = render.answer_markdown(answer)
     assert md.startswith("> ⚠ **No model installed — showing passages**")
@@ -148,7 +148,7 @@ def test_retrieval_only_banner_and_passages_are_escaped():
 def test_retrieval_only_sources_are_one_line_per_document():
     sources = [{"source": "a.pdf", "page": 3}, {"source": "b.md", "page": None}, {"source": "a.pdf", "page": 1},
                {"source": "a.pdf", "page": 3}]
-    md = render.answer_markdown(make_answer("[1] a.pdf\ntext", mode="retrieval-only", sources=sources))
+    md = render.answer_markdown(make_answer("[1] a.pdf\ntext", mode="extractive", sources=sources))
     assert "- **a.pdf**, p. 1, 3 (3 passages)" in md and "- **b.md**" in md and md.count("a.pdf**") == 1
 
 

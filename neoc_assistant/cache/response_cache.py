@@ -22,7 +22,7 @@ filters, plus the cache's own format version. Anything else that changes an
 answer must be put into one of those strings by the caller.
 
 Only grounded answers are stored: ``store`` refuses a mode other than
-``"llm"`` (errors, refusals, cancelled or partial streams, retrieval-only
+``"llm"`` (errors, refusals, cancelled or partial streams, extractive
 fallbacks, not-found), an empty answer, an answer without sources, and an
 answer computed against a knowledge-base version that is no longer current.
 
@@ -60,14 +60,15 @@ from typing import Callable
 
 import numpy as np
 
-from neoc_assistant.cache.guard import Features, Guard
-from neoc_assistant.cache.lexicon import KBLexicon, wordpiece_common_words
+from neoc_assistant.cache.guard import Features
+from neoc_assistant.cache.lexicon import KBLexicon
+from neoc_assistant.cache.vocabulary import KBVocabulary
 from neoc_assistant.cache.normalize import normalize_key
 from neoc_assistant.cache.tiers import DiskTier, MemoryTier, SemanticIndex
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = "rc1"
+CACHE_FORMAT = "rc2"  # rc2: answers carry their claim verification
 CACHEABLE_MODES = frozenset({"llm"})
 CANDIDATES = 5
 
@@ -94,6 +95,7 @@ class CachedAnswer:
     mode: str
     sources: list[dict]
     created_at: float = field(default_factory=time.time)
+    verification: dict | None = None
 
 
 @dataclass
@@ -163,11 +165,12 @@ class ResponseCache:
         embedder,
         *,
         on_event: Callable[[str], None] | None = None,
+        vocabulary: KBVocabulary | None = None,
         lexicon: KBLexicon | None = None,
         l1_timer: Callable[[], float] = time.monotonic,
     ):
-        """``lexicon`` fixes the guard vocabulary (tests, evaluation); by default it is
-        built per kb version from the manifest's chunks (else ``settings.kb_dir``)."""
+        """``vocabulary`` supplies the guard per kb version (shared with the answerability
+        check); ``lexicon`` instead fixes one guard vocabulary (tests, evaluation)."""
         self.settings = settings
         self.embedder = embedder
         self.on_event = on_event
@@ -185,9 +188,10 @@ class ResponseCache:
                 )
             except Exception as exc:  # noqa: BLE001 - run memory-only rather than fail questions
                 log.warning("response cache: disk tier unavailable (%s); using memory only", exc)
-        self._fixed_lexicon = lexicon
-        self._guards: dict[str, Guard] = {}
-        self._common: frozenset[str] | None = None
+        if lexicon is not None:
+            vocabulary = KBVocabulary.fixed(lexicon)
+        self.vocabulary = vocabulary or KBVocabulary(
+            settings.manifest_path, settings.kb_dir, settings.cache_dir / "vocabulary", embedder)
         self._indexes: dict[str, SemanticIndex] = {}
         self._ctx_versions: dict[str, str] = {}
         self._state_lock = threading.RLock()
@@ -209,7 +213,7 @@ class ResponseCache:
     def lookup(self, question: str, ctx: CacheContext) -> CacheLookup:
         t0 = time.perf_counter()
         if not self.enabled:
-            vec = self._embed(self._guard(ctx.kb_version).features(question).text or question)
+            vec = self._embed(self.vocabulary.guard(ctx.kb_version).features(question).text or question)
             return CacheLookup(None, None, None, None, vec, (time.perf_counter() - t0) * 1000)
         entry, tier, sim, refusal, refusal_cat, vec, match = self._find(question, ctx)
         latency = (time.perf_counter() - t0) * 1000
@@ -273,7 +277,7 @@ class ResponseCache:
             self._emit("store_refused")
             return False
 
-        features = self._guard(ctx.kb_version).features(question)
+        features = self.vocabulary.guard(ctx.kb_version).features(question)
         vector = (
             np.asarray(query_vector, dtype=np.float32).reshape(-1)
             if query_vector is not None
@@ -408,7 +412,7 @@ class ResponseCache:
     # ================================================================== internals
     def _find(self, question: str, ctx: CacheContext):
         """(entry, tier, similarity, refusal, refusal_category, vector, match) without statistics."""
-        guard = self._guard(ctx.kb_version)
+        guard = self.vocabulary.guard(ctx.kb_version)
         features = guard.features(question)
         norm = normalize_key(question)
         ctx_hash = ctx.key()
@@ -490,54 +494,6 @@ class ResponseCache:
 
     def _embed(self, text: str) -> np.ndarray:
         return np.asarray(self.embedder.encode([text])[0], dtype=np.float32)
-
-    # -- guard vocabulary per kb version --------------------------------------------------
-    def _guard(self, kb_version: str) -> Guard:
-        guard = self._guards.get(kb_version)
-        if guard is not None:
-            return guard
-        with self._state_lock:
-            guard = self._guards.get(kb_version)
-            if guard is None:
-                guard = Guard(self._load_lexicon(kb_version))
-                if len(self._guards) >= 4:
-                    self._guards.pop(next(iter(self._guards)))
-                self._guards[kb_version] = guard
-        return guard
-
-    def _load_lexicon(self, kb_version: str) -> KBLexicon:
-        """The guard vocabulary of this kb version: from L2 if another process already built
-        it, else from the manifest's chunks (else ``kb_dir``), then shared through L2."""
-        if self._fixed_lexicon is not None:
-            return self._fixed_lexicon
-        key = f"lex:{kb_version}"
-        if self.l2 is not None:
-            try:
-                stored = self.l2.get(key)
-                if isinstance(stored, KBLexicon):
-                    return stored
-            except Exception as exc:  # noqa: BLE001
-                self._l2_error("lexicon", exc)
-        if self._common is None:
-            self._common = wordpiece_common_words(self.embedder)
-        lexicon = None
-        t0 = time.perf_counter()
-        try:
-            lexicon = KBLexicon.from_manifest(self.settings.manifest_path, self._common)
-            if lexicon is None and self.settings.kb_dir.is_dir():
-                lexicon = KBLexicon.from_paths([self.settings.kb_dir], self._common)
-        except Exception as exc:  # noqa: BLE001 - the guard then relies on the generic rules only
-            log.warning("response cache: could not build the guard vocabulary: %s", exc)
-        if lexicon is None:
-            return KBLexicon(common=self._common)  # not stored: the KB may be ingested any moment
-        log.info("response cache: guard vocabulary for kb %s built in %.1fs (%s)",
-                 kb_version, time.perf_counter() - t0, lexicon.summary())
-        if self.l2 is not None:
-            try:
-                self.l2.cache.set(key, lexicon, tag=kb_version)
-            except Exception as exc:  # noqa: BLE001
-                self._l2_error("lexicon", exc)
-        return lexicon
 
     # -- coherence with other processes and kb versions -------------------------------------
     def _current_kb(self) -> str | None:

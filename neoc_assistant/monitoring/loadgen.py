@@ -231,7 +231,7 @@ def find_listening_pid(port: int) -> int | None:
 class RequestRecord:
     start: float  # seconds since the run started
     latency_ms: float
-    outcome: str  # llm | retrieval-only | not-found | cached_l1 | cached_l2 | error:<kind>
+    outcome: str  # llm | extractive | not-found | cached_l1 | cached_l2 | error:<kind>
     kind: str  # question kind
     question_id: str
     user: int

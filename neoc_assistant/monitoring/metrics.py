@@ -55,7 +55,7 @@ METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Latency stages the chain reports in ``Answer.timings_ms``.
 STAGES = ("cache", "embed", "retrieve", "rerank", "generate", "total")
 #: Answer outcomes (errors are ``error:<kind>``).
-OUTCOMES = ("llm", "retrieval-only", "not-found", "cached_l1", "cached_l2")
+OUTCOMES = ("llm", "extractive", "not-found", "cached_l1", "cached_l2")
 CACHED_OUTCOMES = frozenset({"cached_l1", "cached_l2"})
 #: Not failures of the assistant: the user stopped the answer, or the question was rejected (empty/too long).
 CANCELLED_OUTCOMES = frozenset({"cancelled", "error:cancelled"})
@@ -135,7 +135,7 @@ def summarize(records: list[tuple[float, str, dict]], capacity: int) -> dict:
     attempted = len(records) - cancelled - rejected
     hits = sum(outcomes.get(o, 0) for o in CACHED_OUTCOMES)
     # Only model-written answers are stored in the cache, so only they (and hits) could have hit:
-    # retrieval-only and not-found answers never can, and must not drag the cache's own hit rate down.
+    # extractive and not-found answers never can, and must not drag the cache's own hit rate down.
     cacheable = hits + outcomes.get("llm", 0)
     ordered = [s for s in STAGES if s in stages] + sorted(s for s in stages if s not in STAGES)
     recent = records[-RECENT_POINTS:]
@@ -303,7 +303,7 @@ class Metrics:
         r = self.registry
         self.latency = Histogram("neoc_stage_latency_seconds", "Request latency by pipeline stage.",
                                  ["stage"], registry=r, buckets=LATENCY_BUCKETS)
-        self.requests_total = PromCounter("neoc_requests", "Requests by outcome (llm, retrieval-only, not-found, "
+        self.requests_total = PromCounter("neoc_requests", "Requests by outcome (llm, extractive, not-found, "
                                           "cached_l1, cached_l2, error:<kind>).", ["outcome"], registry=r)
         self.tokens_total = PromCounter("neoc_tokens", "Model tokens by kind (prompt, completion).", ["kind"],
                                         registry=r)

@@ -65,7 +65,7 @@ def is_loopback(host: str) -> bool:
 
 
 def generation_slots(assistant) -> tuple[int, str]:
-    """(concurrent generations the UI queue allows, "llm" | "retrieval-only").
+    """(concurrent generations the UI queue allows, "llm" | "extractive").
 
     With a model: the engine's context-pool size (loading the model now, so the
     first question does not pay for it). Without one: 2 (retrieval is cheap but
@@ -77,12 +77,12 @@ def generation_slots(assistant) -> tuple[int, str]:
     except AttributeError:
         engine = None
     if engine is None or not engine.available():
-        return 2, "retrieval-only"
+        return 2, "extractive"
     try:
         engine.load()
     except NeocError as exc:
-        log.warning("model not usable, serving retrieval-only answers: %s", exc)
-        return 2, "retrieval-only"
+        log.warning("model not usable, serving extractive answers: %s", exc)
+        return 2, "extractive"
     size = int((getattr(engine, "pool_plan", None) or {}).get("size") or 1)
     return max(1, size), "llm"
 

@@ -59,11 +59,11 @@ def seconds(ms: float | None) -> str:
 # answers
 # ---------------------------------------------------------------------------
 def banner(answer: Any) -> str:
-    """The coloured-ish note above an answer: retrieval-only and not-found modes."""
+    """The note above an answer: quoted (extractive), not-found, partly removed, cut off."""
     mode = _get(answer, "mode", "llm")
     notice = (_get(answer, "notice", "") or "").strip()
-    if mode == "retrieval-only":
-        text = notice or "No model installed — showing passages"
+    if mode == "extractive":
+        text = notice or "Quoted from the documents"
         return f"> ⚠ **{md_escape(text)}**"
     if mode == "not-found":
         text = notice or "Not in the knowledge base."
@@ -74,8 +74,10 @@ def banner(answer: Any) -> str:
 
 
 def sources_block(sources: Iterable[dict], *, excerpts: bool = True, title: str = "Sources") -> str:
+    """Numbered like the [n] markers in the answer (each source carries its ``n``)."""
     lines = []
-    for number, src in enumerate(sources or [], start=1):
+    for position, src in enumerate(sources or [], start=1):
+        number = _get(src, "n") or position
         name = md_escape(_get(src, "source", "?"))
         page = _get(src, "page")
         where = f"**{name}**" + (f", p. {page}" if page not in (None, "", 0) else "")
@@ -89,24 +91,17 @@ def sources_block(sources: Iterable[dict], *, excerpts: bool = True, title: str 
     return f"**{title}**\n\n" + "\n".join(lines)
 
 
-def sources_compact(sources: Iterable[dict]) -> str:
-    """One line per document (passages counted, pages merged): for answers that quote the passages."""
-    order: dict[str, dict] = {}
-    for src in sources or []:
-        name = str(_get(src, "source", "?"))
-        entry = order.setdefault(name, {"n": 0, "pages": []})
-        entry["n"] += 1
-        page = _get(src, "page")
-        if page not in (None, "", 0) and page not in entry["pages"]:
-            entry["pages"].append(page)
-    if not order:
+def removed_claims_block(answer: Any) -> str:
+    """A collapsed note listing what the model wrote that the documents do not support."""
+    claims = [c for c in (_get(answer, "verification") or {}).get("claims", [])
+              if not c.get("supported") and c.get("reason") not in ("repeated", "refusal", "lead-in")]
+    if not claims:
         return ""
-    items = []
-    for name, entry in order.items():
-        pages = f", p. {', '.join(str(p) for p in sorted(entry['pages']))}" if entry["pages"] else ""
-        count = f" ({entry['n']} passages)" if entry["n"] > 1 else ""
-        items.append(f"- **{md_escape(name)}**{pages}{count}")
-    return "**Sources**\n\n" + "\n".join(items)
+    items = "\n".join(f"- {md_escape(c.get('text', ''))}" + (f" _({md_escape(c['reason'])})_" if c.get("reason") else "")
+                      for c in claims)
+    noun = "statement" if len(claims) == 1 else "statements"
+    return (f"<details><summary>{len(claims)} {noun} removed as not found in the documents</summary>\n\n"
+            f"{items}\n\n</details>")
 
 
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
@@ -135,14 +130,6 @@ def badges(answer: Any) -> str:
     return " · ".join(parts)
 
 
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
-
-
-def passages_markdown(text: str) -> str:
-    """Quoted document passages: their Markdown (tables, lists) kept, headings shrunk, no fetches."""
-    return _HEADING.sub(lambda m: f"**{m.group(1)}**", safe_markdown(text))
-
-
 def answer_markdown(answer: Any, *, stopped: bool = False) -> str:
     """The whole chat bubble for a finished answer: banner, text, sources, badges.
 
@@ -161,12 +148,13 @@ def answer_markdown(answer: Any, *, stopped: bool = False) -> str:
         if notice and text.startswith(notice):
             text = text[len(notice):].strip()
         body, src = md_escape(text), ""
-    elif mode == "retrieval-only":
-        body, src = passages_markdown(text), sources_compact(sources)
     else:
         body, src = safe_markdown(text), sources_block(sources)
     if body:
         parts.append(body)
+    removed = removed_claims_block(answer)
+    if removed:
+        parts.append(removed)
     if stopped:
         parts.append("_■ Stopped._")
     if src:

@@ -506,7 +506,7 @@ def status_line(assistant, generation_slots: int, mode: str) -> str:
 # ---------------------------------------------------------------------------
 # the page
 # ---------------------------------------------------------------------------
-def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "retrieval-only",
+def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
              recent: RecentRequests | None = None, refresh_seconds: float = 10.0) -> gr.Blocks:
     recent = recent or RecentRequests()
     chat = ChatHandlers(assistant, recent)

@@ -1,0 +1,201 @@
+"""Cut passages and answers into the units that are checked, quoted and cited.
+
+Passages (``split_passage``) are chunks of manuals: headings, prose, bullet
+lists and Markdown tables. The unit is a *statement*: a prose sentence, one
+list item, or one table row rendered as ``cell: cell`` (with the table's
+header row kept as context). Headings are not statements; each statement
+remembers the nearest heading above it, so "Quantity" + "15 litres per person
+per day" can be scored together against a question about water.
+
+Answers (``split_claims``) are model text: sentences, bullet or numbered
+items, and ``[n]`` citation markers that may sit before or after the final
+full stop. Each claim keeps its list marker so the verified answer can be put
+back together in the model's own layout.
+
+Both splitters are plain rules, not a library sentence tokenizer: the pieces
+that matter here (table rows, list items, trailing citation markers, "e.g." and
+"No. 5" inside sentences) are layout, which NLTK's Punkt or spaCy's sentencizer
+do not know, and neither may download a model at run time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from neoc_assistant.verify.citations import MARKER, MARKER_PATTERN, cited_numbers, format_citations, strip_citations
+
+_ABBREVIATIONS = (
+    "e.g", "i.e", "etc", "approx", "no", "nos", "vs", "dr", "mr", "mrs", "ms", "st", "fig", "ref", "min",
+    "max", "dept", "govt", "sec", "art", "para", "p", "pp", "vol", "incl", "est", "u.s", "a.m", "p.m",
+)
+# A sentence ends at . ! ? (optionally followed by closing quotes/brackets and citation markers)
+# before whitespace and something that can start a sentence.
+_SENTENCE_END = re.compile(
+    rf"(?<=[.!?])(?P<tail>[\"')\]]*(?:\s?{MARKER_PATTERN})*)"
+    r"\s+(?=[\"'(\[]?[A-Z0-9*•])"
+)
+_LIST_MARKER = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)]|[a-z][.)])\s+")
+_HEADING = re.compile(r"^\s*(?:#{1,6}\s+|\*\*[^*]+\*\*:?\s*$)")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+_MARKUP = re.compile(r"\*\*|__|`")
+
+
+@dataclass
+class Statement:
+    """One checkable, quotable unit of a passage."""
+
+    text: str  # clean text (markup removed), what is quoted and compared
+    heading: str = ""  # nearest heading above it in the passage ("" if none)
+    kind: str = "sentence"  # sentence | item | row
+
+    @property
+    def with_context(self) -> str:
+        return f"{self.heading}: {self.text}" if self.heading else self.text
+
+
+@dataclass
+class Claim:
+    """One sentence or list item of a model answer."""
+
+    text: str  # without citation markers
+    cited: list[int] = field(default_factory=list)  # passage numbers the model wrote, in order
+    marker: str = ""  # list marker and indentation it was written with ("- ", "2. ")
+    lead_in: bool = False  # "The steps are:" - framing for the items that follow, not a fact by itself
+    new_line: bool = True  # starts a line in the original layout
+
+
+def clean_markup(text: str) -> str:
+    return " ".join(_MARKUP.sub("", text).split())
+
+
+def _split_sentences(text: str) -> list[str]:
+    """Split prose at sentence ends, not after abbreviations like 'e.g.' or 'No.'."""
+    out: list[str] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        end = m.start("tail") + len(m.group("tail"))
+        head = text[start:m.start("tail")]
+        last_word = re.findall(r"([A-Za-z][A-Za-z.]*)\.$", head)
+        if last_word and last_word[0].lower().rstrip(".") in _ABBREVIATIONS:
+            continue
+        if re.search(r"\b[A-Z]\.$", head):  # an initial: "J. Smith"
+            continue
+        out.append(text[start:end].strip())
+        start = m.end()
+    rest = text[start:].strip()
+    if rest:
+        out.append(rest)
+    return [s for s in out if s]
+
+
+def _table_cells(line: str) -> list[str]:
+    return [clean_markup(c) for c in line.strip().strip("|").split("|")]
+
+
+def split_passage(text: str) -> list[Statement]:
+    """Statements of a passage, in order, each with its heading."""
+    statements: list[Statement] = []
+    heading = ""
+    header_cells: list[str] | None = None
+    paragraph: list[str] = []
+
+    def flush() -> None:
+        if paragraph:
+            for sentence in _split_sentences(" ".join(paragraph)):
+                cleaned = clean_markup(sentence)
+                if _has_words(cleaned):
+                    statements.append(Statement(cleaned, heading, "sentence"))
+            paragraph.clear()
+
+    lines = text.splitlines()
+    for i, raw in enumerate(lines):
+        line = raw.strip()
+        if not line:
+            flush()
+            header_cells = None
+            continue
+        if line.startswith("|"):
+            flush()
+            if _TABLE_RULE.match(line):
+                continue
+            cells = [c for c in _table_cells(line)]
+            nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            if header_cells is None and _TABLE_RULE.match(nxt):
+                header_cells = cells
+                continue
+            row = ": ".join(c for c in cells if c and c != "-")
+            if _has_words(row):
+                statements.append(Statement(row, heading, "row"))
+            continue
+        if _HEADING.match(line):
+            flush()
+            heading = clean_markup(line.lstrip("#").strip().rstrip(":"))
+            continue
+        if _LIST_MARKER.match(line):
+            flush()
+            item = clean_markup(_LIST_MARKER.sub("", line, count=1))
+            for sentence in _split_sentences(item) if len(item) > 200 else [item]:
+                if _has_words(sentence):
+                    statements.append(Statement(sentence, heading, "item"))
+            continue
+        paragraph.append(line)
+    flush()
+    return statements
+
+
+def _has_words(text: str) -> bool:
+    return len(re.findall(r"[A-Za-z]{2,}|\d", text)) >= 2
+
+
+def split_claims(answer: str) -> list[Claim]:
+    """Claims of a model answer, with the passage numbers each one cites."""
+    claims: list[Claim] = []
+    for raw in answer.splitlines():
+        if not raw.strip():
+            continue
+        marker_match = _LIST_MARKER.match(raw)
+        marker = marker_match.group(0) if marker_match else ""
+        body = raw[len(marker):].strip() if marker else raw.strip()
+        if _HEADING.match(body) and not MARKER.search(body):
+            body = body.lstrip("#").strip()
+            if not body:
+                continue
+        pieces = _split_sentences(body)
+        for n, piece in enumerate(pieces):
+            cited = cited_numbers(piece)
+            text = clean_markup(strip_citations(piece)).strip()
+            if not text or not re.search(r"[A-Za-z0-9]", text):
+                if cited and claims:  # a marker on its own after the full stop belongs to the claim before
+                    claims[-1].cited.extend(k for k in cited if k not in claims[-1].cited)
+                continue
+            claims.append(Claim(
+                text=text,
+                cited=cited,
+                marker=marker if n == 0 else "",
+                lead_in=text.endswith(":"),
+                new_line=n == 0,
+            ))
+    return claims
+
+
+def complete_prefix(text: str) -> int:
+    """Length of the part of a growing answer whose claims are complete: up to the last
+    line break, or to the end of the last sentence that another sentence already follows."""
+    line_start = text.rfind("\n") + 1
+    last = None
+    for m in _SENTENCE_END.finditer(text, line_start):
+        last = m
+    return last.start("tail") + len(last.group("tail")) if last is not None else line_start
+
+
+def render_claim(claim: Claim, cites: list[int], first: bool) -> str:
+    """The text a verified claim adds to the answer (streamed piece by piece, so the
+    concatenation of every piece is exactly the final answer)."""
+    text = claim.text
+    marks = format_citations(cites)
+    if marks and not claim.lead_in:
+        text = f"{text[:-1]} {marks}{text[-1]}" if text.endswith((".", "!", "?")) else f"{text} {marks}"
+    if first:
+        return f"{claim.marker}{text}"
+    return f"\n{claim.marker}{text}" if claim.new_line else f" {text}"

@@ -1,0 +1,165 @@
+"""Is a claim supported by a passage? Facts first, then wording and meaning.
+
+A claim (one sentence or list item of the model's answer) is supported by a
+passage when
+
+1. **every fact** in it - number with its unit, time, phone number, form code
+   (``facts.py``) - stands in that passage (numbers the officer typed in the
+   question are exempt: they are the officer's own), and
+2. **its content is there**: the share of the claim's content words (stemmed,
+   synonyms merged, function words dropped) found in the passage reaches
+   ``min_coverage`` *and* the claim is close in meaning to one statement of
+   the passage (cosine of the sentence embeddings, the statement read with its
+   heading) - or either signal alone is strong (``strong_coverage``,
+   ``strong_similarity``).
+3. With ``nli_model_path`` set (a local sentence-transformers cross-encoder
+   trained for NLI, none ships), the best statement must also *entail* the
+   claim with probability >= ``nli_min_entailment``.
+
+Why two signals: word overlap alone passes "Do not open the shelter" against
+"Open the shelter"; similarity alone passes fluent general knowledge that is
+on topic. Their thresholds were chosen on the tuning split of
+``tests/data/claims_labelled.jsonl`` (``scripts/eval_claims.py`` prints
+both splits). The numbers check is what stops the dangerous errors; the
+thresholds decide how much rewording is tolerated.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from neoc_assistant.cache.guard import STOPWORDS, SYNONYMS
+from neoc_assistant.cache.normalize import light_stem, tokenize
+from neoc_assistant.verify.facts import Facts, extract_facts, missing_facts
+from neoc_assistant.verify.sentences import Statement, split_passage
+
+
+# "According to the documents, ..." / "The passage states that ..." - attribution, not content
+_FRAMING = re.compile(
+    r"^\s*(?:according to (?:the )?(?:documents?|passages?|sop|guidelines?|manual|text)(?: provided)?,?\s*"
+    r"|(?:the )?(?:documents?|passages?|sop|text) (?:says?|states?|notes?|mentions?)(?: that)?,?\s*"
+    r"|as (?:stated|mentioned|noted) in (?:the )?(?:documents?|passages?)(?: \[\d+\])?,?\s*)",
+    re.IGNORECASE,
+)
+
+
+def claim_core(text: str) -> str:
+    """The claim without its attribution ("According to the documents, ...")."""
+    return _FRAMING.sub("", text)
+
+
+class SentenceEncoder(Protocol):
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class EntailmentScorer(Protocol):
+    def entailment(self, premises: Sequence[str], hypotheses: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class SupportThresholds:
+    min_coverage: float
+    min_similarity: float
+    strong_coverage: float
+    strong_similarity: float
+    nli_min_entailment: float = 0.5
+
+
+def content_stems(text: str) -> list[str]:
+    """Canonical content words: what "the same content" is measured on."""
+    out = []
+    for tok in tokenize(text):
+        if not tok.isalpha() or len(tok) < 2 or tok in STOPWORDS:
+            continue
+        stem = light_stem(tok)
+        out.append(SYNONYMS.get(stem, stem))
+    return out
+
+
+@dataclass
+class PassageView:
+    """A passage cut into statements, with their facts, words and vectors (computed once)."""
+
+    text: str
+    statements: list[Statement]
+    facts: list[Facts]
+    stems: set[str]
+    vectors: np.ndarray | None = None  # one row per statement (with its heading)
+
+    @classmethod
+    def of(cls, text: str) -> "PassageView":
+        statements = split_passage(text) or [Statement(" ".join(text.split()))]
+        return cls(
+            text=text,
+            statements=statements,
+            facts=[extract_facts(s.text) for s in statements],
+            stems=set(content_stems(text)),
+        )
+
+
+@dataclass
+class Support:
+    supported: bool
+    coverage: float = 0.0
+    similarity: float = 0.0
+    entailment: float | None = None
+    missing: list[str] = field(default_factory=list)  # facts not found
+    statement: int = -1  # best statement
+
+    @property
+    def score(self) -> float:
+        return self.coverage + self.similarity
+
+
+class SupportChecker:
+    """Decides claim-vs-passage support (see module docstring)."""
+
+    def __init__(self, encoder: SentenceEncoder, thresholds: SupportThresholds,
+                 entailment: EntailmentScorer | None = None):
+        self.encoder = encoder
+        self.t = thresholds
+        self.entailment = entailment
+
+    def prepare(self, passages: Sequence[str]) -> list[PassageView]:
+        views = [PassageView.of(p) for p in passages]
+        texts = [s.with_context for v in views for s in v.statements]
+        if texts:
+            vectors = self.encoder.encode(texts)
+            row = 0
+            for v in views:
+                v.vectors = vectors[row:row + len(v.statements)]
+                row += len(v.statements)
+        return views
+
+    def measure(self, claim: str, claim_vector: np.ndarray, view: PassageView,
+                allowed_numbers: set[str] = frozenset()) -> Support:
+        """The evidence for the claim in this passage (no decision yet)."""
+        claim = claim_core(claim)
+        missing = missing_facts(extract_facts(claim), view.facts, allowed_numbers)
+        stems = content_stems(claim)
+        coverage = (sum(1 for s in stems if s in view.stems) / len(stems)) if stems else 0.0
+        sims = view.vectors @ claim_vector if view.vectors is not None and len(view.vectors) else np.zeros(1)
+        best = int(np.argmax(sims))
+        return Support(False, coverage, float(sims[best]), None, missing, best)
+
+    def decide(self, support: Support, thresholds: SupportThresholds | None = None) -> bool:
+        t = thresholds or self.t
+        return not support.missing and support.coverage > 0 and (
+            (support.coverage >= t.min_coverage and support.similarity >= t.min_similarity)
+            or support.coverage >= t.strong_coverage
+            or support.similarity >= t.strong_similarity
+        )
+
+    def check(self, claim: str, claim_vector: np.ndarray, view: PassageView,
+              allowed_numbers: set[str] = frozenset()) -> Support:
+        support = self.measure(claim, claim_vector, view, allowed_numbers)
+        support.supported = self.decide(support)
+        if support.supported and self.entailment is not None:
+            premise = view.statements[support.statement].with_context
+            support.entailment = float(self.entailment.entailment([premise], [claim])[0])
+            support.supported = support.entailment >= self.t.nli_min_entailment
+        return support

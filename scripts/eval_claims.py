@@ -1,0 +1,138 @@
+#!/usr/bin/env python
+"""Claim verification quality on labelled (passage, claim) pairs; threshold sweep on the tune split.
+
+Usage::
+
+    python scripts/eval_claims.py [tests/data/claims_labelled.jsonl] [--distractors 4] [--sweep]
+
+Each claim is checked against its own passage plus ``--distractors`` passages of
+other sources (as in a real prompt with five passages) with the verifier's
+``SupportChecker``: supported if any passage supports it. Prints, per split,
+precision / recall of "supported", the share of unsupported claims that would
+be shown (the number that matters), a per-kind table, and with ``--sweep`` the
+grid of thresholds scored on the *tune* split only (chosen by: fewest shown
+unsupported claims, then most supported kept), and what the chosen point gives
+on held-out. Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from neoc_assistant.settings import Settings  # noqa: E402
+from neoc_assistant.store.embeddings import Embedder  # noqa: E402
+from neoc_assistant.verify.support import SupportChecker, SupportThresholds, claim_core  # noqa: E402
+from neoc_assistant.verify.citations import strip_citations  # noqa: E402
+
+
+def load(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def score(rows: list[dict], decisions: list[bool]) -> dict:
+    tp = sum(1 for r, d in zip(rows, decisions) if d and r["supported"])
+    fp = sum(1 for r, d in zip(rows, decisions) if d and not r["supported"])
+    pos = sum(1 for r in rows if r["supported"])
+    neg = len(rows) - pos
+    return {
+        "n": len(rows),
+        "precision": round(tp / (tp + fp), 3) if tp + fp else 1.0,
+        "recall": round(tp / pos, 3) if pos else 1.0,
+        "unsupported_shown": fp,
+        "unsupported_shown_rate": round(fp / neg, 3) if neg else 0.0,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("path", nargs="?", default=str(ROOT / "tests/data/claims_labelled.jsonl"))
+    ap.add_argument("--distractors", type=int, default=4)
+    ap.add_argument("--sweep", action="store_true", help="grid-search thresholds on the tune split")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(argv)
+
+    rows = load(Path(args.path))
+    settings = Settings()
+    embedder = Embedder(settings)
+    passages = sorted({r["passage"] for r in rows})
+    by_source = defaultdict(list)
+    for r in rows:
+        by_source[r["source"]].append(r["passage"])
+    rng = random.Random(args.seed)
+    contexts = []
+    for r in rows:
+        others = [p for p in passages if p not in by_source[r["source"]]]
+        ctx = [r["passage"]] + rng.sample(others, min(args.distractors, len(others)))
+        rng.shuffle(ctx)
+        contexts.append(ctx)
+
+    checker = SupportChecker(embedder, SupportThresholds(0, 0, 0, 0))
+    views = {p: v for p, v in zip(passages, checker.prepare(passages))}
+    claim_vectors = embedder.encode([claim_core(strip_citations(r["claim"])) for r in rows])
+    # evidence per (claim, passage in its prompt), measured once; thresholds are applied below
+    measured = [[checker.measure(strip_citations(r["claim"]), vec, views[p]) for p in ctx]
+                for r, vec, ctx in zip(rows, claim_vectors, contexts)]
+
+    def run(t: SupportThresholds) -> list[bool]:
+        return [any(checker.decide(m, t) for m in ms) for ms in measured]
+
+    s = settings
+    current = SupportThresholds(s.verify_min_coverage, s.verify_min_similarity, s.verify_strong_coverage,
+                                s.verify_strong_similarity)
+    splits = {name: [i for i, r in enumerate(rows) if r["split"] == name] for name in ("tune", "heldout")}
+
+    def report(title: str, t: SupportThresholds) -> dict:
+        decisions = run(t)
+        print(f"\n== {title}: coverage>={t.min_coverage} & sim>={t.min_similarity}, "
+              f"or coverage>={t.strong_coverage}, or sim>={t.strong_similarity}")
+        result = {}
+        for name, idx in splits.items():
+            res = score([rows[i] for i in idx], [decisions[i] for i in idx])
+            result[name] = res
+            print(f"  {name:8} n={res['n']:3}  precision {res['precision']:.3f}  recall {res['recall']:.3f}  "
+                  f"unsupported shown {res['unsupported_shown']} ({res['unsupported_shown_rate']:.1%})")
+        kinds = defaultdict(lambda: [0, 0])
+        for r, d in zip(rows, decisions):
+            kinds[r["kind"]][0] += 1
+            kinds[r["kind"]][1] += int(d)
+        print("  kind                 expect  n   shown")
+        for kind in sorted(kinds, key=lambda k: (not any(r["supported"] for r in rows if r["kind"] == k), k)):
+            sup = next(r["supported"] for r in rows if r["kind"] == kind)
+            n, shown = kinds[kind]
+            print(f"  {kind:20} {'keep' if sup else 'drop':6} {n:3} {shown:5}")
+        return result
+
+    summary = {"current": report("current settings", current)}
+    if args.sweep:
+        tune = splits["tune"]
+        grid = itertools.product([0.3, 0.4, 0.5, 0.6, 0.7], [0.3, 0.4, 0.5, 0.6, 0.7],
+                                 [0.75, 0.85, 0.95, 1.01], [0.75, 0.8, 0.85, 0.9, 1.01])
+        best = None
+        for cov, sim, scov, ssim in grid:
+            t = SupportThresholds(cov, sim, scov, ssim)
+            decisions = run(t)
+            res = score([rows[i] for i in tune], [decisions[i] for i in tune])
+            key = (res["unsupported_shown"], -res["recall"])
+            if best is None or key < best[0]:
+                best = (key, t, res)
+        _, t, res = best
+        print(f"\nbest on tune: {t} -> {res}")
+        summary["chosen"] = report("chosen on tune", t)
+        summary["chosen_thresholds"] = t.__dict__
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
