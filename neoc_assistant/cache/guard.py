@@ -514,7 +514,7 @@ class Guard:
             category = self._categorise(rest_a, rest_b)
             return Verdict(False, category, f"{rest_a} vs {rest_b}")
 
-        swap = _relation_swap(a, b)
+        swap = relation_swap(a, b)
         if swap:
             return Verdict(False, "direction", swap)
         return Verdict(True)
@@ -537,7 +537,7 @@ class Guard:
         # morphology beyond the stemmer: a shared 6-letter stem, at most 3 extra letters each
         for x in list(left_a.elements()):
             for y in list(left_b.elements()):
-                if left_a[x] <= 0 or left_b[y] <= 0 or _is_antonym(x, y):
+                if left_a[x] <= 0 or left_b[y] <= 0 or is_antonym(x, y):
                     continue
                 if ":" in x or ":" in y:
                     continue
@@ -575,7 +575,7 @@ class Guard:
         for cand in other.words:
             if not cand.isalpha() or cand == word or len(cand) < 3:
                 continue
-            if _is_antonym(_stem(word), _stem(cand)):
+            if is_antonym(_stem(word), _stem(cand)):
                 continue
             cand_known = self.lex.known(cand)
             if not word_known and not cand_known:
@@ -592,7 +592,7 @@ class Guard:
     def _categorise(self, rest_a: list[str], rest_b: list[str]) -> str:
         for x in rest_a:
             for y in rest_b:
-                if _is_antonym(x, y):
+                if is_antonym(x, y):
                     return "antonym"
         words = rest_a + rest_b
         lex = self.lex
@@ -638,7 +638,7 @@ def _common_prefix(x: str, y: str) -> int:
     return n
 
 
-def _is_antonym(x: str, y: str) -> bool:
+def is_antonym(x: str, y: str) -> bool:
     if frozenset((x, y)) in ANTONYMS:
         return True
     for p in _NEG_PREFIXES:
@@ -651,7 +651,7 @@ def _unstem_in(stem: str, vocabulary: set[str]) -> bool:
     return any(light_stem(v) == stem for v in vocabulary if v[:3] == stem[:3])
 
 
-def _relation_swap(a: Features, b: Features) -> str:
+def relation_swap(a: Features, b: Features) -> str:
     preps = {p for p, _ in a.relations} & {p for p, _ in b.relations}
     for p in sorted(preps):
         objs_a = {o for q, o in a.relations if q == p}

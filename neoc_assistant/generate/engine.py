@@ -324,7 +324,7 @@ class _Slot:
         self.mem = ll.llama_get_memory(ctx)
         self.n_ctx = ll.llama_n_ctx(ctx)
         self.n_batch = n_batch
-        chain = build_sampler(ll, model.vocab, model.n_ctx_train, sampling)
+        chain = build_sampler(ll, model.vocab, model.n_vocab, sampling)
         self.sampler = chain
         self.n_threads = self._threads_now = n_threads
         self.tokens: list[int] = []  # exactly what is in the KV cache, in order

@@ -32,16 +32,19 @@ class SamplingParams:
     seed: int = 1234
 
 
-def build_sampler(ll, vocab, n_ctx_train: int, params: SamplingParams):
-    """A new sampler chain (caller frees it with ``llama_sampler_free``)."""
+def build_sampler(ll, vocab, n_vocab: int, params: SamplingParams):
+    """A new sampler chain (caller frees it with ``llama_sampler_free``).
+
+    Signatures are those of the llama.cpp vendored by llama-cpp-python 0.3.36
+    (``penalties`` still takes ``n_vocab``; ``dry`` takes no ``n_ctx_train``)."""
     chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
     add = ll.llama_sampler_chain_add
     if params.repeat_penalty and params.repeat_penalty != 1.0:
-        add(chain, ll.llama_sampler_init_penalties(params.repeat_last_n, params.repeat_penalty, 0.0, 0.0))
+        add(chain, ll.llama_sampler_init_penalties(n_vocab, params.repeat_last_n, params.repeat_penalty, 0.0, 0.0))
     if params.dry_multiplier > 0:
         breakers = [b.encode() for b in DRY_BREAKERS]
         arr = (ctypes.c_char_p * len(breakers))(*breakers)
-        add(chain, ll.llama_sampler_init_dry(vocab, n_ctx_train, params.dry_multiplier, params.dry_base,
+        add(chain, ll.llama_sampler_init_dry(vocab, params.dry_multiplier, params.dry_base,
                                              params.dry_allowed_length, params.dry_last_n, arr, len(breakers)))
     if params.temperature <= 0:
         add(chain, ll.llama_sampler_init_greedy())

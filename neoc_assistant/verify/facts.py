@@ -14,7 +14,8 @@ supports it. Normalisation is the question tokenizer's (``cache/normalize.py``:
 - **phones** - digit runs of 6+ digits written with spaces, dashes or
   brackets are compared as digit strings, so ``01-4200105`` is one fact.
 
-The word "one" is not counted (it is a pronoun far more often than a figure).
+The words "one" and "first".."fifth" are not counted (a pronoun and an order far more often
+than a figure).
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ _EXTRA_UNITS = {
 }
 _CODE = re.compile(r"^\d+[a-z]$")
 _JOINERS = {"to", "and", "or", "-", "x"}
-_IGNORED_WORDS = re.compile(r"\bone\b", re.IGNORECASE)
+# "one" is a pronoun far more often than a figure; "first"/"second" are order, rarely a fact
+_IGNORED_WORDS = re.compile(r"\b(?:one|first|second|third|fourth|fifth)\b", re.IGNORECASE)
 
 
-def _unit_of(token: str, after_number: bool) -> str | None:
+def unit_of(token: str, after_number: bool) -> str | None:
     unit = UNITS.get(token) or _EXTRA_UNITS.get(token)
     if unit is None and after_number:
         unit = AMBIGUOUS_UNITS.get(token)
@@ -72,6 +74,11 @@ class Facts:
         return out + sorted(self.phones)
 
 
+def fact_tokens(text: str) -> list[str]:
+    """The question tokenizer's tokens, without the number words that are rarely figures."""
+    return tokenize(_IGNORED_WORDS.sub(" ", text))
+
+
 def extract_facts(text: str) -> Facts:
     facts = Facts()
     words = strip_citations(text or "")
@@ -80,8 +87,8 @@ def extract_facts(text: str) -> Facts:
         if digits:
             facts.phones.add(digits)
             words = words.replace(m.group(0), " ")
-    tokens = tokenize(_IGNORED_WORDS.sub(" ", words))
-    facts.units = {u for t in tokens if (u := _unit_of(t, False))}
+    tokens = fact_tokens(words)
+    facts.units = {u for t in tokens if (u := unit_of(t, False))}
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -96,7 +103,7 @@ def extract_facts(text: str) -> Facts:
         while j + 1 < len(tokens) and tokens[j] in _JOINERS and is_number(tokens[j + 1]):
             run.append(tokens[j + 1])
             j += 2
-        unit = _unit_of(tokens[j], True) if j < len(tokens) else None
+        unit = unit_of(tokens[j], True) if j < len(tokens) else None
         if unit is None and j + 1 < len(tokens) and tokens[j] in ("square", "sq"):
             unit = "u:m2"
         for number in run:

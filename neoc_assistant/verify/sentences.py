@@ -124,7 +124,7 @@ def split_passage(text: str) -> list[Statement]:
             if header_cells is None and _TABLE_RULE.match(nxt):
                 header_cells = cells
                 continue
-            row = ": ".join(c for c in cells if c and c != "-")
+            row = _render_row(cells, header_cells)
             if _has_words(row):
                 statements.append(Statement(row, heading, "row"))
             continue
@@ -135,13 +135,26 @@ def split_passage(text: str) -> list[Statement]:
         if _LIST_MARKER.match(line):
             flush()
             item = clean_markup(_LIST_MARKER.sub("", line, count=1))
-            for sentence in _split_sentences(item) if len(item) > 200 else [item]:
+            for sentence in _split_sentences(item):
                 if _has_words(sentence):
                     statements.append(Statement(sentence, heading, "item"))
             continue
         paragraph.append(line)
     flush()
     return statements
+
+
+def _render_row(cells: list[str], header: list[str] | None) -> str:
+    """``Station: Devghat; Warning level (m): 7.5; Danger level (m): 8.4`` - each value with its
+    column name, so a figure keeps its meaning when the row is quoted or checked on its own."""
+    if not header or len(header) != len(cells):
+        return ": ".join(c for c in cells if c and c != "-")
+    parts = []
+    for name, value in zip(header, cells):
+        if not value or value == "-":
+            continue
+        parts.append(value if not name or name.lower() == value.lower() else f"{name}: {value}")
+    return "; ".join(parts)
 
 
 def _has_words(text: str) -> bool:

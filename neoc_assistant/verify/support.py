@@ -34,6 +34,7 @@ import numpy as np
 
 from neoc_assistant.cache.guard import STOPWORDS, SYNONYMS
 from neoc_assistant.cache.normalize import light_stem, tokenize
+from neoc_assistant.verify.binding import conflicting_polarity, misbound_figures
 from neoc_assistant.verify.facts import Facts, extract_facts, missing_facts
 from neoc_assistant.verify.sentences import Statement, split_passage
 
@@ -50,6 +51,9 @@ _FRAMING = re.compile(
 def claim_core(text: str) -> str:
     """The claim without its attribution ("According to the documents, ...")."""
     return _FRAMING.sub("", text)
+
+
+WINDOW = 3  # statements around the best match that a claim may draw on
 
 
 class SentenceEncoder(Protocol):
@@ -87,7 +91,7 @@ class PassageView:
     text: str
     statements: list[Statement]
     facts: list[Facts]
-    stems: set[str]
+    stems: list[set[str]]  # per statement, heading included
     vectors: np.ndarray | None = None  # one row per statement (with its heading)
 
     @classmethod
@@ -96,8 +100,8 @@ class PassageView:
         return cls(
             text=text,
             statements=statements,
-            facts=[extract_facts(s.text) for s in statements],
-            stems=set(content_stems(text)),
+            facts=[extract_facts(s.with_context) for s in statements],
+            stems=[set(content_stems(s.with_context)) for s in statements],
         )
 
 
@@ -109,6 +113,7 @@ class Support:
     entailment: float | None = None
     missing: list[str] = field(default_factory=list)  # facts not found
     statement: int = -1  # best statement
+    conflict: str = ""  # figures bound to other things, or the opposite polarity
 
     @property
     def score(self) -> float:
@@ -137,18 +142,40 @@ class SupportChecker:
 
     def measure(self, claim: str, claim_vector: np.ndarray, view: PassageView,
                 allowed_numbers: set[str] = frozenset()) -> Support:
-        """The evidence for the claim in this passage (no decision yet)."""
+        """The evidence for the claim in this passage (no decision yet).
+
+        Support must be *local*: the claim's facts and words are looked for in
+        a window of ``WINDOW`` consecutive statements, not anywhere in the
+        passage - "Level 6" is not supported by a "6 hours" three rows away.
+        The best window is the one holding every fact with the highest
+        coverage + similarity (or, if none holds them all, the most similar).
+        """
         claim = claim_core(claim)
-        missing = missing_facts(extract_facts(claim), view.facts, allowed_numbers)
+        facts = extract_facts(claim)
         stems = content_stems(claim)
-        coverage = (sum(1 for s in stems if s in view.stems) / len(stems)) if stems else 0.0
-        sims = view.vectors @ claim_vector if view.vectors is not None and len(view.vectors) else np.zeros(1)
-        best = int(np.argmax(sims))
-        return Support(False, coverage, float(sims[best]), None, missing, best)
+        n = len(view.statements)
+        sims = view.vectors @ claim_vector if view.vectors is not None and n else np.zeros(max(n, 1))
+        best: Support | None = None
+        for center in range(n):
+            window = range(max(0, center - WINDOW // 2), min(n, center + WINDOW // 2 + 1))
+            missing = missing_facts(facts, [view.facts[j] for j in window], allowed_numbers)
+            words = set().union(*(view.stems[j] for j in window))
+            coverage = (sum(1 for w in stems if w in words) / len(stems)) if stems else 0.0
+            top = max(window, key=lambda j: sims[j])
+            cand = Support(False, coverage, float(sims[top]), None, missing, top)
+            if best is None or (not cand.missing, cand.score) > (not best.missing, best.score):
+                best = cand
+        if best is None:
+            return Support(False, missing=facts.describe())
+        if not best.missing:
+            texts = [st.text for st in view.statements]
+            best.conflict = (misbound_figures(claim, texts, allowed_numbers)
+                             or conflicting_polarity(claim, texts[best.statement]))
+        return best
 
     def decide(self, support: Support, thresholds: SupportThresholds | None = None) -> bool:
         t = thresholds or self.t
-        return not support.missing and support.coverage > 0 and (
+        return not support.missing and not support.conflict and support.coverage > 0 and (
             (support.coverage >= t.min_coverage and support.similarity >= t.min_similarity)
             or support.coverage >= t.strong_coverage
             or support.similarity >= t.strong_similarity
