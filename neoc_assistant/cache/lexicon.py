@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Iterable
 
 from neoc_assistant.cache.normalize import damerau_levenshtein, is_substitution, light_stem, tokenize
+from neoc_assistant.language import wordnet
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +234,10 @@ class KBLexicon:
 
     def in_kb(self, word: str) -> bool:
         return word in self.vocab
+
+    def common_or_english(self, word: str) -> bool:
+        """An ordinary word: in the embedding model's whole-word vocabulary or in WordNet."""
+        return word in self.common or wordnet.common_word(word)
 
     def correct(self, word: str) -> str:
         """Fix an out-of-vocabulary token to the unique nearest KB word, else return it unchanged.

@@ -10,7 +10,7 @@ the stop when one completes.
 "Level 1: 1.0 ... Level 46:" until the token limit. The sampler's repetition
 and DRY penalties make loops rarer; this catches the ones that remain, on the
 text: the same line or sentence three times, the same line *shape* (digits
-masked, so "Level 7: 7.0" = "Level 8: 8.0") four times, or the text's tail
+masked, so "Level 7: 7.0" = "Level 8: 8.0") three times, or the text's tail
 being one stretch repeated three times over. The stream then ends with
 ``finish_reason = "loop"``.
 """
@@ -59,7 +59,7 @@ class StopScanner:
 
 
 class LoopDetector:
-    def __init__(self, exact_repeats: int = 3, shape_repeats: int = 4, min_segment: int = 8,
+    def __init__(self, exact_repeats: int = 3, shape_repeats: int = 3, min_segment: int = 8,
                  tail_repeats: int = 3, min_tail: int = 30, max_period: int = 200):
         self.exact_repeats = exact_repeats
         self.shape_repeats = shape_repeats

@@ -7,9 +7,11 @@ model is asked, the question's **specific constraints** must be covered by the
 passages:
 
 - **names** - places, organisations, people, named plans: words the knowledge
-  base always capitalises (``lexicon.names``), capitalised words of the
-  question that are not ordinary words, and words that are neither in the
-  knowledge base nor ordinary English (an unknown district name);
+  base always capitalises (``lexicon.names``), capitalised words the
+  knowledge base never uses, and unknown words used like a place ("in
+  gorkha", "gorkha district"). Only the sentence that asks counts: in
+  "120 kits approved for Bardiya. What form do we send?" Bardiya is
+  background, not a condition of the answer;
 - **identifiers** - years and editions (``2031 edition``), numbers that
   name something (``ward 5``, ``Level 2``, ``ICS 215``, ``phase 3``) and
   form codes (``215A``);
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 
 from neoc_assistant.cache.guard import CODE_HEADS, STOPWORDS, Guard
 from neoc_assistant.cache.normalize import tokenize
+from neoc_assistant.language import wordnet
 
 _YEAR = re.compile(r"^(19|20)\d\d$")
 _IDENTIFYING_HEADS = CODE_HEADS | {
@@ -63,20 +66,30 @@ class Answerability:
         return "Nothing about " + " or ".join(parts) + " in the documents."
 
 
+def asking_part(question: str) -> str:
+    """The sentence(s) that ask: "Logistics approved 120 kits for Bardiya. What paper do we send?"
+    names Bardiya as background, not as a condition of the answer."""
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", question.strip()) if s]
+    asking = [s for s in sentences if s.endswith("?")]
+    return " ".join(asking or sentences[-1:])
+
+
 def constraints(question: str, guard: Guard) -> tuple[list[str], list[str], list[str]]:
     """(names, identifiers, asked-for kinds) the question specifies."""
     lex = guard.lex
+    asking = set(guard.features(asking_part(question)).surface)
     features = guard.features(question)
-    caps = {w.lower() for w in re.findall(r"(?<![.?!]\s)(?<!^)\b[A-Z][a-zA-Z]+", question.strip())}
+    caps = {w.lower() for w in re.findall(r"(?<!^)(?<![.?!]\s)\b[A-Z][a-zA-Z]+", question.strip())}
     names: list[str] = []
     for word in features.surface:
-        if not word.isalpha() or len(word) < 3 or word in STOPWORDS:
+        if not word.isalpha() or len(word) < 3 or word in STOPWORDS or word in lex.acronyms or word in names:
             continue
-        in_names = word in lex.names
-        unknown = not lex.known(word)
-        capitalised_odd = word in caps and (word not in lex.common or word in lex.names)
-        if (in_names or unknown or capitalised_odd) and word not in lex.acronyms and word not in names:
-            names.append(word)
+        if word in lex.names and word in asking:
+            names.append(word)  # a place/agency/person the KB names: the passages must name it too
+        elif not lex.in_kb(word) and not lex.common_or_english(word) and (
+            wordnet.available() or word in caps or _placed(question, word)
+        ):
+            names.append(word)  # a word no document uses and no dictionary knows: "Gorkha", "temephos"
     identifiers: list[str] = []
     for number, head in features.number_context:
         if number.startswith("code:"):
@@ -86,6 +99,13 @@ def constraints(question: str, guard: Guard) -> tuple[list[str], list[str], list
     words = set(tokenize(question))
     asks = [w for w in _CONTACT_ASKS if w in words or (w == "e-mail" and "mail" in words)]
     return names, identifiers, asks
+
+
+def _placed(question: str, word: str) -> bool:
+    """Used like a place: after in/at/from/for, or before district/province/village/..."""
+    pattern = (rf"\b(?:in|at|from|for|of|near)\s+{re.escape(word)}\b"
+               rf"|\b{re.escape(word)}\s+(?:district|province|municipality|village|ward|county|city|state|valley|camp)\b")
+    return re.search(pattern, question, re.IGNORECASE) is not None
 
 
 def check_answerable(question: str, passages: list[str], guard: Guard) -> Answerability:

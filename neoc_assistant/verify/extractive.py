@@ -27,6 +27,7 @@ import numpy as np
 from neoc_assistant.verify.support import PassageView, content_stems
 
 QUOTE_LABEL = "Quoted from the documents:"
+_MIN_WORDS = 4
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,12 @@ def pick_quotes(question_vector: np.ndarray, question: str, views: list[PassageV
     candidates: list[tuple[int, int]] = [(p, s) for p, v in enumerate(views) for s in range(len(v.statements))]
     if not candidates:
         return []
-    stems_of = {(p, s): set(content_stems(views[p].statements[s].with_context)) for p, s in candidates}
+    # coverage is of the statement itself: a heading that repeats the question's words
+    # ("Activation Levels") must not make an unrelated line under it look like the answer
+    candidates = [(p, s) for p, s in candidates if len(views[p].statements[s].text.split()) >= _MIN_WORDS]
+    if not candidates:
+        return []
+    stems_of = {(p, s): set(content_stems(views[p].statements[s].text)) for p, s in candidates}
     df = Counter(w for stems in stems_of.values() for w in stems)
     n = len(candidates)
     idf = {w: math.log(1 + n / df.get(w, 0.5)) for w in q_stems}

@@ -111,6 +111,9 @@ def split_passage(text: str) -> list[Statement]:
     lines = text.splitlines()
     for i, raw in enumerate(lines):
         line = raw.strip()
+        if i == 0 and _is_breadcrumb(line, lines):
+            heading = clean_markup(line.rsplit(" > ", 1)[-1].strip())
+            continue
         if not line:
             flush()
             header_cells = None
@@ -142,6 +145,13 @@ def split_passage(text: str) -> list[Statement]:
         paragraph.append(line)
     flush()
     return statements
+
+
+def _is_breadcrumb(first: str, lines: list[str]) -> bool:
+    """The chunker starts each chunk with its section path ("Title > 4. Level 2 > 4.1 Triggers")."""
+    if " > " in first:
+        return True
+    return len(lines) > 1 and len(first) < 120 and not first.endswith((".", "!", "?", ":", "|"))
 
 
 def _render_row(cells: list[str], header: list[str] | None) -> str:

@@ -1,0 +1,111 @@
+"""WordNet 3.0 (Debian's ``wordnet-base``) through NLTK's reader: is this ordinary English?
+
+Used where the knowledge base's own vocabulary is not enough to tell a rare
+English word ("wading", "ration") from a name or a specialist term the
+documents never mention ("Mainachuli", "temephos"). Nothing is downloaded:
+the dictionary files come from the Debian package (``/usr/share/wordnet`` or
+``NEOC_WORDNET_DIR``). Debian ships every file NLTK reads except
+``lexnames`` (the fixed list of WordNet's 45 lexicographer files), so a copy
+of the dictionary files (~25 MB) plus that list is made once under the cache
+directory. If
+WordNet is not installed, ``english()`` answers False for every word and the
+callers fall back to the knowledge base's vocabulary alone (logged once).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DIRS = (Path("/usr/share/wordnet"),)
+_LEXNAMES = (
+    "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute noun.body "
+    "noun.cognition noun.communication noun.event noun.feeling noun.food noun.group noun.location "
+    "noun.motive noun.object noun.person noun.phenomenon noun.plant noun.possession noun.process "
+    "noun.quantity noun.relation noun.shape noun.state noun.substance noun.time verb.body verb.change "
+    "verb.cognition verb.communication verb.competition verb.consumption verb.contact verb.creation "
+    "verb.emotion verb.motion verb.perception verb.possession verb.social verb.stative verb.weather adj.ppl"
+).split()
+_POS_NUMBER = {"adj": 3, "adv": 4, "noun": 1, "verb": 2}
+_lock = threading.Lock()
+
+
+def _source_dir() -> Path | None:
+    env = os.environ.get("NEOC_WORDNET_DIR")
+    for folder in ([Path(env)] if env else []) + list(DEFAULT_DIRS):
+        if (folder / "index.noun").is_file() and (folder / "data.noun").is_file():
+            return folder
+    return None
+
+
+def _reader_dir(source: Path, shim_root: Path) -> Path:
+    if (source / "lexnames").is_file():
+        return source
+    shim = shim_root / "wordnet"
+    if not (shim / "lexnames").is_file():
+        shim.mkdir(parents=True, exist_ok=True)
+        for item in source.iterdir():  # copies, not links: NLTK refuses files outside its root
+            if item.is_file() and item.name.split(".")[0] in ("index", "data") or item.suffix == ".exc":
+                if not (shim / item.name).exists():
+                    shutil.copyfile(item, shim / item.name)
+        lines = [f"{i:02d}\t{name}\t{_POS_NUMBER[name.split('.')[0]]}" for i, name in enumerate(_LEXNAMES)]
+        tmp = shim / "lexnames.tmp"
+        tmp.write_text("\n".join(lines) + "\n")
+        os.replace(tmp, shim / "lexnames")
+    return shim
+
+
+@lru_cache(maxsize=1)
+def wordnet(shim_root: str = ""):
+    """NLTK's WordNet reader, or None when WordNet is not installed."""
+    with _lock:
+        source = _source_dir()
+        if source is None:
+            log.info("WordNet not found (apt install wordnet-base, or set NEOC_WORDNET_DIR): ordinary-English "
+                     "checks use the knowledge base's vocabulary only")
+            return None
+        try:
+            import warnings
+
+            import nltk
+            from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+            class _Reader(WordNetCorpusReader):
+                def map_wn(self, version="wordnet"):
+                    return None  # a mapping for other languages' wordnets (OMW), which we do not use
+
+            root = _reader_dir(source, Path(shim_root or Path.home() / ".cache/neoc-assistant"))
+            if str(root) not in nltk.data.path:
+                nltk.data.path.append(str(root))  # NLTK only opens corpora under its data path
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "multilingual functions are not available": not used
+                return _Reader(str(root), None)
+        except Exception as exc:  # noqa: BLE001 - a broken install must not stop answering
+            log.warning("WordNet at %s could not be read (%s); ordinary-English checks are off", source, exc)
+            return None
+
+
+def available() -> bool:
+    return wordnet() is not None
+
+
+@lru_cache(maxsize=50_000)
+def common_word(word: str) -> bool:
+    """True when WordNet knows the word as an ordinary (lower-case) word in any inflection:
+    "wading", "ration", "measles" - but not "Texas" or "Kathmandu", which it lists only as names."""
+    wn = wordnet()
+    if wn is None or not word.isalpha():
+        return False
+    word = word.lower()
+    for synset in wn.synsets(word):
+        for lemma in synset.lemmas():
+            name = lemma.name()
+            if name.islower() and "_" not in name:
+                return True
+    return False
