@@ -64,8 +64,7 @@ class Container:
         from neoc_assistant.verify.verifier import AnswerVerifier
 
         s = self.settings
-        thresholds = SupportThresholds(s.verify_min_coverage, s.verify_min_similarity, s.verify_strong_coverage,
-                                       s.verify_strong_similarity, s.nli_min_entailment)
+        thresholds = SupportThresholds.from_settings(s)
         entailment = None
         if s.nli_model_path:
             from neoc_assistant.verify.nli import CrossEncoderEntailment

@@ -90,14 +90,13 @@ def main(argv: list[str] | None = None) -> int:
         return [any(checker.decide(m, t) for m in ms) for ms in measured]
 
     s = settings
-    current = SupportThresholds(s.verify_min_coverage, s.verify_min_similarity, s.verify_strong_coverage,
-                                s.verify_strong_similarity)
+    current = SupportThresholds.from_settings(s)
     splits = {name: [i for i, r in enumerate(rows) if r["split"] == name] for name in ("tune", "heldout")}
 
     def report(title: str, t: SupportThresholds) -> dict:
         decisions = run(t)
-        print(f"\n== {title}: coverage>={t.min_coverage} & sim>={t.min_similarity}, "
-              f"or coverage>={t.strong_coverage}, or sim>={t.strong_similarity}")
+        print(f"\n== {title}: coverage>={t.min_coverage} & sim>={t.min_similarity} & sum>={t.min_sum}, "
+              f"or sim>={t.strong_similarity}")
         result = {}
         for name, idx in splits.items():
             res = score([rows[i] for i in idx], [decisions[i] for i in idx])
@@ -118,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"current": report("current settings", current)}
     if args.sweep:
         tune = splits["tune"]
-        grid = itertools.product([0.3, 0.4, 0.5, 0.6, 0.7], [0.3, 0.4, 0.5, 0.6, 0.7],
-                                 [0.75, 0.85, 0.95, 1.01], [0.75, 0.8, 0.85, 0.9, 1.01])
+        grid = itertools.product([0.4, 0.5, 0.6, 0.7, 0.8], [0.4, 0.5, 0.55, 0.6, 0.65, 0.7],
+                                 [1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7], [0.8, 0.85, 0.9, 1.01])
         best = None
-        for cov, sim, scov, ssim in grid:
-            t = SupportThresholds(cov, sim, scov, ssim)
+        for cov, sim, total, ssim in grid:
+            t = SupportThresholds(cov, sim, total, ssim)
             decisions = run(t)
             res = score([rows[i] for i in tune], [decisions[i] for i in tune])
             # the most recall among points showing at most --max-shown of the unsupported claims

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import re
 
-from neoc_assistant.cache.guard import NEGATORS, STOPWORDS, Guard, is_antonym, relation_swap
+from neoc_assistant.cache.guard import CODE_HEADS, NEGATORS, STOPWORDS, Guard, is_antonym, relation_swap
 from neoc_assistant.cache.normalize import is_number, light_stem, tokenize
 from neoc_assistant.verify.facts import fact_tokens, unit_of
+from neoc_assistant.verify.sentences import Statement
 
 _RELATIONS = Guard()  # only its reading of "by X" / "to Y" objects is used: no KB vocabulary needed
 _CLAUSE = re.compile(r"[;,]|\b(?:and|while|whereas|but|whilst)\b", re.IGNORECASE)
@@ -62,16 +63,35 @@ def clauses(text: str) -> list[str]:
     return [c for c in _CLAUSE.split(text) if c and c.strip()]
 
 
-def misbound_figures(claim: str, statements: list[str], allowed: set[str]) -> str:
+def _labelled(text: str) -> set[str]:
+    """Figures with the identifier word right before them: "level:2", "ward:5", "ics:214", "4"."""
+    tokens = fact_tokens(text)
+    out = set()
+    for i, t in enumerate(tokens):
+        if is_number(t):
+            head = tokens[i - 1] if i and tokens[i - 1] in CODE_HEADS | {"ics"} else ""
+            out.add(f"{head}:{t}" if head else t)
+    return out
+
+
+def misbound_figures(claim: str, statements: list[Statement], allowed: set[str]) -> str:
     """Why the claim's figures are attached to the wrong things ("" if they are not)."""
-    stmt_numbers = [_numbers_with_context(s) for s in statements]
-    stmt_sets = [{n for n, _, _ in nums} for nums in stmt_numbers]
+    texts = [st.text for st in statements]
+    stmt_numbers = [_numbers_with_context(t) for t in texts]
+    stmt_sets = [_labelled(t) for t in texts]
     for clause in clauses(claim):
-        wanted = {n for n, _, _ in _numbers_with_context(clause) if n not in allowed}
-        if len(wanted) >= 2 and not any(
-            wanted <= set().union(*stmt_sets[i:i + _COLOCATION]) for i in range(len(stmt_sets))
-        ):
-            return f"figures {', '.join(sorted(wanted))} are not stated together"
+        wanted = {f for f in _labelled(clause) if f.rsplit(":", 1)[-1] not in allowed}
+        if len(wanted) < 2:
+            continue
+        together = False
+        for i, st in enumerate(statements):
+            # a table row stands alone; prose may spread a clause over a few sentences
+            span = 1 if st.kind == "row" else _COLOCATION
+            if wanted <= set().union(*stmt_sets[i:i + span]):
+                together = True
+                break
+        if not together:
+            return f"figures {', '.join(sorted(w.replace(':', ' ').strip() for w in wanted))} are not stated together"
     claim_numbers = [x for x in _numbers_with_context(claim) if x[0] not in allowed]
     for idx, (number, ctx, unit) in enumerate(claim_numbers):
         if unit is None:

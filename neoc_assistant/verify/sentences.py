@@ -112,7 +112,7 @@ def split_passage(text: str) -> list[Statement]:
     for i, raw in enumerate(lines):
         line = raw.strip()
         if i == 0 and _is_breadcrumb(line, lines):
-            heading = clean_markup(line.rsplit(" > ", 1)[-1].strip())
+            heading = _heading_text(line.rsplit(" > ", 1)[-1])
             continue
         if not line:
             flush()
@@ -133,7 +133,7 @@ def split_passage(text: str) -> list[Statement]:
             continue
         if _HEADING.match(line):
             flush()
-            heading = clean_markup(line.lstrip("#").strip().rstrip(":"))
+            heading = _heading_text(line.lstrip("#").strip().rstrip(":"))
             continue
         if _LIST_MARKER.match(line):
             flush()
@@ -145,6 +145,14 @@ def split_passage(text: str) -> list[Statement]:
         paragraph.append(line)
     flush()
     return statements
+
+
+_SECTION_NUMBER = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?|[A-Z]\.)\s+")
+
+
+def _heading_text(line: str) -> str:
+    """Heading without its section number: "2.1 Quantity" -> "Quantity" (2.1 is not a figure)."""
+    return _SECTION_NUMBER.sub("", clean_markup(line.strip()))
 
 
 def _is_breadcrumb(first: str, lines: list[str]) -> bool:

@@ -6,12 +6,14 @@ passage when
 1. **every fact** in it - number with its unit, time, phone number, form code
    (``facts.py``) - stands in that passage (numbers the officer typed in the
    question are exempt: they are the officer's own), and
-2. **its content is there**: the share of the claim's content words (stemmed,
-   synonyms merged, function words dropped) found in the passage reaches
-   ``min_coverage`` *and* the claim is close in meaning to one statement of
-   the passage (cosine of the sentence embeddings, the statement read with its
-   heading) - or either signal alone is strong (``strong_coverage``,
-   ``strong_similarity``).
+2. **its content is there**, locally (a window of three statements): the
+   share of the claim's content words (stemmed, synonyms merged, function
+   words dropped) found there reaches ``min_coverage``, the claim is close in
+   meaning to one of those statements (cosine of the sentence embeddings, the
+   statement read with its heading) by ``min_similarity``, and the two add up
+   to ``min_sum`` - or the meaning alone is very close
+   (``strong_similarity``); and no figure is bound to something else, nothing
+   is negated or turned into its opposite (``binding.py``).
 3. With ``nli_model_path`` set (a local sentence-transformers cross-encoder
    trained for NLI, none ships), the best statement must also *entail* the
    claim with probability >= ``nli_min_entailment``.
@@ -68,9 +70,14 @@ class EntailmentScorer(Protocol):
 class SupportThresholds:
     min_coverage: float
     min_similarity: float
-    strong_coverage: float
+    min_sum: float  # coverage + similarity
     strong_similarity: float
     nli_min_entailment: float = 0.5
+
+    @classmethod
+    def from_settings(cls, s) -> "SupportThresholds":
+        return cls(s.verify_min_coverage, s.verify_min_similarity, s.verify_min_sum, s.verify_strong_similarity,
+                   s.nli_min_entailment)
 
 
 def content_stems(text: str) -> list[str]:
@@ -168,16 +175,15 @@ class SupportChecker:
         if best is None:
             return Support(False, missing=facts.describe())
         if not best.missing:
-            texts = [st.text for st in view.statements]
-            best.conflict = (misbound_figures(claim, texts, allowed_numbers)
-                             or conflicting_polarity(claim, texts[best.statement]))
+            best.conflict = (misbound_figures(claim, view.statements, allowed_numbers)
+                             or conflicting_polarity(claim, view.statements[best.statement].text))
         return best
 
     def decide(self, support: Support, thresholds: SupportThresholds | None = None) -> bool:
         t = thresholds or self.t
         return not support.missing and not support.conflict and support.coverage > 0 and (
-            (support.coverage >= t.min_coverage and support.similarity >= t.min_similarity)
-            or support.coverage >= t.strong_coverage
+            (support.coverage >= t.min_coverage and support.similarity >= t.min_similarity
+             and support.coverage + support.similarity >= t.min_sum)
             or support.similarity >= t.strong_similarity
         )
 
