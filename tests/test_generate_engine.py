@@ -266,14 +266,26 @@ def test_chat_template_comes_from_the_gguf(make_engine):
     assert eng.generate(messages(), max_tokens=3)
 
 
-def test_missing_template_falls_back_to_chatml(make_engine, caplog):
+def test_missing_template_uses_llamacpp_builtin_for_the_vocabulary(make_engine):
+    # The tiny model's vocabulary has ChatML's control tokens, so llama.cpp's built-in chatml is used.
     eng = make_engine(built_model("none"))
-    with caplog.at_level("WARNING"):
-        prompt = eng.render_prompt(messages())
-    assert eng.chat_template_source.startswith("default-chatml")
+    prompt = eng.render_prompt(messages())
+    assert eng.chat_template_source == "llama.cpp built-in 'chatml' (no template in gguf)"
     assert prompt.startswith("<|im_start|>system\n") and prompt.endswith("<|im_start|>assistant\n")
+    assert eng.pool_stats()["chat_template"] == eng.chat_template_source
+
+
+def test_unknown_vocabulary_falls_back_to_chatml_as_last_resort(caplog):
+    import llama_cpp
+
+    from neoc_assistant.generate.chat_template import choose_template
+
+    with caplog.at_level("WARNING"):
+        template = choose_template(None, {"<s>", "</s>"}, "<s>", "</s>", llama_cpp, "odd.gguf")
+    assert template.source == "default-chatml (no template in gguf)"
+    assert template.render([{"role": "user", "content": "q"}]).endswith("<|im_start|>assistant\n")
+    assert "</s>" in template.stop_texts and "<|im_end|>" in template.stop_texts
     assert any("ChatML" in r.getMessage() for r in caplog.records)
-    assert eng.pool_stats()["chat_template"].startswith("default-chatml")
 
 
 def test_document_text_cannot_inject_control_tokens(make_engine, tiny_model):

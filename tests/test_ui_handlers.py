@@ -134,22 +134,31 @@ def test_cached_badge_names_the_tier(tier, label):
     assert f"⚡ **Cached {tier.upper()}** ({label})" in md
 
 
-def test_retrieval_only_banner_and_passages_are_escaped():
+def test_extractive_banner_and_quotes_are_escaped():
     answer = make_answer(
-        "Most relevant passages:\n[1] a.md\n# Heading ![x](http://evil.example/x.png) <img src=x>",
-        mode="extractive", notice="No model installed — showing passages",
+        "Quoted from the documents:\n- \u201c# Heading ![x](http://evil.example/x.png) <img src=x>\u201d [1]",
+        mode="extractive", notice="No language model is installed",
     )
     md = render.answer_markdown(answer)
-    assert md.startswith("> ⚠ **No model installed — showing passages**")
+    assert md.startswith("> ⚠ **No language model is installed**")
     assert "![x](" not in md and "<img" not in md and "evil.example" not in md
-    assert "**Heading [image: x]" in md
 
 
-def test_retrieval_only_sources_are_one_line_per_document():
-    sources = [{"source": "a.pdf", "page": 3}, {"source": "b.md", "page": None}, {"source": "a.pdf", "page": 1},
-               {"source": "a.pdf", "page": 3}]
-    md = render.answer_markdown(make_answer("[1] a.pdf\ntext", mode="extractive", sources=sources))
-    assert "- **a.pdf**, p. 1, 3 (3 passages)" in md and "- **b.md**" in md and md.count("a.pdf**") == 1
+def test_sources_are_numbered_like_the_citations():
+    sources = [{"n": 1, "source": "b.md", "page": None}, {"n": 2, "source": "a.pdf", "page": 3}]
+    md = render.answer_markdown(make_answer("x [1]. y [2].", sources=sources))
+    assert "1. **b.md**" in md and "2. **a.pdf**, p. 3" in md
+
+
+def test_removed_claims_are_listed_in_a_collapsed_note():
+    verification = {"status": "partial", "claims": [
+        {"text": "Water is 15 litres.", "supported": True, "sources": [1]},
+        {"text": "Tea is 2.1 litres.", "supported": False, "sources": [], "reason": "figures not in the passages: 2.1 l"},
+        {"text": "Tea is 2.1 litres.", "supported": False, "sources": [], "reason": "repeated"},
+    ]}
+    md = render.answer_markdown(make_answer("Water is 15 litres [1].", verification=verification))
+    assert "<details><summary>1 statement removed as not found in the documents</summary>" in md
+    assert "Tea is 2.1 litres." in md and md.count("Tea is") == 1
 
 
 def test_not_found_banner_without_repeating_the_notice():

@@ -74,7 +74,7 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print as JSO
     for e in local:
         check = "[green]ok[/]" if e["valid"] else f"[red]{e['problem']}[/]"
         table.add_row(e["file"], _mb(e.get("size_bytes", 0)), check, e.get("architecture", ""),
-                      "yes" if e.get("chat_template") else ("no (ChatML fallback)" if e["valid"] else ""),
+                      "yes" if e.get("chat_template") else ("no (built-in by family)" if e["valid"] else ""),
                       "*" if e["active"] else "")
     if local:
         console.print(table)
@@ -107,6 +107,7 @@ def verify(
         "vocab_size": info.vocab_size, "chat_template": bool(info.chat_template),
         "recommended": rec.key if rec else None, "sha256": None, "expected_sha256": want, "checksum_ok": None,
     }
+    result["chat_template_used"] = container().engine.describe_template(path).source
     if checksum:
         import sys
 
@@ -123,8 +124,10 @@ def verify(
         typer.echo(json.dumps(result, indent=2))
     else:
         typer.echo(f"{path}: GGUF v{info.version}, {info.architecture} '{info.name}', {info.n_tensors} tensors, "
-                   f"{_mb(info.file_size)}, chat template: {'yes' if info.chat_template else 'no (ChatML fallback)'}"
-                   " - header and size OK")
+                   f"{_mb(info.file_size)} - header and size OK")
+        used = result['chat_template_used']
+        label = "the file's own (tokenizer.chat_template)" if used == "gguf" else used
+        typer.echo(f"chat template: {label}")
         if result["sha256"]:
             typer.echo(f"sha256 {result['sha256']}")
             if want is None:

@@ -208,14 +208,15 @@ def physical_cores() -> int:
 # the loaded model (weights + vocab), shared by every context
 # --------------------------------------------------------------------------
 class _Model:
-    def __init__(self, llama_cpp, path: Path, settings: Settings):
+    def __init__(self, llama_cpp, path: Path, settings: Settings, *, vocab_only: bool = False):
         self.ll = llama_cpp
         params = llama_cpp.llama_model_default_params()
         params.n_gpu_layers = 0
         params.use_mmap = settings.use_mmap
         params.use_mlock = settings.use_mlock
+        params.vocab_only = vocab_only
         self._progress_cb = None
-        if settings.use_mmap and not settings.use_mlock:
+        if settings.use_mmap and not settings.use_mlock and not vocab_only:
             # Release repacked weights' original pages *while* loading, so the load-time
             # peak RSS stays near the steady state too (see drop_mapped_file_pages).
             next_drop = [0.1]
@@ -240,11 +241,12 @@ class _Model:
         self.ptr = ptr
         self.vocab = llama_cpp.llama_model_get_vocab(ptr)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
-        self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(ptr)
-        self.n_layer = llama_cpp.llama_model_n_layer(ptr)
-        self.n_head = llama_cpp.llama_model_n_head(ptr)
-        self.n_head_kv = llama_cpp.llama_model_n_head_kv(ptr)
-        self.n_embd = llama_cpp.llama_model_n_embd(ptr)
+        if not vocab_only:  # hyper-parameters are not read in a vocabulary-only load (llama.cpp aborts)
+            self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(ptr)
+            self.n_layer = llama_cpp.llama_model_n_layer(ptr)
+            self.n_head = llama_cpp.llama_model_n_head(ptr)
+            self.n_head_kv = llama_cpp.llama_model_n_head_kv(ptr)
+            self.n_embd = llama_cpp.llama_model_n_embd(ptr)
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
         self.bos = llama_cpp.llama_vocab_bos(self.vocab)
         self.eos = llama_cpp.llama_vocab_eos(self.vocab)
@@ -731,6 +733,16 @@ class GenerationEngine:
             "budget_bytes": budget,
             "contexts_fitting_budget": int(by_budget),
         }
+
+    def describe_template(self, path: Path) -> ChatTemplate:
+        """The template ``path`` would get, from its vocabulary alone (no weights loaded):
+        what ``models verify`` reports."""
+        info = model_file.inspect_gguf(path)
+        model = _Model(_backend(), path, self.settings, vocab_only=True)
+        try:
+            return self._choose_template(info, model)
+        finally:
+            model.free()
 
     @staticmethod
     def _choose_template(info: model_file.GGUFInfo, model: _Model) -> ChatTemplate:

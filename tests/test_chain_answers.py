@@ -1,0 +1,180 @@
+"""The question path through the ``Assistant`` front door: verified, extractive and not-found answers.
+
+The real SmolLM2 answers over the real default knowledge base: whatever it
+writes, nothing reaches the answer that the passages do not hold. The caching
+rules are checked with a scripted engine (the engine is not what these tests
+are about; the verification and the cache are real).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from generate_fixtures import smollm2  # noqa: F401
+
+from neoc_assistant.verify.facts import extract_facts
+
+KB = Path(__file__).resolve().parent.parent / "knowledge_base"
+KB_FILES = ["01-eoc-activation-levels.md", "03-flood-response-sop.md", "11-minimum-standards-wash-shelter.md",
+            "14-communication-tree.md"]
+WATER_Q = "How much drinking water per person per day must a shelter provide?"
+
+
+@pytest.fixture(scope="module")
+def kb_copy(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("kb")
+    for name in KB_FILES:
+        shutil.copy(KB / name, root / name)
+    return root
+
+
+def _assistant(make_container, kb_copy, **settings):
+    container = make_container(kb_dir=kb_copy, **settings)
+    container.assistant.ingest([kb_copy])
+    return container
+
+
+def _numbers_not_in(answer) -> set[str]:
+    known = extract_facts(answer.question).all_numbers()
+    for src in answer.sources:
+        facts = extract_facts(src["text"])
+        known |= facts.all_numbers() | facts.phones
+    return extract_facts(answer.answer).all_numbers() - known
+
+
+# -- a scripted engine: says exactly what the test needs ------------------------------------------------
+class _Stream:
+    def __init__(self, pieces, cancel):
+        self._it = iter(pieces)
+        self.cancel = cancel
+        self.stats = {"prompt_tokens": 100, "generated_tokens": len(pieces), "finish_reason": "stop"}
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._it)
+
+    def close(self):
+        pass
+
+
+class ScriptedEngine:
+    def __init__(self, text: str):
+        self.text = text
+        self.calls = 0
+
+    def available(self):
+        return True
+
+    def model_identity(self):
+        return "scripted"
+
+    def load(self):
+        pass
+
+    def count_tokens(self, text):
+        return len(text.split()) * 2
+
+    def stream(self, messages, *, max_tokens=None, cancel=None, stats=None):
+        self.calls += 1
+        words = self.text.split(" ")
+        return _Stream([w + " " for w in words[:-1]] + [words[-1]], cancel or threading.Event())
+
+
+# -- real model ---------------------------------------------------------------------------------------------
+def test_real_model_answer_shows_only_what_the_passages_hold(make_container, kb_copy, smollm2):
+    container = _assistant(make_container, kb_copy, model_path=smollm2, n_ctx=2048, n_threads=2, max_tokens=160)
+    events = list(container.assistant.ask_stream(WATER_Q, use_cache=False))
+    answer = events[-1].answer
+    streamed = "".join(e.text for e in events if e.kind == "token")
+    assert answer.mode in ("llm", "extractive")
+    assert not _numbers_not_in(answer), answer.answer  # no made-up figure is shown
+    assert "15 litres" in answer.answer or answer.mode == "llm"
+    if answer.mode == "llm":
+        assert streamed.strip() == answer.answer  # the stream carried exactly the verified text
+        cited = {int(n) for n in __import__("re").findall(r"\[(\d+)\]", answer.answer)}
+        assert cited <= {s["n"] for s in answer.sources}
+    assert answer.verification["status"] in ("verified", "partial", "extractive")
+    for claim in answer.unsupported_claims:
+        assert claim["text"] not in answer.answer
+    data = answer.to_json()
+    assert all(s["text"] for s in data["sources"]) and "verification" in data and "unsupported_claims" in data
+    container.engine.close()
+
+
+# -- caching rules ---------------------------------------------------------------------------------------------
+def test_only_the_verified_part_is_shown_and_cached(make_container, kb_copy):
+    engine = ScriptedEngine("The average minimum is 15 litres per person per day [1]. "
+                            "Each person also needs 2.1 litres of tea per day [2].")
+    container = _assistant(make_container, kb_copy, engine=engine)
+    first = container.assistant.ask(WATER_Q)
+    assert "15 litres per person per day [1]" in first.answer and "2.1" not in first.answer
+    assert first.verification["status"] == "partial" and len(first.unsupported_claims) == 1
+    second = container.assistant.ask(WATER_Q)
+    assert second.cached and second.answer == first.answer and engine.calls == 1
+    assert second.verification == first.verification
+
+
+def test_nothing_verified_means_extractive_and_nothing_cached(make_container, kb_copy):
+    engine = ScriptedEngine("The minimum daily water is 2,100 kcal per person per day (2.1 litre per person per day).")
+    container = _assistant(make_container, kb_copy, engine=engine)
+    answer = container.assistant.ask(WATER_Q)
+    assert answer.mode == "extractive" and answer.notice
+    assert answer.answer.startswith("Quoted from the documents:")
+    first_quote = answer.answer.splitlines()[1]
+    assert "15 litres per person per day" in first_quote  # the sentence that answers it comes first
+    assert "2.1" not in answer.answer
+    again = container.assistant.ask(WATER_Q)
+    assert not again.cached and engine.calls == 2
+
+
+def test_an_answer_cut_off_at_the_length_limit_is_marked_and_not_cached(make_container, kb_copy):
+    engine = ScriptedEngine("The average minimum is 15 litres per person per day [1].")
+    original = engine.stream
+
+    def truncated(*args, **kwargs):
+        stream = original(*args, **kwargs)
+        stream.stats["finish_reason"] = "length"
+        return stream
+
+    engine.stream = truncated
+    container = _assistant(make_container, kb_copy, engine=engine)
+    answer = container.assistant.ask(WATER_Q)
+    assert answer.finish_reason == "length" and "cut off" in answer.notice
+    assert not container.assistant.ask(WATER_Q).cached
+
+
+def test_no_model_gives_a_useful_extractive_answer(make_container, kb_copy):
+    container = _assistant(make_container, kb_copy, model_path=Path("/nonexistent/none.gguf"))
+    answer = container.assistant.ask("What is the minimum water per person per day?")
+    assert answer.mode == "extractive" and "15 litres per person per day" in answer.answer.splitlines()[1]
+    assert answer.sources[0]["n"] == 1 and "[1]" in answer.answer
+
+
+def test_a_place_the_documents_never_name_is_not_found(make_container, kb_copy):
+    engine = ScriptedEngine("Gorkha shelters hold 500 people [1].")
+    container = _assistant(make_container, kb_copy, engine=engine)
+    answer = container.assistant.ask("What is the water supply standard for shelters in Gorkha district?")
+    assert answer.mode == "not-found" and "gorkha" in answer.notice.lower()
+    assert engine.calls == 0  # the model is not asked at all
+    assert answer.sources  # the nearest documents are still shown
+
+
+def test_ask_many_questions_from_a_file(make_container, kb_copy, tmp_path, capsys, monkeypatch):
+    from neoc_assistant.cli import common, main
+
+    container = _assistant(make_container, kb_copy, model_path=Path("/nonexistent/none.gguf"))
+    monkeypatch.setattr(common, "container", lambda: container)
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "w", "text": WATER_Q}) + "\n" + json.dumps({"id": "e", "text": " "}) + "\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ask", "--questions", str(questions)])
+    assert exit_info.value.code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["id"] for line in lines] == ["w", "e"]
+    assert lines[0]["mode"] == "extractive" and lines[1]["error"] == "InputError"
