@@ -1,9 +1,7 @@
-"""NEOC Assistant: offline question answering over an Emergency Operations Centre's own documents."""
+"""NEOC Assistant: offline question answering over an Emergency Operations Centre's own documents.
 
-import os
-
-# Set before torch loads its OpenMP runtime: llama.cpp threads spin briefly instead of
-# for ~300k iterations, which otherwise collapses decode speed when cores are shared.
-os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+Start at ``docs/architecture.md``; the front door is ``service.Assistant``,
+built by ``container.Container`` from ``settings.Settings``.
+"""
 
 __version__ = "0.1.0"

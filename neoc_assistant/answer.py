@@ -21,6 +21,17 @@ PARTIAL_NOTICE = "Part of the model's answer was removed because the documents d
 TRUNCATED_NOTICE = "The answer was cut off at the length limit (NEOC_MAX_TOKENS); it may be incomplete."
 
 
+def shorten(text: str, limit: int, ellipsis: str = "…") -> str:
+    """``text`` on one line, cut at a word boundary so that it ends with ``ellipsis`` within ``limit``
+    characters: the excerpt of a source, in an answer and on screen."""
+    flat = " ".join(str(text or "").split())
+    if len(flat) <= limit:
+        return flat
+    room = max(1, limit - len(ellipsis))
+    cut = flat[:room].rsplit(" ", 1)[0]
+    return (cut or flat[:room]) + ellipsis
+
+
 @dataclass
 class Answer:
     question: str

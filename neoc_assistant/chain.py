@@ -40,12 +40,22 @@ from neoc_assistant.answer import (
     UNVERIFIED_NOTICE,
     Answer,
     StreamEvent,
+    shorten,
 )
+from neoc_assistant.cache.entries import CacheContext, CachedAnswer
+from neoc_assistant.cache.response_cache import ResponseCache
+from neoc_assistant.cache.vocabulary import KBVocabulary
+from neoc_assistant.generate.backend import GenerationBackend
+from neoc_assistant.generate.prompt import PROMPT_VERSION, build_messages
 from neoc_assistant.retrieve.hits import Hit
-from neoc_assistant.retrieve.retriever import SearchFilters
+from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever, SearchFilters
+from neoc_assistant.settings import CacheSettings, GenerationSettings, VerificationSettings
+from neoc_assistant.store.embeddings import Embedder
+from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.verify.answerability import check_answerable
 from neoc_assistant.verify.citations import check_citations
 from neoc_assistant.verify.extractive import ExtractiveSettings, Quote, pick_quotes, render_quotes
+from neoc_assistant.verify.verifier import AnswerVerifier
 
 EXCERPT_CHARS = 300
 
@@ -73,9 +83,6 @@ class ChainState:
 
 def source_dict(hit: Hit, n: int) -> dict:
     """A source as answers carry it: ``n`` is the number its citations use in the text."""
-    excerpt = " ".join(hit.text.split())
-    if len(excerpt) > EXCERPT_CHARS:
-        excerpt = excerpt[: EXCERPT_CHARS - 1].rsplit(" ", 1)[0] + "…"
     return {
         "n": n,
         "text": hit.text,
@@ -83,7 +90,7 @@ def source_dict(hit: Hit, n: int) -> dict:
         "page": hit.page,
         "chunk_id": hit.chunk_id,
         "score": round(float(hit.score), 4),
-        "excerpt": excerpt,
+        "excerpt": shorten(hit.text, EXCERPT_CHARS),
         "section": hit.section,
     }
 
@@ -94,11 +101,35 @@ def generation_stats(stats: dict) -> dict:
 
 
 class RagChain:
-    """Builds and runs the runnable graph over the container's components."""
+    """Builds and runs the runnable graph over its collaborators."""
 
-    def __init__(self, container):
-        self.container = container
-        self.settings = container.settings
+    def __init__(
+        self,
+        *,
+        retriever: KnowledgeBaseRetriever,
+        embedder: Embedder,
+        engine: GenerationBackend,
+        response_cache: ResponseCache,
+        vocabulary: KBVocabulary,
+        verifier: AnswerVerifier,
+        manifest: Manifest,
+        cache: CacheSettings,
+        generation: GenerationSettings,
+        verification: VerificationSettings,
+    ):
+        """``manifest``: the knowledge-base version (part of every cache key); ``vocabulary``: the
+        KB's words, which the answerability check reads questions with."""
+        self.retriever = retriever
+        self.embedder = embedder
+        self.engine = engine
+        self.response_cache = response_cache
+        self.vocabulary = vocabulary
+        self.verifier = verifier
+        self.manifest = manifest
+        self.cache = cache
+        self.generation = generation
+        self.verification = verification
+        self.extractive_settings = ExtractiveSettings.from_settings(verification)
         self.runnable = RunnableBranch(
             (lambda s: s.cached is not None, RunnableGenerator(self._emit_cached)),
             RunnableLambda(self._retrieve) | RunnableGenerator(self._answer),
@@ -110,37 +141,24 @@ class RagChain:
         yield from self.pipeline.stream(state)
 
     # -- stages -------------------------------------------------------------------------
-    def cache_context(self, state: ChainState):
-        from neoc_assistant.cache.response_cache import CacheContext
-
-        engine = self.container.engine
-        s = self.settings
+    def cache_context(self, state: ChainState) -> CacheContext:
+        engine = self.engine
         return CacheContext(
-            kb_version=self.container.manifest.kb_version(),
+            kb_version=self.manifest.kb_version(),
             model_id=(engine.model_identity() or "none") if engine.available() else "none",
-            prompt_version=f"{s.prompt_version}/{self._prompt_version()}",
-            retrieval_key=self.retrieval_key(),
+            prompt_version=f"{self.cache.prompt_version}/{PROMPT_VERSION}",
+            retrieval_key=self.retriever.config_key(),  # every retrieval setting can change the passages
             filters_key=state.filters.cache_key() if state.filters else "",
         )
 
-    def retrieval_key(self) -> str:
-        """Every retrieval setting that can change the passages (and so the answer)."""
-        return self.container.retriever.config_key()
-
-    @staticmethod
-    def _prompt_version() -> str:
-        from neoc_assistant.generate.prompt import PROMPT_VERSION
-
-        return PROMPT_VERSION
-
     def _cache_usable(self, state: ChainState) -> bool:
-        return state.use_cache and self.settings.cache_enabled and not state.history
+        return state.use_cache and self.cache.enabled and not state.history
 
     def _cache_lookup(self, state: ChainState) -> ChainState:
         t0 = time.perf_counter()
         if self._cache_usable(state):
             state.cache_context = self.cache_context(state)
-            lookup = self.container.response_cache.lookup(state.question, state.cache_context)
+            lookup = self.response_cache.lookup(state.question, state.cache_context)
             state.query_vector = lookup.query_vector
             if lookup.answer is not None:
                 state.cached = lookup
@@ -165,7 +183,7 @@ class RagChain:
 
     def _retrieve(self, state: ChainState) -> ChainState:
         t0 = time.perf_counter()
-        retriever = self.container.retriever
+        retriever = self.retriever
         query = state.question
         if state.history:
             # A follow-up ("and for children?") is retrieved together with the previous question.
@@ -173,9 +191,9 @@ class RagChain:
             state.query_vector = None
         if state.query_vector is None:
             e0 = time.perf_counter()
-            state.query_vector = self.container.embedder.embed_query_vector(query)
+            state.query_vector = self.embedder.embed_query_vector(query)
             state.timings_ms["embed"] = (time.perf_counter() - e0) * 1000
-        state.hits = retriever.search(query, k=self.settings.retrieval_top_k, filters=state.filters, query_vector=state.query_vector)
+        state.hits = retriever.search(query, filters=state.filters, query_vector=state.query_vector)
         state.relevant = [h for h in state.hits if retriever.is_relevant(h)]
         state.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
         return state
@@ -185,14 +203,14 @@ class RagChain:
             if not state.relevant:
                 yield from self._finish(state, self._not_found(state, NOT_FOUND_NOTICE))
                 continue
-            if self.settings.answerability_check:
-                guard = self.container.vocabulary.guard(self.container.manifest.kb_version())
+            if self.verification.answerability_check:
+                guard = self.vocabulary.guard(self.manifest.kb_version())
                 verdict = check_answerable(state.question, [h.text for h in state.relevant], guard)
                 if not verdict.answerable:
                     yield from self._finish(state, self._not_found(state, verdict.message, state.relevant))
                     continue
-            if not self.container.engine.available():
-                views = self.container.verifier.checker.prepare([h.text for h in state.relevant])
+            if not self.engine.available():
+                views = self.verifier.checker.prepare([h.text for h in state.relevant])
                 yield from self._finish(state, self._extractive(state, state.relevant, views, NO_MODEL_NOTICE))
             else:
                 yield from self._generate(state)
@@ -216,7 +234,7 @@ class RagChain:
                     verification: dict | None = None) -> Answer:
         question_vector = state.query_vector
         if question_vector is None:
-            question_vector = self.container.embedder.embed_query_vector(state.question)
+            question_vector = self.embedder.embed_query_vector(state.question)
         quotes = pick_quotes(question_vector, state.question, views, self.extractive_settings)
         order: dict[int, int] = {}
         for q in quotes:  # renumber: [n] is the n-th source listed
@@ -234,32 +252,24 @@ class RagChain:
             verification={"status": "extractive", "claims": claims},
         )
 
-    @property
-    def extractive_settings(self) -> ExtractiveSettings:
-        s = self.settings
-        return ExtractiveSettings(max_sentences=s.extractive_max_sentences, term_weight=s.extractive_term_weight,
-                                  margin=s.extractive_margin)
-
     def _finish(self, state: ChainState, answer: Answer) -> Iterator[StreamEvent]:
         answer.timings_ms = {**state.timings_ms, "generate": 0.0, "total": state.elapsed_ms()}
         yield StreamEvent("token", text=answer.answer)
         yield StreamEvent("done", answer=answer)
 
     def _generate(self, state: ChainState) -> Iterator[StreamEvent]:
-        from neoc_assistant.generate.prompt import build_messages
-
-        engine = self.container.engine
-        s = self.settings
+        engine = self.engine
+        s = self.generation
         t0 = time.perf_counter()
         engine.load()
         state.messages, state.passages = build_messages(
             state.question, state.relevant, state.history, engine.count_tokens, s.n_ctx, s.max_tokens
         )
-        if not s.verify_answers:
+        if not self.verification.enabled:
             yield from self._generate_unchecked(state, t0)
             return
         v0 = time.perf_counter()
-        claims = self.container.verifier.stream(state.question, [h.text for h in state.passages])
+        claims = self.verifier.stream(state.question, [h.text for h in state.passages])
         verify_ms = (time.perf_counter() - v0) * 1000
         stream = engine.stream(state.messages, max_tokens=s.max_tokens, cancel=state.cancel)
         raw: list[str] = []
@@ -320,7 +330,7 @@ class RagChain:
     def _generate_unchecked(self, state: ChainState, t0: float) -> Iterator[StreamEvent]:
         """The model's text as it comes (evaluation of the raw model only; never cached)."""
         pieces: list[str] = []
-        stream = self.container.engine.stream(state.messages, max_tokens=self.settings.max_tokens, cancel=state.cancel)
+        stream = self.engine.stream(state.messages, max_tokens=self.generation.max_tokens, cancel=state.cancel)
         try:
             for piece in stream:
                 pieces.append(piece)
@@ -341,10 +351,8 @@ class RagChain:
         yield StreamEvent("done", answer=answer)
 
     def _store(self, state: ChainState, answer: Answer) -> None:
-        from neoc_assistant.cache.response_cache import CachedAnswer
-
         cached = CachedAnswer(
             question=state.question, answer=answer.answer, mode=answer.mode, sources=answer.sources,
             created_at=time.time(), verification=answer.verification,
         )
-        self.container.response_cache.store(state.question, state.cache_context, cached, query_vector=state.query_vector)
+        self.response_cache.store(state.question, state.cache_context, cached, query_vector=state.query_vector)

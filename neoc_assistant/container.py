@@ -1,127 +1,187 @@
-"""Wiring: build every component from one ``Settings``, once, lazily.
+"""The wiring: the one place that builds every component from ``Settings`` and hands it its collaborators.
 
-Nothing here loads a model at import time. Each property creates its
-component on first use and keeps it, so the CLI, the UI and tests share one
-embedder, one Chroma client and one model pool per process. Tests inject
-small components by passing them to the constructor.
+Read this file to see what depends on what. Each component gets exactly the
+collaborators and the settings section it uses - never the whole
+``Settings``, never this container - so its constructor says what can change
+its behaviour. Three choices are made here by a setting, PrivateGPT-style:
+the vector store (``store.vector_backend``), the response cache's shared tier
+(``cache.l2_backend``) and the answer writer (``generation.backend``).
+
+Components are built on first use and kept, so the CLI, the UI and tests
+share one embedder, one Chroma client and one model pool per process; building
+one loads no model and creates no file (those happen on first real use).
+Tests inject stand-ins by name: ``Container(settings, embedder=shared, engine=fake)``.
 """
 
 from __future__ import annotations
 
-from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable
 
+from neoc_assistant import runtime
 from neoc_assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from neoc_assistant.cache.embedding_cache import EmbeddingCache
+    from neoc_assistant.cache.query_log import QueryLog
+    from neoc_assistant.cache.response_cache import ResponseCache
+    from neoc_assistant.cache.vocabulary import KBVocabulary
+    from neoc_assistant.chain import RagChain
+    from neoc_assistant.generate.backend import GenerationBackend
+    from neoc_assistant.ingest.pipeline import Ingestor
+    from neoc_assistant.monitoring.health import HealthCheck
+    from neoc_assistant.monitoring.metrics import Metrics
+    from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever
+    from neoc_assistant.service import Assistant
+    from neoc_assistant.store.embeddings import Embedder
+    from neoc_assistant.store.manifest import Manifest
+    from neoc_assistant.store.vector_store import VectorStore
+    from neoc_assistant.verify.verifier import AnswerVerifier
 
 
 class Container:
-    def __init__(self, settings: Settings, **overrides):
+    def __init__(self, settings: Settings, **overrides: Any):
+        runtime.configure_process()
         self.settings = settings
-        for name, component in overrides.items():
-            # cached_property stores into the instance dict, so this injects.
-            self.__dict__[name] = component
+        self._built: dict[str, Any] = dict(overrides)
 
-    @cached_property
-    def manifest(self):
+    def _once(self, name: str, build: Callable[[], Any]) -> Any:
+        if name not in self._built:
+            self._built[name] = build()
+        return self._built[name]
+
+    # -- store ------------------------------------------------------------------------------------
+    @property
+    def manifest(self) -> Manifest:
         from neoc_assistant.store.manifest import Manifest
 
-        return Manifest(self.settings.manifest_path)
+        return self._once("manifest", lambda: Manifest(self.settings.paths.manifest_path))
 
-    @cached_property
-    def vectors(self):
-        from neoc_assistant.store.vector_store import VectorStore
+    @property
+    def vectors(self) -> VectorStore:
+        from neoc_assistant.store.vector_store import open_vector_store
 
-        return VectorStore(self.settings)
+        s = self.settings
+        return self._once("vectors", lambda: open_vector_store(s.store, s.paths.chroma_dir))
 
-    @cached_property
-    def embedder(self):
+    @property
+    def embedder(self) -> Embedder:
         from neoc_assistant.store.embeddings import Embedder
 
-        return Embedder(self.settings, cache=self.embedding_cache if self.settings.cache_enabled else None)
+        s = self.settings
+        return self._once("embedder", lambda: Embedder(s.embedding, cache=self.embedding_cache))
 
-    @cached_property
-    def embedding_cache(self):
+    @property
+    def embedding_cache(self) -> EmbeddingCache | None:
+        """None when caching is off: every vector is then computed."""
         from neoc_assistant.cache.embedding_cache import EmbeddingCache
 
-        return EmbeddingCache(self.settings)
+        s = self.settings
+        return self._once("embedding_cache", lambda: EmbeddingCache(
+            s.paths.cache_dir / "embeddings", s.cache.embedding_size_limit_mb) if s.cache.enabled else None)
 
-    @cached_property
-    def vocabulary(self):
+    # -- ingest and retrieve -------------------------------------------------------------------------
+    @property
+    def ingestor(self) -> Ingestor:
+        from neoc_assistant.ingest.pipeline import Ingestor
+
+        s = self.settings
+        return self._once("ingestor", lambda: Ingestor(s.store, s.paths.data_dir, self.manifest, self.vectors,
+                                                       self.embedder))
+
+    @property
+    def retriever(self) -> KnowledgeBaseRetriever:
+        from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever
+
+        s = self.settings
+        return self._once("retriever", lambda: KnowledgeBaseRetriever(
+            s.retrieval, self.manifest, self.vectors, self.embedder, device=s.embedding.device))
+
+    # -- cache -------------------------------------------------------------------------------------------
+    @property
+    def vocabulary(self) -> KBVocabulary:
         from neoc_assistant.cache.vocabulary import KBVocabulary
 
         s = self.settings
-        return KBVocabulary(s.manifest_path, s.kb_dir, s.cache_dir / "vocabulary", self.embedder)
+        return self._once("vocabulary", lambda: KBVocabulary(
+            self.manifest, s.paths.kb_dir, s.paths.cache_dir / "vocabulary", self.embedder))
 
-    @cached_property
-    def response_cache(self):
+    @property
+    def response_cache(self) -> ResponseCache:
         from neoc_assistant.cache.response_cache import ResponseCache
 
-        return ResponseCache(self.settings, self.embedder, vocabulary=self.vocabulary,
-                             on_event=self.metrics.cache_event)
+        s = self.settings
+        return self._once("response_cache", lambda: ResponseCache(
+            s.cache, s.paths.cache_dir / "responses", self.embedder, vocabulary=self.vocabulary,
+            on_event=self.metrics.cache_event, latency_window=s.monitoring.metrics_window))
 
-    @cached_property
-    def verifier(self):
+    @property
+    def query_log(self) -> QueryLog:
+        from neoc_assistant.cache.query_log import QueryLog
+
+        s = self.settings
+        return self._once("query_log", lambda: QueryLog(s.paths.log_dir, enabled=s.cache.query_log_enabled))
+
+    # -- generate and verify ---------------------------------------------------------------------------
+    @property
+    def engine(self) -> GenerationBackend:
+        from neoc_assistant.generate.backend import open_generation_backend
+
+        return self._once("engine", lambda: open_generation_backend(
+            self.settings.generation, on_guard_action=self.metrics.count_guard_action,
+            shed_cache=self._shed_l1_cache))
+
+    def _shed_l1_cache(self) -> int:
+        cache = self._built.get("response_cache")  # nothing to shed if it was never built
+        return cache.shed_l1(0.5) if cache is not None else 0
+
+    @property
+    def verifier(self) -> AnswerVerifier:
+        from neoc_assistant.verify.nli import CrossEncoderEntailment
         from neoc_assistant.verify.support import SupportChecker, SupportThresholds
         from neoc_assistant.verify.verifier import AnswerVerifier
 
-        s = self.settings
-        thresholds = SupportThresholds.from_settings(s)
-        entailment = None
-        if s.nli_model_path:
-            from neoc_assistant.verify.nli import CrossEncoderEntailment
+        v = self.settings.verification
+        return self._once("verifier", lambda: AnswerVerifier(SupportChecker(
+            self.embedder, SupportThresholds.from_settings(v),
+            CrossEncoderEntailment(v.nli_model_path) if v.nli_model_path else None)))
 
-            entailment = CrossEncoderEntailment(s.nli_model_path)
-        return AnswerVerifier(SupportChecker(self.embedder, thresholds, entailment))
-
-    @cached_property
-    def query_log(self):
-        from neoc_assistant.cache.query_log import QueryLog
-
-        return QueryLog(self.settings)
-
-    @cached_property
-    def ingestor(self):
-        from neoc_assistant.ingest.pipeline import Ingestor
-
-        return Ingestor(self.settings, self.manifest, self.vectors, self.embedder)
-
-    @cached_property
-    def retriever(self):
-        from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever
-
-        return KnowledgeBaseRetriever(self.settings, self.manifest, self.vectors, self.embedder)
-
-    @cached_property
-    def engine(self):
-        from neoc_assistant.generate.engine import GenerationEngine
-
-        return GenerationEngine(
-            self.settings,
-            on_guard_action=lambda action: self.metrics.count_guard_action(action),
-            shed_cache=self._shed_l1_cache,
-        )
-
-    def _shed_l1_cache(self) -> int:
-        cache = self.__dict__.get("response_cache")  # nothing to shed if it was never built
-        return cache.shed_l1(0.5) if cache is not None else 0
-
-    @cached_property
-    def chain(self):
+    # -- the question path and the front door ------------------------------------------------------------
+    @property
+    def chain(self) -> RagChain:
         from neoc_assistant.chain import RagChain
 
-        return RagChain(self)
+        s = self.settings
+        return self._once("chain", lambda: RagChain(
+            retriever=self.retriever, embedder=self.embedder, engine=self.engine,
+            response_cache=self.response_cache, vocabulary=self.vocabulary, verifier=self.verifier,
+            manifest=self.manifest, cache=s.cache, generation=s.generation, verification=s.verification))
 
-    @cached_property
-    def assistant(self):
-        from neoc_assistant.service import Assistant
-
-        return Assistant(self)
-
-    @cached_property
-    def metrics(self):
+    @property
+    def metrics(self) -> Metrics:
         from neoc_assistant.monitoring.metrics import Metrics
 
-        def pool_stats():
-            engine = self.__dict__.get("engine")  # never build or load the engine just to sample it
-            return engine.pool_stats() if engine is not None else None
+        s = self.settings
+        return self._once("metrics", lambda: Metrics(s.monitoring, s.paths.log_dir, pool_stats=self._pool_stats))
 
-        return Metrics(self.settings, pool_stats=pool_stats)
+    def _pool_stats(self) -> dict | None:
+        engine = self._built.get("engine")  # never build or load the engine just to sample it
+        return engine.pool_stats() if engine is not None and engine.model_loaded else None
+
+    @property
+    def health(self) -> HealthCheck:
+        from neoc_assistant.monitoring.health import HealthCheck
+
+        s = self.settings
+        return self._once("health", lambda: HealthCheck(s.paths, s.generation, s.monitoring, self.engine,
+                                                        self.manifest, self.vectors))
+
+    @property
+    def assistant(self) -> Assistant:
+        from neoc_assistant.service import Assistant
+
+        s = self.settings
+        return self._once("assistant", lambda: Assistant(
+            paths=s.paths, serve=s.serve, cache=s.cache, monitoring=s.monitoring, manifest=self.manifest,
+            ingestor=self.ingestor, retriever=self.retriever, embedder=self.embedder, chain=self.chain,
+            engine=self.engine, response_cache=self.response_cache, embedding_cache=self.embedding_cache,
+            query_log=self.query_log, metrics=self.metrics, health=self.health))

@@ -1,50 +1,106 @@
-"""The assistant as one object: what the CLI, the UI and the load test all call.
+"""The assistant as one object: the front door that the CLI, the UI, the HTTP API and the load test call.
 
-It validates input, then delegates to the components the container built; see
-docs/service-interface.md for the contract.
+Nothing outside this class reaches for a component: what a caller needs -
+ingest, search, questions, the cache, metrics, health, the model's status -
+is a method here, which validates input and delegates to the components it
+was given (``container.py`` builds them). The contract is in
+``docs/service-interface.md``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from neoc_assistant.answer import Answer, StreamEvent
-from neoc_assistant.chain import ChainState
+from neoc_assistant.cache.embedding_cache import EmbeddingCache
+from neoc_assistant.cache.query_log import QueryLog
+from neoc_assistant.cache.response_cache import ResponseCache
+from neoc_assistant.cache.warming import WarmReport, warm
+from neoc_assistant.chain import ChainState, RagChain
 from neoc_assistant.errors import InputError, NeocError
-from neoc_assistant.ingest.pipeline import IngestSummary
+from neoc_assistant.generate.backend import GenerationBackend
+from neoc_assistant.ingest.pipeline import IngestSummary, Ingestor, ProgressCallback
+from neoc_assistant.monitoring.alerts import AlertMonitor
+from neoc_assistant.monitoring.health import DEFAULT_MIN_FREE_DISK_BYTES, HealthCheck
+from neoc_assistant.monitoring.history import history_snapshot
+from neoc_assistant.monitoring.metrics import Metrics
+from neoc_assistant.monitoring.window import outcome_of
 from neoc_assistant.retrieve.hits import Hit
-from neoc_assistant.retrieve.retriever import SearchFilters
+from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever, SearchFilters
+from neoc_assistant.settings import CacheSettings, MonitoringSettings, PathSettings, ServeSettings
+from neoc_assistant.store.embeddings import Embedder
+from neoc_assistant.store.manifest import Manifest
+from neoc_assistant.store.records import DocumentInfo
+
+log = logging.getLogger(__name__)
+
+EXTRACTIVE_SLOTS = 2  # retrieval-only answers at once: cheap, but the machine has two cores
 
 
 class Assistant:
-    def __init__(self, container):
-        self.container = container
-        self.settings = container.settings
+    def __init__(
+        self,
+        *,
+        paths: PathSettings,
+        serve: ServeSettings,
+        cache: CacheSettings,
+        monitoring: MonitoringSettings,
+        manifest: Manifest,
+        ingestor: Ingestor,
+        retriever: KnowledgeBaseRetriever,
+        embedder: Embedder,
+        chain: RagChain,
+        engine: GenerationBackend,
+        response_cache: ResponseCache,
+        embedding_cache: EmbeddingCache | None,
+        query_log: QueryLog,
+        metrics: Metrics,
+        health: HealthCheck,
+    ):
+        """Every component is cheap to build (models and stores open on first use), so building
+        the front door - e.g. for ``health`` on a fresh machine - loads and creates nothing."""
+        self.paths = paths
+        self.serve = serve
+        self._cache_settings = cache
+        self._monitoring = monitoring
+        self._manifest = manifest
+        self._ingestor = ingestor
+        self._retriever = retriever
+        self._embedder = embedder
+        self._chain = chain
+        self._engine = engine
+        self._response_cache = response_cache
+        self._embedding_cache = embedding_cache
+        self._query_log = query_log
+        self._metrics = metrics
+        self._health = health
 
     # -- knowledge base ------------------------------------------------------------
-    def ingest(self, paths: Iterable[Path] | None = None, *, prune: bool = True, show_progress: bool = False, on_progress=None) -> IngestSummary:
-        paths = list(paths) if paths else [self.settings.kb_dir]
-        return self.container.ingestor.ingest(paths, prune=prune, show_progress=show_progress, on_progress=on_progress)
+    def ingest(self, paths: Iterable[Path] | None = None, *, prune: bool = True, show_progress: bool = False,
+               on_progress: ProgressCallback | None = None) -> IngestSummary:
+        paths = list(paths) if paths else [self.paths.kb_dir]
+        return self._ingestor.ingest(paths, prune=prune, show_progress=show_progress, on_progress=on_progress)
 
     def delete_documents(self, sources: Iterable[str]) -> IngestSummary:
-        return self.container.ingestor.delete(sources)
+        return self._ingestor.delete(sources)
 
-    def documents(self):
-        return self.container.manifest.documents()
+    def documents(self) -> list[DocumentInfo]:
+        return self._manifest.documents()
 
     def kb_version(self) -> str:
-        return self.container.manifest.kb_version()
+        return self._manifest.kb_version()
 
-    # -- questions -------------------------------------------------------------------
+    # -- search --------------------------------------------------------------------------
     def validate_question(self, question: str) -> str:
         text = (question or "").strip()
         if not text:
             raise InputError("The question is empty: type what you want to know, e.g. 'What are the EOC activation levels?'")
-        limit = self.settings.max_question_chars
+        limit = self.serve.max_question_chars
         if len(text) > limit:
             raise InputError(
                 f"The question is {len(text)} characters long; the limit is {limit}. "
@@ -52,10 +108,21 @@ class Assistant:
             )
         return text
 
-    def search(self, query: str, k: int | None = None, filters: SearchFilters | None = None) -> list[Hit]:
+    def search(self, query: str, k: int | None = None, filters: SearchFilters | None = None, *,
+               relevant_only: bool = False) -> list[Hit]:
+        """The best passages; ``relevant_only``: only those above the calibrated relevance floor."""
         query = self.validate_question(query)
-        return self.container.retriever.search(query, k=k, filters=filters)
+        return self._retriever.search(query, k=k, filters=filters, relevant_only=relevant_only)
 
+    def search_many(self, queries: Sequence[str], k: int | None = None,
+                    filters: SearchFilters | None = None) -> list[list[Hit]]:
+        """Many queries, embedded in one batch (evaluation, drills)."""
+        return self._retriever.search_many([self.validate_question(q) for q in queries], k=k, filters=filters)
+
+    def is_relevant(self, hit: Hit) -> bool:
+        return self._retriever.is_relevant(hit)
+
+    # -- questions ---------------------------------------------------------------------------
     def ask(
         self,
         question: str,
@@ -78,23 +145,24 @@ class Assistant:
         use_cache: bool = True,
         cancel: threading.Event | None = None,
     ) -> Iterator[StreamEvent]:
-        metrics = self.container.metrics
+        metrics = self._metrics
         try:
             question = self.validate_question(question)
         except InputError:
             metrics.record_error("input")
             raise
-        self.container.query_log.record(question)
+        self._query_log.record(question)
         state = ChainState(
             question=question, history=list(history or []), filters=filters, use_cache=use_cache, cancel=cancel
         )
         answer = None
         try:
-            for event in self.container.chain.stream(state):
+            for event in self._chain.stream(state):
                 if event.kind == "done":
                     answer = event.answer
                     # Recorded before yielding: a caller may stop iterating once it has the answer.
-                    metrics.record_request(_outcome(answer), answer.timings_ms, answer.tokens)
+                    outcome = outcome_of(answer) if answer.complete else "cancelled"
+                    metrics.record_request(outcome, answer.timings_ms, answer.tokens)
                 yield event
         except NeocError as exc:
             metrics.record_error(type(exc).__name__)
@@ -109,7 +177,7 @@ class Assistant:
 
     def feedback(self, question: str, answer: Answer, helpful: bool, comment: str = "") -> None:
         """Log feedback locally; a thumbs-down on a cached answer evicts it so it is not served again."""
-        log_dir = self.settings.log_dir
+        log_dir = self.paths.log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
         record = {
             "ts": time.time(),
@@ -123,22 +191,89 @@ class Assistant:
         }
         with open(log_dir / "feedback.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        if not helpful and self.settings.cache_enabled:
+        if not helpful and self._cache_settings.enabled:
             # Also when the answer was fresh: it may have been stored and would be served next time.
-            ctx = self.container.chain.cache_context(ChainState(question=question))
-            self.container.response_cache.remove(question, ctx)
+            ctx = self._chain.cache_context(ChainState(question=question))
+            self._response_cache.remove(question, ctx)
 
-    # -- operations ------------------------------------------------------------------
-    def health(self) -> dict:
-        from neoc_assistant.monitoring.health import check_health
+    # -- the response cache --------------------------------------------------------------------
+    def cache_stats(self) -> dict:
+        """Tier sizes and the hit/miss/refusal totals of every process on this machine."""
+        data = self._response_cache.stats()
+        data["embedding_cache"] = self._embedding_cache.stats() if self._embedding_cache is not None else {}
+        data["query_log_entries"] = len(self._query_log)
+        return data
 
-        return check_health(self.container)
+    def clear_cache(self, *, embeddings: bool = False) -> int | None:
+        """Remove every cached answer (and vector); returns how many answers were cached, if known."""
+        before = self._response_cache.stats().get("l2_entries")
+        self._response_cache.clear()
+        if embeddings and self._embedding_cache is not None:
+            self._embedding_cache.clear()
+        return before
+
+    def frequent_questions(self, n: int = 50, *, min_count: int = 1) -> list[str]:
+        """The most asked questions (the local query log), in their most common wording."""
+        return [f.question for f in self._query_log.top(n, min_count=min_count)]
+
+    def warm_cache(self, questions: Sequence[str], *, progress: bool = True) -> WarmReport:
+        """Answer these now, through the cache, so officers get hits later."""
+        return warm(lambda q: self.ask(q, use_cache=True), questions, progress=progress)
+
+    # -- the model ----------------------------------------------------------------------------------
+    def generation_slots(self) -> tuple[int, str]:
+        """(answers that can be generated at once, ``"llm"`` | ``"extractive"``).
+
+        With a model: the size of its context pool (loading the model now, so the first
+        question does not pay for it). Without one, or if it cannot load: extractive answers.
+        """
+        engine = self._engine
+        if not engine.available():
+            return EXTRACTIVE_SLOTS, "extractive"
+        try:
+            engine.load()
+        except NeocError as exc:
+            log.warning("model not usable, serving extractive answers: %s", exc)
+            return EXTRACTIVE_SLOTS, "extractive"
+        size = int((getattr(engine, "pool_plan", None) or {}).get("size") or 1)
+        return max(1, size), "llm"
+
+    def describe_template(self, model: Path):
+        """The chat template ``model`` would get (from its vocabulary alone: ``models verify``)."""
+        return self._engine.describe_template(model)
+
+    def warm_up(self) -> None:
+        """Load the embedding model now (a server does this once it listens)."""
+        _ = self._embedder.model
+
+    # -- operations ------------------------------------------------------------------------------
+    def health(self, *, min_free_disk_bytes: int = DEFAULT_MIN_FREE_DISK_BYTES) -> dict:
+        return self._health.check(min_free_disk_bytes=min_free_disk_bytes)
 
     def stats(self) -> dict:
-        return self.container.metrics.snapshot()
+        """This process's window: latency percentiles, hit rate, error rate, memory, pool, alerts."""
+        return self._metrics.snapshot()
 
+    def recorded_stats(self, window: int | None = None) -> dict:
+        """The last ``window`` requests of every process, from the history file (``stats`` command)."""
+        snap = history_snapshot(self.paths.log_dir, window or self._monitoring.metrics_window)
+        sample = snap["server_sample"]
+        if sample and sample.get("system_percent") is not None:
+            snap["memory"] = {"system_percent": sample["system_percent"]}
+        snap["alerts"] = AlertMonitor(self._monitoring).check(snap)
+        snap.pop("memory", None)
+        return snap
 
-def _outcome(answer: Answer) -> str:
-    if not answer.complete:
-        return "cancelled"
-    return f"cached_{answer.cache_tier}" if answer.cached else answer.mode
+    def metrics_text(self) -> bytes:
+        """This process's metrics in the Prometheus text format (``/metrics``)."""
+        return self._metrics.prometheus_text()
+
+    def start_monitoring(self) -> None:
+        """Sample gauges, evaluate alerts and persist samples in the background (servers)."""
+        self._metrics.start_sampler()
+
+    def close(self) -> None:
+        """Free the model, flush the cache's counts, stop sampling (a server shutting down)."""
+        self._engine.close()
+        self._response_cache.close()
+        self._metrics.close()

@@ -1,20 +1,33 @@
-"""The one typed settings object, read from ``NEOC_*`` env vars and an optional TOML file.
+"""The typed settings, grouped in sections, read from ``NEOC_*`` env vars and an optional TOML file.
 
-Every component receives a ``Settings`` explicitly (see ``container.py``); nothing
-reads the environment on its own, so tests can build a fully isolated assistant
-by constructing ``Settings(data_dir=tmp_path, ...)``.
+Each component receives only the section it uses (see ``container.py``), so a
+reader sees at a glance what can change its behaviour, and tests build an
+isolated assistant with ``Settings(data_dir=tmp_path, ...)``.
+
+Sections and their names (``python -m neoc_assistant config`` prints them):
+``paths``, ``embedding``, ``store``, ``retrieval``, ``cache``, ``generation``,
+``verification``, ``serve``, ``monitoring``. A setting is named
+``NEOC_<SECTION>__<FIELD>`` in the environment (``NEOC_GENERATION__N_CTX``) and
+``[section] field = ...`` in the TOML file.
+
+The flat names used before the sections existed keep working everywhere - as
+env vars (``NEOC_N_CTX``), as top-level TOML keys (``n_ctx = 4096``) and as
+constructor arguments (``Settings(n_ctx=4096)``): ``LEGACY_NAMES`` maps each
+to its section and field. Within one source, the sectioned name wins over the
+flat one.
 
 Precedence (highest first): constructor arguments, ``NEOC_*`` environment
-variables, the TOML file (``NEOC_CONFIG`` or ``./neoc.toml``), defaults.
+variables (sectioned, then flat), the TOML file (``NEOC_CONFIG`` or
+``./neoc.toml``), defaults.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Mapping
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,14 +52,12 @@ def _config_file() -> Path:
     return Path(os.environ.get("NEOC_CONFIG", "neoc.toml"))
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="NEOC_",
-        extra="ignore",
-        validate_default=True,
-    )
+class _Section(BaseModel):
+    # Unknown keys are ignored, as they were before the sections (a typo'd env var must not stop the server).
+    model_config = ConfigDict(extra="ignore", validate_default=True)
 
-    # --- where things live -------------------------------------------------
+
+class PathSettings(_Section):
     data_dir: Path = Field(
         default=Path.home() / ".local/share/neoc-assistant",
         description="Chroma store, manifest, caches and logs live here.",
@@ -55,31 +66,56 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "knowledge_base",
         description="Default folder ingested when `ingest` is given no paths.",
     )
-    models_dir: Path = Field(default=PROJECT_ROOT / "models")
-    model_path: Path | None = Field(
-        default=None,
-        description="GGUF chat model. Unset: the first *.gguf in models_dir, else extractive (quotes-only) mode.",
-    )
 
-    # --- embeddings ----------------------------------------------------------
-    embedding_model_path: str = Field(default_factory=bundled_embedding_model_path)
-    embedding_batch_size: int = Field(default=32, ge=1, le=1024)
-    embedding_device: str = "cpu"
+    @field_validator("data_dir", "kb_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return Path(value).expanduser()
+
+    # -- derived locations (not settings themselves) -------------------------
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.data_dir / "manifest.sqlite3"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+
+class EmbeddingSettings(_Section):
+    model_path: str = Field(default_factory=bundled_embedding_model_path,
+                            description="Local sentence-transformers directory.")
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    device: str = "cpu"
     torch_threads: int = Field(default=0, ge=0, description="0 = torch default (physical cores).")
 
-    # --- chunking (in embedding-model word pieces) --------------------------
+
+class StoreSettings(_Section):
+    vector_backend: Literal["chroma"] = Field(
+        default="chroma", description="Where chunk vectors live: an embedded Chroma store in paths.data_dir.")
+    # chunking, in embedding-model word pieces
     chunk_size_tokens: int = Field(default=200, ge=32, le=512)
     chunk_overlap_tokens: int = Field(default=30, ge=0, le=256)
-
-    # --- Chroma HNSW ---------------------------------------------------------
+    # Chroma HNSW
     collection_name: str = "neoc_chunks"
     hnsw_m: int = Field(default=16, ge=4, le=128, description="HNSW max neighbours per node (M).")
     hnsw_ef_construction: int = Field(default=200, ge=16, le=2000)
     hnsw_ef_search: int = Field(default=100, ge=10, le=2000)
 
-    # --- retrieval -----------------------------------------------------------
-    retrieval_top_k: int = Field(default=5, ge=1, le=100)
-    retrieval_candidates: int = Field(default=50, ge=5, le=1000, description="Over-fetch per list before fusion.")
+
+class RetrievalSettings(_Section):
+    """Every field changes which passages a search returns, so the whole section keys the response cache."""
+
+    top_k: int = Field(default=5, ge=1, le=100)
+    candidates: int = Field(default=50, ge=5, le=1000, description="Over-fetch per list before fusion.")
     fusion: Literal["rrf", "weighted"] = Field(
         default="weighted", description="weighted: min-max-normalised score fusion; rrf: reciprocal-rank fusion."
     )
@@ -120,18 +156,29 @@ class Settings(BaseSettings):
         default=10.646, description="Relevance logistic model: weight of the IDF-weighted query-term coverage."
     )
 
-    # --- response cache ------------------------------------------------------
-    cache_enabled: bool = True
-    cache_l1_max_items: int = Field(default=1000, ge=1)
-    cache_l1_ttl_seconds: float = Field(default=30 * 60, gt=0)
-    cache_l2_ttl_seconds: float = Field(default=24 * 3600, gt=0)
-    cache_l2_size_limit_mb: int = Field(default=512, ge=1)
-    cache_similarity_threshold: float = Field(default=0.85, ge=0.0, le=1.0)
-    cache_embedding_size_limit_mb: int = Field(default=256, ge=1, description="Disk budget of the embedding cache.")
-    query_log_enabled: bool = Field(default=True, description="Log questions (never answers) locally for `cache warm`.")
-    prompt_version: str = "v1"
 
-    # --- generation (llama-cpp-python) ----------------------------------------
+class CacheSettings(_Section):
+    enabled: bool = True
+    l1_max_items: int = Field(default=1000, ge=1)
+    l1_ttl_seconds: float = Field(default=30 * 60, gt=0)
+    l2_backend: Literal["disk"] = Field(
+        default="disk", description="The shared tier: diskcache under paths.data_dir (every local process).")
+    l2_ttl_seconds: float = Field(default=24 * 3600, gt=0)
+    l2_size_limit_mb: int = Field(default=512, ge=1)
+    similarity_threshold: float = Field(default=0.85, ge=0.0, le=1.0)
+    embedding_size_limit_mb: int = Field(default=256, ge=1, description="Disk budget of the embedding cache.")
+    query_log_enabled: bool = Field(default=True, description="Log questions (never answers) locally for `cache warm`.")
+    prompt_version: str = Field(default="v1", description="Bump to make every cached answer unreachable.")
+
+
+class GenerationSettings(_Section):
+    backend: Literal["llamacpp"] = Field(
+        default="llamacpp", description="Who writes answers: a local GGUF model through llama-cpp-python.")
+    models_dir: Path = Field(default=PROJECT_ROOT / "models")
+    model_path: Path | None = Field(
+        default=None,
+        description="GGUF chat model. Unset: the first *.gguf in models_dir, else extractive (quotes-only) mode.",
+    )
     n_ctx: int = Field(default=4096, ge=256)
     n_batch: int = Field(default=256, ge=8)
     n_threads: int = Field(default=0, ge=0, description="0 = physical core count.")
@@ -152,55 +199,7 @@ class Settings(BaseSettings):
     guard_rss_limit_mb: int = Field(default=6144, ge=64)
     guard_system_memory_percent: float = Field(default=90.0, gt=0.0, le=100.0)
 
-    # --- answer verification ------------------------------------------------------
-    verify_answers: bool = Field(
-        default=True, description="Check every claim against the passages. Off only to evaluate the raw model: "
-        "answers are then labelled 'unchecked' and never cached.")
-    answerability_check: bool = Field(
-        default=True, description="Answer not-found when the question names something no passage mentions.")
-    # Chosen on the tune split of tests/data/claims_labelled.jsonl (scripts/eval_claims.py --sweep).
-    verify_min_coverage: float = Field(default=0.4, ge=0.0, le=1.0,
-                                       description="Claim support: share of its content words in the passage.")
-    verify_min_similarity: float = Field(default=0.4, ge=-1.0, le=1.0,
-                                         description="Claim support: cosine to the best passage statement.")
-    verify_min_sum: float = Field(default=1.5, ge=0.0, le=2.0,
-                                  description="Claim support: content-word share + cosine together.")
-    verify_strong_similarity: float = Field(default=0.85, ge=-1.0, le=2.0,
-                                            description="Cosine that is enough on its own (facts still checked).")
-    nli_model_path: str | None = Field(default=None, description="Local NLI cross-encoder dir (optional extra check).")
-    nli_min_entailment: float = Field(default=0.5, ge=0.0, le=1.0)
-    extractive_max_sentences: int = Field(default=3, ge=1, le=10)
-    extractive_term_weight: float = Field(default=0.5, ge=0.0)
-    extractive_margin: float = Field(default=0.25, ge=0.0)
-
-    # --- serving ---------------------------------------------------------------
-    host: str = "127.0.0.1"
-    port: int = Field(default=7860, ge=0, le=65535)
-    auth_username: str | None = None
-    auth_password: str | None = None
-    upload_max_mb: int = Field(default=50, ge=1)
-    max_question_chars: int = Field(default=2000, ge=10)
-
-    # --- monitoring ------------------------------------------------------------
-    metrics_window: int = Field(default=1000, ge=10)
-    alert_p95_seconds: float = 10.0
-    alert_error_rate: float = 0.05
-    alert_cache_hit_rate: float = 0.60
-    alert_memory_percent: float = 80.0
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
-        return (init_settings, env_settings, toml)
-
-    @field_validator("data_dir", "kb_dir", "models_dir", mode="after")
+    @field_validator("models_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return Path(value).expanduser()
@@ -209,23 +208,6 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_optional(cls, value: Path | None) -> Path | None:
         return Path(value).expanduser() if value else None
-
-    # --- derived locations (not settings themselves) -------------------------
-    @property
-    def chroma_dir(self) -> Path:
-        return self.data_dir / "chroma"
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.data_dir / "manifest.sqlite3"
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.data_dir / "cache"
-
-    @property
-    def log_dir(self) -> Path:
-        return self.data_dir / "logs"
 
     def resolved_model_path(self) -> Path | None:
         """The GGUF to load: ``model_path`` if set, else the first ``*.gguf`` in ``models_dir``."""
@@ -237,9 +219,176 @@ class Settings(BaseSettings):
                 return ggufs[0]
         return None
 
+
+class VerificationSettings(_Section):
+    enabled: bool = Field(
+        default=True, description="Check every claim against the passages. Off only to evaluate the raw model: "
+        "answers are then labelled 'unchecked' and never cached.")
+    answerability_check: bool = Field(
+        default=True, description="Answer not-found when the question names something no passage mentions.")
+    # Chosen on the tune split of tests/data/claims_labelled.jsonl (scripts/eval_claims.py --sweep).
+    min_coverage: float = Field(default=0.4, ge=0.0, le=1.0,
+                                description="Claim support: share of its content words in the passage.")
+    min_similarity: float = Field(default=0.4, ge=-1.0, le=1.0,
+                                  description="Claim support: cosine to the best passage statement.")
+    min_sum: float = Field(default=1.5, ge=0.0, le=2.0,
+                           description="Claim support: content-word share + cosine together.")
+    strong_similarity: float = Field(default=0.85, ge=-1.0, le=2.0,
+                                     description="Cosine that is enough on its own (facts still checked).")
+    nli_model_path: str | None = Field(default=None, description="Local NLI cross-encoder dir (optional extra check).")
+    nli_min_entailment: float = Field(default=0.5, ge=0.0, le=1.0)
+    extractive_max_sentences: int = Field(default=3, ge=1, le=10)
+    extractive_term_weight: float = Field(default=0.5, ge=0.0)
+    extractive_margin: float = Field(default=0.25, ge=0.0)
+
+
+class ServeSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=7860, ge=0, le=65535)
+    auth_username: str | None = None
+    auth_password: str | None = None
+    upload_max_mb: int = Field(default=50, ge=1)
+    max_question_chars: int = Field(default=2000, ge=10)
+
+
+class MonitoringSettings(_Section):
+    metrics_window: int = Field(default=1000, ge=10)
+    alert_p95_seconds: float = 10.0
+    alert_error_rate: float = 0.05
+    alert_cache_hit_rate: float = 0.60
+    alert_memory_percent: float = 80.0
+
+
+def _same(section: str, *fields: str) -> dict[str, tuple[str, str]]:
+    return {name: (section, name) for name in fields}
+
+
+#: Every flat name of the settings before they had sections -> (section, field).
+LEGACY_NAMES: dict[str, tuple[str, str]] = {
+    **_same("paths", "data_dir", "kb_dir"),
+    "embedding_model_path": ("embedding", "model_path"),
+    "embedding_batch_size": ("embedding", "batch_size"),
+    "embedding_device": ("embedding", "device"),
+    **_same("embedding", "torch_threads"),
+    **_same("store", "chunk_size_tokens", "chunk_overlap_tokens", "collection_name", "hnsw_m",
+            "hnsw_ef_construction", "hnsw_ef_search"),
+    "retrieval_top_k": ("retrieval", "top_k"),
+    "retrieval_candidates": ("retrieval", "candidates"),
+    **_same("retrieval", "fusion", "rrf_k", "fusion_vector_weight", "lexical_max_terms", "lexical_max_postings",
+            "reranker_model_path", "rerank_top_n", "rerank_max_length", "feature_rerank_top_n",
+            "rerank_cosine_weight", "rerank_bm25_weight", "rerank_coverage_weight", "mmr_lambda",
+            "near_duplicate_threshold", "relevance_floor", "relevance_bias", "relevance_cosine_weight",
+            "relevance_coverage_weight"),
+    "cache_enabled": ("cache", "enabled"),
+    "cache_l1_max_items": ("cache", "l1_max_items"),
+    "cache_l1_ttl_seconds": ("cache", "l1_ttl_seconds"),
+    "cache_l2_ttl_seconds": ("cache", "l2_ttl_seconds"),
+    "cache_l2_size_limit_mb": ("cache", "l2_size_limit_mb"),
+    "cache_similarity_threshold": ("cache", "similarity_threshold"),
+    "cache_embedding_size_limit_mb": ("cache", "embedding_size_limit_mb"),
+    **_same("cache", "query_log_enabled", "prompt_version"),
+    **_same("generation", "models_dir", "model_path", "n_ctx", "n_batch", "n_threads", "max_tokens", "temperature",
+            "repeat_penalty", "repeat_last_n", "dry_multiplier", "dry_base", "dry_allowed_length", "loop_guard",
+            "use_mmap", "use_mlock", "pool_size", "pool_max_size", "pool_wait_timeout_seconds",
+            "memory_budget_fraction", "guard_rss_limit_mb", "guard_system_memory_percent"),
+    "verify_answers": ("verification", "enabled"),
+    "verify_min_coverage": ("verification", "min_coverage"),
+    "verify_min_similarity": ("verification", "min_similarity"),
+    "verify_min_sum": ("verification", "min_sum"),
+    "verify_strong_similarity": ("verification", "strong_similarity"),
+    **_same("verification", "answerability_check", "nli_model_path", "nli_min_entailment",
+            "extractive_max_sentences", "extractive_term_weight", "extractive_margin"),
+    **_same("serve", "host", "port", "auth_username", "auth_password", "upload_max_mb", "max_question_chars"),
+    **_same("monitoring", "metrics_window", "alert_p95_seconds", "alert_error_rate", "alert_cache_hit_rate",
+            "alert_memory_percent"),
+}
+
+
+def nest_legacy_names(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"n_ctx": 1024}`` -> ``{"generation": {"n_ctx": 1024}}``; a sectioned value given alongside wins."""
+    out: dict[str, Any] = {}
+    flat: list[tuple[str, str, Any]] = []
+    for key, value in data.items():
+        target = LEGACY_NAMES.get(key.lower()) if isinstance(key, str) else None
+        if target is None:
+            out[key] = value
+        else:
+            flat.append((*target, value))
+    for section, field, value in flat:
+        current = out.get(section)
+        if isinstance(current, BaseModel):
+            current = current.model_dump()
+        nested = dict(current) if isinstance(current, Mapping) else {}
+        nested.setdefault(field, value)
+        out[section] = nested
+    return out
+
+
+class _LegacyNamesSource(PydanticBaseSettingsSource):
+    """Another source's values with the flat names put in their sections (keeps that source's precedence)."""
+
+    def __init__(self, source: PydanticBaseSettingsSource):
+        super().__init__(source.settings_cls)
+        self._source = source
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - __call__ does the work
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return nest_legacy_names(self._source())
+
+
+class _LegacyEnvSource(PydanticBaseSettingsSource):
+    """``NEOC_<FLAT_NAME>`` environment variables, e.g. ``NEOC_N_CTX``."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - __call__ does the work
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        env = {key.lower(): value for key, value in os.environ.items() if key.upper().startswith("NEOC_")}
+        return nest_legacy_names({name: env[f"neoc_{name}"] for name in LEGACY_NAMES if f"neoc_{name}" in env})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NEOC_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    paths: PathSettings = Field(default_factory=PathSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    verification: VerificationSettings = Field(default_factory=VerificationSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (_LegacyNamesSource(init_settings), env_settings, _LegacyEnvSource(settings_cls),
+                _LegacyNamesSource(toml))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_legacy(cls, data: Any) -> Any:
+        """Flat names that reach validation directly (``Settings.model_validate({...})``)."""
+        return nest_legacy_names(data) if isinstance(data, Mapping) else data
+
     def public_dict(self) -> dict:
-        """Effective settings for `config`, with the password masked."""
+        """Effective settings by section for `config`, with the password masked."""
         data = self.model_dump(mode="json")
-        if data.get("auth_password"):
-            data["auth_password"] = "***"
+        if data["serve"].get("auth_password"):
+            data["serve"]["auth_password"] = "***"
         return data

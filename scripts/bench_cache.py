@@ -29,18 +29,19 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from neoc_assistant import runtime  # noqa: E402
+
+runtime.configure_process()  # offline, quiet, OpenMP policy: before any library loads
 
 import numpy as np  # noqa: E402
 
@@ -103,11 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="neoc-bench-cache-") as tmp:
         settings = Settings(data_dir=Path(tmp) / "data", kb_dir=ROOT / "knowledge_base",
                             cache_l1_max_items=max(1000, args.entries))
-        emb_cache = EmbeddingCache(settings)
-        embedder = Embedder(settings, cache=emb_cache)
+        emb_cache = EmbeddingCache(settings.paths.cache_dir / "embeddings")
+        embedder = Embedder(settings.embedding, cache=emb_cache)
         t0 = time.perf_counter()
         lexicon = KBLexicon.from_paths([ROOT / "knowledge_base"], wordpiece_common_words(embedder))
-        cache = ResponseCache(settings, embedder, lexicon=lexicon)
+        cache = ResponseCache(settings.cache, settings.paths.cache_dir / "responses", embedder, lexicon=lexicon)
         ctx = CacheContext("bench-kb", "bench-model", "v1", "k=5", "")
         qs = questions(args.entries + 2 * args.lookups)
         stored, unseen = qs[: args.entries], qs[args.entries :]
@@ -145,13 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         results["exact_l1_errors"] = wrong
 
         # a restarted process: empty memory, same disk
-        restarted = ResponseCache(settings, embedder, lexicon=lexicon)
+        restarted = ResponseCache(settings.cache, settings.paths.cache_dir / "responses", embedder, lexicon=lexicon)
         lat, wrong = timed(restarted, sample[:100], ctx, True)
         results["exact_l2_first_lookup_ms"] = round(lat[0], 1)  # includes loading the index from the journal
         results["exact_l2_ms"] = pct(lat[1:])
         results["exact_l2_errors"] = wrong
         t_idx = time.perf_counter()
-        fresh = ResponseCache(settings, embedder, lexicon=lexicon)
+        fresh = ResponseCache(settings.cache, settings.paths.cache_dir / "responses", embedder, lexicon=lexicon)
         fresh._index(ctx.key(), vectors.shape[1])
         results["index_load_s"] = round(time.perf_counter() - t_idx, 2)
         lat, wrong = timed(fresh, reworded[:100], ctx, True)
@@ -173,7 +174,7 @@ def e2e(tmp: Path) -> dict:
     from neoc_assistant.container import Container
 
     settings = Settings(data_dir=tmp / "e2e")
-    if settings.resolved_model_path() is None:
+    if settings.generation.resolved_model_path() is None:
         return {"skipped": "no GGUF model installed"}
     service = Container(settings).assistant
     service.ingest(show_progress=False)

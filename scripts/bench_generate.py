@@ -21,7 +21,7 @@ at the same context size (~1k) and prompt:
 
 Each measurement runs in a fresh subprocess so peak RSS is per scenario. The
 raw loop runs in the engine's process environment (the engine shortens
-OpenMP's barrier spinning, see ``engine._tune_openmp_spin``); an extra raw run
+OpenMP's barrier spinning, see ``runtime._tune_openmp_spin``); an extra raw run
 in a separate process keeps llama.cpp's default OpenMP policy
 (``raw_default_openmp_decode_tps``, ``ratio_vs_default_openmp_raw``) so the
 ratio is not flattered. The last line printed is one JSON object.
@@ -113,9 +113,9 @@ def raw_decode(path: Path, prompt: list[int], n_tokens: int, n_ctx: int, n_threa
     """The bare llama.cpp loop the engine is compared with (same process environment as the engine)."""
     import ctypes
 
-    from neoc_assistant.generate.engine import _backend
+    from neoc_assistant.generate.llama_backend import init_backend
 
-    ll = llama_cpp = _backend()  # same quiet logging (and OpenMP policy) as the engine
+    ll = llama_cpp = init_backend()  # same quiet logging (and OpenMP policy) as the engine
     mp = llama_cpp.llama_model_default_params()
     mp.n_gpu_layers = 0
     model = ll.llama_model_load_from_file(str(path).encode(), mp)
@@ -156,9 +156,9 @@ class RawLoop:
     def __init__(self, path: Path, prompt: list[int], n_ctx: int, n_threads: int):
         import ctypes
 
-        from neoc_assistant.generate.engine import _backend
+        from neoc_assistant.generate.llama_backend import init_backend
 
-        ll = self.ll = _backend()
+        ll = self.ll = init_backend()
         mp = ll.llama_model_default_params()
         mp.n_gpu_layers = 0
         self.model = ll.llama_model_load_from_file(str(path).encode(), mp)
@@ -254,7 +254,7 @@ def engine_decode(engine, msgs: list[dict], n_tokens: int) -> dict:
 def worker_speed(path: Path, args) -> dict:
     from neoc_assistant.generate.engine import GenerationEngine
 
-    eng = GenerationEngine(_settings(path, args, pool_size=1))
+    eng = GenerationEngine(_settings(path, args, pool_size=1).generation)
     target = args.ctx - args.tokens - 64
     msgs = _fit_messages(eng, target, seed=1, question="What is the procedure for opening a shelter?")
     prompt = eng.prompt_tokens(msgs)
@@ -316,12 +316,13 @@ def worker_raw_default_openmp(path: Path, args) -> dict:
     The engine sets GOMP_SPINCOUNT=1000; this measures the raw loop without
     that, so the ratio is not flattered on a quiet machine.
     """
-    from neoc_assistant.generate import engine as engine_mod
+    from neoc_assistant import runtime
+    from neoc_assistant.generate.engine import GenerationEngine
 
-    engine_mod._tune_openmp_spin = lambda: None  # keep the library default
+    runtime._tune_openmp_spin = lambda: None  # keep the library default
     os.environ.pop("OMP_WAIT_POLICY", None)
     os.environ.pop("GOMP_SPINCOUNT", None)
-    eng = engine_mod.GenerationEngine(_settings(path, args, pool_size=1))
+    eng = GenerationEngine(_settings(path, args, pool_size=1).generation)
     target = args.ctx - args.tokens - 64
     msgs = _fit_messages(eng, target, seed=1, question="What is the procedure for opening a shelter?")
     prompt = eng.prompt_tokens(msgs)
@@ -336,7 +337,7 @@ def worker_rss(path: Path, args, concurrency: int) -> dict:
     from neoc_assistant.generate.engine import GenerationEngine
 
     base_rss = peak_rss_mb()
-    eng = GenerationEngine(_settings(path, args, pool_size=concurrency, pool_max_size=max(4, concurrency)))
+    eng = GenerationEngine(_settings(path, args, pool_size=concurrency, pool_max_size=max(4, concurrency)).generation)
     target = args.ctx - args.rss_tokens - 64
     msgs = [_fit_messages(eng, target, seed=10 + i, question=f"Question {i} about the flood response?")
             for i in range(concurrency)]
@@ -417,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import psutil
 
-    from neoc_assistant.generate.engine import physical_cores
+    from neoc_assistant.runtime import physical_cores
 
     results: dict = {"machine": {"physical_cores": physical_cores(), "logical_cpus": os.cpu_count(),
                                  "ram_gb": round(psutil.virtual_memory().total / 1e9, 1),

@@ -50,7 +50,7 @@ def main() -> int:
 
     container = Container(Settings(data_dir=data_dir))
     t0 = time.perf_counter()
-    _ = container.embedder.model
+    container.assistant.warm_up()
     model_load = time.perf_counter() - t0
 
     first = container.assistant.ingest([corpus], show_progress=args.progress)

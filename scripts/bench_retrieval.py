@@ -25,7 +25,7 @@ Queries: the in-domain question sets (``tests/data/*questions*.jsonl``),
 repeated to ``--queries``. Query embedding is excluded (it is measured in
 ``eval_retrieval.py``); the figure is the ``retrieval`` total of
 ``RetrievalResult.timings_ms``: filter + vector + lexical + fuse + resolve +
-rerank + mmr + relevance, at the production ``k`` (``retrieval_top_k``),
+rerank + mmr + relevance, at the production ``k`` (``retrieval.top_k``),
 as wall-clock time and as the query thread's CPU time (``time.thread_time``;
 what the stage costs on an idle machine -- on a shared, busy machine the wall
 clock mostly measures waiting for a core). Prints a table and ends with one
@@ -44,15 +44,16 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+from neoc_assistant import runtime  # noqa: E402
+
+runtime.configure_process()  # offline, quiet, OpenMP policy: before any library loads
 
 import numpy as np  # noqa: E402
 
 from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever, SearchFilters  # noqa: E402
 from neoc_assistant.settings import PROJECT_ROOT, Settings  # noqa: E402
 from neoc_assistant.store.manifest import ChunkRecord, FileRecord, Manifest  # noqa: E402
-from neoc_assistant.store.vector_store import VectorStore  # noqa: E402
+from neoc_assistant.store.vector_store import open_vector_store  # noqa: E402
 
 DIM = 384
 FEMA_TEXT = PROJECT_ROOT.parent / "shared" / "corpora" / "fema" / "text"
@@ -101,8 +102,8 @@ def synthetic_chunks(n_chunks: int, seed: int = 11) -> list[str]:
 
 
 def build_store(settings: Settings, n_chunks: int, per_doc: int, embedder: HashingEmbedder, chunks: list[str]) -> None:
-    manifest = Manifest(settings.manifest_path)
-    vectors = VectorStore(settings)
+    manifest = Manifest(settings.paths.manifest_path)
+    vectors = open_vector_store(settings.store, settings.paths.chroma_dir)
     folders = ["plans", "sops", "forms", "guides", "reports"]
     types = ["pdf", "txt", "md", "docx"]
     started = time.perf_counter()
@@ -113,7 +114,7 @@ def build_store(settings: Settings, n_chunks: int, per_doc: int, embedder: Hashi
         title = f"Synthetic document {d}"
         vectors.upsert(ids, embedder.encode(texts), doc_hash, [i // 3 + 1 for i in range(len(texts))])
         source = f"{folders[d % len(folders)]}/doc-{d:04d}.{types[d % len(types)]}"
-        record = FileRecord(source, str(settings.kb_dir), str(settings.kb_dir / source), 1000 + d, d, doc_hash, time.time())
+        record = FileRecord(source, str(settings.paths.kb_dir), str(settings.paths.kb_dir / source), 1000 + d, d, doc_hash, time.time())
         document = {
             "doc_hash": doc_hash,
             "title": title,
@@ -200,21 +201,21 @@ def main() -> int:
     started = time.perf_counter()
     chunks = synthetic_chunks(args.chunks)
     embedder = HashingEmbedder(chunks)
-    manifest = Manifest(settings.manifest_path)
+    manifest = Manifest(settings.paths.manifest_path)
     if manifest.get_meta("bench_chunks") != str(args.chunks):
         if manifest.counts()["chunks"]:
             raise SystemExit(f"{args.data_dir} holds a different store; remove it or pass another --data-dir")
         build_store(settings, args.chunks, args.per_doc, embedder, chunks)
     build_s = time.perf_counter() - started
-    vectors = VectorStore(settings)
-    retriever = KnowledgeBaseRetriever(settings, manifest, vectors, embedder=None)
+    vectors = open_vector_store(settings.store, settings.paths.chroma_dir)
+    retriever = KnowledgeBaseRetriever(settings.retrieval, manifest, vectors, embedder=None)
     t0 = time.perf_counter()
     ready = retriever.term_stats.wait_ready(300)
     stats_s = time.perf_counter() - t0
     print(f"# term statistics {'loaded' if ready else 'NOT loaded'} in {stats_s:.1f}s", file=sys.stderr)
     queries = load_queries(args.queries)
     qvecs = embedder.encode(queries)
-    k = args.k or settings.retrieval_top_k
+    k = args.k or settings.retrieval.top_k
 
     runs = {"full": None}
     if args.filtered:
@@ -239,8 +240,8 @@ def main() -> int:
             ce_dir = build_minilm_shaped_cross_encoder(Path(args.data_dir) / "minilm-shaped-ce")
         ce_queries = list(zip(queries, qvecs))[: max(20, len(queries) // 5)]
         for top_n in [int(x) for x in args.ce_top_n.split(",") if x]:
-            for max_length in (settings.rerank_max_length, 128):
-                ce_settings = settings.model_copy(
+            for max_length in (settings.retrieval.rerank_max_length, 128):
+                ce_settings = settings.retrieval.model_copy(
                     update={"reranker_model_path": str(ce_dir), "rerank_top_n": top_n, "rerank_max_length": max_length}
                 )
                 ce_retriever = KnowledgeBaseRetriever(ce_settings, manifest, vectors, embedder=None)

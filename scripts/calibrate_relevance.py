@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+from neoc_assistant import runtime  # noqa: E402
+
+runtime.configure_process()  # offline, quiet, OpenMP policy: before any library loads
 
 import numpy as np  # noqa: E402
 
@@ -133,7 +133,7 @@ def main() -> int:
     print(f"positives {len(pos)}  negatives {len(neg)}  AUC {json.dumps({k: round(v, 4) for k, v in auc.items()})}")
     print(f"fit:      answerable kept {best[3]:.3f}  absent refused {best[4]:.3f}  (floor {floor})")
     print(f"held-out: answerable kept {held_kept:.3f}  absent refused {held_refused:.3f}")
-    print("\n# settings.py defaults")
+    print("\n# settings.py RetrievalSettings defaults ([retrieval] in neoc.toml)")
     print(f"relevance_bias = {coef[0]:.3f}")
     print(f"relevance_cosine_weight = {coef[1]:.3f}")
     print(f"relevance_coverage_weight = {coef[2]:.3f}")

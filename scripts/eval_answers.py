@@ -29,18 +29,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from neoc_assistant.cache.normalize import tokenize  # noqa: E402
+from neoc_assistant import runtime  # noqa: E402
+
+runtime.configure_process()  # offline, quiet, OpenMP policy: before any library loads
+
+from neoc_assistant.language.normalize import tokenize  # noqa: E402
 from neoc_assistant.container import Container  # noqa: E402
 from neoc_assistant.settings import Settings  # noqa: E402
 from neoc_assistant.verify.facts import extract_facts  # noqa: E402
@@ -90,7 +91,7 @@ def covered(answer: dict, item: dict) -> bool:
 
 
 def default_model() -> Path | None:
-    found = Settings().resolved_model_path()
+    found = Settings().generation.resolved_model_path()
     if found:
         return found
     cached = Path.home() / ".cache/neoc-assistant/models/SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -28,18 +28,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from neoc_assistant import runtime  # noqa: E402
+
+runtime.configure_process()  # offline, quiet, OpenMP policy: before any library loads
 
 from neoc_assistant.cache.embedding_cache import EmbeddingCache  # noqa: E402
 from neoc_assistant.cache.lexicon import KBLexicon, wordpiece_common_words  # noqa: E402
@@ -153,8 +154,8 @@ def collisions(cache: ResponseCache, files: list[Path]) -> tuple[int, int, list[
     All questions are stored in one context; before each lookup the question's own
     entry is taken out (and put back afterwards), so only another question can answer.
     """
-    from neoc_assistant.cache.normalize import normalize_key
-    from neoc_assistant.cache.response_cache import _hash
+    from neoc_assistant.language.normalize import normalize_key
+    from neoc_assistant.cache.entries import text_hash
     from neoc_assistant.cache.tiers import DiskTier
 
     questions: list[str] = []
@@ -168,7 +169,7 @@ def collisions(cache: ResponseCache, files: list[Path]) -> tuple[int, int, list[
         cache.store(q, ctx, answer(q), query_vector=v)
     wrong = []
     for q, v in zip(questions, vectors):
-        key = DiskTier.entry_key(ctx.key(), _hash(normalize_key(q)))
+        key = DiskTier.entry_key(ctx.key(), text_hash(normalize_key(q)))
         cache._delete(ctx.key(), key, ctx.kb_version)
         res = cache.lookup(q, ctx)
         if res.answer is not None:
@@ -180,19 +181,20 @@ def collisions(cache: ResponseCache, files: list[Path]) -> tuple[int, int, list[
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("pairs", nargs="?", default=str(ROOT / "tests/data/cache_pairs.jsonl"))
-    ap.add_argument("--threshold", type=float, default=None, help="default: settings.cache_similarity_threshold")
+    ap.add_argument("--threshold", type=float, default=None, help="default: the cache.similarity_threshold setting")
     ap.add_argument("--show-errors", action="store_true", help="list wrong hits and missed paraphrases")
     ap.add_argument("--no-collisions", action="store_true", help="skip the leave-one-out collision check")
     args = ap.parse_args(argv)
 
     rows = load_pairs(Path(args.pairs))
     base = Settings()
-    threshold = args.threshold if args.threshold is not None else base.cache_similarity_threshold
+    threshold = args.threshold if args.threshold is not None else base.cache.similarity_threshold
     with tempfile.TemporaryDirectory(prefix="neoc-eval-cache-") as tmp:
         # The production embedding cache: every text is embedded once, in batches, up front;
         # the cache's own lookups then find the vectors there (same code path, much faster).
         emb_settings = Settings(data_dir=Path(tmp) / "embeddings")
-        embedder = Embedder(emb_settings, cache=EmbeddingCache(emb_settings, memory_items=20_000))
+        embedder = Embedder(emb_settings.embedding,
+                            cache=EmbeddingCache(emb_settings.paths.cache_dir / "embeddings", memory_items=20_000))
         common = wordpiece_common_words(embedder)
         lexicon = KBLexicon.from_paths([ROOT / "knowledge_base"], common)
         from neoc_assistant.cache.guard import Guard
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         def make(t: float, name: str) -> ResponseCache:
             s = Settings(data_dir=Path(tmp) / name, kb_dir=ROOT / "knowledge_base", cache_similarity_threshold=t,
                          cache_l1_max_items=100_000)
-            return ResponseCache(s, embedder, lexicon=lexicon)
+            return ResponseCache(s.cache, s.paths.cache_dir / "responses", embedder, lexicon=lexicon)
 
         t0 = time.perf_counter()
         sweep_results = run_pairs(make(0.0, "sweep"), rows, embedder)

@@ -20,15 +20,17 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import random
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from neoc_assistant import runtime  # noqa: E402
+
+runtime.configure_process()  # offline, quiet, OpenMP policy: before any library loads
 
 from neoc_assistant.settings import Settings  # noqa: E402
 from neoc_assistant.store.embeddings import Embedder  # noqa: E402
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = load(Path(args.path))
     settings = Settings()
-    embedder = Embedder(settings)
+    embedder = Embedder(settings.embedding)
     passages = sorted({r["passage"] for r in rows})
     by_source = defaultdict(list)
     for r in rows:
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return [any(checker.decide(m, t) for m in ms) for ms in measured]
 
     s = settings
-    current = SupportThresholds.from_settings(s)
+    current = SupportThresholds.from_settings(s.verification)
     splits = {name: [i for i, r in enumerate(rows) if r["split"] == name] for name in ("tune", "heldout")}
 
     def report(title: str, t: SupportThresholds) -> dict:

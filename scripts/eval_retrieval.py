@@ -36,20 +36,21 @@ import argparse
 import csv
 import json
 import math
-import os
 import sys
 import time
 import urllib.parse
 from collections import defaultdict
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+from neoc_assistant import runtime  # noqa: E402
+
+runtime.configure_process()  # offline, quiet, OpenMP policy: before any library loads
 
 import numpy as np  # noqa: E402
 
 from neoc_assistant.container import Container  # noqa: E402
-from neoc_assistant.retrieve.retriever import STAGE_CONFIGS, KnowledgeBaseRetriever  # noqa: E402
+from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever  # noqa: E402
+from neoc_assistant.retrieve.search import STAGE_CONFIGS  # noqa: E402
 from neoc_assistant.settings import Settings  # noqa: E402
 
 CONFIG_LABELS = {

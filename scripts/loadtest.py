@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Load test: N concurrent simulated duty officers against the assistant.
 
-In process (builds a Container from Settings / NEOC_* env vars; the same
+In process (the ``Assistant`` built from Settings / NEOC_* env vars; the same
 ``Assistant.ask`` the UI calls):
 
     python scripts/loadtest.py --in-process --users 50 --requests 500 --think 1 --warm --out bench-output/load
@@ -35,13 +35,14 @@ import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # loadgen.py, next to this script
 
-from neoc_assistant.monitoring import loadgen  # noqa: E402
+from neoc_assistant import runtime  # noqa: E402
+
+runtime.configure_process()
+import loadgen  # noqa: E402
 
 DEFAULT_QUESTIONS = ROOT / "tests" / "data" / "loadtest_questions.jsonl"
 
@@ -106,16 +107,16 @@ def in_process_target(args):
     if args.retrieval_only:
         overrides["model_path"] = None
         overrides["models_dir"] = Path("/nonexistent/neoc-loadtest-no-models")
-    container = Container(Settings(**overrides))
-    assistant = container.assistant
+    settings = Settings(**overrides)
+    assistant = Container(settings).assistant
     if args.retrieval_only and os.environ.get("NEOC_MODEL_PATH"):
         log("note: --retrieval-only ignores NEOC_MODEL_PATH")
     if args.ingest:
         t0 = time.perf_counter()
         summary = assistant.ingest()
-        log(f"ingested {container.settings.kb_dir}: {summary.to_dict()['chunks']} chunks in "
+        log(f"ingested {settings.paths.kb_dir}: {summary.to_dict()['chunks']} chunks in "
             f"{time.perf_counter() - t0:.1f}s")
-    model = container.settings.resolved_model_path()
+    model = settings.generation.resolved_model_path()
     preflight = None
     if not args.no_preflight:
         # One-time start-up costs (embedder load, store open, model load, the response cache's guard
@@ -125,7 +126,7 @@ def in_process_target(args):
         assistant.search("EOC activation levels")
         t1 = time.perf_counter()
         if model is not None:
-            container.engine.load()
+            assistant.generation_slots()  # loads the model
         t2 = time.perf_counter()
         first = assistant.ask(loadgen.OUT_OF_SCOPE[0])
         t3 = time.perf_counter()
@@ -133,8 +134,8 @@ def in_process_target(args):
                      "first_ask_s": round(t3 - t2, 2), "first_ask_mode": first.mode,
                      "first_ask_timings_ms": {k: round(v, 1) for k, v in first.timings_ms.items()}}
         log(f"pre-flight (not measured): {preflight}")
-    log(f"model: {model or 'none (retrieval-only)'}; data dir {container.settings.data_dir}")
-    return loadgen.InProcessTarget(assistant), container, preflight
+    log(f"model: {model or 'none (retrieval-only)'}; data dir {settings.paths.data_dir}")
+    return loadgen.InProcessTarget(assistant), assistant, model, preflight
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,11 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     questions = loadgen.load_questions(args.questions)
     mix = loadgen.QuestionMix(questions, args.repeat_ratio, args.paraphrase_share, seed=args.seed)
     pids: dict[str, int] = {}
-    container = None
+    assistant = None
+    model = None
     preflight = None
     try:
         if args.in_process:
-            target, container, preflight = in_process_target(args)
+            target, assistant, model, preflight = in_process_target(args)
             mode = "in-process"
         else:
             target = loadgen.HttpTarget(args.url, timeout=args.timeout)
@@ -174,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "mode": mode, "url": args.url, "users": args.users, "requests": args.requests, "duration": args.duration,
         "think_seconds": args.think, "ramp_up_seconds": args.ramp_up, "repeat_ratio": args.repeat_ratio,
         "paraphrase_share": args.paraphrase_share, "questions": str(args.questions), "seed": args.seed,
-        "warm": args.warm, "model": str(container.settings.resolved_model_path() or "") if container else None,
+        "warm": args.warm, "model": str(model or "") if assistant else None,
         "cpu_count": os.cpu_count(),
     }
     warm_info = None
@@ -210,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     report = loadgen.build_report(result, config)
     report["warm"] = warm_info
     report["preflight"] = preflight
-    if container is not None:
-        snap = container.metrics.snapshot()
+    if assistant is not None:
+        snap = assistant.stats()
         report["server_metrics"] = {k: snap.get(k) for k in ("window", "latency_ms", "outcomes", "hit_rate",
                                                               "error_rate", "memory", "pool", "alerts")}
     report_path = out / "report.json"
@@ -240,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
           + f"   peak system memory {report['resources']['peak_system_memory_percent']}%")
     print(f"report {report_path}   plot {plot_path}")
     print(json.dumps(loadgen.summary_line(report)), flush=True)
-    if container is not None:
-        container.metrics.close()
+    if assistant is not None:
+        assistant.close()
     return 0
 
 

@@ -20,13 +20,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import pickle
 import sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+from neoc_assistant import runtime  # noqa: E402
+
+runtime.configure_process()  # offline, quiet, OpenMP policy: before any library loads
 
 import numpy as np  # noqa: E402
 
@@ -50,7 +50,7 @@ def collect(container: Container, texts: list[str], depth: int) -> list[dict]:
     out = []
     for text, qv in zip(texts, vecs):
         vlist = [(h.chunk_id, h.similarity) for h in container.vectors.query(qv, depth)]
-        s = container.settings
+        s = container.settings.retrieval
         match = plan_lexical(text, retr.term_stats, s.lexical_max_terms, s.lexical_max_postings).match
         llist = container.manifest.lexical_search(match, depth) if match else []
         plan = plan_lexical(text, retr.term_stats, s.lexical_max_terms, s.lexical_max_postings)

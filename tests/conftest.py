@@ -7,16 +7,16 @@ manifest and caches.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+from neoc_assistant import runtime
+
+runtime.configure_process()  # offline, no telemetry: before any library is imported
 
 from neoc_assistant.container import Container  # noqa: E402
-from neoc_assistant.settings import Settings  # noqa: E402
+from neoc_assistant.settings import EmbeddingSettings, Settings  # noqa: E402
 from neoc_assistant.store.embeddings import Embedder  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ SHARED_DIR = REPO_ROOT.parent / "shared"
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """One real embedding model for the whole session (it takes seconds to load)."""
-    emb = Embedder(Settings(data_dir=Path("/nonexistent-unused")))
+    emb = Embedder(EmbeddingSettings())
     _ = emb.model
     return emb
 

@@ -116,7 +116,7 @@ def make_engine(tmp_path):
     engines = []
 
     def _make(model: Path | None = None, *, on_guard_action=None, shed_cache=None, **overrides):
-        eng = GenerationEngine(engine_settings(tmp_path, model or built_model("chatml"), **overrides),
+        eng = GenerationEngine(engine_settings(tmp_path, model or built_model("chatml"), **overrides).generation,
                                on_guard_action=on_guard_action, shed_cache=shed_cache)
         engines.append(eng)
         return eng

@@ -55,7 +55,7 @@ CHILD = FAKE_EMBEDDER + textwrap.dedent(
 
     data_dir, mode, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     s = Settings(data_dir=Path(data_dir), kb_dir=Path(data_dir) / "kb", cache_similarity_threshold=0.8)
-    cache = ResponseCache(s, BagOfWordsEmbedder(), lexicon=KBLexicon())
+    cache = ResponseCache(s.cache, s.paths.cache_dir / "responses", BagOfWordsEmbedder(), lexicon=KBLexicon())
     ctx = CacheContext("kb-1", "bow", "v1", "k=5", "")
     ans = lambda q: CachedAnswer(q, "answer:" + q, "llm", [{"source": "a.md"}], time.time())
     errors = 0
@@ -79,7 +79,7 @@ CHILD = FAKE_EMBEDDER + textwrap.dedent(
 
 def make_cache(data_dir: Path, **overrides) -> ResponseCache:
     s = Settings(data_dir=data_dir, kb_dir=data_dir / "kb", cache_similarity_threshold=0.8, **overrides)
-    return ResponseCache(s, BagOfWordsEmbedder(), lexicon=KBLexicon())
+    return ResponseCache(s.cache, s.paths.cache_dir / "responses", BagOfWordsEmbedder(), lexicon=KBLexicon())
 
 
 def answer(q: str) -> CachedAnswer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from neoc_assistant.cache.lexicon import KBLexicon
-from neoc_assistant.cache.normalize import (
+from neoc_assistant.language.normalize import (
     canonical_number,
     damerau_levenshtein,
     light_stem,

@@ -28,7 +28,7 @@ def make_cache(tmp_path, embedder, lexicon):
     def _make(name: str = "data", **overrides) -> ResponseCache:
         timer = overrides.pop("l1_timer", time.monotonic)
         s = Settings(data_dir=tmp_path / name, kb_dir=tmp_path / "kb", models_dir=tmp_path / "models", **overrides)
-        return ResponseCache(s, embedder, lexicon=lexicon, l1_timer=timer)
+        return ResponseCache(s.cache, s.paths.cache_dir / "responses", embedder, lexicon=lexicon, l1_timer=timer)
 
     return _make
 

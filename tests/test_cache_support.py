@@ -35,7 +35,7 @@ class _NoModel:
 
 
 def test_embedding_cache_roundtrip_and_persistence(settings):
-    cache = EmbeddingCache(settings)
+    cache = EmbeddingCache(settings.paths.cache_dir / "embeddings")
     vecs = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
     cache.set_many("m@1", ["a", "b", "c"], vecs)
     got = cache.get_many("m@1", ["b", "x", "a"])
@@ -43,19 +43,19 @@ def test_embedding_cache_roundtrip_and_persistence(settings):
     assert got[1] is None
     np.testing.assert_array_equal(got[2], vecs[0])
     assert cache.get_many("m@2", ["a"]) == [None]  # keyed by model identity
-    fresh = EmbeddingCache(settings)  # another process: from disk
+    fresh = EmbeddingCache(settings.paths.cache_dir / "embeddings")  # another process: from disk
     np.testing.assert_array_equal(fresh.get_many("m@1", ["c"])[0], vecs[2])
     assert fresh.stats()["disk_items"] == 3
 
 
 def test_embedder_reuses_cached_vectors_without_the_model(settings, embedder):
     texts = ["What triggers Level 2?", "Who approves the IAP?"]
-    first = Embedder(settings, cache=EmbeddingCache(settings))
+    first = Embedder(settings.embedding, cache=EmbeddingCache(settings.paths.cache_dir / "embeddings"))
     first._model = embedder.model  # share the loaded session model
     v1 = first.encode(texts)
     np.testing.assert_allclose(v1, embedder.encode(texts), atol=1e-6)
 
-    second = Embedder(settings, cache=EmbeddingCache(settings))
+    second = Embedder(settings.embedding, cache=EmbeddingCache(settings.paths.cache_dir / "embeddings"))
     second._model = _NoModel()
     np.testing.assert_array_equal(second.encode(texts), v1)
     assert second.cache.hits == 2 and second.cache.misses == 0
@@ -64,32 +64,32 @@ def test_embedder_reuses_cached_vectors_without_the_model(settings, embedder):
 # -- query log -----------------------------------------------------------------------------------------
 
 def test_query_log_records_questions_not_answers_and_ranks_them(settings):
-    log = QueryLog(settings)
+    log = QueryLog(settings.paths.log_dir)
     for q in ["Who approves the IAP?", "who approves the IAP", "Please, who approves the IAP?",
               "What triggers Level 2?", "What triggers Level 2?", "Where is the alternate NEOC?"]:
         log.record(q)
     log.record("   ")
-    lines = (settings.log_dir / "queries.jsonl").read_text().splitlines()
+    lines = (settings.paths.log_dir / "queries.jsonl").read_text().splitlines()
     assert len(lines) == 6
     assert set(json.loads(lines[0])) == {"ts", "q", "key"}  # no answer field, ever
     top = log.top(2)
     assert [(t.question, t.count) for t in top] == [("Who approves the IAP?", 3), ("What triggers Level 2?", 2)]
     assert [t.count for t in log.top(10, min_count=2)] == [3, 2]
     assert len(log) == 6
-    off = QueryLog(settings.model_copy(update={"query_log_enabled": False}))
+    off = QueryLog(settings.paths.log_dir, enabled=False)
     off.record("Who approves the IAP?")
-    assert len((settings.log_dir / "queries.jsonl").read_text().splitlines()) == 6
+    assert len((settings.paths.log_dir / "queries.jsonl").read_text().splitlines()) == 6
 
 
 def test_query_log_concurrent_writers_do_not_interleave(settings):
-    log = QueryLog(settings)
+    log = QueryLog(settings.paths.log_dir)
     child_code = (
         "import sys; from pathlib import Path; from neoc_assistant.settings import Settings;"
         "from neoc_assistant.cache.query_log import QueryLog;"
-        "log = QueryLog(Settings(data_dir=Path(sys.argv[1])));"
+        "log = QueryLog(Settings(data_dir=Path(sys.argv[1])).paths.log_dir);"
         "[log.record('child question number %d ' % i + 'x' * 300) for i in range(300)]"
     )
-    child = subprocess.Popen([sys.executable, "-c", child_code, str(settings.data_dir)],
+    child = subprocess.Popen([sys.executable, "-c", child_code, str(settings.paths.data_dir)],
                              env={**os.environ, "PYTHONPATH": str(REPO)})
     threads = [threading.Thread(target=lambda t=t: [log.record(f"thread {t} question {i} " + "y" * 300) for i in range(100)])
                for t in range(3)]
@@ -98,7 +98,7 @@ def test_query_log_concurrent_writers_do_not_interleave(settings):
     for t in threads:
         t.join()
     assert child.wait(timeout=120) == 0
-    lines = (settings.log_dir / "queries.jsonl").read_text().splitlines()
+    lines = (settings.paths.log_dir / "queries.jsonl").read_text().splitlines()
     assert len(lines) == 600
     assert all(json.loads(line)["q"] for line in lines)  # every line is whole, valid JSON
 
@@ -129,7 +129,7 @@ def test_warm_through_a_real_cache_then_everything_is_a_hit(tmp_path, embedder):
     from neoc_assistant.cache.lexicon import KBLexicon
     from neoc_assistant.cache.response_cache import CacheContext, CachedAnswer, ResponseCache
 
-    cache = ResponseCache(Settings(data_dir=tmp_path / "d", kb_dir=tmp_path / "kb"), embedder, lexicon=KBLexicon())
+    cache = ResponseCache(Settings().cache, tmp_path / "d" / "cache" / "responses", embedder, lexicon=KBLexicon())
     ctx = CacheContext("kb", "m", "v1", "r", "")
     calls = []
 
@@ -168,7 +168,8 @@ def test_cache_cli_stats_and_clear(tmp_path, embedder):
     from neoc_assistant.cache.response_cache import CacheContext, CachedAnswer, ResponseCache
 
     data = tmp_path / "data"
-    cache = ResponseCache(Settings(data_dir=data, kb_dir=tmp_path / "kb"), embedder, lexicon=KBLexicon())
+    cache = ResponseCache(Settings().cache, Settings(data_dir=data).paths.cache_dir / "responses", embedder,
+                          lexicon=KBLexicon())
     ctx = CacheContext("kb", "m", "v1", "r", "")
     cache.store("Who approves the IAP?", ctx, CachedAnswer("Who approves the IAP?", "The IC.", "llm", [{"source": "a"}]))
     assert cache.lookup("who approves the iap", ctx).answer is not None

@@ -327,7 +327,7 @@ def test_close_frees_everything(make_engine, tiny_model):
 def test_dead_mapped_pages_are_released_and_generation_still_works(make_engine, tiny_model):
     import sys
 
-    from neoc_assistant.generate.engine import drop_mapped_file_pages
+    from neoc_assistant.generate.llama_backend import drop_mapped_file_pages
 
     eng = make_engine(tiny_model)
     before = eng.generate(messages(), max_tokens=8)

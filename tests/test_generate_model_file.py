@@ -21,7 +21,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def test_no_model_configured(tmp_path):
-    eng = GenerationEngine(Settings(data_dir=tmp_path, models_dir=tmp_path / "models"))
+    eng = GenerationEngine(Settings(data_dir=tmp_path, models_dir=tmp_path / "models").generation)
     assert not eng.available() and eng.model_identity() is None
     with pytest.raises(ModelError) as info:
         eng.load()
@@ -30,7 +30,7 @@ def test_no_model_configured(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    eng = GenerationEngine(engine_settings(tmp_path, tmp_path / "nope.gguf"))
+    eng = GenerationEngine(engine_settings(tmp_path, tmp_path / "nope.gguf").generation)
     assert not eng.available()
     with pytest.raises(ModelError) as info:
         eng.load()
@@ -43,7 +43,7 @@ def test_truncated_file(tmp_path, tiny_model, fraction):
     data = tiny_model.read_bytes()
     bad = tmp_path / "cut.gguf"
     bad.write_bytes(data[: max(30, int(len(data) * fraction))])
-    eng = GenerationEngine(engine_settings(tmp_path, bad))
+    eng = GenerationEngine(engine_settings(tmp_path, bad).generation)
     assert eng.available()  # a file is there; it's only checked on load
     with pytest.raises(ModelError) as info:
         eng.load()
@@ -65,7 +65,7 @@ def test_not_a_gguf(tmp_path, content, hint):
     bad = tmp_path / "model.gguf"
     bad.write_bytes(content)
     with pytest.raises(ModelError) as info:
-        GenerationEngine(engine_settings(tmp_path, bad)).load()
+        GenerationEngine(engine_settings(tmp_path, bad).generation).load()
     msg = _one_line(info.value)
     assert hint in msg and "model.gguf" in msg
 
@@ -158,7 +158,7 @@ def test_valid_gguf_of_unknown_architecture(tmp_path):
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
-    eng = GenerationEngine(engine_settings(tmp_path, path))
+    eng = GenerationEngine(engine_settings(tmp_path, path).generation)
     with pytest.raises(ModelError) as info:
         eng.load()
     msg = _one_line(info.value)

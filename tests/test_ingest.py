@@ -328,8 +328,8 @@ def test_second_ingest_while_one_runs_is_refused(container, kb):
 
     from neoc_assistant.errors import StoreError
 
-    lock = FileLock(str(container.settings.data_dir / "ingest.lock"))
-    container.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(container.settings.paths.data_dir / "ingest.lock"))
+    container.settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
     with lock:
         with pytest.raises(StoreError, match="Another ingest is running"):
             container.assistant.ingest([kb])

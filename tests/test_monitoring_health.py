@@ -9,7 +9,6 @@ import pytest
 
 from neoc_assistant.cli import common, main
 from neoc_assistant.container import Container
-from neoc_assistant.monitoring.health import check_health
 from neoc_assistant.settings import Settings
 from tests.conftest import KB_DIR
 
@@ -39,7 +38,7 @@ def _container(root, embedder, **kw) -> Container:
 
 
 def test_retrieval_only_is_healthy_but_degraded(ingested):
-    result = check_health(ingested)
+    result = ingested.assistant.health()
     assert result["healthy"] is True
     assert result["status"] == "degraded"
     model = result["checks"]["model"]
@@ -56,7 +55,7 @@ def test_retrieval_only_is_healthy_but_degraded(ingested):
 
 def test_missing_store_is_unhealthy_and_not_created(make_container, tmp_path):
     c = make_container()
-    result = check_health(c)
+    result = c.assistant.health()
     assert result["healthy"] is False and result["status"] == "unhealthy"
     assert result["checks"]["store"]["reachable"] is False
     assert "ingest" in result["checks"]["store"]["message"]
@@ -67,25 +66,25 @@ def test_empty_store_is_unhealthy(make_container, tmp_path):
     (tmp_path / "kb").mkdir()
     c = make_container()
     c.assistant.ingest()
-    store = check_health(c)["checks"]["store"]
+    store = c.assistant.health()["checks"]["store"]
     assert store["reachable"] is True and store["chunks"] == 0 and store["ok"] is False
 
 
 def test_configured_model_missing_or_corrupt_is_unhealthy(ingested_dir, embedder, tmp_path):
     c = _container(ingested_dir, embedder, model_path=tmp_path / "models" / "gone.gguf")
-    model = check_health(c)["checks"]["model"]
+    model = c.assistant.health()["checks"]["model"]
     assert model["ok"] is False and model["available"] is False and "gone.gguf" in model["message"]
 
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"NOTAGGUF" * 100)
-    result = check_health(_container(ingested_dir, embedder, model_path=bad))
+    result = _container(ingested_dir, embedder, model_path=bad).assistant.health()
     assert result["healthy"] is False and result["checks"]["model"]["ok"] is False
     assert "GGUF" in result["checks"]["model"]["message"]
     assert result["checks"]["store"]["ok"] is True  # the other checks still run
 
 
 def test_disk_minimum(ingested):
-    result = check_health(ingested, min_free_disk_bytes=1 << 60)
+    result = ingested.assistant.health(min_free_disk_bytes=1 << 60)
     assert result["healthy"] is False and result["checks"]["disk"]["ok"] is False
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import importlib.util
 import json
+import sys
 import threading
 import time
 from collections import Counter
@@ -18,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from neoc_assistant.errors import BusyError, InputError
-from neoc_assistant.monitoring import loadgen
 from tests.conftest import DATA_DIR, REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+import loadgen  # noqa: E402  (scripts/loadgen.py: a development tool, not part of the package)
 
 QUESTIONS = DATA_DIR / "loadtest_questions.jsonl"
 

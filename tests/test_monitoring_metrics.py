@@ -15,15 +15,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from neoc_assistant.monitoring.alerts import AlertMonitor
-from neoc_assistant.monitoring.metrics import (
-    METRICS_CONTENT_TYPE,
-    HistoryLog,
-    Metrics,
-    history_path,
-    history_snapshot,
-    metrics_response,
-    percentile,
-)
+from neoc_assistant.figures import percentile
+from neoc_assistant.monitoring.history import HistoryLog
+from neoc_assistant.monitoring.metrics import METRICS_CONTENT_TYPE, Metrics, metrics_response
 from neoc_assistant.monitoring.remote import histogram_quantile, require_loopback, summarize_exposition
 from neoc_assistant.errors import InputError
 from neoc_assistant.settings import Settings
@@ -31,6 +25,11 @@ from neoc_assistant.settings import Settings
 
 def _settings(tmp_path, **kw) -> Settings:
     return Settings(data_dir=tmp_path / "data", kb_dir=tmp_path / "kb", models_dir=tmp_path / "models", **kw)
+
+
+def _sections(settings: Settings) -> tuple:
+    """What the container gives ``Metrics``: the monitoring section and the log folder."""
+    return settings.monitoring, settings.paths.log_dir
 
 
 def _samples(metrics: Metrics) -> dict[tuple, float]:
@@ -44,7 +43,7 @@ def _samples(metrics: Metrics) -> dict[tuple, float]:
 
 
 def test_prometheus_exposition_parses_and_counts(tmp_path):
-    m = Metrics(_settings(tmp_path))
+    m = Metrics(*_sections(_settings(tmp_path)))
     m.record_request("llm", {"cache": 2.0, "embed": 8.0, "retrieve": 40.0, "generate": 1500.0, "total": 1560.0},
                      {"prompt": 400, "completion": 60})
     m.record_request("cached_l1", {"cache": 1.5, "total": 2.0}, {"prompt": 0, "completion": 0})
@@ -80,8 +79,8 @@ def test_prometheus_exposition_parses_and_counts(tmp_path):
 
 
 def test_registries_are_isolated(tmp_path):
-    a = Metrics(_settings(tmp_path), persist=False)
-    b = Metrics(_settings(tmp_path), persist=False)  # a second instance must not clash with the first
+    a = Metrics(*_sections(_settings(tmp_path)), persist=False)
+    b = Metrics(*_sections(_settings(tmp_path)), persist=False)  # a second instance must not clash with the first
     a.record_request("llm", {"total": 5.0}, {})
     assert _samples(a)[("neoc_requests_total", frozenset({("outcome", "llm")}))] == 1
     assert _samples(b)[("neoc_requests_total", frozenset({("outcome", "llm")}))] == 0
@@ -97,7 +96,7 @@ def test_percentile_interpolates():
 
 
 def test_window_percentiles_hit_rate_error_rate(tmp_path):
-    m = Metrics(_settings(tmp_path, metrics_window=20), persist=False)
+    m = Metrics(*_sections(_settings(tmp_path, metrics_window=20)), persist=False)
     for i in range(30):  # the first 10 fall out of the window
         m.record_request("llm", {"total": 100_000.0, "retrieve": 1.0}, {})
     for i in range(1, 21):  # 20 requests, totals 10..200 ms
@@ -131,7 +130,7 @@ def test_window_percentiles_hit_rate_error_rate(tmp_path):
 
 
 def test_request_path_is_cheap_and_never_calls_psutil(tmp_path, monkeypatch):
-    m = Metrics(_settings(tmp_path))
+    m = Metrics(*_sections(_settings(tmp_path)))
     calls = []
     real_vm = psutil.virtual_memory
     monkeypatch.setattr(psutil, "virtual_memory", lambda *a, **k: calls.append("vm") or real_vm())
@@ -145,12 +144,12 @@ def test_request_path_is_cheap_and_never_calls_psutil(tmp_path, monkeypatch):
     per_request = (time.perf_counter() - t0) / n
     assert calls == []
     assert per_request < 500e-6, f"{per_request * 1e6:.0f} us per request"
-    lines = history_path(m.settings).read_text().splitlines()
+    lines = m.history.path.read_text().splitlines()
     assert len(lines) == n
 
 
 def test_thread_safe_counts(tmp_path):
-    m = Metrics(_settings(tmp_path, metrics_window=10_000))
+    m = Metrics(*_sections(_settings(tmp_path, metrics_window=10_000)))
     threads = [threading.Thread(target=lambda: [m.record_request("extractive", {"total": 3.0}, {"prompt": 1})
                                                 for _ in range(500)]) for _ in range(8)]
     for t in threads:
@@ -161,7 +160,7 @@ def test_thread_safe_counts(tmp_path):
     assert snap["window"]["requests"] == 4000
     assert snap["totals"]["tokens"]["prompt"] == 4000
     assert _samples(m)[("neoc_requests_total", frozenset({("outcome", "extractive")}))] == 4000
-    lines = history_path(m.settings).read_text().splitlines()
+    lines = m.history.path.read_text().splitlines()
     assert len(lines) == 4000 and all(json.loads(line)["outcome"] == "extractive" for line in lines)
 
 
@@ -180,14 +179,14 @@ def test_history_rotation_keeps_the_latest(tmp_path):
 
 def test_stats_cli_in_another_process_reads_history(tmp_path):
     settings = _settings(tmp_path, metrics_window=50)
-    m = Metrics(settings)
+    m = Metrics(*_sections(settings))
     for i in range(60):
         m.record_request("cached_l1" if i % 2 else "llm", {"total": float(i + 1), "cache": 1.0},
                          {"prompt": 10, "completion": 2})
     m.record_error("StoreError")
     m.tick()  # the server's sampler: writes a "sample" line with its RSS
     m.close()
-    env = {**os.environ, "NEOC_DATA_DIR": str(settings.data_dir), "NEOC_METRICS_WINDOW": "50"}
+    env = {**os.environ, "NEOC_DATA_DIR": str(settings.paths.data_dir), "NEOC_METRICS_WINDOW": "50"}
     proc = subprocess.run([sys.executable, "-m", "neoc_assistant", "stats", "--json"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -207,11 +206,11 @@ def test_stats_cli_in_another_process_reads_history(tmp_path):
 
 def test_sampler_sets_pool_gauges_and_persists_sample(tmp_path):
     pool = {"size": 3, "in_use": 2, "waiting": 5, "idle": 1}
-    m = Metrics(_settings(tmp_path), pool_stats=lambda: pool)
+    m = Metrics(*_sections(_settings(tmp_path)), pool_stats=lambda: pool)
     m.start_sampler(interval_seconds=0.05)
     try:
         deadline = time.time() + 5
-        while time.time() < deadline and not history_path(m.settings).exists():
+        while time.time() < deadline and not m.history.path.exists():
             time.sleep(0.02)
     finally:
         m.stop_sampler()
@@ -219,13 +218,13 @@ def test_sampler_sets_pool_gauges_and_persists_sample(tmp_path):
     assert s[("neoc_pool_size", frozenset())] == 3
     assert s[("neoc_pool_in_use", frozenset())] == 2
     assert s[("neoc_pool_queue_length", frozenset())] == 5
-    lines = [json.loads(x) for x in history_path(m.settings).read_text().splitlines()]
+    lines = [json.loads(x) for x in m.history.path.read_text().splitlines()]
     assert lines and lines[0]["kind"] == "sample" and lines[0]["pool"]["in_use"] == 2
     assert m.snapshot()["pool"]["waiting"] == 5
 
 
 def test_remote_summary_from_real_exposition(tmp_path):
-    m = Metrics(_settings(tmp_path), persist=False)
+    m = Metrics(*_sections(_settings(tmp_path)), persist=False)
     for i in range(100):
         m.record_request("cached_l2" if i < 70 else "llm", {"total": 50.0 if i < 90 else 4000.0}, {})
     m.record_error("MemoryGuardError")
@@ -268,7 +267,8 @@ def _alert_logs(caplog) -> list[dict]:
 
 def test_one_slow_request_does_not_alert_but_a_slow_window_does(tmp_path, caplog):
     clock = FakeClock()
-    m = Metrics(_settings(tmp_path), persist=False, alert_min_samples=20, alert_interval_seconds=30, clock=clock)
+    m = Metrics(*_sections(_settings(tmp_path)), persist=False, alert_min_samples=20, alert_interval_seconds=30,
+                clock=clock)
     caplog.set_level(logging.INFO, logger="neoc_assistant.alerts")
     m.record_request("llm", {"total": 45_000.0}, {})  # cold start: model load
     assert [a for a in m.snapshot()["alerts"] if a["alert"] == "latency_p95"] == []
@@ -302,7 +302,7 @@ def test_one_slow_request_does_not_alert_but_a_slow_window_does(tmp_path, caplog
 
 def test_alert_rules_error_rate_and_memory(tmp_path):
     settings = _settings(tmp_path)
-    mon = AlertMonitor(settings, min_samples=20)
+    mon = AlertMonitor(settings.monitoring, min_samples=20)
     base = {"latency_ms": {"total": {"n": 40, "p95": 500.0}}, "window": {"requests": 40}, "errors": 3,
             "error_rate": 3 / 40, "answered": 37, "hit_rate": 0.9, "memory": {"system_percent": 50.0}}
     assert [a["alert"] for a in mon.check(base)] == ["error_rate"]
@@ -317,7 +317,7 @@ def test_alert_rules_error_rate_and_memory(tmp_path):
 
 def test_retrieval_only_traffic_does_not_raise_a_hit_rate_alert(tmp_path):
     """Only model-written answers are cached: 0 % hits in extractive (quotes-only) mode is not a cache fault."""
-    m = Metrics(_settings(tmp_path), persist=False, alert_min_samples=20)
+    m = Metrics(*_sections(_settings(tmp_path)), persist=False, alert_min_samples=20)
     for _ in range(50):
         m.record_request("extractive", {"total": 20.0}, {})
     snap = m.snapshot()

@@ -10,7 +10,7 @@ from retrieval_fixtures import SMALL_CORPUS, build_tiny_cross_encoder, write_cor
 
 from neoc_assistant.errors import ModelError
 from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever, SearchFilters, Stages, mmr
-from neoc_assistant.settings import Settings
+from neoc_assistant.settings import RetrievalSettings, Settings
 
 FLOOD_QUERY = "How fast must the SMS warning and sirens go out when the river passes danger level?"
 
@@ -34,7 +34,7 @@ def _minmax(x):
 
 # -- fusion ---------------------------------------------------------------------------------
 def _fuser(**overrides) -> KnowledgeBaseRetriever:
-    return KnowledgeBaseRetriever(Settings(data_dir="/nonexistent", **overrides), None, None, None)
+    return KnowledgeBaseRetriever(RetrievalSettings(**overrides), None, None, None)
 
 
 def test_rrf_fusion_arithmetic():
@@ -239,7 +239,7 @@ def test_timings_and_query_vector_reuse(small, monkeypatch):
     assert result.timings_ms["retrieval"] == pytest.approx(
         sum(v for key, v in result.timings_ms.items() if key not in ("embed", "retrieval")), abs=0.01
     )
-    assert len(r.search(FLOOD_QUERY, query_vector=qv)) == container.settings.retrieval_top_k
+    assert len(r.search(FLOOD_QUERY, query_vector=qv)) == container.settings.retrieval.top_k
     assert r.search(FLOOD_QUERY, k=2, query_vector=qv)[0].to_json(1).keys() == {
         "rank", "score", "source", "page", "chunk_id", "text"
     }
@@ -250,7 +250,9 @@ def test_langchain_adapter(small, monkeypatch):
     from langchain_core.documents import Document
     from langchain_core.retrievers import BaseRetriever
 
-    lc = container.retriever.as_langchain(k=3)
+    from neoc_assistant.retrieve.langchain_adapter import as_langchain
+
+    lc = as_langchain(container.retriever, k=3)
     assert isinstance(lc, BaseRetriever)
     docs = lc.invoke(FLOOD_QUERY)
     assert len(docs) == 3 and all(isinstance(d, Document) for d in docs)
@@ -300,11 +302,9 @@ def test_search_queries_file_is_batch_embedded(small, tmp_path, monkeypatch):
 
 
 def test_config_key_covers_every_result_setting():
-    from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever as R
-
     base = _fuser().config_key()
-    defaults = Settings(data_dir="/nonexistent")
-    for name in R.RESULT_SETTINGS:
+    defaults = RetrievalSettings()
+    for name in RetrievalSettings.model_fields:
         value = getattr(defaults, name)
         if name == "fusion":
             other = "rrf" if value == "weighted" else "weighted"

@@ -85,8 +85,8 @@ def test_absent_topic_is_reported_as_not_in_the_knowledge_base(kb, question):
     assert result.hits, "search keeps returning the nearest passages"
     assert result.relevant == [], [(h.source, h.scores) for h in result.hits]
     assert r.search(question, relevant_only=True) == []
-    assert len(r.search(question)) == kb.settings.retrieval_top_k
-    assert all(0.0 <= h.scores["relevance"] < kb.settings.relevance_floor for h in result.hits)
+    assert len(r.search(question)) == kb.settings.retrieval.top_k
+    assert all(0.0 <= h.scores["relevance"] < kb.settings.retrieval.relevance_floor for h in result.hits)
 
 
 def test_absent_questions_mostly_refused(kb):

@@ -6,13 +6,14 @@ In-process (FastAPI TestClient) with a scripted fake assistant; fast.
 from __future__ import annotations
 
 import re
-from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
 
 from neoc_assistant.errors import BusyError, InputError, MemoryGuardError, ModelError
-from neoc_assistant.serve.app import create_app, generation_slots, is_loopback
+from neoc_assistant.container import Container
+from neoc_assistant.serve.app import create_app, is_loopback
+from neoc_assistant.settings import Settings
 
 from test_ui_handlers import FakeAssistant, make_answer
 
@@ -22,7 +23,7 @@ class ApiFake(FakeAssistant):
         super().__init__(settings, **kw)
         self.ask_error: Exception | None = None
         self.healthy = True
-        self.container = SimpleNamespace(metrics=SimpleNamespace(prometheus_text=lambda: "neoc_requests_total 3\n"))
+        self.metrics_text = lambda: "neoc_requests_total 3\n"
 
     def ask(self, question, *, history=None, filters=None, use_cache=True):
         self.calls.append({"question": question, "history": history, "use_cache": use_cache})
@@ -89,7 +90,7 @@ def test_metrics_prometheus_text_and_guard(client, fake_api):
     resp = client.get("/metrics")
     assert resp.status_code == 200 and resp.text == "neoc_requests_total 3\n"
     assert resp.headers["content-type"].startswith("text/plain; version=0.0.4")
-    fake_api.container = SimpleNamespace()  # metrics module missing / not wired
+    del fake_api.metrics_text  # metrics module missing / not wired
     resp = client.get("/metrics")
     assert resp.status_code == 503 and "metrics unavailable" in resp.text
 
@@ -115,7 +116,7 @@ def test_page_and_theme_reference_no_external_host(client):
 
 
 def test_auth_protects_ui_and_api(settings):
-    fake = ApiFake(settings.model_copy(update={"auth_username": "duty", "auth_password": "s3cret"}))
+    fake = ApiFake(Settings(data_dir=settings.paths.data_dir, auth_username="duty", auth_password="s3cret"))
     app = create_app(fake, concurrency_limit=1, mode="extractive")
     with TestClient(app) as c:
         assert c.post("/api/ask", json={"question": "q"}).status_code == 401
@@ -128,7 +129,7 @@ def test_auth_protects_ui_and_api(settings):
 
 
 def test_half_configured_auth_is_refused(settings):
-    fake = ApiFake(settings.model_copy(update={"auth_username": "duty"}))
+    fake = ApiFake(Settings(data_dir=settings.paths.data_dir, auth_username="duty"))
     with pytest.raises(InputError, match="both"):
         create_app(fake, concurrency_limit=1, mode="extractive")
 
@@ -144,19 +145,19 @@ def test_generation_slots_follow_the_engine_pool(settings):
         def load(self):
             self.loaded = True
 
-    fake = ApiFake(settings)
-    fake.container = SimpleNamespace(engine=Engine())
-    assert generation_slots(fake) == (3, "llm") and fake.container.engine.loaded
+    engine = Engine()
+    assistant = Container(settings, engine=engine).assistant  # the real front door around a stand-in engine
+    assert assistant.generation_slots() == (3, "llm") and engine.loaded
 
-    fake.container.engine.available = lambda: False
-    assert generation_slots(fake) == (2, "extractive")
+    engine.available = lambda: False
+    assert assistant.generation_slots() == (2, "extractive")
 
     def broken():
         raise ModelError("truncated")
 
-    fake.container.engine.available = lambda: True
-    fake.container.engine.load = broken
-    assert generation_slots(fake) == (2, "extractive")
+    engine.available = lambda: True
+    engine.load = broken
+    assert assistant.generation_slots() == (2, "extractive")
 
 
 def test_is_loopback():

@@ -17,18 +17,16 @@ import pytest
 from neoc_assistant.answer import Answer, StreamEvent
 from neoc_assistant.errors import BusyError, InputError, MemoryGuardError, ModelError, StoreError
 from neoc_assistant.serve import render
-from neoc_assistant.serve.ui import (
+from neoc_assistant.serve.admin_handlers import KnowledgeBaseHandlers, SystemHandlers, safe_filename
+from neoc_assistant.serve.chat_handlers import (
     THINKING_TEXT,
     WAITING_TEXT,
     ChatHandlers,
-    KnowledgeBaseHandlers,
     RecentRequests,
-    SystemHandlers,
     Turn,
-    build_ui,
     message_text,
-    safe_filename,
 )
+from neoc_assistant.serve.ui import build_ui
 from neoc_assistant.settings import Settings
 
 import gradio as gr
@@ -52,8 +50,8 @@ class FakeAssistant:
 
     def __init__(self, settings: Settings, tokens=("Each ", "person ", "needs ", "15 litres [1]."), *,
                  error: Exception | None = None, token_delay: float = 0.0, answer: Answer | None = None):
-        self.settings = settings
-        self.container = SimpleNamespace()
+        self.paths = settings.paths
+        self.serve = settings.serve
         self.tokens = list(tokens)
         self.error = error
         self.token_delay = token_delay
@@ -358,7 +356,7 @@ def test_safe_filename_strips_paths_and_odd_characters():
 
 
 def test_upload_validation_is_enforced_server_side(tmp_path, settings):
-    kb = KnowledgeBaseHandlers(FakeAssistant(settings.model_copy(update={"upload_max_mb": 1})))
+    kb = KnowledgeBaseHandlers(FakeAssistant(Settings(data_dir=settings.paths.data_dir, upload_max_mb=1)))
     ok = tmp_path / "sop.md"
     ok.write_text("# SOP\nText.")
     exe = tmp_path / "tool.exe"
@@ -387,7 +385,7 @@ def test_upload_ingests_lists_and_deletes_a_document(container, tmp_path):
     before = assistant.kb_version()
     summary, rows, dropdown, info = kb.upload([str(doc), str(bad)])
     assert "added 1" in summary and "refused `virus.exe`" in summary
-    stored = Path(container.settings.kb_dir) / "uploads" / "Dam break plan.md"
+    stored = Path(container.settings.paths.kb_dir) / "uploads" / "Dam break plan.md"
     assert stored.read_text() == doc.read_text()
     assert any(r[0] == "uploads/Dam break plan.md" and r[4] >= 1 for r in rows)
     assert "uploads/Dam break plan.md" in dropdown["choices"]

@@ -36,7 +36,7 @@ FLOOD = section("03-flood-response-sop.md", "## 2.")
 @pytest.fixture(scope="module")
 def verifier(embedder) -> AnswerVerifier:
     s = Settings(data_dir=Path("/nonexistent"))
-    return AnswerVerifier(SupportChecker(embedder, SupportThresholds.from_settings(s)))
+    return AnswerVerifier(SupportChecker(embedder, SupportThresholds.from_settings(s.verification)))
 
 
 def shown(verifier, answer: str, passages: list[str], question: str = ""):

@@ -7,10 +7,11 @@ already fingerprints the weights, so a different model never reads another's
 vectors, and the text itself is not stored. Values are raw float32 bytes.
 
 Two tiers: a small in-process LRU (hot query vectors: no disk read at all) and a
-``diskcache`` store under ``settings.cache_dir/embeddings`` shared by all
-processes, with no expiry (a vector never goes stale) and least-recently-
-stored culling at ``cache_embedding_size_limit_mb``. Disk errors degrade to a
-miss; the Embedder then simply computes the vector.
+``diskcache`` store (``<cache_dir>/embeddings``) shared by all processes, with
+no expiry (a vector never goes stale) and least-recently-stored culling at
+``cache.embedding_size_limit_mb``. The disk store is opened on first use, so
+building the cache touches no disk. Disk errors degrade to a miss; the
+Embedder then simply computes the vector.
 """
 
 from __future__ import annotations
@@ -18,33 +19,58 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from cachetools import LRUCache
 
+from neoc_assistant.cache.counters import Counters
+
 log = logging.getLogger(__name__)
 
 
 class EmbeddingCache:
-    def __init__(self, settings, *, memory_items: int = 4096):
+    def __init__(self, directory: Path, size_limit_mb: int = 256, *, memory_items: int = 4096):
         self._mem: LRUCache = LRUCache(maxsize=max(1, memory_items))
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-        self.errors = 0
-        self._disk = None
+        self.counts = Counters()
+        self._directory = Path(directory)
+        self._size_limit_mb = int(size_limit_mb)
+        self._disk_store = None
+        self._disk_opened = False
+
+    @property
+    def hits(self) -> int:
+        return self.counts["hits"]
+
+    @property
+    def misses(self) -> int:
+        return self.counts["misses"]
+
+    @property
+    def errors(self) -> int:
+        return self.counts["errors"]
+
+    @property
+    def _disk(self):
+        if not self._disk_opened:
+            with self._lock:
+                if not self._disk_opened:
+                    self._disk_store = self._open_disk()
+                    self._disk_opened = True
+        return self._disk_store
+
+    def _open_disk(self):
         try:
             import diskcache
 
-            directory = settings.cache_dir / "embeddings"
-            directory.mkdir(parents=True, exist_ok=True)
-            limit_mb = int(getattr(settings, "cache_embedding_size_limit_mb", 256))
-            self._disk = diskcache.Cache(
-                str(directory), size_limit=limit_mb * (1 << 20), eviction_policy="least-recently-stored", timeout=30
-            )
+            self._directory.mkdir(parents=True, exist_ok=True)
+            return diskcache.Cache(str(self._directory), size_limit=self._size_limit_mb * (1 << 20),
+                                   eviction_policy="least-recently-stored", timeout=30)
         except Exception as exc:  # noqa: BLE001 - memory-only is still useful
             log.warning("embedding cache: disk store unavailable (%s); using memory only", exc)
+            return None
 
     @staticmethod
     def key(model_id: str, text: str) -> str:
@@ -52,13 +78,14 @@ class EmbeddingCache:
 
     def get_many(self, model_id: str, texts: Sequence[str]) -> list[np.ndarray | None]:
         out: list[np.ndarray | None] = []
+        disk = self._disk
         for text in texts:
             key = self.key(model_id, text)
             with self._lock:
                 vec = self._mem.get(key)
-            if vec is None and self._disk is not None:
+            if vec is None and disk is not None:
                 try:
-                    raw = self._disk.get(key, default=None)
+                    raw = disk.get(key, default=None)
                 except Exception as exc:  # noqa: BLE001
                     self._error(exc)
                     raw = None
@@ -66,10 +93,7 @@ class EmbeddingCache:
                     vec = np.frombuffer(raw, dtype=np.float32).copy()
                     with self._lock:
                         self._mem[key] = vec
-            if vec is None:
-                self.misses += 1
-            else:
-                self.hits += 1
+            self.counts.add("misses" if vec is None else "hits", shared=False)
             out.append(vec.copy() if vec is not None else None)
         return out
 
@@ -79,25 +103,27 @@ class EmbeddingCache:
         with self._lock:
             for key, vec in items:
                 self._mem[key] = vec.copy()
-        if self._disk is None:
+        disk = self._disk
+        if disk is None:
             return
         try:
-            with self._disk.transact():
+            with disk.transact():
                 for key, vec in items:
-                    self._disk.set(key, vec.tobytes())
+                    disk.set(key, vec.tobytes())
         except Exception as exc:  # noqa: BLE001
             self._error(exc)
 
     def _error(self, exc: Exception) -> None:
-        self.errors += 1
+        self.counts.add("errors", shared=False)
         log.warning("embedding cache: disk error: %s", exc)
 
     def stats(self) -> dict:
         data = {"hits": self.hits, "misses": self.misses, "errors": self.errors, "memory_items": len(self._mem)}
-        if self._disk is not None:
+        disk = self._disk
+        if disk is not None:
             try:
-                data["disk_items"] = len(self._disk)
-                data["disk_bytes"] = int(self._disk.volume())
+                data["disk_items"] = len(disk)
+                data["disk_bytes"] = int(disk.volume())
             except Exception as exc:  # noqa: BLE001
                 self._error(exc)
         return data
@@ -105,12 +131,13 @@ class EmbeddingCache:
     def clear(self) -> None:
         with self._lock:
             self._mem.clear()
-        if self._disk is not None:
+        disk = self._disk
+        if disk is not None:
             try:
-                self._disk.clear()
+                disk.clear()
             except Exception as exc:  # noqa: BLE001
                 self._error(exc)
 
     def close(self) -> None:
-        if self._disk is not None:
-            self._disk.close()
+        if self._disk_store is not None:
+            self._disk_store.close()

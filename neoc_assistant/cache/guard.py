@@ -75,7 +75,25 @@ from collections import Counter
 from dataclasses import dataclass
 
 from neoc_assistant.cache.lexicon import KBLexicon
-from neoc_assistant.cache.normalize import (
+from neoc_assistant.language.words import (
+    AMBIGUOUS_UNITS,
+    AUXILIARIES,
+    CODE_HEADS,
+    DIRECTIONAL,
+    EXPANSION_JOINERS,
+    GROUP_WORDS,
+    LIGHT,
+    NEGATORS,
+    PHRASES,
+    QUESTION_STOPWORDS,
+    SYNONYMS,
+    TIME_UNITS,
+    TIME_WORDS,
+    UNITS,
+    WH_SINGLE,
+    is_antonym,
+)
+from neoc_assistant.language.normalize import (
     damerau_levenshtein,
     is_number,
     is_substitution,
@@ -84,172 +102,6 @@ from neoc_assistant.cache.normalize import (
     strip_filler,
     tokenize,
 )
-
-# -- word classes ----------------------------------------------------------------------------------
-
-STOPWORDS = {
-    "a", "an", "the", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did",
-    "have", "has", "had", "having", "i", "we", "you", "me", "us", "our", "ours", "my", "your", "they",
-    "them", "their", "it", "its", "he", "she", "his", "her", "him", "this", "that", "these", "those",
-    "of", "for", "to", "in", "on", "at", "by", "with", "from", "into", "onto", "about", "as", "per",
-    "than", "via", "up", "and", "or", "but", "if", "whether", "so", "then", "also", "any",
-    "every", "each", "either", "such", "can", "could", "may", "might", "must", "shall",
-    "should", "will", "would", "ought", "need", "needs", "let", "lets", "towards", "toward", "upon",
-    "there", "here", "one", "ones", "ever", "just", "way", "able", "whom", "whose", "which", "what",
-    "who", "when", "where", "why", "how", "please", "someone", "anyone", "somebody", "anybody", "s",
-    "yes", "else", "etc",
-}
-NEGATORS = {"not", "no", "never", "without", "none", "nobody", "nothing", "neither", "nor", "nowhere"}
-DIRECTIONAL = {"to", "from", "than", "into", "towards", "toward", "onto", "by", "per"}
-AUXILIARIES = {
-    "is", "are", "was", "were", "am", "do", "does", "did", "can", "could", "should", "must", "will",
-    "would", "shall", "may", "might", "has", "have", "had",
-}
-
-WH_SINGLE = {
-    "who": "wh:who", "whom": "wh:who", "whose": "wh:who", "what": "wh:what", "which": "wh:what",
-    "when": "wh:when", "where": "wh:where", "why": "wh:why", "how": "wh:how",
-}
-TIME_UNITS = {"hour", "hours", "minute", "minutes", "day", "days", "week", "weeks", "month", "months", "year", "years", "hrs", "hr", "h", "mins", "min"}
-
-# Units. Ambiguous abbreviations only count as units right after a number.
-UNITS = {
-    "hour": "u:hour", "hours": "u:hour", "hr": "u:hour", "hrs": "u:hour",
-    "minute": "u:minute", "minutes": "u:minute", "mins": "u:minute",
-    "day": "u:day", "days": "u:day", "week": "u:week", "weeks": "u:week",
-    "month": "u:month", "months": "u:month", "year": "u:year", "years": "u:year",
-    "metre": "u:m", "metres": "u:m", "meter": "u:m", "meters": "u:m",
-    "km": "u:km", "kilometre": "u:km", "kilometres": "u:km", "kilometer": "u:km", "kilometers": "u:km",
-    "cm": "u:cm", "centimetre": "u:cm", "centimetres": "u:cm", "mm": "u:mm", "millimetre": "u:mm",
-    "millimetres": "u:mm", "kg": "u:kg", "kilogram": "u:kg", "kilograms": "u:kg", "gram": "u:g",
-    "grams": "u:g", "litre": "u:l", "litres": "u:l", "liter": "u:l", "liters": "u:l", "ml": "u:ml",
-    "degree": "u:degree", "degrees": "u:degree", "celsius": "u:degree", "percent": "u:percent",
-    "npr": "u:npr", "rs": "u:npr", "rupee": "u:npr", "rupees": "u:npr", "usd": "u:usd",
-    "dollar": "u:usd", "dollars": "u:usd", "cusec": "u:cusec", "cusecs": "u:cusec", "mhz": "u:mhz",
-    "second": "u:second", "seconds": "u:second", "secs": "u:second",
-}
-AMBIGUOUS_UNITS = {"h": "u:hour", "min": "u:minute", "m": "u:m", "l": "u:l", "g": "u:g", "c": "u:degree", "d": "u:day", "sec": "u:second", "s": "u:second"}
-CODE_HEADS = {
-    "category", "class", "type", "grade", "zone", "phase", "tier", "channel", "ch", "annex", "form",
-    "section", "group", "division", "sector", "block", "option", "plan", "ward", "level", "team",
-}
-
-# Question framing: present in one question only, these never change the answer.
-LIGHT = {
-    "wh:what", "do", "get", "got", "make", "tell", "know", "mean", "happen", "explain", "describe",
-    "list", "show", "say", "find", "exactly", "actually", "usually", "normally", "really",
-    "currently", "typically", "generally", "basically", "exist", "still", "need", "allow",
-    "contain", "kind", "sort", "thing", "like", "want", "ok", "okay", "supposed", "possible", "specific",
-    "role",
-}
-LIGHT = {w if ":" in w else light_stem(w) for w in LIGHT}
-
-# Interchangeable words (canonical <- members, written as words and stemmed on import).
-# Grown from dev-split paraphrases only; every group was checked against the near-misses.
-_SYNONYM_GROUPS = [
-    ("earthquake", ["quake", "earthquake"]),
-    ("approve", ["approve", "approval", "authorise", "authorisation", "sanction"]),
-    ("fast", ["fast", "quick", "quickly", "rapid", "rapidly", "speedy"]),
-    ("older", ["older", "elderly", "elder", "senior", "aged"]),
-    ("send", ["send", "sent", "submit", "submitted"]),
-    ("request", ["request", "ask"]),
-    ("end", ["end", "finish", "conclude", "conclusion"]),
-    ("start", ["start", "begin", "began", "begun", "commence"]),
-    ("role", ["role", "job", "responsibility", "responsibilities", "responsible", "task", "function"]),
-    ("child", ["child", "children", "kid"]),
-    ("people", ["people", "person", "individual"]),
-    ("agency", ["agency", "organisation"]),
-    ("medicine", ["medicine", "medication", "drug"]),
-    ("figure", ["figure", "number", "statistic"]),
-    ("amount", ["amount", "quantity", "volume"]),
-    ("sign", ["sign", "indicator", "signal"]),
-    ("register", ["register", "registration"]),
-    ("arrive", ["arrive", "arrival"]),
-    ("bring", ["bring", "carry", "pack"]),
-    ("maximum", ["maximum", "max"]),
-    ("contain", ["contain", "include", "comprise", "consist"]),
-    ("help", ["help", "assist", "assistance"]),
-    ("house", ["house", "home", "dwelling"]),
-    ("staff", ["staff", "personnel", "employee"]),
-    ("need", ["need", "require", "required", "necessary", "needed"]),
-    ("allow", ["allow", "permit", "permitted"]),
-]
-SYNONYMS = {light_stem(m): light_stem(canon) for canon, members in _SYNONYM_GROUPS for m in members}
-
-# Multi-word equivalences (written as words; stemmed when used).
-_PHRASES = [
-    ("get to", ["reach"]),
-    ("get there", ["arrive"]),
-    ("show up", ["arrive"]),
-    ("turn up", ["arrive"]),
-    ("sign off on", ["approve"]),
-    ("sign off", ["approve"]),
-    ("sign in", ["register"]),
-    ("check in", ["register"]),
-    ("ask for", ["request"]),
-    ("situation report", ["sitrep"]),
-    ("situation reports", ["sitrep"]),
-    ("evacuation centre", ["shelter"]),
-    ("evacuation centres", ["shelter"]),
-    ("take with", ["bring"]),
-    ("make up", ["contain"]),
-    ("made up of", ["contain"]),
-    ("responsible for", ["role"]),
-    ("in charge of", ["role"]),
-    ("how many", ["wh:howmany"]),
-    ("how much", ["wh:howmany"]),
-    ("what number of", ["wh:howmany"]),
-    ("what amount of", ["wh:howmany"]),
-    ("how long", ["wh:howlong"]),
-    ("how much time", ["wh:howlong"]),
-    ("how often", ["wh:howoften"]),
-    ("how frequently", ["wh:howoften"]),
-    ("how soon", ["wh:howsoon"]),
-    ("how quickly", ["wh:howsoon"]),
-    ("how fast", ["wh:howsoon"]),
-    ("how far", ["wh:howfar"]),
-    ("what time", ["wh:when"]),
-    ("at what time", ["wh:when"]),
-    ("by when", ["wh:when"]),
-    ("by what time", ["wh:when"]),
-    ("what day", ["wh:when"]),
-]
-
-# -- labels (statistics only; never needed for safety) ------------------------------------------------
-
-GROUP_WORDS = {
-    "child", "children", "kid", "infant", "newborn", "baby", "older", "elderly", "elder", "aged", "senior",
-    "women", "woman", "men", "man", "girl", "boy", "pregnant", "pregnancy", "breastfeed", "mother",
-    "disabl", "disability", "wheelchair", "migrant", "homeless", "patient", "student", "livestock",
-    "youth", "adolescent", "widow", "athlet", "dialysi", "people", "famil", "household", "worker",
-    "volunteer", "tourist", "prisoner", "refuge", "female", "male", "orphan", "caregiver",
-}
-TIME_WORDS = {
-    "today", "tonight", "tomorrow", "yesterday", "morning", "afternoon", "evening", "night", "noon",
-    "midnight", "day", "daytim", "week", "month", "year", "weekend", "monday", "tuesday", "wednesday",
-    "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "may", "june",
-    "july", "august", "september", "october", "november", "december", "monsoon", "winter", "summer",
-    "spring", "autumn", "season", "daily", "weekly", "monthly", "hourly", "annual", "yearly", "now",
-    "current", "next", "last", "previou", "early", "late", "before", "after", "during", "until",
-    "dry", "wet",
-}
-_ANTONYM_PAIRS = [
-    ("activate", "deactivate"), ("open", "close"), ("opening", "closing"), ("start", "end"), ("start", "stop"),
-    ("before", "after"), ("increase", "decrease"), ("rise", "fall"), ("above", "below"),
-    ("upstream", "downstream"), ("maximum", "minimum"), ("full", "partial"), ("fully", "partially"),
-    ("incoming", "outgoing"), ("arrival", "departure"), ("arrive", "depart"), ("escalation", "de"),
-    ("confirmed", "unconfirmed"), ("safe", "unsafe"), ("day", "night"), ("morning", "evening"),
-    ("mandatory", "precautionary"), ("mandatory", "voluntary"), ("high", "low"), ("upper", "lower"),
-    ("inside", "outside"), ("entry", "exit"), ("accept", "reject"), ("approve", "reject"), ("add", "remove"),
-    ("first", "last"), ("early", "late"), ("green", "red"), ("green", "yellow"), ("yellow", "red"),
-    ("wet", "dry"), ("male", "female"), ("men", "women"), ("north", "south"), ("east", "west"),
-    ("over", "under"), ("primary", "alternate"), ("primary", "secondary"), ("in", "out"), ("on", "off"),
-    ("register", "out"), ("urban", "rural"), ("urban", "forest"), ("import", "export"), ("more", "less"),
-    ("most", "least"), ("public", "private"), ("minimum", "max"), ("upstream", "downstream"),
-]
-ANTONYMS = {frozenset((light_stem(x), light_stem(y))) for x, y in _ANTONYM_PAIRS}
-_NEG_PREFIXES = ("de", "dis", "un", "in", "im", "ir", "il", "non", "anti")
-
 
 @dataclass(frozen=True)
 class Features:
@@ -289,13 +141,13 @@ class Guard:
     # -- phrase table ----------------------------------------------------------------------------------
     def _build_phrases(self) -> dict[tuple[str, ...], list[str]]:
         table: dict[tuple[str, ...], list[str]] = {}
-        for words, repl in _PHRASES:
+        for words, repl in PHRASES:
             table[tuple(_stem(w) for w in words.split())] = [r if ":" in r else _stem(r) for r in repl]
         for acr, expansion in self.lex.acronyms.items():
             key = tuple(_stem(w) for w in expansion)
             if len(key) >= 2:
                 table.setdefault(key, [f"acr:{acr}"])
-                content_only = tuple(_stem(w) for w in expansion if w not in ("of", "and", "the", "for", "on"))
+                content_only = tuple(_stem(w) for w in expansion if w not in EXPANSION_JOINERS)
                 if len(content_only) >= 2:
                     table.setdefault(content_only, [f"acr:{acr}"])
         for name, target in self.lex.aliases:
@@ -451,7 +303,7 @@ class Guard:
                 pending_preps.append(word)
                 prev_word, prev_canon = word, ""
                 continue
-            elif word in STOPWORDS or word in ("not",):
+            elif word in QUESTION_STOPWORDS or word in ("not",):
                 prev_word = word
                 continue
             elif word == "duties":  # not "duty" - that is the Duty Officer
@@ -636,15 +488,6 @@ def _common_prefix(x: str, y: str) -> int:
             break
         n += 1
     return n
-
-
-def is_antonym(x: str, y: str) -> bool:
-    if frozenset((x, y)) in ANTONYMS:
-        return True
-    for p in _NEG_PREFIXES:
-        if (x == p + y or y == p + x) and min(len(x), len(y)) >= 3:
-            return True
-    return False
 
 
 def _unstem_in(stem: str, vocabulary: set[str]) -> bool:

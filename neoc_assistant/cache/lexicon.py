@@ -27,27 +27,18 @@ from __future__ import annotations
 import logging
 import math
 import re
-import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from neoc_assistant.cache.normalize import damerau_levenshtein, is_substitution, light_stem, tokenize
 from neoc_assistant.language import wordnet
+from neoc_assistant.language.normalize import damerau_levenshtein, is_substitution, light_stem, tokenize
+from neoc_assistant.language.words import ACRONYM_JOINERS, HAZARD_SEED
 
 log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z]*")
-_FUNCTION = {"of", "and", "the", "for", "on", "in", "to", "a", "an", "at", "by", "with", "&"}
-
-HAZARD_SEED = {
-    "flood", "flash", "earthquake", "quake", "aftershock", "landslide", "debris", "mudslide", "fire",
-    "wildfire", "cold", "wave", "heatwave", "heat", "snow", "snowfall", "avalanche", "glof", "drought",
-    "storm", "windstorm", "hailstorm", "lightning", "cyclone", "tsunami", "epidemic", "pandemic",
-    "outbreak", "cholera", "dengue", "diarrhoea", "awd", "malaria", "covid", "measles", "inundation",
-    "cloudburst", "rainfall", "rain", "monsoon", "smoke", "hazard",
-}
 
 
 @dataclass
@@ -94,7 +85,7 @@ class KBLexicon:
         lex.names = {w for w, n in cap.items() if n >= 1 and low[w] == 0 and len(w) > 2}
         # table cells and list items start with the name itself ("| Chatara (Sunsari) |")
         lex.names |= {w for w in initial if low[w] == 0 and cap[w] == 0 and w not in lex.common and len(w) > 2}
-        lex.names -= set(_FUNCTION)
+        lex.names -= set(ACRONYM_JOINERS)
         lex.hazards |= HAZARD_SEED
         lex._build_deletes()
         return lex
@@ -117,33 +108,6 @@ class KBLexicon:
                     continue
                 docs.append(doc.title + "\n" + "\n".join(p.text for p in doc.pages))
         return cls.from_documents(docs, common)
-
-    @classmethod
-    def from_manifest(cls, manifest_path: Path, common: Iterable[str] = ()) -> "KBLexicon | None":
-        """Read chunk texts straight from the manifest (read-only); None if it has none."""
-        path = Path(manifest_path)
-        if not path.exists():
-            return None
-        try:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-            try:
-                rows = conn.execute(
-                    "SELECT d.doc_hash, d.title, c.section, c.text FROM chunks c "
-                    "JOIN documents d ON d.doc_hash = c.doc_hash ORDER BY d.doc_hash, c.chunk_index"
-                ).fetchall()
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            log.warning("response cache: could not read the manifest for the guard vocabulary: %s", exc)
-            return None
-        if not rows:
-            return None
-        per_doc: dict[str, list[str]] = defaultdict(list)
-        titles: dict[str, str] = {}
-        for doc_hash, title, section, text in rows:
-            titles[doc_hash] = title or ""
-            per_doc[doc_hash].append((section or "") + "\n" + (text or ""))
-        return cls.from_documents([titles[h] + "\n" + "\n".join(parts) for h, parts in per_doc.items()], common)
 
     # -- scanners -------------------------------------------------------------------------------
     @staticmethod
@@ -299,7 +263,7 @@ def _match_initials(words: list[str], acr: str) -> list[str] | None:
     n = len(words)
     for start in range(n - 1, -1, -1):
         tail = words[start:]
-        if tail[0].lower() in _FUNCTION and tail[0][0].lower() != acr[0]:
+        if tail[0].lower() in ACRONYM_JOINERS and tail[0][0].lower() != acr[0]:
             continue
         if _spells(tail, acr):
             return tail
@@ -321,7 +285,7 @@ def _spells(words: list[str], acr: str) -> bool:
             if j < len(acr) and w[0] == acr[j]:
                 res = go(i + 1, j + 1)
                 # "On-Site" style: a second letter of the same word may also count (OSOCC, ORP)
-            if not res and w in _FUNCTION:
+            if not res and w in ACRONYM_JOINERS:
                 res = go(i + 1, j)
         memo[(i, j)] = res
         return res

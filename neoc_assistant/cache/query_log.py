@@ -1,12 +1,12 @@
 """Local log of the questions asked (never the answers), for ``cache warm``.
 
-One JSON line per question in ``settings.log_dir/queries.jsonl``:
+One JSON line per question in ``<log_dir>/queries.jsonl``:
 ``{"ts": <unix time>, "q": <question>, "key": <normalised key>}`` (plus
 ``"cache": "l1"|"l2"`` when the caller knows it was served from the cache).
 Lines are appended with a single ``write`` on an ``O_APPEND`` descriptor under
 an advisory ``flock``, so several processes can log at once without
 interleaving. The file is rotated to ``queries.jsonl.1`` beyond
-``MAX_BYTES``. Nothing leaves the machine; ``query_log_enabled=false``
+``MAX_BYTES``. Nothing leaves the machine; ``cache.query_log_enabled = false``
 turns logging off.
 
 ``top(n)`` groups questions by their normalised key (case, punctuation and
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from neoc_assistant.cache.normalize import normalize_key
+from neoc_assistant.language.normalize import normalize_key
 
 try:  # POSIX advisory locks; elsewhere O_APPEND alone
     import fcntl
@@ -46,9 +46,9 @@ class FrequentQuestion:
 
 
 class QueryLog:
-    def __init__(self, settings, *, filename: str = "queries.jsonl"):
-        self.enabled = bool(getattr(settings, "query_log_enabled", True))
-        self.path = Path(settings.log_dir) / filename
+    def __init__(self, log_dir: Path, *, enabled: bool = True, filename: str = "queries.jsonl"):
+        self.enabled = bool(enabled)
+        self.path = Path(log_dir) / filename
         self._lock = threading.Lock()
 
     def record(self, question: str, *, cache: str | None = None, ts: float | None = None) -> None:

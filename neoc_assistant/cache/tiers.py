@@ -4,11 +4,13 @@
   at ``cache_l1_max_items`` and a ``cache_l1_ttl_seconds`` lifetime - behind a
   lock (cachetools is not thread-safe). ``shed(fraction)`` drops the oldest
   entries when the memory guard asks.
-* ``DiskTier`` (L2): a ``diskcache.Cache`` (SQLite, WAL) under
-  ``settings.cache_dir/responses``; entries expire after
+* ``DiskTier`` (L2, ``cache.l2_backend = "disk"``): a ``diskcache.Cache``
+  (SQLite, WAL) under ``<cache_dir>/responses``; entries expire after
   ``cache_l2_ttl_seconds`` and the whole store is culled least-recently-stored
   beyond ``cache_l2_size_limit_mb``. It survives restarts and is shared by
-  every process on the machine.
+  every process on the machine. ``open_l2_tier`` picks the L2 by the
+  setting (a Redis tier would be one more ``case``); ``CacheTiers`` opens it
+  on first use, so building a cache touches no disk.
 * ``SemanticIndex``: per cache context, a float32 matrix of cached-question
   vectors plus their guard features, searched with one matrix-vector product
   (single-threaded on purpose: see ``search``).
@@ -40,6 +42,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 from cachetools import TTLCache
+
+from neoc_assistant.settings import CacheSettings
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +213,47 @@ class DiskTier:
 
     def close(self) -> None:
         self.cache.close()
+
+
+def open_l2_tier(settings: CacheSettings, directory: Path) -> DiskTier:
+    """The shared tier ``settings.l2_backend`` names."""
+    match settings.l2_backend:
+        case "disk":
+            return DiskTier(directory, size_limit_bytes=int(settings.l2_size_limit_mb) * (1 << 20),
+                            ttl_seconds=float(settings.l2_ttl_seconds))
+    raise ValueError(f"unknown cache.l2_backend {settings.l2_backend!r}")  # pragma: no cover - Literal
+
+
+class CacheTiers:
+    """This process's L1 and the shared L2, which is opened on first use.
+
+    An L2 that cannot be opened (locked, full, unwritable) is reported once and
+    the cache carries on in memory: a broken disk must never fail a question.
+    """
+
+    def __init__(self, l1: MemoryTier, open_l2: Callable[[], DiskTier] | None):
+        self.l1 = l1
+        self._open_l2 = open_l2
+        self._l2: DiskTier | None = None
+        self._opened = open_l2 is None
+        self._lock = threading.Lock()
+
+    @property
+    def l2(self) -> DiskTier | None:
+        if not self._opened:
+            with self._lock:
+                if not self._opened:
+                    try:
+                        self._l2 = self._open_l2()
+                    except Exception as exc:  # noqa: BLE001 - run memory-only rather than fail questions
+                        log.warning("response cache: disk tier unavailable (%s); using memory only", exc)
+                    self._opened = True
+        return self._l2
+
+    @property
+    def l2_if_open(self) -> DiskTier | None:
+        """The L2 if it was opened already (closing and exiting must not open it)."""
+        return self._l2
 
 
 # -- semantic index ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from neoc_assistant.cache.guard import Guard
 from neoc_assistant.cache.lexicon import KBLexicon, wordpiece_common_words
+from neoc_assistant.store.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,11 @@ _KEEP_VERSIONS = 4
 
 
 class KBVocabulary:
-    def __init__(self, manifest_path: Path, kb_dir: Path, folder: Path | None, embedder,
+    def __init__(self, manifest: Manifest | None, kb_dir: Path, folder: Path | None, embedder,
                  *, fixed: KBLexicon | None = None):
-        """``fixed`` pins one lexicon for every version (tests, evaluation)."""
-        self.manifest_path = Path(manifest_path)
+        """Built from the manifest's chunks, else (nothing ingested yet) from the files in ``kb_dir``;
+        kept under ``folder``. ``fixed`` pins one lexicon for every version (tests, evaluation)."""
+        self.manifest = manifest
         self.kb_dir = Path(kb_dir)
         self.folder = Path(folder) if folder else None
         self.embedder = embedder
@@ -42,7 +44,7 @@ class KBVocabulary:
 
     @classmethod
     def fixed(cls, lexicon: KBLexicon) -> "KBVocabulary":
-        return cls(Path("/nonexistent"), Path("/nonexistent"), None, None, fixed=lexicon)
+        return cls(None, Path("/nonexistent"), None, None, fixed=lexicon)
 
     def guard(self, kb_version: str) -> Guard:
         guard = self._guards.get(kb_version)
@@ -81,7 +83,8 @@ class KBVocabulary:
         t0 = time.perf_counter()
         lexicon = None
         try:
-            lexicon = KBLexicon.from_manifest(self.manifest_path, self._common)
+            texts = self._manifest_texts()
+            lexicon = KBLexicon.from_documents(texts, self._common) if texts else None
             if lexicon is None and self.kb_dir.is_dir():
                 lexicon = KBLexicon.from_paths([self.kb_dir], self._common)
         except Exception as exc:  # noqa: BLE001 - the guard then relies on the generic rules only
@@ -92,6 +95,15 @@ class KBVocabulary:
         if path is not None:
             self._store(path, lexicon)
         return lexicon
+
+    def _manifest_texts(self) -> list[str]:
+        if self.manifest is None:
+            return []
+        try:
+            return self.manifest.document_texts()
+        except Exception as exc:  # noqa: BLE001 - sqlite or StoreError: fall back to the files
+            log.warning("response cache: could not read the manifest for the guard vocabulary: %s", exc)
+            return []
 
     def _store(self, path: Path, lexicon: KBLexicon) -> None:
         try:

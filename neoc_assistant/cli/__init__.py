@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from neoc_assistant import runtime
 from neoc_assistant.errors import NeocError
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ def _register() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    runtime.configure_process()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # per-file problems are reported in the summary
     _register()

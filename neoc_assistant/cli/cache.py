@@ -9,24 +9,23 @@ from typing import Optional
 import typer
 
 from neoc_assistant.cli import app
-from neoc_assistant.cli.common import container
+from neoc_assistant.cli.common import assistant
+from neoc_assistant.figures import MISSING
 
 cache_app = typer.Typer(no_args_is_help=True, help="Inspect, clear or warm the response cache.")
 app.add_typer(cache_app, name="cache")
 
 
 def _mb(value) -> str:
-    return "-" if value is None else f"{value / 2**20:.1f} MB"
+    """Cache sizes to a tenth of a MB (they are small)."""
+    return MISSING if value is None else f"{value / 2**20:.1f} MB"
 
 
 @cache_app.command("stats")
 def stats(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Sizes of the cache tiers and hit/miss/refusal totals of every process on this machine."""
-    c = container()
-    data = c.response_cache.stats()
-    emb = c.embedding_cache.stats() if c.settings.cache_enabled else {}
-    data["embedding_cache"] = emb
-    data["query_log_entries"] = len(c.query_log)
+    data = assistant().cache_stats()
+    emb = data["embedding_cache"]
     if as_json:
         typer.echo(json.dumps(data, indent=2, default=str))
         return
@@ -60,11 +59,7 @@ def clear(
     """Remove every cached answer (all processes drop their in-memory copies too)."""
     if not yes:
         typer.confirm("Clear all cached answers?", abort=True)
-    c = container()
-    before = c.response_cache.stats().get("l2_entries")
-    c.response_cache.clear()
-    if embeddings:
-        c.embedding_cache.clear()
+    before = assistant().clear_cache(embeddings=embeddings)
     typer.echo(f"cleared {before if before is not None else 'all'} cached answers" + (" and the embedding cache" if embeddings else ""))
 
 
@@ -77,20 +72,18 @@ def warm_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Answer frequent questions now so officers get cache hits later."""
-    from neoc_assistant.cache.warming import load_questions_file, warm
-    from neoc_assistant.cli.common import assistant
+    from neoc_assistant.cache.warming import load_questions_file
 
-    c = container()
+    service = assistant()
     if file is not None:
         questions = load_questions_file(file)
         questions = questions[:top] if top else questions
     else:
-        questions = [f.question for f in c.query_log.top(top or 50, min_count=min_count)]
+        questions = service.frequent_questions(top or 50, min_count=min_count)
     if not questions:
         typer.echo("nothing to warm: the query log is empty (use --file questions.txt)")
         raise typer.Exit(0)
-    service = assistant()
-    report = warm(lambda q: service.ask(q, use_cache=True), questions, progress=progress and not as_json)
+    report = service.warm_cache(questions, progress=progress and not as_json)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

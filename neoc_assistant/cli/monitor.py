@@ -16,21 +16,8 @@ from typing import Optional
 import typer
 
 from neoc_assistant.cli import app
-from neoc_assistant.cli.common import container
-
-
-def _fmt_ms(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.0f}ms"
-
-
-def _fmt_pct(value) -> str:
-    return "-" if value is None else f"{value:.0%}"
-
-
-def _fmt_mb(value) -> str:
-    return "-" if value is None else f"{value / 2**20:.0f} MB"
+from neoc_assistant.cli.common import assistant
+from neoc_assistant.figures import format_duration, format_megabytes, format_percent
 
 
 def _print_latency(latency: dict) -> None:
@@ -38,8 +25,8 @@ def _print_latency(latency: dict) -> None:
         return
     typer.echo(f"  {'stage':<10}{'n':>6}{'p50':>10}{'p95':>10}{'p99':>10}{'avg':>10}")
     for stage, row in latency.items():
-        typer.echo(f"  {stage:<10}{row['n']:>6}{_fmt_ms(row['p50']):>10}{_fmt_ms(row['p95']):>10}"
-                   f"{_fmt_ms(row['p99']):>10}{_fmt_ms(row['avg']):>10}")
+        typer.echo(f"  {stage:<10}{row['n']:>6}{format_duration(row['p50']):>10}{format_duration(row['p95']):>10}"
+                   f"{format_duration(row['p99']):>10}{format_duration(row['avg']):>10}")
 
 
 @app.command()
@@ -49,7 +36,6 @@ def stats(
     window: Optional[int] = typer.Option(None, "--window", min=1, help="Requests to summarise (default NEOC_METRICS_WINDOW)."),
 ) -> None:
     """Latency percentiles, cache hit rate, error rate and memory over the recent requests."""
-    settings = container().settings
     if url:
         from neoc_assistant.monitoring.remote import fetch_metrics_text, summarize_exposition
 
@@ -59,24 +45,17 @@ def stats(
             return
         typer.echo(f"{url}: {data['requests']} requests since the server started ({data['source']})")
         typer.echo(f"  outcomes: {data['outcomes'] or '-'}")
-        typer.echo(f"  cache hit rate {_fmt_pct(data['hit_rate'])}   error rate {_fmt_pct(data['error_rate'])}")
+        typer.echo(f"  cache hit rate {format_percent(data['hit_rate'])}   error rate {format_percent(data['error_rate'])}")
         _print_latency(data["latency_ms"])
         g = data["gauges"]
-        typer.echo(f"  server rss {_fmt_mb(g.get('neoc_process_rss_bytes'))}   system memory "
+        typer.echo(f"  server rss {format_megabytes(g.get('neoc_process_rss_bytes'))}   system memory "
                    f"{g.get('neoc_system_memory_percent', 0):.0f}%   pool {int(g.get('neoc_pool_in_use', 0))}/"
                    f"{int(g.get('neoc_pool_size', 0))} in use, {int(g.get('neoc_pool_queue_length', 0))} waiting")
         if data["alerts"]:
             typer.echo(f"  ALERTS: {', '.join(data['alerts'])}")
         return
 
-    from neoc_assistant.monitoring.alerts import AlertMonitor
-    from neoc_assistant.monitoring.metrics import history_snapshot
-
-    snap = history_snapshot(settings, window)
-    if snap["server_sample"] and snap["server_sample"].get("system_percent") is not None:
-        snap["memory"] = {"system_percent": snap["server_sample"]["system_percent"]}
-    snap["alerts"] = AlertMonitor(settings).check(snap)
-    snap.pop("memory", None)
+    snap = assistant().recorded_stats(window)
     if as_json:
         typer.echo(json.dumps(snap, indent=2))
         return
@@ -89,7 +68,7 @@ def stats(
     until = dt.datetime.fromtimestamp(w["until"]).isoformat(sep=" ", timespec="seconds")
     typer.echo(f"Last {w['requests']} requests ({since} .. {until}), from {snap['source']}")
     typer.echo(f"  outcomes: " + ", ".join(f"{k} {v}" for k, v in snap["outcomes"].items()))
-    typer.echo(f"  cache hit rate {_fmt_pct(snap['hit_rate'])}   error rate {_fmt_pct(snap['error_rate'])}")
+    typer.echo(f"  cache hit rate {format_percent(snap['hit_rate'])}   error rate {format_percent(snap['error_rate'])}")
     _print_latency(snap["latency_ms"])
     tokens = snap["totals"].get("tokens") or {}
     if tokens:
@@ -100,7 +79,7 @@ def stats(
     if sample:
         pool = sample.get("pool") or {}
         typer.echo(f"  server pid {sample.get('pid')} ({sample['age_seconds']:.0f}s ago): rss "
-                   f"{_fmt_mb(sample.get('rss_bytes'))}, system memory {sample.get('system_percent', 0):.0f}%, "
+                   f"{format_megabytes(sample.get('rss_bytes'))}, system memory {sample.get('system_percent', 0):.0f}%, "
                    f"cpu {sample.get('cpu_percent', 0):.0f}%"
                    + (f", pool {pool.get('in_use', 0)}/{pool.get('size', 0)} in use, "
                       f"{pool.get('waiting', 0)} waiting" if pool else ""))
@@ -114,9 +93,7 @@ def health(
     min_free_mb: int = typer.Option(1024, "--min-free-mb", min=0, help="Minimum free disk under the data dir."),
 ) -> None:
     """Check model, knowledge-base store, disk and memory; exit 1 if unhealthy (extractive is degraded, not unhealthy)."""
-    from neoc_assistant.monitoring.health import check_health
-
-    result = check_health(container(), min_free_disk_bytes=min_free_mb * 2**20)
+    result = assistant().health(min_free_disk_bytes=min_free_mb * 2**20)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:

@@ -15,35 +15,34 @@ log = logging.getLogger(__name__)
 
 @app.command()
 def serve(
-    host: Optional[str] = typer.Option(None, "--host", help="Interface to bind (default: settings.host, 127.0.0.1)."),
-    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="Port (default: settings.port, 7860)."),
+    host: Optional[str] = typer.Option(None, "--host", help="Interface to bind (default: serve.host, 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="Port (default: serve.port, 7860)."),
     warm: bool = typer.Option(True, "--warm/--no-warm", help="Load the embedding model in the background at start."),
 ) -> None:
     """Start the offline web UI (Chat, Knowledge base, System) plus /api/ask, /health, /metrics."""
-    from neoc_assistant.container import Container
-    from neoc_assistant.settings import Settings
+    from neoc_assistant import runtime
+    from neoc_assistant.cli.common import assistant, settings
 
-    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    settings = Settings(**overrides)
-
-    from neoc_assistant.serve import offline
-
-    offline.set_temp_dir(settings.data_dir / "gradio-tmp")
+    config = settings().serve
+    host = host if host is not None else config.host
+    port = port if port is not None else config.port
+    runtime.set_gradio_temp_dir(settings().paths.data_dir / "gradio-tmp")  # before gradio is imported
     from neoc_assistant.serve.app import serve as run_server
 
-    container = Container(settings)
-    assistant = container.assistant
+    service = assistant()
     try:
-        container.metrics.start_sampler()  # gauges, alerts and the persisted samples for `monitor`
+        service.start_monitoring()  # gauges, alerts and the persisted samples for `stats`
     except (AttributeError, ImportError) as exc:
         log.warning("metrics sampler not started: %s", exc)
     if warm:
-        threading.Thread(target=_warm, args=(container, settings.host, settings.port), name="warm-up",
-                         daemon=True).start()
-    run_server(assistant, settings.host, settings.port)
+        threading.Thread(target=_warm, args=(service, host, port), name="warm-up", daemon=True).start()
+    try:
+        run_server(service, host, port)
+    finally:
+        service.close()
 
 
-def _warm(container, host: str, port: int) -> None:
+def _warm(service, host: str, port: int) -> None:
     """Once the page is being served, load the embedding model so the first question does not pay for it.
 
     Waiting for the port keeps the warm-up (torch, sentence-transformers) from slowing the start itself.
@@ -60,6 +59,6 @@ def _warm(container, host: str, port: int) -> None:
         except OSError:
             time.sleep(0.2)
     try:
-        _ = container.embedder.model
+        service.warm_up()
     except Exception as exc:  # noqa: BLE001 - the first question will report it properly
         log.warning("warm-up failed: %s", exc)

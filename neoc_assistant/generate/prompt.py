@@ -21,7 +21,6 @@ template and tokenizer).
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Callable
 

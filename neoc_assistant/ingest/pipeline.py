@@ -22,9 +22,10 @@ from typing import Callable, Iterable
 from neoc_assistant.errors import InputError, NeocError, StoreError
 from neoc_assistant.ingest.chunking import Chunker
 from neoc_assistant.ingest.loaders import SUPPORTED_SUFFIXES, load_document
-from neoc_assistant.settings import Settings
+from neoc_assistant.settings import StoreSettings
 from neoc_assistant.store.embeddings import Embedder
-from neoc_assistant.store.manifest import ChunkRecord, FileRecord, Manifest
+from neoc_assistant.store.manifest import Manifest
+from neoc_assistant.store.records import ChunkRecord, FileRecord
 from neoc_assistant.store.vector_store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,11 @@ ProgressCallback = Callable[[int, int, str], None]  # (done, total, current sour
 
 
 class Ingestor:
-    def __init__(self, settings: Settings, manifest: Manifest, vectors: VectorStore, embedder: Embedder):
+    def __init__(self, settings: StoreSettings, data_dir: Path, manifest: Manifest, vectors: VectorStore,
+                 embedder: Embedder):
+        """``settings``: the chunk sizes; ``data_dir``: where the one-ingest-at-a-time lock lives."""
         self._settings = settings
+        self._data_dir = Path(data_dir)
         self._manifest = manifest
         self._vectors = vectors
         self._embedder = embedder
@@ -161,7 +165,7 @@ class Ingestor:
     def _exclusive(self):
         from filelock import FileLock, Timeout
 
-        lock_path = self._settings.data_dir / "ingest.lock"
+        lock_path = self._data_dir / "ingest.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(lock_path), timeout=0)
 
@@ -171,7 +175,7 @@ class Ingestor:
                     lock.acquire()
                 except Timeout as exc:
                     raise StoreError(
-                        f"Another ingest is running on {self._settings.data_dir} (lock {lock_path}). "
+                        f"Another ingest is running on {self._data_dir} (lock {lock_path}). "
                         "Wait for it to finish, then retry."
                     ) from exc
 
@@ -241,7 +245,7 @@ class Ingestor:
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise StoreError(
-                    f"No space left on the device holding {self._settings.data_dir} while ingesting {source}. "
+                    f"No space left on the device holding {self._data_dir} while ingesting {source}. "
                     "Free disk space and re-run; files already ingested are kept and this one was not stored."
                 ) from exc
             return FileOutcome(source, "failed", reason=f"cannot read file: {exc.strerror or exc}")

@@ -1,6 +1,6 @@
 """Threshold alerts on the metrics window, logged as structured warnings.
 
-Thresholds come from settings (``alert_p95_seconds``, ``alert_error_rate``,
+Thresholds come from the monitoring settings (``alert_p95_seconds``, ``alert_error_rate``,
 ``alert_cache_hit_rate``, ``alert_memory_percent``). Rules:
 
 * evaluated at most every ``interval_seconds`` (calls in between return the
@@ -26,7 +26,7 @@ from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from neoc_assistant.settings import Settings
+from neoc_assistant.settings import MonitoringSettings
 
 log = logging.getLogger("neoc_assistant.alerts")
 
@@ -36,7 +36,7 @@ ALERT_NAMES = ("latency_p95", "error_rate", "cache_hit_rate", "memory")
 class AlertMonitor:
     def __init__(
         self,
-        settings: Settings,
+        settings: MonitoringSettings,
         *,
         registry: CollectorRegistry | None = None,
         min_samples: int = 20,

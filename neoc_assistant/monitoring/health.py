@@ -1,6 +1,6 @@
 """Health check: can this installation answer questions right now?
 
-``check_health(container)`` returns::
+``HealthCheck(...).check()`` (what ``Assistant.health()`` and ``/health`` call) returns::
 
     {"healthy": bool, "status": "ok" | "degraded" | "unhealthy",
      "checks": {"model": {...}, "store": {...}, "disk": {...}, "memory": {...}}}
@@ -21,6 +21,9 @@ Each check has ``ok`` (False makes the whole result unhealthy), ``degraded``
 * **memory** - system memory in use against ``guard_system_memory_percent``
   (where the memory guard starts refusing answers): over it = unhealthy;
   over ``alert_memory_percent`` = degraded.
+
+Nothing is loaded or created to answer: the model is inspected (header only)
+unless it is already loaded, and a missing store is reported, not initialised.
 """
 
 from __future__ import annotations
@@ -30,20 +33,36 @@ from pathlib import Path
 
 import psutil
 
+from neoc_assistant.generate.backend import GenerationBackend
+from neoc_assistant.settings import GenerationSettings, MonitoringSettings, PathSettings
+from neoc_assistant.store.manifest import Manifest
+from neoc_assistant.store.vector_store import VectorStore
+
 DEFAULT_MIN_FREE_DISK_BYTES = 1 << 30  # 1 GiB
 
 
-def check_health(container, *, min_free_disk_bytes: int = DEFAULT_MIN_FREE_DISK_BYTES) -> dict:
-    checks = {
-        "model": _guard(check_model, container),
-        "store": _guard(check_store, container),
-        "disk": _guard(check_disk, container.settings, min_free_disk_bytes),
-        "memory": _guard(check_memory, container.settings),
-    }
-    healthy = all(c["ok"] for c in checks.values())
-    degraded = any(c.get("degraded") for c in checks.values())
-    status = "unhealthy" if not healthy else ("degraded" if degraded else "ok")
-    return {"healthy": healthy, "status": status, "checks": checks}
+class HealthCheck:
+    def __init__(self, paths: PathSettings, generation: GenerationSettings, monitoring: MonitoringSettings,
+                 engine: GenerationBackend, manifest: Manifest, vectors: VectorStore):
+        self.paths = paths
+        self.generation = generation
+        self.monitoring = monitoring
+        self.engine = engine
+        self.manifest = manifest
+        self.vectors = vectors
+
+    def check(self, *, min_free_disk_bytes: int = DEFAULT_MIN_FREE_DISK_BYTES) -> dict:
+        checks = {
+            "model": _guard(check_model, self.generation, self.engine),
+            "store": _guard(check_store, self.paths, self.manifest, self.vectors),
+            "disk": _guard(check_disk, self.paths.data_dir, min_free_disk_bytes),
+            "memory": _guard(check_memory, self.generation.guard_system_memory_percent,
+                             self.monitoring.alert_memory_percent),
+        }
+        healthy = all(c["ok"] for c in checks.values())
+        degraded = any(c.get("degraded") for c in checks.values())
+        status = "unhealthy" if not healthy else ("degraded" if degraded else "ok")
+        return {"healthy": healthy, "status": status, "checks": checks}
 
 
 def _guard(fn, *args) -> dict:
@@ -53,16 +72,14 @@ def _guard(fn, *args) -> dict:
         return {"ok": False, "degraded": False, "message": f"check failed: {type(exc).__name__}: {exc}"}
 
 
-def check_model(container) -> dict:
-    settings = container.settings
-    engine = container.__dict__.get("engine")  # only if already built: health must not load a model
+def check_model(settings: GenerationSettings, engine: GenerationBackend) -> dict:
     path = settings.resolved_model_path()
     if path is None:
         return {"ok": True, "degraded": True, "mode": "extractive", "available": False, "loaded": False,
                 "path": None,
                 "message": f"no model configured (no NEOC_MODEL_PATH, no *.gguf in {settings.models_dir}): "
                            "answering in extractive (quotes-only) mode"}
-    result = {"path": str(path), "mode": "llm", "loaded": bool(getattr(engine, "model_loaded", False))}
+    result = {"path": str(path), "mode": "llm", "loaded": engine.model_loaded}  # never loads it
     if not path.is_file():
         return {**result, "ok": False, "degraded": False, "available": False,
                 "message": f"model file {path} not found: fix NEOC_MODEL_PATH or copy the .gguf there"}
@@ -87,29 +104,28 @@ def check_model(container) -> dict:
             "message": f"model {path.name} ({info.architecture}) available, loads on first question"}
 
 
-def check_store(container) -> dict:
-    settings = container.settings
-    if "manifest" not in container.__dict__ and not settings.manifest_path.is_file():
+def check_store(paths: PathSettings, manifest: Manifest, vectors: VectorStore) -> dict:
+    if not paths.manifest_path.is_file():  # reported, not created
         return {"ok": False, "degraded": False, "reachable": False, "chunks": 0,
-                "message": f"no knowledge base at {settings.data_dir}: run `python -m neoc_assistant ingest`"}
+                "message": f"no knowledge base at {paths.data_dir}: run `python -m neoc_assistant ingest`"}
     try:
-        counts = container.manifest.counts()
+        counts = manifest.counts()
     except Exception as exc:  # noqa: BLE001 - StoreError or sqlite errors
         return {"ok": False, "degraded": False, "reachable": False, "chunks": 0,
                 "message": f"manifest unreadable: {exc}"}
     try:
-        vectors = int(container.vectors.count())
+        n_vectors = int(vectors.count())
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "degraded": False, "reachable": False, "chunks": counts["chunks"],
                 "documents": counts["documents"], "message": f"vector store unreachable: {exc}"}
     result = {"reachable": True, "chunks": counts["chunks"], "documents": counts["documents"],
-              "files": counts["files"], "vectors": vectors}
+              "files": counts["files"], "vectors": n_vectors}
     if counts["chunks"] == 0:
         return {**result, "ok": False, "degraded": False,
                 "message": "the knowledge base is empty: run `python -m neoc_assistant ingest`"}
-    if vectors < counts["chunks"]:
+    if n_vectors < counts["chunks"]:
         return {**result, "ok": True, "degraded": True,
-                "message": f"{counts['chunks'] - vectors} chunks have no vector (interrupted ingest?): "
+                "message": f"{counts['chunks'] - n_vectors} chunks have no vector (interrupted ingest?): "
                            "re-run ingest"}
     return {**result, "ok": True, "degraded": False,
             "message": f"{counts['documents']} documents, {counts['chunks']} chunks"}
@@ -122,8 +138,8 @@ def _existing_ancestor(path: Path) -> Path:
     return path
 
 
-def check_disk(settings, min_free_bytes: int = DEFAULT_MIN_FREE_DISK_BYTES) -> dict:
-    where = _existing_ancestor(settings.data_dir)
+def check_disk(data_dir: Path, min_free_bytes: int = DEFAULT_MIN_FREE_DISK_BYTES) -> dict:
+    where = _existing_ancestor(data_dir)
     usage = shutil.disk_usage(where)
     result = {"path": str(where), "free_bytes": usage.free, "total_bytes": usage.total,
               "min_free_bytes": int(min_free_bytes)}
@@ -134,19 +150,19 @@ def check_disk(settings, min_free_bytes: int = DEFAULT_MIN_FREE_DISK_BYTES) -> d
     return {**result, "ok": True, "degraded": False, "message": f"{usage.free / 2**30:.1f} GB free"}
 
 
-def check_memory(settings) -> dict:
+def check_memory(refuse_above_percent: float, alert_above_percent: float) -> dict:
     vm = psutil.virtual_memory()
     rss = psutil.Process().memory_info().rss
     result = {"system_percent": vm.percent, "available_bytes": vm.available, "total_bytes": vm.total,
-              "process_rss_bytes": rss, "refuse_above_percent": settings.guard_system_memory_percent,
-              "alert_above_percent": settings.alert_memory_percent}
-    if vm.percent > settings.guard_system_memory_percent:
+              "process_rss_bytes": rss, "refuse_above_percent": refuse_above_percent,
+              "alert_above_percent": alert_above_percent}
+    if vm.percent > refuse_above_percent:
         return {**result, "ok": False, "degraded": False,
-                "message": f"system memory {vm.percent:.0f}% in use: above the {settings.guard_system_memory_percent:g}% "
+                "message": f"system memory {vm.percent:.0f}% in use: above the {refuse_above_percent:g}% "
                            "guard, new answers will be refused; close other programs"}
-    if vm.percent > settings.alert_memory_percent:
+    if vm.percent > alert_above_percent:
         return {**result, "ok": True, "degraded": True,
                 "message": f"system memory {vm.percent:.0f}% in use (alert threshold "
-                           f"{settings.alert_memory_percent:g}%); {vm.available / 2**30:.1f} GB available"}
+                           f"{alert_above_percent:g}%); {vm.available / 2**30:.1f} GB available"}
     return {**result, "ok": True, "degraded": False,
             "message": f"{vm.available / 2**30:.1f} GB available ({vm.percent:.0f}% in use)"}

@@ -7,18 +7,15 @@ Three views of the same requests:
   outcomes, tokens, guard actions and cache events, gauges for memory, CPU and
   the model-context pool. ``prometheus_text()`` is ``generate_latest(registry)``;
   the UI mounts it at ``/metrics`` via ``metrics_response()``.
-* **Sliding window** - the last ``settings.metrics_window`` requests, for
+* **Sliding window** - the last ``monitoring.metrics_window`` requests, for
   p50/p95/p99 of total and per-stage latency, cache hit rate and error rate
   (``snapshot()``: the ``stats`` command and the UI System tab).
 * **History file** - every request is also appended as one JSON line to
   ``<log_dir>/metrics/requests.jsonl`` (rotated at ``history_max_bytes``, one
-  backup kept). ``stats`` runs in a different process from the server, so it
-  reads the last window from this file (``history_snapshot``): it works while
-  the server is down (after-action review), across restarts, and it includes
-  requests answered by one-shot CLI ``ask`` runs too. The server's background
-  sampler also writes a ``sample`` line (RSS, system memory, CPU, pool) every
-  ``persist_sample_seconds`` so ``stats`` can show the server's memory and how
-  old that reading is. (``stats --url`` reads a running server's ``/metrics``.)
+  backup kept), which ``stats`` reads from another process (``history.py``);
+  the background sampler adds a ``sample`` line every
+  ``persist_sample_seconds``. (``stats --url`` reads a running server's
+  ``/metrics``.) Outcomes and window statistics: ``window.py``.
 
 The request path (``record_request`` and friends) is cheap and thread-safe:
 a few histogram observations, a deque append and one ``write()`` of ~200 bytes
@@ -29,37 +26,28 @@ background sampler (``start_sampler()``) call.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
-import re
 import threading
 import time
 from collections import Counter, deque
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import psutil
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter as PromCounter, Gauge, Histogram
 from prometheus_client import generate_latest
 
 from neoc_assistant.monitoring.alerts import AlertMonitor
-from neoc_assistant.settings import Settings
+from neoc_assistant.monitoring.history import HistoryLog, history_path
+from neoc_assistant.monitoring.window import OUTCOMES, STAGES, clean_timings, error_outcome, label, summarize
+from neoc_assistant.settings import MonitoringSettings
 
 log = logging.getLogger(__name__)
 
 #: Content type for the ``/metrics`` endpoint (Prometheus text format 0.0.4).
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-#: Latency stages the chain reports in ``Answer.timings_ms``.
-STAGES = ("cache", "embed", "retrieve", "rerank", "generate", "total")
-#: Answer outcomes (errors are ``error:<kind>``).
-OUTCOMES = ("llm", "extractive", "not-found", "cached_l1", "cached_l2")
-CACHED_OUTCOMES = frozenset({"cached_l1", "cached_l2"})
-#: Not failures of the assistant: the user stopped the answer, or the question was rejected (empty/too long).
-CANCELLED_OUTCOMES = frozenset({"cancelled", "error:cancelled"})
-INPUT_OUTCOMES = frozenset({"error:input", "error:InputError"})
 CACHE_EVENTS = ("hit_l1", "hit_l2", "miss", "guard_refusal")
 GUARD_ACTIONS = ("gc_collect", "shed_cache", "shrink_pool", "refuse")
 
@@ -67,208 +55,14 @@ GUARD_ACTIONS = ("gc_collect", "shed_cache", "shrink_pool", "refuse")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,
                    30.0, 60.0, 120.0, 300.0)
 
-_LABEL_RE = re.compile(r"[^A-Za-z0-9_.:-]+")
-RECENT_POINTS = 500  # (timestamp, total_ms, outcome) triples kept in a snapshot for the latency plot
-
-
-def _label(value: str, limit: int = 48) -> str:
-    """Bound label values: safe characters, short (label cardinality stays small)."""
-    text = _LABEL_RE.sub("_", str(value).strip())[:limit]
-    return text or "unknown"
-
-
-def error_outcome(kind: str) -> str:
-    return "error:" + _label(kind, 40)
-
-
-def outcome_of(answer) -> str:
-    """The outcome label of an ``Answer`` (or its ``to_json()`` dict)."""
-    get = answer.get if isinstance(answer, dict) else lambda k, d=None: getattr(answer, k, d)
-    if get("cached", False):
-        tier = get("cache_tier") or "l1"
-        return f"cached_{tier}"
-    return str(get("mode") or "unknown")
-
-
-# --------------------------------------------------------------------------
-# statistics shared by the live window and the history file
-# --------------------------------------------------------------------------
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    """Linear-interpolated percentile (``q`` in 0..100) of an already sorted list."""
-    if not sorted_values:
-        return None
-    if len(sorted_values) == 1:
-        return float(sorted_values[0])
-    pos = (len(sorted_values) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    frac = pos - lo
-    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac)
-
-
-def latency_summary(values: Iterable[float]) -> dict:
-    data = sorted(float(v) for v in values)
-    if not data:
-        return {"n": 0, "p50": None, "p95": None, "p99": None, "avg": None, "max": None}
-    return {
-        "n": len(data),
-        "p50": round(percentile(data, 50), 3),
-        "p95": round(percentile(data, 95), 3),
-        "p99": round(percentile(data, 99), 3),
-        "avg": round(sum(data) / len(data), 3),
-        "max": round(data[-1], 3),
-    }
-
-
-def summarize(records: list[tuple[float, str, dict]], capacity: int) -> dict:
-    """Window statistics from ``(timestamp, outcome, timings_ms)`` records, oldest first."""
-    outcomes: Counter[str] = Counter(outcome for _, outcome, _ in records)
-    stages: dict[str, list[float]] = {}
-    for _, _, timings in records:
-        for stage, ms in timings.items():
-            stages.setdefault(stage, []).append(ms)
-    cancelled = sum(outcomes.get(o, 0) for o in CANCELLED_OUTCOMES)
-    rejected = sum(outcomes.get(o, 0) for o in INPUT_OUTCOMES)
-    errors = sum(n for o, n in outcomes.items() if o.startswith("error")) - cancelled - rejected
-    # hit rate over completed answers; error rate over everything the assistant was asked to answer
-    answered = len(records) - errors - cancelled - rejected
-    attempted = len(records) - cancelled - rejected
-    hits = sum(outcomes.get(o, 0) for o in CACHED_OUTCOMES)
-    # Only model-written answers are stored in the cache, so only they (and hits) could have hit:
-    # extractive and not-found answers never can, and must not drag the cache's own hit rate down.
-    cacheable = hits + outcomes.get("llm", 0)
-    ordered = [s for s in STAGES if s in stages] + sorted(s for s in stages if s not in STAGES)
-    recent = records[-RECENT_POINTS:]
-    return {
-        "window": {
-            "requests": len(records),
-            "capacity": capacity,
-            "since": records[0][0] if records else None,
-            "until": records[-1][0] if records else None,
-        },
-        "latency_ms": {stage: latency_summary(stages[stage]) for stage in ordered},
-        "outcomes": dict(sorted(outcomes.items())),
-        "errors": errors,
-        "cancelled": cancelled,
-        "rejected_input": rejected,
-        "error_rate": round(errors / attempted, 4) if attempted else None,
-        "answered": answered,
-        "cache_hits": hits,
-        "hit_rate": round(hits / answered, 4) if answered else None,
-        "cacheable_answers": cacheable,
-        "cacheable_hit_rate": round(hits / cacheable, 4) if cacheable else None,
-        "recent": [(round(ts, 3), timings.get("total"), outcome) for ts, outcome, timings in recent],
-    }
-
-
-def _clean_timings(timings_ms: dict | None) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for stage, value in (timings_ms or {}).items():
-        try:
-            ms = float(value)
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(ms) and ms >= 0:
-            out[_label(stage, 24)] = round(ms, 3)
-    return out
-
-
-# --------------------------------------------------------------------------
-# the rolling history file
-# --------------------------------------------------------------------------
-class HistoryLog:
-    """Append-only JSONL with size-based rotation (``requests.jsonl`` -> ``requests.jsonl.1``).
-
-    One ``write()`` per line on an ``O_APPEND`` file, so lines from several
-    processes (server + CLI ``ask``) do not interleave. A process whose file
-    was rotated away by another notices (inode check at most once a second)
-    and reopens.
-    """
-
-    def __init__(self, path: Path, max_bytes: int = 2_000_000):
-        self.path = Path(path)
-        self.max_bytes = max(4096, int(max_bytes))
-        self._fh = None
-        self._ino = None
-        self._checked = 0.0
-        self._lock = threading.Lock()
-        self.failed = False
-
-    @property
-    def backup(self) -> Path:
-        return self.path.with_name(self.path.name + ".1")
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a", encoding="utf-8", buffering=1)
-        self._ino = os.fstat(self._fh.fileno()).st_ino
-
-    def append(self, record: dict) -> None:
-        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
-        with self._lock:
-            if self.failed:
-                return
-            try:
-                now = time.monotonic()
-                if self._fh is None:
-                    self._open()
-                elif now - self._checked > 1.0:
-                    self._checked = now
-                    try:
-                        current = os.stat(self.path).st_ino
-                    except FileNotFoundError:
-                        current = None
-                    if current != self._ino:  # rotated by another process
-                        self._fh.close()
-                        self._open()
-                self._fh.write(line)
-                if self._fh.tell() >= self.max_bytes:
-                    self._fh.close()
-                    os.replace(self.path, self.backup)
-                    self._open()
-            except OSError as exc:  # a full or read-only disk must not break answering
-                self.failed = True
-                log.warning("metrics history disabled: cannot write %s: %s", self.path, exc)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None
-
-    def read(self, limit: int | None = None) -> list[dict]:
-        """The last ``limit`` parseable records (backup first, then current), oldest first."""
-        lines: list[str] = []
-        for path in (self.path, self.backup):
-            try:
-                chunk = path.read_text(encoding="utf-8", errors="replace").splitlines()
-            except FileNotFoundError:
-                continue
-            lines = chunk + lines
-            if limit is not None and len(lines) >= limit * 2:  # enough even with sample lines
-                break
-        records = []
-        for line in lines:
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line after a crash
-            if isinstance(item, dict):
-                records.append(item)
-        return records
-
-
-def history_path(settings: Settings) -> Path:
-    return settings.log_dir / "metrics" / "requests.jsonl"
-
-
 # --------------------------------------------------------------------------
 # Metrics
 # --------------------------------------------------------------------------
 class Metrics:
     def __init__(
         self,
-        settings: Settings,
+        settings: MonitoringSettings,
+        log_dir: Path,
         registry: CollectorRegistry | None = None,
         *,
         pool_stats: Callable[[], dict | None] | None = None,
@@ -296,7 +90,7 @@ class Metrics:
         self._last_sample_at = 0.0
         self._last_persisted_sample = 0.0
         self.persist_sample_seconds = persist_sample_seconds
-        self.history = HistoryLog(history_path(settings), history_max_bytes) if persist else None
+        self.history = HistoryLog(history_path(log_dir), history_max_bytes) if persist else None
         self._sampler: threading.Thread | None = None
         self._sampler_stop = threading.Event()
 
@@ -335,15 +129,10 @@ class Metrics:
             self.cache_total.labels(event=event)
         self._process.cpu_percent(None)  # prime: the next call measures from here
 
-    # -- wiring -----------------------------------------------------------------
-    def set_pool_source(self, pool_stats: Callable[[], dict | None] | None) -> None:
-        """Where pool size / in use / queue length come from (e.g. ``engine.pool_stats``)."""
-        self._pool_stats = pool_stats
-
     # -- request path (cheap, thread-safe) -----------------------------------------
     def record_request(self, outcome: str, timings_ms: dict | None = None, tokens: dict | None = None) -> None:
-        outcome = _label(outcome)
-        timings = _clean_timings(timings_ms)
+        outcome = label(outcome)
+        timings = clean_timings(timings_ms)
         toks = {}
         for kind in ("prompt", "completion"):
             try:
@@ -356,7 +145,7 @@ class Metrics:
 
     def record_error(self, kind: str, timings_ms: dict | None = None) -> None:
         """A request that failed with ``kind`` (e.g. the exception class: BusyError, StoreError)."""
-        self._record(error_outcome(kind), _clean_timings(timings_ms), {})
+        self._record(error_outcome(kind), clean_timings(timings_ms), {})
 
     def _record(self, outcome: str, timings: dict[str, float], toks: dict[str, int]) -> None:
         now = self._clock()
@@ -378,7 +167,7 @@ class Metrics:
             self.history.append(record)
 
     def count_guard_action(self, action: str) -> None:
-        action = _label(action)
+        action = label(action)
         self.guard_total.labels(action=action).inc()
         with self._lock:
             self._guard[action] += 1
@@ -386,7 +175,7 @@ class Metrics:
             self.history.append({"ts": round(self._clock(), 3), "pid": self._pid, "kind": "guard", "action": action})
 
     def cache_event(self, event: str) -> None:
-        event = _label(event)
+        event = label(event)
         self.cache_total.labels(event=event).inc()
         with self._lock:
             self._cache[event] += 1
@@ -529,36 +318,3 @@ def _pool_summary(pool: dict | None) -> dict | None:
 def metrics_response(metrics: Metrics) -> tuple[bytes, str]:
     """``(body, content_type)`` for mounting ``/metrics`` (e.g. a FastAPI ``Response``)."""
     return metrics.metrics_response()
-
-
-# --------------------------------------------------------------------------
-# cross-process: `stats` from the history file
-# --------------------------------------------------------------------------
-def history_snapshot(settings: Settings, window: int | None = None) -> dict:
-    """The ``snapshot()`` shape, computed from the rolling history file (any process)."""
-    window = window or settings.metrics_window
-    path = history_path(settings)
-    items = HistoryLog(path).read(limit=window)
-    requests = [i for i in items if "outcome" in i and "kind" not in i]
-    samples = [i for i in items if i.get("kind") == "sample"]
-    guards = [i for i in items if i.get("kind") == "guard"]
-    records = [(float(i.get("ts", 0.0)), str(i["outcome"]), _clean_timings(i.get("t"))) for i in requests[-window:]]
-    snap = summarize(records, window)
-    tokens: Counter[str] = Counter()
-    for i in requests[-window:]:
-        for kind, n in (i.get("tok") or {}).items():
-            tokens[kind] += int(n)
-    since = records[0][0] if records else None
-    snap["totals"] = {
-        "tokens": dict(tokens),
-        "guard_actions": dict(Counter(g.get("action", "?") for g in guards if since is None or g["ts"] >= since)),
-    }
-    snap["processes"] = sorted({int(i["pid"]) for i in requests[-window:] if "pid" in i})
-    snap["server_sample"] = None
-    if samples:
-        last = samples[-1]
-        snap["server_sample"] = {**{k: last.get(k) for k in ("pid", "rss_bytes", "system_percent", "cpu_percent",
-                                                              "pool")},
-                                 "age_seconds": round(time.time() - float(last.get("ts", 0.0)), 1)}
-    snap["source"] = str(path)
-    return snap

@@ -8,7 +8,8 @@ comparable across queries), ``relevant`` (at or above the floor),
 
 Per call, ``invoke`` accepts ``k=``, ``filters=`` (a ``SearchFilters``) and
 ``query_vector=`` (a vector already computed, e.g. by the cache lookup, so the
-query is embedded once) as keyword arguments.
+query is embedded once) as keyword arguments. This module depends on the
+retriever, never the other way round: ``as_langchain(retriever)`` wraps one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from neoc_assistant.retrieve.hits import Hit
-from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever, SearchFilters
+from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever
+from neoc_assistant.retrieve.search import SearchFilters
 
 
 def hit_to_document(hit: Hit, relevant: bool) -> Document:
@@ -72,3 +74,9 @@ class KnowledgeBaseLangChainRetriever(BaseRetriever):
         relevant_ids = {h.chunk_id for h in result.relevant}
         hits = result.relevant if self.relevant_only else result.hits
         return [hit_to_document(h, h.chunk_id in relevant_ids) for h in hits]
+
+
+def as_langchain(retriever: KnowledgeBaseRetriever, k: int | None = None, filters: SearchFilters | None = None,
+                 relevant_only: bool = False) -> KnowledgeBaseLangChainRetriever:
+    """``retriever`` as a LangChain ``BaseRetriever``."""
+    return KnowledgeBaseLangChainRetriever(retriever=retriever, k=k, filters=filters, relevant_only=relevant_only)

@@ -23,24 +23,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-log = logging.getLogger(__name__)
+from neoc_assistant.language.words import BM25_STOPWORDS
 
-# A deliberately small English function-word list. Domain words that generic
-# lists (e.g. scikit-learn's) treat as stopwords -- "fire", "system", "call",
-# "full", "empty", "back", "front" -- must stay searchable here.
-STOPWORDS = frozenset(
-    """
-    a about above after again against all also am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each either else etc ever few for
-    from further had has have having he her here hers herself him himself his how i if in into is it its
-    itself just let may me might more most must my myself no nor not of off on once only or other ought
-    our ours ourselves out over own per same shall she should so some such than that the their theirs
-    them themselves then there these they this those through thus to too under until up upon very via
-    was we were what whatever when where whether which while who whom whose why will with within without
-    would yet you your yours yourself yourselves
-    s t d ll m re ve
-    """.split()
-)
+log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # letters/digits; "_" separates, as in unicode61
 
@@ -52,7 +37,7 @@ def query_terms(text: str, max_terms: int = 32) -> list[str]:
     the lexical list is not empty for no reason.
     """
     tokens = _TOKEN.findall(text.lower())
-    kept = [t for t in tokens if t not in STOPWORDS] or tokens
+    kept = [t for t in tokens if t not in BM25_STOPWORDS] or tokens
     return list(dict.fromkeys(kept))[:max_terms]
 
 

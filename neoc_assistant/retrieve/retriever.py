@@ -32,95 +32,36 @@ Pipeline (each stage timed in ``RetrievalResult.timings_ms``, wall clock, and
    an empty list means "not in the knowledge base". Calibration:
    ``scripts/calibrate_relevance.py``.
 
-``STAGE_CONFIGS`` name the stage subsets the evaluation harness compares
+``STAGE_CONFIGS`` (``search.py``) name the stage subsets the evaluation harness compares
 (``scripts/eval_retrieval.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
-import time
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
 
-from neoc_assistant.errors import ModelError
 from neoc_assistant.retrieve.hits import Hit
 from neoc_assistant.retrieve.lexical import LexicalPlan, TermStatistics, plan_lexical
-from neoc_assistant.settings import Settings
+from neoc_assistant.retrieve.ranking import Candidate, fuse, mmr, normalise
+from neoc_assistant.retrieve.reranker import load_cross_encoder
+from neoc_assistant.retrieve.search import RetrievalResult, SearchFilters, StageClock, Stages
+from neoc_assistant.settings import RetrievalSettings
 from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.store.vector_store import VectorStore
 
 
-@dataclass(frozen=True)
-class SearchFilters:
-    """Restrict retrieval to sources under these paths and/or of these document types."""
-
-    sources: tuple[str, ...] = ()
-    doc_types: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.sources or self.doc_types)
-
-    def cache_key(self) -> str:
-        return f"src={','.join(sorted(self.sources))};type={','.join(sorted(self.doc_types))}"
-
-
-@dataclass(frozen=True)
-class Stages:
-    """Which stages run. The default is the full pipeline; the others exist for evaluation."""
-
-    vector: bool = True
-    lexical: bool = True
-    rerank: bool = True
-    mmr: bool = True
-
-    @classmethod
-    def named(cls, name: str) -> "Stages":
-        return STAGE_CONFIGS[name]
-
-
-STAGE_CONFIGS: dict[str, Stages] = {
-    "bm25": Stages(vector=False, lexical=True, rerank=False, mmr=False),
-    "vector": Stages(vector=True, lexical=False, rerank=False, mmr=False),
-    "fused": Stages(vector=True, lexical=True, rerank=False, mmr=False),
-    "fused+rerank": Stages(vector=True, lexical=True, rerank=True, mmr=False),
-    "fused+rerank+mmr": Stages(vector=True, lexical=True, rerank=True, mmr=True),
-}
-
-
-@dataclass
-class RetrievalResult:
-    hits: list[Hit]
-    query_vector: np.ndarray | None = None
-    timings_ms: dict[str, float] = field(default_factory=dict)  # wall clock per stage; "retrieval" = all but embed
-    cpu_ms: dict[str, float] = field(default_factory=dict)  # this thread's CPU time per stage
-    relevance_floor: float = 0.0
-    reranker: str = ""  # "cross-encoder", "features" or "" (not run)
-
-    @property
-    def relevant(self) -> list[Hit]:
-        """Hits whose calibrated relevance reaches the floor; empty = not in the knowledge base."""
-        return [h for h in self.hits if h.scores.get("relevance", 0.0) >= self.relevance_floor]
-
-
-@dataclass
-class _Candidate:
-    chunk_id: str
-    fused: float
-    vector: float | None = None
-    lexical: float | None = None
-    hit: Hit | None = None
-    content_hash: str = ""
-    coverage: float | None = None
-
-
 class KnowledgeBaseRetriever:
-    def __init__(self, settings: Settings, manifest: Manifest, vectors: VectorStore, embedder: Embedder):
+    def __init__(self, settings: RetrievalSettings, manifest: Manifest, vectors: VectorStore, embedder: Embedder,
+                 *, device: str = "cpu"):
+        """``device``: where the optional cross-encoder runs (the embedding model's device)."""
         self.settings = settings
+        self.device = device
         self.manifest = manifest
         self.vectors = vectors
         self.embedder = embedder
@@ -160,11 +101,11 @@ class KnowledgeBaseRetriever:
         stages: Stages | None = None,
     ) -> RetrievalResult:
         s = self.settings
-        k = k or s.retrieval_top_k
+        k = k or s.top_k
         stages = stages or Stages()
         timings: dict[str, float] = {}
         cpu: dict[str, float] = {}
-        clock = _Clock(timings, cpu)
+        clock = StageClock(timings, cpu)
 
         if query_vector is None:
             query_vector = self.embedder.embed_query_vector(query)
@@ -173,7 +114,7 @@ class KnowledgeBaseRetriever:
 
         doc_hashes = self._allowed_documents(filters)
         clock.lap("filter")
-        n_candidates = max(k, s.retrieval_candidates)
+        n_candidates = max(k, s.candidates)
 
         vector_list: list[tuple[str, float]] = []
         if stages.vector:
@@ -220,26 +161,14 @@ class KnowledgeBaseRetriever:
             reranker=reranker,
         )
 
-    RESULT_SETTINGS = (
-        "retrieval_top_k", "retrieval_candidates", "fusion", "rrf_k", "fusion_vector_weight",
-        "lexical_max_terms", "lexical_max_postings", "reranker_model_path", "rerank_top_n",
-        "rerank_max_length", "feature_rerank_top_n", "rerank_cosine_weight", "rerank_bm25_weight",
-        "rerank_coverage_weight", "mmr_lambda", "near_duplicate_threshold", "relevance_floor",
-        "relevance_bias", "relevance_cosine_weight", "relevance_coverage_weight",
-    )  # fmt: skip
-
     def config_key(self) -> str:
-        """Every setting that changes what ``search`` returns (for response-cache keys)."""
-        return ";".join(f"{name}={getattr(self.settings, name)}" for name in self.RESULT_SETTINGS)
+        """What ``search`` returns depends on the whole retrieval section (and on nothing else
+        in the settings): its fingerprint keys the response cache."""
+        raw = self.settings.model_dump_json()
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
 
     def is_relevant(self, hit: Hit) -> bool:
         return hit.scores.get("relevance", 0.0) >= self.settings.relevance_floor
-
-    def as_langchain(self, k: int | None = None, filters: SearchFilters | None = None, relevant_only: bool = False):
-        """This retriever as a LangChain ``BaseRetriever`` (see ``langchain_adapter.py``)."""
-        from neoc_assistant.retrieve.langchain_adapter import KnowledgeBaseLangChainRetriever
-
-        return KnowledgeBaseLangChainRetriever(retriever=self, k=k, filters=filters, relevant_only=relevant_only)
 
     # -- stages -----------------------------------------------------------------------
     def _allowed_documents(self, filters: SearchFilters | None) -> list[str] | None:
@@ -297,31 +226,13 @@ class KnowledgeBaseRetriever:
 
     def _fuse(
         self, vector_list: list[tuple[str, float]], lexical_list: list[tuple[str, float]], stages: Stages
-    ) -> list[_Candidate]:
+    ) -> list[Candidate]:
         s = self.settings
-        by_id: dict[str, _Candidate] = {}
-        for cid, score in vector_list:
-            by_id.setdefault(cid, _Candidate(cid, 0.0)).vector = score
-        for cid, score in lexical_list:
-            by_id.setdefault(cid, _Candidate(cid, 0.0)).lexical = score
-        if not (vector_list and lexical_list):
-            only = vector_list or lexical_list
-            return [replace(by_id[cid], fused=float(score)) for cid, score in only]
+        return fuse(vector_list, lexical_list, s.fusion, s.fusion_vector_weight, s.rrf_k)
 
-        w = s.fusion_vector_weight
-        if s.fusion == "rrf":
-            for weight, ranked in ((w, vector_list), (1.0 - w, lexical_list)):
-                for rank, (cid, _) in enumerate(ranked, start=1):
-                    by_id[cid].fused += 2.0 * weight / (s.rrf_k + rank)
-        else:
-            for weight, ranked in ((w, vector_list), (1.0 - w, lexical_list)):
-                for cid, norm in zip((c for c, _ in ranked), _normalise(np.array([x for _, x in ranked]))):
-                    by_id[cid].fused += weight * float(norm)
-        return sorted(by_id.values(), key=lambda c: c.fused, reverse=True)
-
-    def _resolve_candidates(self, candidates: list[_Candidate], limit: int) -> list[_Candidate]:
+    def _resolve_candidates(self, candidates: list[Candidate], limit: int) -> list[Candidate]:
         """Attach Hits to the best ``limit`` candidates the manifest knows."""
-        out: list[_Candidate] = []
+        out: list[Candidate] = []
         start = 0
         while len(out) < limit and start < len(candidates):
             batch = candidates[start : start + (limit - len(out))]
@@ -341,7 +252,7 @@ class KnowledgeBaseRetriever:
                 out.append(cand)
         return out
 
-    def _candidate_vectors(self, pool: list[_Candidate]) -> dict[str, np.ndarray]:
+    def _candidate_vectors(self, pool: list[Candidate]) -> dict[str, np.ndarray]:
         return self.vectors.vectors([c.chunk_id for c in pool])
 
     @property
@@ -354,10 +265,10 @@ class KnowledgeBaseRetriever:
         self,
         query: str,
         query_vector: np.ndarray,
-        pool: list[_Candidate],
+        pool: list[Candidate],
         vecs: dict[str, np.ndarray],
         plan: LexicalPlan,
-    ) -> tuple[list[_Candidate], str]:
+    ) -> tuple[list[Candidate], str]:
         window = self.rerank_window
         head, tail = pool[:window], pool[window:]
         if self.settings.reranker_model_path:
@@ -383,7 +294,7 @@ class KnowledgeBaseRetriever:
         return head + tail, kind
 
     def _feature_scores(
-        self, query_vector: np.ndarray, head: list[_Candidate], vecs: dict[str, np.ndarray], plan: LexicalPlan
+        self, query_vector: np.ndarray, head: list[Candidate], vecs: dict[str, np.ndarray], plan: LexicalPlan
     ) -> np.ndarray:
         """Fallback rerank: complete, cheap features of every candidate, weighted.
 
@@ -399,17 +310,17 @@ class KnowledgeBaseRetriever:
         bm25 = np.array([c.lexical or 0.0 for c in head])
         coverage = np.array(self._coverage(head, plan))
         return (
-            s.rerank_cosine_weight * _normalise(cosine)
-            + s.rerank_bm25_weight * _normalise(bm25)
+            s.rerank_cosine_weight * normalise(cosine)
+            + s.rerank_bm25_weight * normalise(bm25)
             + s.rerank_coverage_weight * coverage
         )
 
     @staticmethod
-    def _cosine(cand: _Candidate, vecs: dict[str, np.ndarray], query_vector: np.ndarray) -> float:
+    def _cosine(cand: Candidate, vecs: dict[str, np.ndarray], query_vector: np.ndarray) -> float:
         vec = vecs.get(cand.chunk_id)
         return float(vec @ query_vector) if vec is not None else (cand.vector or 0.0)
 
-    def _coverage(self, cands: list[_Candidate], plan: LexicalPlan) -> list[float]:
+    def _coverage(self, cands: list[Candidate], plan: LexicalPlan) -> list[float]:
         """IDF-weighted share of the query's index terms present in each chunk (cached on the candidate)."""
         idf = plan.idf
         idf_total = sum(idf.values())
@@ -420,7 +331,7 @@ class KnowledgeBaseRetriever:
                 cand.coverage = sum(idf[t] for t in chunk_terms if t in idf) / idf_total if idf_total > 0 else 0.0
         return [c.coverage for c in cands]
 
-    def _diversify(self, pool: list[_Candidate], vecs: dict[str, np.ndarray], k: int) -> list[_Candidate]:
+    def _diversify(self, pool: list[Candidate], vecs: dict[str, np.ndarray], k: int) -> list[Candidate]:
         """Drop near-duplicates of better-ranked chunks, then MMR-select ``k``."""
         s = self.settings
         dim = next(iter(vecs.values())).shape[0] if vecs else 1
@@ -439,14 +350,14 @@ class KnowledgeBaseRetriever:
             kept.append(i)
             seen_hashes.add(cand.content_hash)
 
-        rel = _normalise(np.array([pool[i].hit.score for i in kept]))
+        rel = normalise(np.array([pool[i].hit.score for i in kept]))
         order = mmr(rel, sim[np.ix_(kept, kept)], s.mmr_lambda, k)
         chosen = [pool[kept[j]] for j in order]
         rest = [pool[kept[j]] for j in range(len(kept)) if j not in set(order)]
         return chosen + rest
 
     def _score_relevance(
-        self, plan: LexicalPlan, query_vector: np.ndarray, final: list[_Candidate], vecs: dict[str, np.ndarray]
+        self, plan: LexicalPlan, query_vector: np.ndarray, final: list[Candidate], vecs: dict[str, np.ndarray]
     ) -> None:
         """``scores["relevance"]``: calibrated P(passage is relevant), comparable across queries.
 
@@ -476,36 +387,9 @@ class KnowledgeBaseRetriever:
         return self._cross_encoder
 
     def _load_cross_encoder(self):
-        import os
-
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from pathlib import Path
-
-        from sentence_transformers import CrossEncoder
-
-        path = Path(self.settings.reranker_model_path or "").expanduser()
-        if not path.is_dir():
-            raise ModelError(
-                f"Reranker model directory not found: {path}. Point NEOC_RERANKER_MODEL_PATH at a local "
-                "sentence-transformers CrossEncoder folder, or unset it to use the built-in fallback reranker."
-            )
-        try:
-            return CrossEncoder(
-                str(path),
-                device=self.settings.embedding_device,
-                max_length=self.settings.rerank_max_length,
-                local_files_only=True,
-            )
-        except Exception as exc:  # noqa: BLE001 - one actionable line
-            raise ModelError(f"Could not load the reranker model at {path}: {exc}") from exc
+        return load_cross_encoder(self.settings.reranker_model_path or "", self.device, self.settings.rerank_max_length)
 
     # -- manifest lookups ----------------------------------------------------------------
-    def resolve(self, scored: list[tuple[str, float]]) -> list[Hit]:
-        """Turn (chunk_id, score) into Hits; ids unknown to the manifest are dropped."""
-        resolved = self._resolve_map(scored)
-        return [resolved[cid][0] for cid, _ in scored if cid in resolved]
-
     def _resolve_map(self, scored: list[tuple[str, float]]) -> dict[str, tuple[Hit, str]]:
         """chunk_id -> (Hit, content_hash) for the ids the manifest knows."""
         chunks = self.manifest.chunks_by_id(cid for cid, _ in scored)
@@ -528,57 +412,3 @@ class KnowledgeBaseRetriever:
             )
             out[cid] = (hit, chunk.content_hash)
         return out
-
-
-def mmr(relevance: np.ndarray, similarity: np.ndarray, lambda_mult: float, k: int) -> list[int]:
-    """Maximal marginal relevance (Carbonell & Goldstein 1998) over precomputed scores.
-
-    Same selection rule as ``langchain_core.vectorstores.utils.maximal_marginal_relevance``
-    (``lambda * relevance - (1 - lambda) * max similarity to the selected``), but the
-    relevance is the reranked score rather than the raw query cosine: LangChain's
-    function recomputes relevance from the query embedding, which throws the
-    fusion and rerank stages away (measured: see ``scripts/eval_retrieval.py``).
-    """
-    n = len(relevance)
-    k = min(k, n)
-    if k <= 0:
-        return []
-    selected = [int(np.argmax(relevance))]
-    max_sim = similarity[selected[0]].copy()
-    available = np.ones(n, dtype=bool)
-    available[selected[0]] = False
-    while len(selected) < k:
-        gain = lambda_mult * relevance - (1.0 - lambda_mult) * max_sim
-        gain[~available] = -np.inf
-        best = int(np.argmax(gain))
-        selected.append(best)
-        available[best] = False
-        max_sim = np.maximum(max_sim, similarity[best])
-    return selected
-
-
-def _normalise(values: np.ndarray) -> np.ndarray:
-    """Min-max to [0, 1]; a constant list maps to 1."""
-    if values.size == 0:
-        return values.astype(np.float64)
-    lo, hi = float(values.min()), float(values.max())
-    if hi - lo < 1e-12:
-        return np.ones_like(values, dtype=np.float64)
-    return (values - lo) / (hi - lo)
-
-
-class _Clock:
-    """Wall-clock and this thread's CPU time per stage (CPU time is what the stage costs
-    on an idle machine; the wall clock also counts waiting for a busy CPU)."""
-
-    def __init__(self, timings: dict[str, float], cpu: dict[str, float]):
-        self._timings = timings
-        self._cpu = cpu
-        self._last = time.perf_counter()
-        self._last_cpu = time.thread_time()
-
-    def lap(self, name: str) -> None:
-        now, now_cpu = time.perf_counter(), time.thread_time()
-        self._timings[name] = round((now - self._last) * 1000.0, 3)
-        self._cpu[name] = round((now_cpu - self._last_cpu) * 1000.0, 3)
-        self._last, self._last_cpu = now, now_cpu

@@ -4,7 +4,7 @@
   (400 bad input, 503 busy/memory/model unavailable + ``Retry-After``, 500 otherwise;
   body ``{"error": kind, "message": one line}``). HTTP Basic auth when auth is configured.
 * ``GET /health`` -> ``assistant.health()``; 503 when unhealthy.
-* ``GET /metrics`` -> Prometheus text from ``container.metrics``; 503 if metrics are unavailable.
+* ``GET /metrics`` -> ``assistant.metrics_text()`` (Prometheus text); 503 if metrics are unavailable.
 
 FastAPI's own docs pages are disabled: they load Swagger UI from a CDN.
 """
@@ -17,15 +17,19 @@ import secrets
 import time
 from typing import Any
 
-import neoc_assistant.serve.offline  # noqa: F401  (environment before gradio)
-import gradio as gr
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from pydantic import BaseModel, Field
+from neoc_assistant import runtime
 
-from neoc_assistant.errors import BusyError, InputError, MemoryGuardError, ModelError, NeocError
-from neoc_assistant.serve.ui import CSS, ON_LOAD_JS, RecentRequests, build_ui, make_theme
+runtime.configure_process()  # Gradio reads its environment when it is imported
+import gradio as gr  # noqa: E402
+from fastapi import Depends, FastAPI, HTTPException  # noqa: E402
+from fastapi.responses import JSONResponse, PlainTextResponse  # noqa: E402
+from fastapi.security import HTTPBasic, HTTPBasicCredentials  # noqa: E402
+from pydantic import BaseModel, Field  # noqa: E402
+
+from neoc_assistant.errors import BusyError, InputError, MemoryGuardError, ModelError, NeocError  # noqa: E402
+from neoc_assistant.serve.chat_handlers import RecentRequests  # noqa: E402
+from neoc_assistant.serve.ui import CSS, ON_LOAD_JS, build_ui, make_theme  # noqa: E402
+from neoc_assistant.settings import ServeSettings  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ def _status_for(exc: NeocError) -> int:
     return 500
 
 
-def auth_pairs(settings) -> list[tuple[str, str]] | None:
+def auth_pairs(settings: ServeSettings) -> list[tuple[str, str]] | None:
     user, password = settings.auth_username, settings.auth_password
     if bool(user) != bool(password):
         raise InputError("Set both NEOC_AUTH_USERNAME and NEOC_AUTH_PASSWORD (or neither).")
@@ -64,34 +68,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def generation_slots(assistant) -> tuple[int, str]:
-    """(concurrent generations the UI queue allows, "llm" | "extractive").
-
-    With a model: the engine's context-pool size (loading the model now, so the
-    first question does not pay for it). Without one: 2 (retrieval is cheap but
-    the machine has two cores).
-    """
-    container = assistant.container
-    try:
-        engine = container.engine
-    except AttributeError:
-        engine = None
-    if engine is None or not engine.available():
-        return 2, "extractive"
-    try:
-        engine.load()
-    except NeocError as exc:
-        log.warning("model not usable, serving extractive answers: %s", exc)
-        return 2, "extractive"
-    size = int((getattr(engine, "pool_plan", None) or {}).get("size") or 1)
-    return max(1, size), "llm"
-
-
-def create_app(assistant, *, concurrency_limit: int | None = None, mode: str | None = None,
-               recent: RecentRequests | None = None) -> FastAPI:
-    settings = assistant.settings
+def create_app(assistant, *, host: str | None = None, port: int | None = None, concurrency_limit: int | None = None,
+               mode: str | None = None, recent: RecentRequests | None = None) -> FastAPI:
+    """``host``/``port``: where the app is served (default: the serve settings); ``concurrency_limit``
+    and ``mode`` default to ``assistant.generation_slots()``."""
+    settings = assistant.serve
     if concurrency_limit is None or mode is None:
-        concurrency_limit, mode = generation_slots(assistant)
+        concurrency_limit, mode = assistant.generation_slots()
     recent = recent or RecentRequests()
     pairs = auth_pairs(settings)
 
@@ -142,7 +125,7 @@ def create_app(assistant, *, concurrency_limit: int | None = None, mode: str | N
     @app.get("/metrics")
     def metrics() -> PlainTextResponse:
         try:
-            text = assistant.container.metrics.prometheus_text()
+            text = assistant.metrics_text()
         except (AttributeError, ImportError) as exc:
             return PlainTextResponse(f"# metrics unavailable: {type(exc).__name__}\n", status_code=503)
         return PlainTextResponse(text, media_type=PROMETHEUS_CONTENT_TYPE)
@@ -153,7 +136,7 @@ def create_app(assistant, *, concurrency_limit: int | None = None, mode: str | N
     app.state.mode = mode
     gr.mount_gradio_app(
         app, blocks, path="/",
-        server_name=settings.host, server_port=settings.port,
+        server_name=host or settings.host, server_port=port or settings.port,
         auth=pairs, auth_message="NEOC Assistant: sign in with the centre's account." if pairs else None,
         theme=make_theme(), css=CSS, js=ON_LOAD_JS,
         footer_links=[], run_history=False, ssr_mode=False, pwa=False, mcp_server=False,
@@ -168,10 +151,10 @@ def serve(assistant, host: str, port: int) -> None:
     """Build the app and run it with uvicorn until interrupted."""
     import uvicorn
 
-    if not is_loopback(host) and not (assistant.settings.auth_username and assistant.settings.auth_password):
+    if not is_loopback(host) and not (assistant.serve.auth_username and assistant.serve.auth_password):
         log.warning("serving on %s without authentication: anyone on the network can use the assistant "
                     "(set NEOC_AUTH_USERNAME and NEOC_AUTH_PASSWORD)", host)
-    app = create_app(assistant)
+    app = create_app(assistant, host=host, port=port)
     print(f"NEOC Assistant: http://{host}:{port}/  (mode {app.state.mode}, "
           f"{app.state.concurrency_limit} concurrent answer(s); Ctrl+C to stop)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,

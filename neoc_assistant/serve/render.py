@@ -12,6 +12,10 @@ import html
 import re
 from typing import Any, Iterable
 
+from neoc_assistant.answer import shorten
+from neoc_assistant.errors import NeocError
+from neoc_assistant.figures import MISSING, format_duration, format_megabytes, format_percent
+
 EXCERPT_CHARS = 220
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~])")
@@ -36,23 +40,18 @@ def short_excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     flat = " ".join(str(text or "").split())
     flat = _TABLE_RULE.sub(" ", flat).replace("**", "").replace("__", "")
     flat = re.sub(r"\s*\|\s*(\|\s*)*", " · ", flat).strip(" ·")
-    flat = " ".join(flat.split())
-    if len(flat) <= limit:
-        return flat
-    cut = flat[:limit].rsplit(" ", 1)[0]
-    return (cut or flat[:limit]) + " …"
+    return shorten(flat, limit + 2, " …")
+
+
+def error_kind(exc: BaseException) -> str:
+    """The name ``error_markdown`` shows an error under: ours by class, anything else as "Error"."""
+    return type(exc).__name__ if isinstance(exc, NeocError) else "Error"
 
 
 def _get(obj: Any, name: str, default=None):
     if isinstance(obj, dict):
         return obj.get(name, default)
     return getattr(obj, name, default)
-
-
-def seconds(ms: float | None) -> str:
-    if ms is None:
-        return ""
-    return f"{ms / 1000:.1f} s" if ms >= 100 else f"{ms:.0f} ms"
 
 
 # ---------------------------------------------------------------------------
@@ -123,7 +122,7 @@ def badges(answer: Any) -> str:
         parts.append(f"⚡ **Cached {tier}** ({where})" if tier else "⚡ **Cached**")
     total = (_get(answer, "timings_ms", {}) or {}).get("total")
     if total is not None:
-        parts.append(f"answered in {seconds(total)}")
+        parts.append(f"answered in {format_duration(total)}")
     mode = _get(answer, "mode", "")
     if mode and mode != "llm":
         parts.append(f"mode: {md_escape(mode)}")
@@ -286,18 +285,6 @@ def health_markdown(health: dict) -> str:
     return "\n\n".join(p for p in (head, table) if p)
 
 
-def _ms(value) -> str:
-    return "–" if value is None else seconds(value)
-
-
-def _pct(value) -> str:
-    return "–" if value is None else f"{value * 100:.0f}%"
-
-
-def _mb(value) -> str:
-    return "–" if value is None else f"{value / 1024 / 1024:,.0f} MB"
-
-
 def metrics_markdown(stats: dict, queue: dict | None = None) -> str:
     """The handful of numbers a duty officer or admin looks at."""
     total = (stats.get("latency_ms") or {}).get("total") or {}
@@ -306,13 +293,13 @@ def metrics_markdown(stats: dict, queue: dict | None = None) -> str:
     pool = stats.get("pool") or {}
     rows = [
         ("requests in window", f"{window.get('requests', 0)} (answered {stats.get('answered', 0)})"),
-        ("latency p50 / p95 / p99", f"{_ms(total.get('p50'))} / {_ms(total.get('p95'))} / {_ms(total.get('p99'))}"),
-        ("cache hit rate", f"{_pct(stats.get('hit_rate'))} ({stats.get('cache_hits', 0)} hits)"),
-        ("error rate", f"{_pct(stats.get('error_rate'))} ({stats.get('errors', 0)} errors, "
+        ("latency p50 / p95 / p99", " / ".join(format_duration(total.get(p)) for p in ("p50", "p95", "p99"))),
+        ("cache hit rate", f"{format_percent(stats.get('hit_rate'))} ({stats.get('cache_hits', 0)} hits)"),
+        ("error rate", f"{format_percent(stats.get('error_rate'))} ({stats.get('errors', 0)} errors, "
                        f"{stats.get('cancelled', 0)} stopped)"),
-        ("CPU", "–" if stats.get("cpu_percent") is None else f"{stats['cpu_percent']:.0f}%"),
+        ("CPU", MISSING if stats.get("cpu_percent") is None else f"{stats['cpu_percent']:.0f}%"),
         ("memory (this process / system)",
-         f"{_mb(memory.get('rss_bytes'))} / {'–' if memory.get('system_percent') is None else str(memory['system_percent']) + '%'} used"),
+         f"{format_megabytes(memory.get('rss_bytes'))} / {MISSING if memory.get('system_percent') is None else str(memory['system_percent']) + '%'} used"),
     ]
     if pool:
         rows.append(("model contexts in use / size", f"{pool.get('in_use', 0)} / {pool.get('size', 0)}"

@@ -1,84 +1,38 @@
-"""The duty officer's browser UI: Chat, Knowledge base and System tabs.
+"""The duty officer's browser UI: the layout of the Chat, Knowledge base and System tabs.
 
 ``build_ui(assistant)`` returns a ``gr.Blocks``; ``serve/app.py`` mounts it on
 the FastAPI app that also serves ``/api/ask``, ``/health`` and ``/metrics``.
-The handlers live on small controller classes (``ChatHandlers``,
-``KnowledgeBaseHandlers``, ``SystemHandlers``) so tests can call them without a
-browser. Everything the page needs is served by this process: the theme uses
-system fonts (Gradio's default theme would fetch Google Fonts), analytics are
-off (``serve/offline.py``), nothing is shared.
-
-Stop really stops: each generation registers a ``threading.Event`` under the
-browser session; the Stop button sets it (the engine frees the model context at
-once) and also cancels the Gradio event (``cancels=``) so the page stops
-waiting.
+What each control does lives in ``chat_handlers.py`` and
+``admin_handlers.py`` (testable without a browser); the page's CSS and
+JavaScript are files in ``static/``. Everything the page needs is served by
+this process: the theme uses system fonts (Gradio's default theme would fetch
+Google Fonts), analytics are off (``runtime.py``), nothing is shared.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import re
-import shutil
-import tempfile
-import threading
-import time
-from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
 
-import neoc_assistant.serve.offline  # noqa: F401  (environment before gradio)
-import gradio as gr
+from neoc_assistant import runtime
 
-from neoc_assistant.errors import InputError, NeocError
-from neoc_assistant.ingest.loaders import SUPPORTED_SUFFIXES
-from neoc_assistant.serve import render
+runtime.configure_process()  # Gradio reads its environment when it is imported
+import gradio as gr  # noqa: E402
 
-log = logging.getLogger(__name__)
+from neoc_assistant.ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
+from neoc_assistant.serve import render  # noqa: E402
+from neoc_assistant.serve.admin_handlers import KnowledgeBaseHandlers, SystemHandlers, status_line  # noqa: E402
+from neoc_assistant.serve.chat_handlers import ChatHandlers, RecentRequests  # noqa: E402
 
-MAX_HISTORY_TURNS = 6
-STREAM_MIN_INTERVAL_S = 0.05  # at most ~20 UI updates per second while streaming
-WAITING_TEXT = "_Waiting for a free answer slot…_"
-THINKING_TEXT = "_Searching the knowledge base…_"
-UPLOADS_DIRNAME = "uploads"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+CSS = (STATIC_DIR / "neoc.css").read_text(encoding="utf-8")
+ON_LOAD_JS = (STATIC_DIR / "on_load.js").read_text(encoding="utf-8")
+THEME_TOGGLE_JS = (STATIC_DIR / "theme_toggle.js").read_text(encoding="utf-8")
 
 EXAMPLE_QUESTIONS = [
     "How many litres of water per person per day is the minimum?",
     "What are the EOC activation levels?",
     "What must be covered in a duty officer shift handover?",
 ]
-
-# Light/dark toggle that works offline: Gradio styles `body.dark`; we remember the choice.
-THEME_TOGGLE_JS = """
-() => {
-  const dark = !document.body.classList.contains('dark');
-  document.body.classList.toggle('dark', dark);
-  try { localStorage.setItem('neoc-theme', dark ? 'dark' : 'light'); } catch (e) {}
-}
-"""
-
-ON_LOAD_JS = """
-() => {
-  let mode = null;
-  try { mode = localStorage.getItem('neoc-theme'); } catch (e) {}
-  const param = new URLSearchParams(window.location.search).get('__theme');
-  if (!param && (mode === 'dark' || mode === 'light')) {
-    document.body.classList.toggle('dark', mode === 'dark');
-  }
-}
-"""
-
-CSS = """
-.gradio-container { max-width: 1400px !important; }
-#neoc-header { align-items: center; }
-#neoc-header h1 { margin: 0; font-size: 1.35rem; }
-#neoc-status { font-size: 0.9rem; }
-#neoc-chat .message-wrap blockquote { margin: 0 0 0.5em 0; }
-#neoc-input textarea { font-size: 1rem; }
-footer { display: none !important; }
-#neoc-health td:first-child, #neoc-health th, #neoc-stats td:first-child { white-space: nowrap; }
-"""
 
 
 def make_theme() -> gr.themes.Base:
@@ -89,423 +43,6 @@ def make_theme() -> gr.themes.Base:
     )
 
 
-def _error_kind(exc: BaseException) -> str:
-    return type(exc).__name__ if isinstance(exc, NeocError) else "Error"
-
-
-# ---------------------------------------------------------------------------
-# shared: recent request latencies (chat + /api/ask), for the System tab plot
-# ---------------------------------------------------------------------------
-class RecentRequests:
-    def __init__(self, maxlen: int = 200):
-        self._items: deque[tuple[float, float, str, str]] = deque(maxlen=maxlen)
-        self._lock = threading.Lock()
-
-    def add(self, total_ms: float, channel: str, outcome: str) -> None:
-        with self._lock:
-            self._items.append((time.time(), float(total_ms), channel, outcome))
-
-    def snapshot(self) -> list[tuple[float, float, str, str]]:
-        with self._lock:
-            return list(self._items)
-
-
-# ---------------------------------------------------------------------------
-# chat
-# ---------------------------------------------------------------------------
-def message_text(message: dict) -> str:
-    """The text of a chat message as the browser sends it back (a string or a list of parts)."""
-    content = message.get("content") if isinstance(message, dict) else None
-    if isinstance(content, str):
-        return content
-    if isinstance(content, (list, tuple)):
-        return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
-    if isinstance(content, dict):
-        return str(content.get("text", ""))
-    return "" if content is None else str(content)
-
-
-@dataclass
-class Turn:
-    question: str
-    answer: Any | None  # Answer, or None when the turn failed / was stopped without one
-    msg_index: int  # index of the assistant message in the chatbot value
-    text: str = ""
-
-
-class ChatHandlers:
-    def __init__(self, assistant, recent: RecentRequests | None = None):
-        self.assistant = assistant
-        self.recent = recent or RecentRequests()
-        self._cancels: dict[str, threading.Event] = {}
-        self._live: dict[str, dict] = {}  # session -> the answer being streamed (for Stop)
-        self._lock = threading.Lock()
-
-    # -- cancellation registry --------------------------------------------------
-    @staticmethod
-    def _session(request: gr.Request | None) -> str:
-        return getattr(request, "session_hash", None) or "anonymous"
-
-    def _register(self, session: str) -> threading.Event:
-        self._cancel_session(session)  # one generation per browser session
-        event = threading.Event()
-        with self._lock:
-            self._cancels[session] = event
-        return event
-
-    def _cancel_session(self, session: str) -> dict | None:
-        """Stop this session's generation (if any) and forget it at once, so a new question is
-        accepted even before the cancelled generator has been cleaned up. Returns its live record."""
-        with self._lock:
-            event = self._cancels.pop(session, None)
-            live = self._live.pop(session, None)
-        if live is not None:
-            live["stopped"] = True
-        if event is not None:
-            event.set()
-        return live
-
-    def _unregister(self, session: str, event: threading.Event) -> None:
-        with self._lock:
-            if self._cancels.get(session) is event:
-                del self._cancels[session]
-                self._live.pop(session, None)
-
-    def running(self, session: str) -> bool:
-        with self._lock:
-            return session in self._cancels
-
-    # -- events ----------------------------------------------------------------------
-    def add_user(self, question: str, messages: list | None, request: gr.Request = None):
-        """Instant (unqueued): show the question and a waiting bubble; clear the box.
-
-        While this session's previous answer is still being written the question is refused
-        (kept in the box): its stream would otherwise keep overwriting the conversation.
-        """
-        if self.running(self._session(request)):
-            raise gr.Error("An answer is still being written: wait for it, or press Stop first.",
-                           title="Please wait", duration=6, print_exception=False)
-        messages = list(messages or [])
-        question = question or ""
-        messages.append({"role": "user", "content": question})
-        messages.append({"role": "assistant", "content": WAITING_TEXT})
-        return "", messages, question
-
-    def respond(self, question: str, messages: list | None, turns: list | None,
-                request: gr.Request = None) -> Iterator[tuple[list, list]]:
-        """Queued generator: stream the answer into the last bubble."""
-        messages = list(messages or [])
-        turns = list(turns or [])
-        if not messages or messages[-1].get("role") != "assistant":
-            messages.append({"role": "assistant", "content": ""})
-        index = len(messages) - 1
-        session = self._session(request)
-        cancel = self._register(session)
-        live = {"question": question, "index": index, "partial": "", "stopped": False}
-        with self._lock:
-            self._live[session] = live
-        history = [(t.question, t.text) for t in turns if t.text][-MAX_HISTORY_TURNS:]
-        partial = ""
-        stream = None
-        started = time.perf_counter()
-
-        def show(content: str) -> tuple[list, list]:
-            messages[index] = {"role": "assistant", "content": content}
-            return list(messages), list(turns)
-
-        try:
-            yield show(THINKING_TEXT)
-            stream = self.assistant.ask_stream(question, history=history or None, cancel=cancel)
-            answer = None
-            last = 0.0
-            for event in stream:
-                if event.kind == "token":
-                    partial += event.text
-                    live["partial"] = partial
-                    now = time.perf_counter()
-                    if now - last >= STREAM_MIN_INTERVAL_S:
-                        last = now
-                        yield show(render.streaming_markdown(partial))
-                elif event.kind == "done":
-                    answer = event.answer
-                # On Stop the chain notices the event itself and still ends with a
-                # "done" answer (complete=False), so keep consuming until then.
-            # "Stopped" means the user pressed Stop (or started over), not answer.complete:
-            # the engine also sets the event when it closes a finished stream.
-            stopped = live["stopped"]
-            turns = [t for t in turns if t.msg_index != index]
-            if answer is not None:
-                text = getattr(answer, "answer", "") or partial
-                turns.append(Turn(question, answer, index, text))
-                total = (getattr(answer, "timings_ms", {}) or {}).get("total")
-                self.recent.add(total if total is not None else (time.perf_counter() - started) * 1000,
-                                "ui", "cached" if getattr(answer, "cached", False) else getattr(answer, "mode", "llm"))
-                yield show(render.answer_markdown(answer, stopped=stopped))
-            else:
-                turns.append(Turn(question, None, index, partial))
-                safe = render.safe_markdown(partial)
-                yield show(render.stopped_markdown(safe) if stopped
-                           else safe + "\n\n_The answer ended unexpectedly; please ask again._")
-        except NeocError as exc:
-            turns.append(Turn(question, None, index))
-            self.recent.add((time.perf_counter() - started) * 1000, "ui", "error")
-            yield show(render.error_markdown(_error_kind(exc), str(exc)))
-        except Exception:  # noqa: BLE001 - never a traceback in the chat
-            log.exception("answering %r failed", question[:80])
-            turns.append(Turn(question, None, index))
-            self.recent.add((time.perf_counter() - started) * 1000, "ui", "error")
-            yield show(render.error_markdown(
-                "Error", "Something went wrong while answering (details are in the server log). Please try again."))
-        finally:
-            self._unregister(session, cancel)
-            close = getattr(stream, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:  # noqa: BLE001
-                    log.debug("closing the answer stream failed", exc_info=True)
-
-    def stop(self, messages: list | None, turns: list | None, request: gr.Request = None):
-        """Stop button: signal the generation, mark the bubble as stopped, keep the partial turn."""
-        live = self._cancel_session(self._session(request))
-        messages = list(messages or [])
-        turns = list(turns or [])
-        if messages and messages[-1].get("role") == "assistant":
-            content = message_text(messages[-1])
-            if content.endswith("▌") or content in (WAITING_TEXT, THINKING_TEXT):
-                partial = "" if content in (WAITING_TEXT, THINKING_TEXT) else content
-                messages[-1] = {"role": "assistant", "content": render.stopped_markdown(partial)}
-                if live is not None and live["index"] == len(messages) - 1:
-                    turns = [t for t in turns if t.msg_index != live["index"]]
-                    turns.append(Turn(live["question"], None, live["index"], live["partial"]))
-        return messages, turns
-
-    def new_conversation(self, request: gr.Request = None):
-        self._cancel_session(self._session(request))
-        return [], [], ""
-
-    def feedback(self, turns: list | None, data: gr.LikeData) -> None:
-        index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
-        liked = data.liked
-        if not isinstance(liked, bool):
-            return  # feedback removed (toggle off): nothing to record
-        turn = next((t for t in (turns or []) if t.msg_index == index), None)
-        if turn is None or turn.answer is None:
-            gr.Info("There is no answer to rate here.")
-            return
-        try:
-            self.assistant.feedback(turn.question, turn.answer, liked)
-        except NeocError as exc:
-            gr.Warning(f"Feedback not recorded: {exc}")
-            return
-        except Exception:  # noqa: BLE001
-            log.exception("feedback failed")
-            gr.Warning("Feedback not recorded (see the server log).")
-            return
-        if liked:
-            gr.Info("Thanks — marked helpful.")
-        elif getattr(turn.answer, "cached", False):
-            gr.Info("Thanks — marked not helpful; this cached answer was removed from the cache.")
-        else:
-            gr.Info("Thanks — marked not helpful.")
-
-
-# ---------------------------------------------------------------------------
-# knowledge base
-# ---------------------------------------------------------------------------
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._() -]+")
-
-
-def safe_filename(name: str) -> str:
-    base = Path(str(name).replace("\\", "/")).name
-    base = _SAFE_NAME.sub("_", base).strip(" .")
-    return base[:150]
-
-
-class KnowledgeBaseHandlers:
-    def __init__(self, assistant):
-        self.assistant = assistant
-        self.settings = assistant.settings
-
-    @property
-    def uploads_dir(self) -> Path:
-        return Path(self.settings.kb_dir) / UPLOADS_DIRNAME
-
-    def validate(self, paths: list[str]) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
-        """Server-side checks (the browser's file filter is only a convenience)."""
-        limit = self.settings.upload_max_mb * 1024 * 1024
-        accepted: list[tuple[Path, str]] = []
-        rejected: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        for raw in paths or []:
-            path = Path(raw if isinstance(raw, (str, os.PathLike)) else getattr(raw, "name", str(raw)))
-            name = safe_filename(path.name)
-            suffix = Path(name).suffix.lower()
-            if not name or name.startswith("."):
-                rejected.append((path.name or "?", "not a usable file name"))
-            elif suffix not in SUPPORTED_SUFFIXES:
-                allowed = ", ".join(sorted(SUPPORTED_SUFFIXES))
-                rejected.append((path.name, f"file type '{suffix or '(none)'}' is not supported (allowed: {allowed})"))
-            elif not path.is_file():
-                rejected.append((path.name, "upload is missing on the server; try again"))
-            elif path.stat().st_size > limit:
-                size_mb = path.stat().st_size / 1024 / 1024
-                rejected.append((path.name, f"{size_mb:.1f} MB is over the {self.settings.upload_max_mb} MB limit"))
-            elif path.stat().st_size == 0:
-                rejected.append((path.name, "the file is empty"))
-            elif name.lower() in seen:
-                rejected.append((path.name, "uploaded twice in one batch"))
-            else:
-                seen.add(name.lower())
-                accepted.append((path, name))
-        return accepted, rejected
-
-    def store(self, accepted: list[tuple[Path, str]]) -> list[Path]:
-        """Copy uploads into ``kb_dir/uploads`` (atomic rename, so no half-written files)."""
-        target_dir = self.uploads_dir
-        target_dir.mkdir(parents=True, exist_ok=True)
-        stored = []
-        for src, name in accepted:
-            fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=target_dir)
-            os.close(fd)
-            try:
-                shutil.copyfile(src, tmp)
-                os.replace(tmp, target_dir / name)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-            stored.append(target_dir / name)
-        return stored
-
-    def upload(self, files, progress=gr.Progress()):
-        paths = files if isinstance(files, list) else ([files] if files else [])
-        if not paths:
-            return ("Choose one or more files first.", *self.listing())
-        accepted, rejected = self.validate(paths)
-        if not accepted:
-            md = render.ingest_summary_markdown({}, rejected, title="Nothing ingested")
-            return (md, *self.listing())
-        try:
-            self.store(accepted)
-        except OSError as exc:
-            return (render.error_markdown("StoreError", f"could not save the upload: {exc.strerror or exc}"), *self.listing())
-
-        def on_progress(done: int, total: int, source: str) -> None:
-            progress((done, max(total, 1)), desc=f"Ingesting {source}" if source else "Finishing", unit="files")
-
-        progress(0, desc="Scanning the knowledge-base folder")
-        try:
-            # The whole KB folder, so an upload gets the same source name ("uploads/x.pdf")
-            # as in a later `ingest` from the CLI; unchanged files cost one stat each.
-            summary = self.assistant.ingest([Path(self.settings.kb_dir)], prune=False, on_progress=on_progress)
-        except NeocError as exc:
-            return (render.error_markdown(_error_kind(exc), str(exc)), *self.listing())
-        except Exception:  # noqa: BLE001
-            log.exception("ingest from the UI failed")
-            return (render.error_markdown("Error", "Ingest failed (see the server log)."), *self.listing())
-        return (render.ingest_summary_markdown(summary.to_dict(), rejected), *self.listing())
-
-    def delete(self, source: str | None):
-        if not source:
-            return ("Pick a document to delete.", *self.listing())
-        try:
-            summary = self.assistant.delete_documents([source])
-        except NeocError as exc:
-            return (render.error_markdown(_error_kind(exc), str(exc)), *self.listing())
-        data = summary.to_dict()
-        note = ""
-        uploads = self.uploads_dir.resolve()
-        candidate = (Path(self.settings.kb_dir) / source).resolve()
-        if candidate.is_relative_to(uploads) and candidate.is_file():
-            candidate.unlink()
-            note = f"\n\nThe uploaded file {render.code(source)} was deleted too."
-        elif data.get("purged"):
-            note = ("\n\nThe file itself was not touched: a later full ingest of its folder adds it again "
-                    "unless you remove it there.")
-        if not data.get("purged"):
-            return (f"{render.code(source)} was not in the knowledge base.", *self.listing())
-        return (render.ingest_summary_markdown(data, title="Deleted") + note, *self.listing())
-
-    def listing(self):
-        """(documents table, delete dropdown, kb version line)."""
-        try:
-            docs = self.assistant.documents()
-            version = self.assistant.kb_version()
-        except NeocError as exc:
-            return [], gr.update(choices=[], value=None), render.error_markdown(_error_kind(exc), str(exc))
-        rows = render.document_rows(docs)
-        sources = sorted({s for d in docs for s in d.sources}, key=str.lower)
-        n_chunks = sum(d.n_chunks for d in docs)
-        info = f"**{len(docs)} documents**, {n_chunks} chunks · knowledge-base version `{version}`"
-        return rows, gr.update(choices=sources, value=None), info
-
-
-# ---------------------------------------------------------------------------
-# system
-# ---------------------------------------------------------------------------
-class SystemHandlers:
-    def __init__(self, assistant, recent: RecentRequests, queue_info=None):
-        self.assistant = assistant
-        self.recent = recent
-        self.queue_info = queue_info  # () -> {"waiting": int, "running": int}
-
-    def _call(self, name: str) -> tuple[dict, str]:
-        try:
-            return getattr(self.assistant, name)(), ""
-        except NeocError as exc:
-            return {}, str(exc)
-        except Exception as exc:  # noqa: BLE001 - e.g. a monitoring module missing on this build
-            log.warning("%s() failed: %s", name, exc)
-            return {}, f"{name} unavailable: {type(exc).__name__}"
-
-    def latency_frame(self, stats: dict):
-        """Recent answers (all channels, from the service's metrics; else this UI's own log)."""
-        import pandas as pd
-
-        points = [(ts, ms, outcome) for ts, ms, outcome in (stats.get("recent") or []) if ms is not None]
-        if not points:
-            points = [(ts, ms, f"{channel} {outcome}") for ts, ms, channel, outcome in self.recent.snapshot()]
-        return pd.DataFrame({
-            "request": list(range(1, len(points) + 1)),
-            "seconds": [round(ms / 1000, 3) for _, ms, _ in points],
-            "outcome": [str(outcome) for _, _, outcome in points],
-        })
-
-    def refresh(self):
-        health, herr = self._call("health")
-        stats, serr = self._call("stats")
-        queue = None
-        if self.queue_info is not None:
-            try:
-                queue = self.queue_info()
-            except Exception:  # noqa: BLE001
-                queue = None
-        health_md = render.health_markdown(health) if health else render.error_markdown("Error", herr)
-        stats_md = render.metrics_markdown(stats, queue) if stats else render.error_markdown("Error", serr)
-        stamp = time.strftime("%H:%M:%S")
-        return (health_md, stats_md, self.latency_frame(stats), {"health": health, "stats": stats},
-                f"Updated {stamp} (every few seconds while this page is open)")
-
-
-def status_line(assistant, generation_slots: int, mode: str) -> str:
-    try:
-        docs = assistant.documents()
-        version = assistant.kb_version()
-        kb = f"{len(docs)} documents (version `{version}`)"
-        if not docs:
-            kb = "⚠ knowledge base is empty — add documents in the Knowledge base tab"
-    except NeocError as exc:
-        kb = f"⚠ {render.md_escape(str(exc))}"
-    if mode == "llm":
-        model = f"● Model ready · {generation_slots} answer slot{'s' if generation_slots != 1 else ''}"
-    else:
-        model = "⚠ No model installed — answers show knowledge-base passages"
-    return f"{model} · {kb}"
-
-
-# ---------------------------------------------------------------------------
-# the page
-# ---------------------------------------------------------------------------
 def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
              recent: RecentRequests | None = None, refresh_seconds: float = 10.0) -> gr.Blocks:
     recent = recent or RecentRequests()
@@ -595,7 +132,7 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
                 with gr.Row():
                     with gr.Column(scale=2):
                         upload = gr.File(
-                            label=f"Add documents ({', '.join(allowed)}; up to {kb.settings.upload_max_mb} MB each)",
+                            label=f"Add documents ({', '.join(allowed)}; up to {kb.upload_max_mb} MB each)",
                             file_count="multiple", file_types=allowed, type="filepath", elem_id="neoc-upload",
                             height=140,
                         )

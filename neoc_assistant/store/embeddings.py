@@ -10,7 +10,6 @@ keyed by text, see ``cache/embedding_cache.py``) avoids recomputing vectors.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -18,8 +17,9 @@ from typing import Protocol, Sequence
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from neoc_assistant import runtime
 from neoc_assistant.errors import ModelError
-from neoc_assistant.settings import Settings
+from neoc_assistant.settings import EmbeddingSettings
 
 
 class VectorCache(Protocol):
@@ -28,18 +28,12 @@ class VectorCache(Protocol):
     def set_many(self, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None: ...
 
 
-def _physical_cores() -> int:
-    import psutil
-
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-
-
 class Embedder(Embeddings):
     """Normalised float32 sentence embeddings (cosine similarity == dot product)."""
 
-    def __init__(self, settings: Settings, cache: VectorCache | None = None):
+    def __init__(self, settings: EmbeddingSettings, cache: VectorCache | None = None):
         self._settings = settings
-        self._path = Path(settings.embedding_model_path)
+        self._path = Path(settings.model_path)
         self.cache = cache
         self._model = None
         self._lock = threading.Lock()
@@ -80,19 +74,16 @@ class Embedder(Embeddings):
         return self._model
 
     def _load(self):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        runtime.configure_process()  # before torch loads OpenMP
         import torch
         from sentence_transformers import SentenceTransformer
 
-        threads = self._settings.torch_threads or _physical_cores()
+        threads = self._settings.torch_threads or runtime.physical_cores()
         torch.set_num_threads(threads)
         _ = self.model_id  # validates the path with a clear message
         try:
             return SentenceTransformer(
-                str(self._path), device=self._settings.embedding_device, local_files_only=True
+                str(self._path), device=self._settings.device, local_files_only=True
             )
         except Exception as exc:  # noqa: BLE001 - surface one actionable line
             raise ModelError(f"Could not load the embedding model at {self._path}: {exc}") from exc
@@ -122,7 +113,7 @@ class Embedder(Embeddings):
         if missing:
             fresh = self.model.encode(
                 [texts[i] for i in missing],
-                batch_size=self._settings.embedding_batch_size,
+                batch_size=self._settings.batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=show_progress,

@@ -23,15 +23,13 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from neoc_assistant.errors import StoreError
-
-FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+from neoc_assistant.store.fulltext import FTS_TOKENIZER, FullTextIndex
+from neoc_assistant.store.records import ChunkRecord, DocumentInfo, FileRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,53 +71,37 @@ CREATE TABLE IF NOT EXISTS chroma_pending (doc_hash TEXT PRIMARY KEY, reason TEX
 """.replace("{tokenizer}", FTS_TOKENIZER)
 
 
-@dataclass(frozen=True)
-class FileRecord:
-    source: str
-    root: str
-    abs_path: str
-    size: int
-    mtime_ns: int
-    doc_hash: str
-    ingested_at: float
+class Manifest(FullTextIndex):
+    """Thread-safe access to the manifest database (one connection per thread).
 
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    chunk_id: str
-    doc_hash: str
-    chunk_index: int
-    page: int | None
-    section: str
-    text: str
-    content_hash: str
-
-
-@dataclass(frozen=True)
-class DocumentInfo:
-    doc_hash: str
-    title: str
-    doc_type: str
-    n_pages: int
-    n_chunks: int
-    ingested_at: float
-    sources: tuple[str, ...]
-
-
-class Manifest:
-    """Thread-safe access to the manifest database (one connection per thread)."""
+    The file registry lives here; searching the full-text index is inherited
+    from ``FullTextIndex`` (``fulltext.py``).
+    """
 
     def __init__(self, path: Path):
-        self.path = path
+        """An existing file is checked at once (a corrupt manifest is reported before any work);
+        a missing one is created on first use, so building a Manifest - e.g. for a health
+        check on a fresh machine - initialises nothing."""
+        self.path = Path(path)
         self._local = threading.local()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn().executescript(SCHEMA)  # executescript manages its own transaction
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(_db_error_message(path, exc)) from exc
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False
+        if self.path.exists():
+            self._ensure_schema()
 
     # -- connections -----------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
+    def _ensure_schema(self) -> None:
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._open().executescript(SCHEMA)  # executescript manages its own transaction
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(_db_error_message(self.path, exc)) from exc
+            self._schema_ready = True
+
+    def _open(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -128,6 +110,11 @@ class Manifest:
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
         return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        if not self._schema_ready:
+            self._ensure_schema()
+        return self._open()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -226,6 +213,19 @@ class Manifest:
         sources = self.sources_of(d[0] for d in docs)
         return [DocumentInfo(*d, sources=tuple(sources.get(d[0], ()))) for d in docs]
 
+    def document_texts(self) -> list[str]:
+        """Each document's title, section headings and text as one string, chunks in order:
+        the knowledge base's own words (the response-cache guard's vocabulary is built from them)."""
+        per_doc: dict[str, list[str]] = {}
+        titles: dict[str, str] = {}
+        for doc_hash, title, section, text in self._conn().execute(
+            "SELECT d.doc_hash, d.title, c.section, c.text FROM chunks c "
+            "JOIN documents d ON d.doc_hash = c.doc_hash ORDER BY d.doc_hash, c.chunk_index"
+        ):
+            titles[doc_hash] = title or ""
+            per_doc.setdefault(doc_hash, []).append((section or "") + "\n" + (text or ""))
+        return [titles[h] + "\n" + "\n".join(parts) for h, parts in per_doc.items()]
+
     def counts(self) -> dict[str, int]:
         conn = self._conn()
         return {
@@ -233,97 +233,6 @@ class Manifest:
             "documents": conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0],
             "chunks": conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0],
         }
-
-    def lexical_search(self, match_query: str, limit: int, doc_hashes: list[str] | None = None) -> list[tuple[str, float]]:
-        """FTS5 BM25 search; returns (chunk_id, score) best first, score higher = better.
-
-        BM25 is evaluated for every matching row, so the cost grows with the
-        rows the query matches; callers keep very common terms out of
-        ``match_query`` (see ``retrieve/lexical.py``).
-        """
-        if doc_hashes is not None:
-            if not doc_hashes:
-                return []
-            # Filter while joining (an FTS5 "rowid IN (subquery)" restriction is far slower).
-            sql = (
-                "SELECT c.chunk_id, -bm25(chunks_fts) FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
-                f"WHERE chunks_fts MATCH ? AND c.doc_hash IN ({','.join('?' * len(doc_hashes))}) "
-                "ORDER BY bm25(chunks_fts) LIMIT ?"
-            )
-            params = [match_query, *doc_hashes, limit]
-        else:
-            # Rank inside FTS5 first, then join only the top rows to their chunk ids.
-            sql = (
-                "SELECT c.chunk_id, r.score FROM (SELECT rowid, -bm25(chunks_fts) AS score FROM chunks_fts "
-                "WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?) r "
-                "JOIN chunks c ON c.rowid = r.rowid ORDER BY r.score DESC"
-            )
-            params = [match_query, limit]
-        return [(r[0], float(r[1])) for r in self._conn().execute(sql, params)]
-
-    def lexical_scores(self, match_query: str, chunk_ids: list[str]) -> dict[str, float]:
-        """BM25 (higher = better, collection-wide statistics) of these chunks; non-matching ones are absent."""
-        conn = self._conn()
-        out: dict[str, float] = {}
-        for i in range(0, len(chunk_ids), 500):
-            part = chunk_ids[i : i + 500]
-            rowids = dict(
-                conn.execute(f"SELECT rowid, chunk_id FROM chunks WHERE chunk_id IN ({','.join('?' * len(part))})", part)
-            )
-            if not rowids:
-                continue
-            sql = (
-                "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
-                f"AND rowid IN ({','.join('?' * len(rowids))})"
-            )
-            out.update((rowids[r[0]], float(r[1])) for r in conn.execute(sql, [match_query, *rowids]))
-        return out
-
-    # -- term statistics (query planning, relevance scoring) ------------------------------
-    def _term_tables(self, conn: sqlite3.Connection) -> None:
-        """Per-connection TEMP tables: a scratch FTS5 table with the index's tokenizer, and a vocab view."""
-        if getattr(self._local, "term_tables", None) is conn:
-            return
-        conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.neoc_scratch USING fts5(text, tokenize='{FTS_TOKENIZER}')")
-        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.neoc_scratch_terms USING fts5vocab(temp, neoc_scratch, instance)")
-        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_terms USING fts5vocab(main, chunks_fts, row)")
-        self._local.term_tables = conn
-
-    def index_terms(self, texts: list[str]) -> list[set[str]]:
-        """The terms FTS5 indexes for each text (lower-cased, diacritics removed, Porter-stemmed).
-
-        Uses the index's own tokenizer, so the terms compare exactly with ``term_doc_freqs``.
-        """
-        if not texts:
-            return []
-        conn = self._conn()
-        self._term_tables(conn)
-        out: list[set[str]] = [set() for _ in texts]
-        conn.execute("DELETE FROM temp.neoc_scratch")
-        try:
-            conn.executemany("INSERT INTO temp.neoc_scratch(rowid, text) VALUES (?, ?)", enumerate(texts))
-            for term, row in conn.execute("SELECT term, doc FROM temp.neoc_scratch_terms"):
-                out[row].add(term)
-        finally:
-            conn.execute("DELETE FROM temp.neoc_scratch")
-        return out
-
-    def term_doc_freqs(self, terms: Iterable[str] | None = None) -> dict[str, int]:
-        """Chunks containing each index term (all terms when ``terms`` is None).
-
-        FTS5 stores no document frequencies: each is counted from the term's
-        posting list, so this costs time proportional to the postings read
-        (a full vocabulary is ~1 s per 50k chunks). Callers cache it.
-        """
-        conn = self._conn()
-        self._term_tables(conn)
-        if terms is None:
-            return {t: int(d) for t, d in conn.execute("SELECT term, doc FROM temp.chunks_fts_terms")}
-        freqs = {}
-        for term in set(terms):
-            row = conn.execute("SELECT doc FROM temp.chunks_fts_terms WHERE term = ?", (term,)).fetchone()
-            freqs[term] = int(row[0]) if row else 0
-        return freqs
 
     def chunk_ids_of(self, doc_hashes: list[str]) -> list[str]:
         """Ids of every chunk of these documents."""

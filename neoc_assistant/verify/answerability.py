@@ -32,9 +32,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from neoc_assistant.cache.guard import CODE_HEADS, STOPWORDS, Guard
-from neoc_assistant.cache.normalize import tokenize
+from neoc_assistant.cache.guard import Guard
+from neoc_assistant.language.normalize import tokenize
 from neoc_assistant.language import wordnet
+from neoc_assistant.language.words import CODE_HEADS, QUESTION_STOPWORDS
 
 _YEAR = re.compile(r"^(19|20)\d\d$")
 _IDENTIFYING_HEADS = CODE_HEADS | {
@@ -82,7 +83,7 @@ def constraints(question: str, guard: Guard) -> tuple[list[str], list[str], list
     caps = {w.lower() for w in re.findall(r"(?<!^)(?<![.?!]\s)\b[A-Z][a-zA-Z]+", question.strip())}
     names: list[str] = []
     for word in features.surface:
-        if not word.isalpha() or len(word) < 3 or word in STOPWORDS or word in lex.acronyms or word in names:
+        if not word.isalpha() or len(word) < 3 or word in QUESTION_STOPWORDS or word in lex.acronyms or word in names:
             continue
         if word in lex.names and word in asking:
             names.append(word)  # a place/agency/person the KB names: the passages must name it too
@@ -95,7 +96,7 @@ def constraints(question: str, guard: Guard) -> tuple[list[str], list[str], list
         if number.startswith("code:"):
             identifiers.append(f"{head} {number[5:]}")
         elif _YEAR.match(number) or re.fullmatch(r"\d+[a-z]", number) or head in _IDENTIFYING_HEADS:
-            identifiers.append(f"{head} {number}" if head and head not in STOPWORDS else number)
+            identifiers.append(f"{head} {number}" if head and head not in QUESTION_STOPWORDS else number)
     words = set(tokenize(question))
     asks = [w for w in _CONTACT_ASKS if w in words or (w == "e-mail" and "mail" in words)]
     return names, identifiers, asks

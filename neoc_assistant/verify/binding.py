@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import re
 
-from neoc_assistant.cache.guard import CODE_HEADS, NEGATORS, STOPWORDS, Guard, is_antonym, relation_swap
-from neoc_assistant.cache.normalize import is_number, light_stem, tokenize
+from neoc_assistant.cache.guard import Guard, relation_swap
+from neoc_assistant.language.normalize import is_number, light_stem, tokenize
+from neoc_assistant.language.words import CODE_HEADS, NEGATORS, QUESTION_STOPWORDS, is_antonym
 from neoc_assistant.verify.facts import fact_tokens, unit_of
 from neoc_assistant.verify.sentences import Statement
 
@@ -46,7 +47,7 @@ def _context(tokens: list[str], i: int) -> set[str]:
         w = tokens[j]
         if is_number(w):
             break
-        if w.isalpha() and w not in STOPWORDS and not unit_of(w, True):
+        if w.isalpha() and w not in QUESTION_STOPWORDS and not unit_of(w, True):
             out.add(light_stem(w))
         j -= 1
     return out
@@ -122,7 +123,7 @@ def _negated(tokens: list[str]) -> tuple[set[str], set[str]]:
         if t in NEGATORS:
             pending = 2
             continue
-        if t.isalpha() and t not in STOPWORDS:
+        if t.isalpha() and t not in QUESTION_STOPWORDS:
             stem = light_stem(t)
             stems.add(stem)
             if pending:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neoc_assistant.settings import VerificationSettings
 from neoc_assistant.verify.support import PassageView, content_stems
 
 QUOTE_LABEL = "Quoted from the documents:"
@@ -36,6 +37,11 @@ class ExtractiveSettings:
     term_weight: float = 0.5
     rank_bonus: float = 0.02
     margin: float = 0.25
+
+    @classmethod
+    def from_settings(cls, s: VerificationSettings) -> "ExtractiveSettings":
+        return cls(max_sentences=s.extractive_max_sentences, term_weight=s.extractive_term_weight,
+                   margin=s.extractive_margin)
 
 
 @dataclass

@@ -3,7 +3,7 @@
 A duty officer acts on figures, times, form numbers and phone numbers; a small
 model gets exactly these wrong ("2.1 litres" where the passage says 15). So a
 claim is only kept if every such fact in it also stands in a passage that
-supports it. Normalisation is the question tokenizer's (``cache/normalize.py``:
+supports it. Normalisation is the question tokenizer's (``language/normalize.py``:
 ``1,000`` = ``1000``, ``five`` = ``5``, ``07:00`` = ``7:00``, ``2 pm`` =
 ``14:00``), so the claim and the passage are read the same way.
 
@@ -24,8 +24,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from neoc_assistant.cache.guard import AMBIGUOUS_UNITS, UNITS
-from neoc_assistant.cache.normalize import is_number, tokenize
+from neoc_assistant.language.normalize import is_number, tokenize
+from neoc_assistant.language.words import AMBIGUOUS_UNITS, UNITS
 from neoc_assistant.verify.citations import strip_citations
 
 _PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d\s\-()]{4,}\d(?![\w.])")

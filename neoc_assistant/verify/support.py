@@ -34,8 +34,9 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from neoc_assistant.cache.guard import STOPWORDS, SYNONYMS
-from neoc_assistant.cache.normalize import light_stem, tokenize
+from neoc_assistant.language.normalize import light_stem, tokenize
+from neoc_assistant.language.words import QUESTION_STOPWORDS, SYNONYMS
+from neoc_assistant.settings import VerificationSettings
 from neoc_assistant.verify.binding import conflicting_polarity, misbound_figures
 from neoc_assistant.verify.facts import Facts, extract_facts, missing_facts
 from neoc_assistant.verify.sentences import Statement, split_passage
@@ -75,16 +76,15 @@ class SupportThresholds:
     nli_min_entailment: float = 0.5
 
     @classmethod
-    def from_settings(cls, s) -> "SupportThresholds":
-        return cls(s.verify_min_coverage, s.verify_min_similarity, s.verify_min_sum, s.verify_strong_similarity,
-                   s.nli_min_entailment)
+    def from_settings(cls, s: VerificationSettings) -> "SupportThresholds":
+        return cls(s.min_coverage, s.min_similarity, s.min_sum, s.strong_similarity, s.nli_min_entailment)
 
 
 def content_stems(text: str) -> list[str]:
     """Canonical content words: what "the same content" is measured on."""
     out = []
     for tok in tokenize(text):
-        if not tok.isalpha() or len(tok) < 2 or tok in STOPWORDS:
+        if not tok.isalpha() or len(tok) < 2 or tok in QUESTION_STOPWORDS:
             continue
         stem = light_stem(tok)
         out.append(SYNONYMS.get(stem, stem))

@@ -1,5 +1,8 @@
 """Load-test machinery (used by ``scripts/loadtest.py``): simulated duty officers asking questions.
 
+A development tool, not part of the installed assistant (it lives in
+``scripts/`` and needs the ``[dev]`` extra's matplotlib for its plot).
+
 * ``QuestionMix`` draws questions: with probability ``repeat_ratio`` a
   recurring one (an exact repeat from the hot set, or - ``paraphrase_share`` of
   those - a reworded version of one), otherwise a question not asked before
@@ -32,8 +35,9 @@ from typing import Callable, Protocol
 
 import psutil
 
-from neoc_assistant.monitoring.metrics import latency_summary, outcome_of
+from neoc_assistant.figures import latency_summary, percentile
 from neoc_assistant.monitoring.remote import opener, require_loopback
+from neoc_assistant.monitoring.window import outcome_of
 
 KINDS = ("repeat", "paraphrase", "new")
 #: a "new" question drawn again after the new pool ran out (reported apart: it is really a repeat)
@@ -483,7 +487,6 @@ def plot_latency(records: list[RequestRecord], path: Path, title: str = "") -> P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from neoc_assistant.monitoring.metrics import percentile
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [2, 1]})
     outcomes = sorted({r.outcome for r in records})

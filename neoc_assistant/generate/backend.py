@@ -1,0 +1,79 @@
+"""What the chain and the front door need from whatever writes the answers, and where it is chosen.
+
+``generation.backend`` names the implementation (PrivateGPT-style): today
+``"llamacpp"`` - a local GGUF model in this process (``engine.py``). An
+OpenAI-compatible server (llama.cpp's ``llama-server``, vLLM, ...) is added
+as one class with these methods - its ``stream`` posting the chat messages and
+yielding the streamed text - plus a ``case`` in ``open_generation_backend``
+and its settings in ``GenerationSettings``. The chain, the verifier and the
+cache do not change: they only see messages in and text pieces out.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+from neoc_assistant.settings import GenerationSettings
+
+
+class TextStream(Protocol):
+    """Text pieces of one answer; ``stats`` holds the backend's figures (``finish_reason``,
+    ``prompt_tokens``, ``generated_tokens``, ``ttft_seconds``...) once it has ended."""
+
+    stats: dict
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def __next__(self) -> str: ...
+
+    def close(self) -> None:
+        """Stop now and free what the answer holds (the client went away)."""
+        ...
+
+
+class GenerationBackend(Protocol):
+    pool_plan: dict  # {"size": concurrent answers, ...}
+
+    @property
+    def model_loaded(self) -> bool: ...
+
+    def available(self) -> bool:
+        """A model is configured and present (cheap: nothing is loaded)."""
+        ...
+
+    def model_identity(self) -> str | None:
+        """Changes whenever the model does (part of the response-cache key)."""
+        ...
+
+    def load(self) -> None: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def stream(self, messages: list[dict], *, max_tokens: int | None = None,
+               cancel: threading.Event | None = None) -> TextStream:
+        """Start an answer; raises ``BusyError``/``MemoryGuardError``/``ModelError``/``InputError``
+        before any text."""
+        ...
+
+    def pool_stats(self) -> dict: ...
+
+    def describe_template(self, path: Path): ...
+
+    def close(self) -> None: ...
+
+
+def open_generation_backend(
+    settings: GenerationSettings,
+    *,
+    on_guard_action: Callable[[str], None] | None = None,
+    shed_cache: Callable[[], int] | None = None,
+) -> GenerationBackend:
+    """The backend ``settings.backend`` names; nothing is loaded until the first answer."""
+    match settings.backend:
+        case "llamacpp":
+            from neoc_assistant.generate.engine import GenerationEngine
+
+            return GenerationEngine(settings, on_guard_action=on_guard_action, shed_cache=shed_cache)
+    raise ValueError(f"unknown generation.backend {settings.backend!r}")  # pragma: no cover - Literal

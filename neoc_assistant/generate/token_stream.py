@@ -1,0 +1,212 @@
+"""A running answer: an iterator of text pieces that holds one pooled context until it ends.
+
+Streams end - and give their context back at once - when the model stops,
+after ``max_tokens``, on ``close()``, when garbage-collected, or as soon as
+their ``cancel`` event is set (the pool reclaims a cancelled stream's context
+even while the consumer is not iterating). The stream never shows chat markers
+and ends a looping answer (``stream_guard.py``, ``finish_reason``
+"stop"/"loop"). Per token it does what a raw llama.cpp decode loop does: one
+decode, one sample, one piece lookup.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+import time
+from typing import TYPE_CHECKING, Iterator
+
+from neoc_assistant.generate.chat_template import ALWAYS_STOP
+from neoc_assistant.generate.llama_model import ContextSlot
+from neoc_assistant.generate.pool import Lease
+from neoc_assistant.generate.stream_guard import LoopDetector, StopScanner
+
+if TYPE_CHECKING:
+    from neoc_assistant.generate.engine import GenerationEngine
+
+
+class TokenStream(Iterator[str]):
+    """Iterator of text pieces holding one pooled context until it ends.
+
+    Ends (and releases the context at once) when the model stops, after
+    ``max_tokens``, on ``close()``, when the object is garbage-collected, or as
+    soon as ``cancel`` is set.
+    """
+
+    def __init__(self, engine: "GenerationEngine", lease: Lease, prompt: list[int], max_tokens: int,
+                 stats: dict | None):
+        self._engine = engine
+        self._lease = lease
+        self._slot: ContextSlot = lease.context
+        self._prompt = prompt
+        self._max_tokens = max_tokens
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._stops = StopScanner(engine.template.stop_texts + ALWAYS_STOP)
+        self._loop = LoopDetector() if engine.settings.loop_guard else None
+        self._ending = False  # a stop text or loop was seen: the next call ends the stream
+        self._pending: int | None = None
+        self._started = False
+        self._done = False
+        self._n_gen = 0
+        self.stats = stats if stats is not None else {}
+        self.stats.update(prompt_tokens=len(prompt), reused_tokens=0, evaluated_tokens=0, generated_tokens=0,
+                          slot=self._slot.id, finish_reason=None)
+        self._t0 = time.perf_counter()
+
+    @property
+    def cancel(self) -> threading.Event:
+        return self._lease.cancel
+
+    def __iter__(self) -> "TokenStream":
+        return self
+
+    def __next__(self) -> str:
+        lease = self._lease
+        with lease.lock:
+            if self._done:
+                raise StopIteration
+            if lease.revoked or lease.stopped():
+                stop = True
+            else:
+                stop = False
+                lease.active = True
+        if stop:
+            self._finish("cancelled")
+            raise StopIteration
+        try:
+            piece = self._advance()
+        except BaseException:
+            with lease.lock:
+                lease.active = False
+            self._finish("error")
+            raise
+        with lease.lock:
+            lease.active = False
+        if piece is None:
+            self._finish(self.stats.get("finish_reason") or "stop")
+            raise StopIteration
+        return piece
+
+    def _advance(self) -> str | None:
+        slot, model, cancel = self._slot, self._engine._model, self._lease  # lease.is_set(): cancelled or closed
+        if not self._started:
+            self._started = True
+            t = time.perf_counter()
+            slot.share_threads(self._engine._active_streams())
+            reused, evaluated = slot.prefill(self._prompt, cancel)
+            self.stats.update(reused_tokens=reused, evaluated_tokens=evaluated,
+                              prefill_seconds=time.perf_counter() - t)
+            self._engine._count_prompt(reused, evaluated)
+            if cancel.is_set():
+                self.stats["finish_reason"] = "cancelled"
+                return None
+            self._t_decode = time.perf_counter()
+        slot.share_threads(self._engine._active_streams())
+        if self._ending:
+            return None
+        while True:
+            if cancel.is_set():
+                self.stats["finish_reason"] = "cancelled"
+                return None
+            if self._n_gen >= self._max_tokens:  # checked first: no wasted decode of the last token
+                self.stats["finish_reason"] = "length"
+                return self._flush()
+            if self._pending is not None:
+                if len(slot.tokens) >= slot.n_ctx:
+                    self.stats["finish_reason"] = "length"
+                    return self._flush()
+                token, self._pending = self._pending, None
+                slot.decode_one(token)
+            token = slot.sample()
+            if model.is_eog(token):
+                self.stats["finish_reason"] = "stop"
+                return self._flush()
+            self._n_gen += 1
+            if self._n_gen == 1:
+                self.stats["ttft_seconds"] = time.perf_counter() - self._t0
+            self._pending = token
+            text = self._decoder.decode(model.piece(token))
+            if text:
+                shown = self._screen(text)
+                if shown or self._ending:
+                    return shown or None
+
+    def _screen(self, text: str) -> str:
+        """Hold back chat markers; end the stream at one, or when the text loops."""
+        shown, stopped = self._stops.feed(text)
+        if stopped:
+            self.stats["finish_reason"] = "stop"
+            self.stats["stopped_on"] = self._stops.stopped_on
+            self._ending = True
+        elif self._loop is not None and self._loop.feed(text):
+            self.stats["finish_reason"] = "loop"
+            self.stats["loop"] = self._loop.reason
+            self._ending = True
+        return shown
+
+    def _flush(self) -> str | None:
+        text = self._decoder.decode(b"", final=True)
+        shown = self._stops.feed(text)[0] if text else ""
+        shown += self._stops.flush()
+        return shown or None
+
+    def _finish(self, reason: str, *, from_gc: bool = False) -> None:
+        with self._lease.lock:
+            if self._done:
+                return
+            self._done = True
+        if self.stats.get("finish_reason") is None:
+            self.stats["finish_reason"] = reason
+        self.stats["generated_tokens"] = self._n_gen
+        if self._started and hasattr(self, "_t_decode"):
+            self.stats["decode_seconds"] = time.perf_counter() - self._t_decode
+        self._engine._on_stream_end(self, self._lease, self._n_gen, self.stats["finish_reason"], from_gc=from_gc)
+
+    def close(self) -> None:
+        """Stop now and give the context back (e.g. the client disconnected).
+
+        A no-op once the stream has finished; never sets the caller's
+        ``cancel`` event (a completed answer stays complete).
+        """
+        with self._lease.lock:
+            if self._done:
+                return
+            self._lease.stop.set()
+            busy = self._lease.active
+        if not busy:
+            self._finish("cancelled")  # if busy, the running next() stops at its next check
+
+    def __enter__(self) -> "TokenStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            if not self._done:
+                self._lease.stop.set()
+                self._finish("cancelled", from_gc=True)
+        except Exception:
+            pass
+
+
+class EmptyStream(Iterator[str]):
+    """What ``stream()`` returns when the request was cancelled while it queued."""
+
+    def __init__(self, cancel: threading.Event, stats: dict):
+        self.cancel, self.stats = cancel, stats
+
+    def __next__(self) -> str:
+        raise StopIteration
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+

@@ -1,0 +1,221 @@
+"""The Knowledge base and System tabs' behaviour: uploads, deletes, the document list, health and metrics.
+
+Uploads are checked on the server (the browser's file filter is only a
+convenience) and saved under ``<kb_dir>/uploads`` with an atomic rename, then
+the whole knowledge-base folder is re-scanned so an upload gets the same
+source name as a later ``ingest`` from the CLI. Everything goes through the
+``Assistant``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from neoc_assistant import runtime
+
+runtime.configure_process()  # Gradio reads its environment when it is imported
+import gradio as gr  # noqa: E402
+
+from neoc_assistant.errors import NeocError  # noqa: E402
+from neoc_assistant.ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
+from neoc_assistant.serve import render  # noqa: E402
+from neoc_assistant.serve.chat_handlers import RecentRequests  # noqa: E402
+from neoc_assistant.serve.render import error_kind  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+UPLOADS_DIRNAME = "uploads"
+
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._() -]+")
+
+
+def safe_filename(name: str) -> str:
+    base = Path(str(name).replace("\\", "/")).name
+    base = _SAFE_NAME.sub("_", base).strip(" .")
+    return base[:150]
+
+
+class KnowledgeBaseHandlers:
+    def __init__(self, assistant):
+        self.assistant = assistant
+        self.kb_dir = Path(assistant.paths.kb_dir)
+        self.upload_max_mb = assistant.serve.upload_max_mb
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.kb_dir / UPLOADS_DIRNAME
+
+    def validate(self, paths: list[str]) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
+        """Server-side checks (the browser's file filter is only a convenience)."""
+        limit = self.upload_max_mb * 1024 * 1024
+        accepted: list[tuple[Path, str]] = []
+        rejected: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for raw in paths or []:
+            path = Path(raw if isinstance(raw, (str, os.PathLike)) else getattr(raw, "name", str(raw)))
+            name = safe_filename(path.name)
+            suffix = Path(name).suffix.lower()
+            if not name or name.startswith("."):
+                rejected.append((path.name or "?", "not a usable file name"))
+            elif suffix not in SUPPORTED_SUFFIXES:
+                allowed = ", ".join(sorted(SUPPORTED_SUFFIXES))
+                rejected.append((path.name, f"file type '{suffix or '(none)'}' is not supported (allowed: {allowed})"))
+            elif not path.is_file():
+                rejected.append((path.name, "upload is missing on the server; try again"))
+            elif path.stat().st_size > limit:
+                size_mb = path.stat().st_size / 1024 / 1024
+                rejected.append((path.name, f"{size_mb:.1f} MB is over the {self.upload_max_mb} MB limit"))
+            elif path.stat().st_size == 0:
+                rejected.append((path.name, "the file is empty"))
+            elif name.lower() in seen:
+                rejected.append((path.name, "uploaded twice in one batch"))
+            else:
+                seen.add(name.lower())
+                accepted.append((path, name))
+        return accepted, rejected
+
+    def store(self, accepted: list[tuple[Path, str]]) -> list[Path]:
+        """Copy uploads into ``kb_dir/uploads`` (atomic rename, so no half-written files)."""
+        target_dir = self.uploads_dir
+        target_dir.mkdir(parents=True, exist_ok=True)
+        stored = []
+        for src, name in accepted:
+            fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=target_dir)
+            os.close(fd)
+            try:
+                shutil.copyfile(src, tmp)
+                os.replace(tmp, target_dir / name)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            stored.append(target_dir / name)
+        return stored
+
+    def upload(self, files, progress=gr.Progress()):
+        paths = files if isinstance(files, list) else ([files] if files else [])
+        if not paths:
+            return ("Choose one or more files first.", *self.listing())
+        accepted, rejected = self.validate(paths)
+        if not accepted:
+            md = render.ingest_summary_markdown({}, rejected, title="Nothing ingested")
+            return (md, *self.listing())
+        try:
+            self.store(accepted)
+        except OSError as exc:
+            return (render.error_markdown("StoreError", f"could not save the upload: {exc.strerror or exc}"), *self.listing())
+
+        def on_progress(done: int, total: int, source: str) -> None:
+            progress((done, max(total, 1)), desc=f"Ingesting {source}" if source else "Finishing", unit="files")
+
+        progress(0, desc="Scanning the knowledge-base folder")
+        try:
+            # The whole KB folder, so an upload gets the same source name ("uploads/x.pdf")
+            # as in a later `ingest` from the CLI; unchanged files cost one stat each.
+            summary = self.assistant.ingest([self.kb_dir], prune=False, on_progress=on_progress)
+        except NeocError as exc:
+            return (render.error_markdown(error_kind(exc), str(exc)), *self.listing())
+        except Exception:  # noqa: BLE001
+            log.exception("ingest from the UI failed")
+            return (render.error_markdown("Error", "Ingest failed (see the server log)."), *self.listing())
+        return (render.ingest_summary_markdown(summary.to_dict(), rejected), *self.listing())
+
+    def delete(self, source: str | None):
+        if not source:
+            return ("Pick a document to delete.", *self.listing())
+        try:
+            summary = self.assistant.delete_documents([source])
+        except NeocError as exc:
+            return (render.error_markdown(error_kind(exc), str(exc)), *self.listing())
+        data = summary.to_dict()
+        note = ""
+        uploads = self.uploads_dir.resolve()
+        candidate = (self.kb_dir / source).resolve()
+        if candidate.is_relative_to(uploads) and candidate.is_file():
+            candidate.unlink()
+            note = f"\n\nThe uploaded file {render.code(source)} was deleted too."
+        elif data.get("purged"):
+            note = ("\n\nThe file itself was not touched: a later full ingest of its folder adds it again "
+                    "unless you remove it there.")
+        if not data.get("purged"):
+            return (f"{render.code(source)} was not in the knowledge base.", *self.listing())
+        return (render.ingest_summary_markdown(data, title="Deleted") + note, *self.listing())
+
+    def listing(self):
+        """(documents table, delete dropdown, kb version line)."""
+        try:
+            docs = self.assistant.documents()
+            version = self.assistant.kb_version()
+        except NeocError as exc:
+            return [], gr.update(choices=[], value=None), render.error_markdown(error_kind(exc), str(exc))
+        rows = render.document_rows(docs)
+        sources = sorted({s for d in docs for s in d.sources}, key=str.lower)
+        n_chunks = sum(d.n_chunks for d in docs)
+        info = f"**{len(docs)} documents**, {n_chunks} chunks · knowledge-base version `{version}`"
+        return rows, gr.update(choices=sources, value=None), info
+
+
+class SystemHandlers:
+    def __init__(self, assistant, recent: RecentRequests, queue_info=None):
+        self.assistant = assistant
+        self.recent = recent
+        self.queue_info = queue_info  # () -> {"waiting": int, "running": int}
+
+    def _call(self, name: str) -> tuple[dict, str]:
+        try:
+            return getattr(self.assistant, name)(), ""
+        except NeocError as exc:
+            return {}, str(exc)
+        except Exception as exc:  # noqa: BLE001 - e.g. a monitoring module missing on this build
+            log.warning("%s() failed: %s", name, exc)
+            return {}, f"{name} unavailable: {type(exc).__name__}"
+
+    def latency_frame(self, stats: dict):
+        """Recent answers (all channels, from the service's metrics; else this UI's own log)."""
+        import pandas as pd
+
+        points = [(ts, ms, outcome) for ts, ms, outcome in (stats.get("recent") or []) if ms is not None]
+        if not points:
+            points = [(ts, ms, f"{channel} {outcome}") for ts, ms, channel, outcome in self.recent.snapshot()]
+        return pd.DataFrame({
+            "request": list(range(1, len(points) + 1)),
+            "seconds": [round(ms / 1000, 3) for _, ms, _ in points],
+            "outcome": [str(outcome) for _, _, outcome in points],
+        })
+
+    def refresh(self):
+        health, herr = self._call("health")
+        stats, serr = self._call("stats")
+        queue = None
+        if self.queue_info is not None:
+            try:
+                queue = self.queue_info()
+            except Exception:  # noqa: BLE001
+                queue = None
+        health_md = render.health_markdown(health) if health else render.error_markdown("Error", herr)
+        stats_md = render.metrics_markdown(stats, queue) if stats else render.error_markdown("Error", serr)
+        stamp = time.strftime("%H:%M:%S")
+        return (health_md, stats_md, self.latency_frame(stats), {"health": health, "stats": stats},
+                f"Updated {stamp} (every few seconds while this page is open)")
+
+
+def status_line(assistant, generation_slots: int, mode: str) -> str:
+    try:
+        docs = assistant.documents()
+        version = assistant.kb_version()
+        kb = f"{len(docs)} documents (version `{version}`)"
+        if not docs:
+            kb = "⚠ knowledge base is empty — add documents in the Knowledge base tab"
+    except NeocError as exc:
+        kb = f"⚠ {render.md_escape(str(exc))}"
+    if mode == "llm":
+        model = f"● Model ready · {generation_slots} answer slot{'s' if generation_slots != 1 else ''}"
+    else:
+        model = "⚠ No model installed — answers show knowledge-base passages"
+    return f"{model} · {kb}"

@@ -1,0 +1,244 @@
+"""The Chat tab's behaviour: stream an answer into the conversation, Stop, feedback.
+
+Stop really stops: each generation registers a ``threading.Event`` under the
+browser session; the Stop button sets it (the engine frees the model context at
+once) and the page also cancels the Gradio event (``cancels=`` in ``ui.py``) so
+it stops waiting. These handlers talk to the ``Assistant`` only, so tests call
+them without a browser.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from neoc_assistant import runtime
+
+runtime.configure_process()  # Gradio reads its environment when it is imported
+import gradio as gr  # noqa: E402
+
+from neoc_assistant.errors import NeocError  # noqa: E402
+from neoc_assistant.serve import render  # noqa: E402
+from neoc_assistant.serve.render import error_kind  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+MAX_HISTORY_TURNS = 6
+STREAM_MIN_INTERVAL_S = 0.05  # at most ~20 UI updates per second while streaming
+WAITING_TEXT = "_Waiting for a free answer slot…_"
+THINKING_TEXT = "_Searching the knowledge base…_"
+
+
+class RecentRequests:
+    def __init__(self, maxlen: int = 200):
+        self._items: deque[tuple[float, float, str, str]] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def add(self, total_ms: float, channel: str, outcome: str) -> None:
+        with self._lock:
+            self._items.append((time.time(), float(total_ms), channel, outcome))
+
+    def snapshot(self) -> list[tuple[float, float, str, str]]:
+        with self._lock:
+            return list(self._items)
+
+
+def message_text(message: dict) -> str:
+    """The text of a chat message as the browser sends it back (a string or a list of parts)."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+    if isinstance(content, dict):
+        return str(content.get("text", ""))
+    return "" if content is None else str(content)
+
+
+@dataclass
+class Turn:
+    question: str
+    answer: Any | None  # Answer, or None when the turn failed / was stopped without one
+    msg_index: int  # index of the assistant message in the chatbot value
+    text: str = ""
+
+
+class ChatHandlers:
+    def __init__(self, assistant, recent: RecentRequests | None = None):
+        self.assistant = assistant
+        self.recent = recent or RecentRequests()
+        self._cancels: dict[str, threading.Event] = {}
+        self._live: dict[str, dict] = {}  # session -> the answer being streamed (for Stop)
+        self._lock = threading.Lock()
+
+    # -- cancellation registry --------------------------------------------------
+    @staticmethod
+    def _session(request: gr.Request | None) -> str:
+        return getattr(request, "session_hash", None) or "anonymous"
+
+    def _register(self, session: str) -> threading.Event:
+        self._cancel_session(session)  # one generation per browser session
+        event = threading.Event()
+        with self._lock:
+            self._cancels[session] = event
+        return event
+
+    def _cancel_session(self, session: str) -> dict | None:
+        """Stop this session's generation (if any) and forget it at once, so a new question is
+        accepted even before the cancelled generator has been cleaned up. Returns its live record."""
+        with self._lock:
+            event = self._cancels.pop(session, None)
+            live = self._live.pop(session, None)
+        if live is not None:
+            live["stopped"] = True
+        if event is not None:
+            event.set()
+        return live
+
+    def _unregister(self, session: str, event: threading.Event) -> None:
+        with self._lock:
+            if self._cancels.get(session) is event:
+                del self._cancels[session]
+                self._live.pop(session, None)
+
+    def running(self, session: str) -> bool:
+        with self._lock:
+            return session in self._cancels
+
+    # -- events ----------------------------------------------------------------------
+    def add_user(self, question: str, messages: list | None, request: gr.Request = None):
+        """Instant (unqueued): show the question and a waiting bubble; clear the box.
+
+        While this session's previous answer is still being written the question is refused
+        (kept in the box): its stream would otherwise keep overwriting the conversation.
+        """
+        if self.running(self._session(request)):
+            raise gr.Error("An answer is still being written: wait for it, or press Stop first.",
+                           title="Please wait", duration=6, print_exception=False)
+        messages = list(messages or [])
+        question = question or ""
+        messages.append({"role": "user", "content": question})
+        messages.append({"role": "assistant", "content": WAITING_TEXT})
+        return "", messages, question
+
+    def respond(self, question: str, messages: list | None, turns: list | None,
+                request: gr.Request = None) -> Iterator[tuple[list, list]]:
+        """Queued generator: stream the answer into the last bubble."""
+        messages = list(messages or [])
+        turns = list(turns or [])
+        if not messages or messages[-1].get("role") != "assistant":
+            messages.append({"role": "assistant", "content": ""})
+        index = len(messages) - 1
+        session = self._session(request)
+        cancel = self._register(session)
+        live = {"question": question, "index": index, "partial": "", "stopped": False}
+        with self._lock:
+            self._live[session] = live
+        history = [(t.question, t.text) for t in turns if t.text][-MAX_HISTORY_TURNS:]
+        partial = ""
+        stream = None
+        started = time.perf_counter()
+
+        def show(content: str) -> tuple[list, list]:
+            messages[index] = {"role": "assistant", "content": content}
+            return list(messages), list(turns)
+
+        try:
+            yield show(THINKING_TEXT)
+            stream = self.assistant.ask_stream(question, history=history or None, cancel=cancel)
+            answer = None
+            last = 0.0
+            for event in stream:
+                if event.kind == "token":
+                    partial += event.text
+                    live["partial"] = partial
+                    now = time.perf_counter()
+                    if now - last >= STREAM_MIN_INTERVAL_S:
+                        last = now
+                        yield show(render.streaming_markdown(partial))
+                elif event.kind == "done":
+                    answer = event.answer
+                # On Stop the chain notices the event itself and still ends with a
+                # "done" answer (complete=False), so keep consuming until then.
+            # "Stopped" means the user pressed Stop (or started over), not answer.complete:
+            # the engine also sets the event when it closes a finished stream.
+            stopped = live["stopped"]
+            turns = [t for t in turns if t.msg_index != index]
+            if answer is not None:
+                text = getattr(answer, "answer", "") or partial
+                turns.append(Turn(question, answer, index, text))
+                total = (getattr(answer, "timings_ms", {}) or {}).get("total")
+                self.recent.add(total if total is not None else (time.perf_counter() - started) * 1000,
+                                "ui", "cached" if getattr(answer, "cached", False) else getattr(answer, "mode", "llm"))
+                yield show(render.answer_markdown(answer, stopped=stopped))
+            else:
+                turns.append(Turn(question, None, index, partial))
+                safe = render.safe_markdown(partial)
+                yield show(render.stopped_markdown(safe) if stopped
+                           else safe + "\n\n_The answer ended unexpectedly; please ask again._")
+        except NeocError as exc:
+            turns.append(Turn(question, None, index))
+            self.recent.add((time.perf_counter() - started) * 1000, "ui", "error")
+            yield show(render.error_markdown(error_kind(exc), str(exc)))
+        except Exception:  # noqa: BLE001 - never a traceback in the chat
+            log.exception("answering %r failed", question[:80])
+            turns.append(Turn(question, None, index))
+            self.recent.add((time.perf_counter() - started) * 1000, "ui", "error")
+            yield show(render.error_markdown(
+                "Error", "Something went wrong while answering (details are in the server log). Please try again."))
+        finally:
+            self._unregister(session, cancel)
+            close = getattr(stream, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # noqa: BLE001
+                    log.debug("closing the answer stream failed", exc_info=True)
+
+    def stop(self, messages: list | None, turns: list | None, request: gr.Request = None):
+        """Stop button: signal the generation, mark the bubble as stopped, keep the partial turn."""
+        live = self._cancel_session(self._session(request))
+        messages = list(messages or [])
+        turns = list(turns or [])
+        if messages and messages[-1].get("role") == "assistant":
+            content = message_text(messages[-1])
+            if content.endswith("▌") or content in (WAITING_TEXT, THINKING_TEXT):
+                partial = "" if content in (WAITING_TEXT, THINKING_TEXT) else content
+                messages[-1] = {"role": "assistant", "content": render.stopped_markdown(partial)}
+                if live is not None and live["index"] == len(messages) - 1:
+                    turns = [t for t in turns if t.msg_index != live["index"]]
+                    turns.append(Turn(live["question"], None, live["index"], live["partial"]))
+        return messages, turns
+
+    def new_conversation(self, request: gr.Request = None):
+        self._cancel_session(self._session(request))
+        return [], [], ""
+
+    def feedback(self, turns: list | None, data: gr.LikeData) -> None:
+        index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+        liked = data.liked
+        if not isinstance(liked, bool):
+            return  # feedback removed (toggle off): nothing to record
+        turn = next((t for t in (turns or []) if t.msg_index == index), None)
+        if turn is None or turn.answer is None:
+            gr.Info("There is no answer to rate here.")
+            return
+        try:
+            self.assistant.feedback(turn.question, turn.answer, liked)
+        except NeocError as exc:
+            gr.Warning(f"Feedback not recorded: {exc}")
+            return
+        except Exception:  # noqa: BLE001
+            log.exception("feedback failed")
+            gr.Warning("Feedback not recorded (see the server log).")
+            return
+        if liked:
+            gr.Info("Thanks — marked helpful.")
+        elif getattr(turn.answer, "cached", False):
+            gr.Info("Thanks — marked not helpful; this cached answer was removed from the cache.")
+        else:
+            gr.Info("Thanks — marked not helpful.")
