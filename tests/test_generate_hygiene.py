@@ -87,7 +87,8 @@ def test_smollm2_uses_its_gguf_template_and_never_shows_a_marker(make_engine, sm
 def test_a_real_model_loop_is_stopped(make_engine, smollm2):
     # Without the repetition and DRY penalties, SmolLM2 asked to count levels runs to the limit;
     # the loop guard ends the stream instead, with its own finish reason.
-    engine = make_engine(smollm2, n_ctx=1024, n_threads=2, max_tokens=400, repeat_penalty=1.0, dry_multiplier=0.0)
+    engine = make_engine(smollm2, n_ctx=1024, n_threads=2, max_tokens=400, repeat_penalty=1.0, dry_multiplier=0.0,
+                         loop_guard=True)  # the fixture turns the guard off for random-weight models
     text, stats = _ask(engine, "List the levels as 'Level N: N.0' for N from 1 to 100, one per line.")
     assert stats["finish_reason"] == "loop", (stats, text[-200:])
     assert stats["generated_tokens"] < 400
