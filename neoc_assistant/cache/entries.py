@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from neoc_assistant.cache.guard import Features
+from neoc_assistant.cache.question_features import Features
 
 CACHE_FORMAT = "rc2"  # rc2: answers carry their claim verification
 CACHEABLE_MODES = frozenset({"llm"})
