@@ -1,13 +1,13 @@
 """Storage tiers of the response cache.
 
 * ``MemoryTier`` (L1): a ``cachetools.TTLCache`` - least-recently-used eviction
-  at ``cache_l1_max_items`` and a ``cache_l1_ttl_seconds`` lifetime - behind a
+  at ``cache.l1_max_items`` and a ``cache.l1_ttl_seconds`` lifetime - behind a
   lock (cachetools is not thread-safe). ``shed(fraction)`` drops the oldest
   entries when the memory guard asks.
 * ``DiskTier`` (L2, ``cache.l2_backend = "disk"``): a ``diskcache.Cache``
   (SQLite, WAL) under ``<cache_dir>/responses``; entries expire after
-  ``cache_l2_ttl_seconds`` and the whole store is culled least-recently-stored
-  beyond ``cache_l2_size_limit_mb``. It survives restarts and is shared by
+  ``cache.l2_ttl_seconds`` and the whole store is culled least-recently-stored
+  beyond ``cache.l2_size_limit_mb``. It survives restarts and is shared by
   every process on the machine. ``open_l2_tier`` picks the L2 by the
   setting (a Redis tier would be one more ``case``); ``CacheTiers`` opens it
   on first use, so building a cache touches no disk.

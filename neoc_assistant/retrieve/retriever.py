@@ -5,7 +5,7 @@ Pipeline (each stage timed in ``RetrievalResult.timings_ms``, wall clock, and
 
 1. **embed** -- the query vector (skipped when the caller passes one: the chain
    reuses the vector its cache lookup already computed).
-2. **vector** + **lexical** -- over-fetch ``retrieval_candidates`` chunks from
+2. **vector** + **lexical** -- over-fetch ``candidates`` (retrieval settings) chunks from
    Chroma's cosine HNSW index and from the manifest's FTS5 BM25 index (the
    same chunks, kept in step with ingest in one SQLite transaction). User text
    becomes a safe OR-of-quoted-terms MATCH query, rarest terms first within a
