@@ -34,6 +34,9 @@ THINKING_TEXT = "_Searching the knowledge base…_"
 
 
 class RecentRequests:
+    """This server's recent answer latencies (chat and ``/api/ask``): the System tab plots them
+    when the service's own metrics have no recent points."""
+
     def __init__(self, maxlen: int = 200):
         self._items: deque[tuple[float, float, str, str]] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
