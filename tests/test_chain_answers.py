@@ -87,14 +87,16 @@ class ScriptedEngine:
 
 
 # -- real model ---------------------------------------------------------------------------------------------
-def test_real_model_answer_shows_only_what_the_passages_hold(make_container, kb_copy, smollm2):
+@pytest.mark.parametrize("question", [WATER_Q, "What are the EOC activation levels?"])
+def test_real_model_answer_shows_only_what_the_passages_hold(make_container, kb_copy, smollm2, question):
+    # The two questions SmolLM2 got wrong before verification ("2.1 litres", "Level 46").
     container = _assistant(make_container, kb_copy, model_path=smollm2, n_ctx=2048, n_threads=2, max_tokens=160)
-    events = list(container.assistant.ask_stream(WATER_Q, use_cache=False))
+    events = list(container.assistant.ask_stream(question, use_cache=False))
     answer = events[-1].answer
     streamed = "".join(e.text for e in events if e.kind == "token")
     assert answer.mode in ("llm", "extractive")
     assert not _numbers_not_in(answer), answer.answer  # no made-up figure is shown
-    assert "15 litres" in answer.answer or answer.mode == "llm"
+    assert "<|im" not in answer.answer and answer.finish_reason in ("stop", "length", "loop")
     if answer.mode == "llm":
         assert streamed.strip() == answer.answer  # the stream carried exactly the verified text
         cited = {int(n) for n in __import__("re").findall(r"\[(\d+)\]", answer.answer)}
