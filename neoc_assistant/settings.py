@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     extractive_max_sentences: int = Field(default=3, ge=1, le=10)
     extractive_term_weight: float = Field(default=0.5, ge=0.0)
     extractive_margin: float = Field(default=0.25, ge=0.0)
+    extractive_off_topic_margin: float = Field(
+        default=0.25, ge=0.0, description="Show quotes instead of a verified answer that scores this far below them "
+        "(tune split of tests/data/answers_kb.jsonl).")
 
     # --- serving ---------------------------------------------------------------
     host: str = "127.0.0.1"

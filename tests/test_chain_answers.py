@@ -180,3 +180,15 @@ def test_ask_many_questions_from_a_file(make_container, kb_copy, tmp_path, capsy
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["id"] for line in lines] == ["w", "e"]
     assert lines[0]["mode"] == "extractive" and lines[1]["error"] == "InputError"
+
+
+def test_a_true_answer_to_another_question_is_replaced_by_quotes(make_container, kb_copy):
+    # Verified (the passage says it, two rows below the answer), but it is about bathing cubicles.
+    engine = ScriptedEngine("A bathing facility serves 50 people per bathing cubicle [1].")
+    container = _assistant(make_container, kb_copy, engine=engine)
+    events = list(container.assistant.ask_stream(WATER_Q))
+    answer = events[-1].answer
+    assert [e.kind for e in events[:-1]] == ["token", "replace"]  # shown, then withdrawn
+    assert answer.mode == "extractive" and "did not answer the question" in answer.notice
+    assert events[-2].text == answer.answer and "15 litres per person per day" in answer.answer
+    assert not container.assistant.ask(WATER_Q).cached
