@@ -17,6 +17,8 @@ NO_MODEL_NOTICE = (
 NOT_FOUND_NOTICE = "Not in the knowledge base: no passage is relevant enough to answer this."
 UNVERIFIED_NOTICE = ("The model's answer could not be checked against the documents, so it is not shown; "
                      "these are the documents' own sentences that answer it best.")
+OFF_TOPIC_NOTICE = ("The model's answer was true to the documents but did not answer the question; "
+                    "these are the documents' own sentences that answer it best.")
 PARTIAL_NOTICE = "Part of the model's answer was removed because the documents do not support it."
 TRUNCATED_NOTICE = "The answer was cut off at the length limit (NEOC_MAX_TOKENS); it may be incomplete."
 
@@ -77,6 +79,8 @@ class Answer:
 
 @dataclass
 class StreamEvent:
-    kind: str  # "token" | "done"
+    # "token": more text; "replace": the text so far is withdrawn and this is the whole text
+    # (a verified answer that turned out not to answer the question); "done": the Answer
+    kind: str
     text: str = ""
     answer: Answer | None = None

@@ -35,6 +35,7 @@ from langchain_core.runnables import RunnableBranch, RunnableGenerator, Runnable
 from neoc_assistant.answer import (
     NO_MODEL_NOTICE,
     NOT_FOUND_NOTICE,
+    OFF_TOPIC_NOTICE,
     PARTIAL_NOTICE,
     TRUNCATED_NOTICE,
     UNVERIFIED_NOTICE,
@@ -54,7 +55,7 @@ from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.verify.answerability import check_answerable
 from neoc_assistant.verify.citations import check_citations
-from neoc_assistant.verify.extractive import ExtractiveSettings, Quote, pick_quotes, render_quotes
+from neoc_assistant.verify.extractive import ExtractiveSettings, QuestionScorer, Quote, pick_quotes, render_quotes
 from neoc_assistant.verify.verifier import AnswerVerifier
 
 EXCERPT_CHARS = 300
@@ -232,17 +233,18 @@ class RagChain:
 
     def _extractive(self, state: ChainState, passages: list[Hit], views, notice: str,
                     verification: dict | None = None) -> Answer:
-        question_vector = state.query_vector
-        if question_vector is None:
-            question_vector = self.embedder.embed_query_vector(state.question)
-        quotes = pick_quotes(question_vector, state.question, views, self.extractive_settings)
+        quotes = pick_quotes(self._scorer(state, views), views)
         order: dict[int, int] = {}
         for q in quotes:  # renumber: [n] is the n-th source listed
             order.setdefault(q.passage, len(order) + 1)
         quotes = [Quote(order[q.passage], q.text, q.score) for q in quotes]
         claims = [{"text": q.text, "supported": True, "sources": [q.passage], "quoted": True} for q in quotes]
-        if verification:  # what the model wrote, all of it unsupported, kept for the record
-            claims = verification.get("claims", []) + claims
+        if verification:  # what the model wrote, kept for the record (none of it shown)
+            model_claims = [dict(c) for c in verification.get("claims", [])]
+            for c in model_claims:
+                if c.get("supported"):
+                    c["reason"] = "true, but did not answer the question"
+            claims = model_claims + claims
         return Answer(
             question=state.question,
             answer=render_quotes(quotes),
@@ -251,6 +253,21 @@ class RagChain:
             notice=notice,
             verification={"status": "extractive", "claims": claims},
         )
+
+    def _scorer(self, state: ChainState, views) -> QuestionScorer:
+        if state.query_vector is None:
+            state.query_vector = self.embedder.embed_query_vector(state.question)
+        return QuestionScorer(state.query_vector, state.question, views, self.extractive_settings)
+
+    def _off_topic(self, state: ChainState, claims) -> str:
+        """OFF_TOPIC_NOTICE when the verified claims answer the question clearly worse than the best
+        sentence of the passages does (true, but about something else), else ""."""
+        scorer = self._scorer(state, claims.views)
+        quotes = pick_quotes(scorer, claims.views)
+        if not quotes or not claims.shown_claims:
+            return ""
+        best_claim = max(scorer.score(text, vector) for text, vector in claims.shown_claims)
+        return OFF_TOPIC_NOTICE if best_claim < quotes[0].score - scorer.settings.off_topic_margin else ""
 
     def _finish(self, state: ChainState, answer: Answer) -> Iterator[StreamEvent]:
         answer.timings_ms = {**state.timings_ms, "generate": 0.0, "total": state.elapsed_ms()}
@@ -292,7 +309,7 @@ class RagChain:
         finish = "cancelled" if cancelled else (stream.stats.get("finish_reason") or "stop")
         if not cancelled:
             v0 = time.perf_counter()
-            ready = claims.finish()
+            ready = claims.finish(cut_off=stream.stats.get("finish_reason") == "length")
             verify_ms += (time.perf_counter() - v0) * 1000
             if ready:
                 shown.append(ready)
@@ -301,10 +318,12 @@ class RagChain:
         state.timings_ms["verify"] = verify_ms
         tokens = {"prompt": stream.stats.get("prompt_tokens", 0),
                   "completion": stream.stats.get("generated_tokens", len(raw))}
-        if verification.status == "extractive" and not cancelled:
-            # Nothing the model wrote survived: quote the documents instead (said so in the notice).
-            answer = self._extractive(state, state.passages, claims.views, UNVERIFIED_NOTICE, verification.to_json())
-            yield StreamEvent("token", text=("\n\n" if shown else "") + answer.answer)
+        notice = UNVERIFIED_NOTICE if verification.status == "extractive" else self._off_topic(state, claims)
+        if notice and not cancelled:
+            # Nothing the model wrote survived, or what survived does not answer the question:
+            # quote the documents instead (said so in the notice; the stream replaces its text).
+            answer = self._extractive(state, state.passages, claims.views, notice, verification.to_json())
+            yield StreamEvent("replace" if shown else "token", text=answer.answer)
         else:
             notices = [PARTIAL_NOTICE] if verification.status == "partial" else []
             if finish == "length":

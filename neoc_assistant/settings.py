@@ -240,6 +240,9 @@ class VerificationSettings(_Section):
     extractive_max_sentences: int = Field(default=3, ge=1, le=10)
     extractive_term_weight: float = Field(default=0.5, ge=0.0)
     extractive_margin: float = Field(default=0.25, ge=0.0)
+    extractive_off_topic_margin: float = Field(
+        default=0.25, ge=0.0, description="Show quotes instead of a verified answer that scores this far below them "
+        "(tune split of tests/data/answers_kb.jsonl).")
 
 
 class ServeSettings(_Section):
@@ -297,7 +300,8 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     "verify_min_sum": ("verification", "min_sum"),
     "verify_strong_similarity": ("verification", "strong_similarity"),
     **_same("verification", "answerability_check", "nli_model_path", "nli_min_entailment",
-            "extractive_max_sentences", "extractive_term_weight", "extractive_margin"),
+            "extractive_max_sentences", "extractive_term_weight", "extractive_margin",
+            "extractive_off_topic_margin"),
     **_same("serve", "host", "port", "auth_username", "auth_password", "upload_max_mb", "max_question_chars"),
     **_same("monitoring", "metrics_window", "alert_p95_seconds", "alert_error_rate", "alert_cache_hit_rate",
             "alert_memory_percent"),

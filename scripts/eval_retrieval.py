@@ -14,13 +14,33 @@ Two modes:
   and aggregated to documents by max (a document ranks where its best chunk
   does). Prints nDCG@10, recall@5, recall@20, MRR@10.
 
-* In-domain questions (``{"id","text","answer_files":[...]}`` lines)::
+* In-domain questions (``{"id","text","answer_files":[...],"evidence":...,"split":...}`` lines)::
 
-      python scripts/eval_retrieval.py --questions tests/data/fema_questions.jsonl \\
-          --corpus /work/shared/corpora/fema
+      python scripts/eval_retrieval.py --questions tests/data/fema_officer_questions.jsonl \\
+          --corpus /work/shared/corpora/fema --split heldout
 
-  Prints hit@5 (any answer file among the sources of the top-5 chunks, i.e.
-  what the chain would put in the prompt) and MRR@10 over chunks.
+  ``--split tune|heldout`` keeps the lines whose ``"split"`` field is that
+  value; lines without the field belong to ``all``, and ``--split all`` (the
+  default in this mode) keeps every line.
+
+  Prints, over the top chunks:
+
+  - hit@1 / file@5 (also reported as ``hit@5``, its old name) -- any of
+    ``answer_files`` among the sources of the top-1 / top-5 chunks, i.e. what
+    the chain would put in the prompt;
+  - passage@5 -- the question's ``evidence`` passage is in one of the top-5
+    chunks. Rule (``evidence_in``): (1) exact -- the evidence, whitespace-
+    collapsed and lowercased, is a substring of the chunk text, likewise
+    normalised; or (2) fuzzy, to survive chunk boundaries and PDF extraction
+    (hyphenation, ligatures) -- at least 80% of the evidence's words appear
+    in the same order within that one chunk (longest common subsequence over
+    ``\\w+`` words of the NFKC-normalised, lowercased texts, the chunk's words
+    taken anywhere in the chunk). ``passage_exact@5`` in the JSON counts rule
+    (1) alone. Questions without ``evidence`` are left out of both averages;
+  - MRR@10 (first chunk from an answer file) and relevant@5.
+
+  ``--per-query FILE`` writes one JSON line per question and configuration
+  (file rank, passage match, top-5 sources) for miss analysis.
 
 For each stage configuration (BM25 only, vector only, fused, fused+rerank,
 fused+rerank+MMR) it also prints the retrieval latency p50/p95 per query in
@@ -36,6 +56,9 @@ import argparse
 import csv
 import json
 import math
+import os
+import re
+import unicodedata
 import sys
 import time
 import urllib.parse
@@ -124,6 +147,47 @@ def mrr_at(ranked: list[str], rels: dict[str, int], k: int) -> float:
     return 0.0
 
 
+def collapse(text: str) -> str:
+    """Whitespace-collapsed, lowercased text (the exact passage rule)."""
+    return " ".join(str(text).split()).lower()
+
+
+def words_of(text: str) -> list[str]:
+    return re.findall(r"\w+", unicodedata.normalize("NFKC", str(text)).lower())
+
+
+def in_order_share(needle: list[str], hay: list[str]) -> float:
+    """Share of ``needle``'s words found in order in ``hay`` (longest common subsequence)."""
+    if not needle:
+        return 0.0
+    prev = [0] * (len(needle) + 1)
+    for word in hay:
+        cur = [0]
+        for j, nw in enumerate(needle, start=1):
+            cur.append(prev[j - 1] + 1 if word == nw else max(prev[j], cur[j - 1]))
+        prev = cur
+    return prev[-1] / len(needle)
+
+
+PASSAGE_WORD_SHARE = 0.8
+
+
+def evidence_in(evidence: str, text: str) -> str:
+    """'exact', 'fuzzy' or '' -- whether a chunk contains the evidence passage (see module doc)."""
+    if collapse(evidence) in collapse(text):
+        return "exact"
+    if in_order_share(words_of(evidence), words_of(text)) >= PASSAGE_WORD_SHARE:
+        return "fuzzy"
+    return ""
+
+
+def select_split(items: list[dict], split: str) -> list[dict]:
+    """Lines whose ``split`` field is ``split``; a line without one counts as ``all``; ``all`` keeps every line."""
+    if split == "all":
+        return items
+    return [q for q in items if q.get("split", "all") == split]
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values), q)) if values else 0.0
 
@@ -180,9 +244,13 @@ def run_configs(retriever: KnowledgeBaseRetriever, texts: list[str], configs: li
 
 
 def summarise(results: dict, metric_names: list[str]) -> dict:
+    """Mean of each metric over the queries that have it (a ``None`` value = not applicable)."""
     table = {}
     for name, res in results.items():
-        row = {m: round(float(np.mean([q[m] for q in res["per_query"]])), 4) for m in metric_names}
+        row = {}
+        for m in metric_names:
+            values = [q[m] for q in res["per_query"] if q.get(m) is not None]
+            row[m] = round(float(np.mean(values)), 4) if values else float("nan")
         row["p50_ms"] = round(res["p50_ms"], 2)
         row["p95_ms"] = round(res["p95_ms"], 2)
         row["stage_p50_ms"] = res["stage_p50_ms"]
@@ -251,7 +319,9 @@ def eval_questions(args, overrides: dict) -> dict:
     container = build_container(data_dir, corpus, overrides)
     if not args.no_ingest:
         ingest(container, corpus)
-    items = read_jsonl(Path(args.questions))
+    items = select_split(read_jsonl(Path(args.questions)), args.split)
+    if not items:
+        raise SystemExit(f"no questions in {args.questions} for split {args.split!r}")
     if args.limit:
         items = items[: args.limit]
     texts = [q["text"] for q in items]
@@ -261,29 +331,54 @@ def eval_questions(args, overrides: dict) -> dict:
         return {str(f).strip("/") for f in files}
 
     def judge(i, result):
-        wanted = answers_of(items[i])
+        item = items[i]
+        wanted = answers_of(item)
         first = 0
         for rank, hit in enumerate(result.hits[:10], start=1):
             if wanted & set(hit.sources or [hit.source]):
                 first = rank
                 break
+        evidence = item.get("evidence")
+        matches = [evidence_in(evidence, h.text) for h in result.hits[:5]] if evidence else []
+        found = 1.0 if 0 < first <= 5 else 0.0
         return {
             "hit@1": 1.0 if first == 1 else 0.0,
-            "hit@5": 1.0 if 0 < first <= 5 else 0.0,
+            "hit@5": found,
+            "file@5": found,
+            "passage@5": (1.0 if any(matches) else 0.0) if evidence else None,
+            "passage_exact@5": (1.0 if "exact" in matches else 0.0) if evidence else None,
             "mrr@10": 1.0 / first if first else 0.0,
             "relevant@5": 1.0 if any(h.scores["relevance"] >= result.relevance_floor for h in result.hits[:5]) else 0.0,
+            "_detail": {
+                "id": item.get("id", i),
+                "family": item.get("family"),
+                "file_rank": first,
+                "passage_match": matches,
+                "top5": [
+                    {"source": h.source, "page": h.page, "sources": list(h.sources), "text": h.text[:300]}
+                    for h in result.hits[:5]
+                ],
+            },
         }
 
     results, embed_ms = run_configs(container.retriever, texts, args.configs, max(args.k_questions, 10), judge)
-    metric_names = ["hit@1", "hit@5", "mrr@10", "relevant@5"]
+    if args.per_query:
+        with open(args.per_query, "w", encoding="utf-8") as fh:
+            for name, res in results.items():
+                for q in res["per_query"]:
+                    fh.write(json.dumps({"config": name, **q["_detail"]}) + "\n")
+    table_metrics = ["hit@1", "file@5", "passage@5", "mrr@10", "relevant@5"]
+    metric_names = table_metrics + ["hit@5", "passage_exact@5"]
     table = summarise(results, metric_names)
     print_table(
-        f"{Path(args.questions).name}: {len(items)} questions, {container.manifest.counts()['chunks']} chunks",
+        f"{Path(args.questions).name} [{args.split}]: {len(items)} questions, "
+        f"{container.manifest.counts()['chunks']} chunks",
         table,
-        metric_names,
+        table_metrics,
     )
     return {
         "questions": str(args.questions),
+        "split": args.split,
         "corpus": str(corpus),
         "n": len(items),
         "chunks": container.manifest.counts()["chunks"],
@@ -306,7 +401,12 @@ def parse_overrides(pairs: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", nargs="?", help="BEIR-layout dataset directory")
-    parser.add_argument("--split", default="test", choices=["train", "test", "dev"])
+    parser.add_argument(
+        "--split",
+        default=None,
+        choices=["train", "test", "dev", "tune", "heldout", "all"],
+        help="BEIR: qrels split (default test); questions: tune, heldout or all (default all)",
+    )
     parser.add_argument("--questions", help="JSONL questions with answer_files (in-domain mode)")
     parser.add_argument("--corpus", help="folder the answer_files are relative to (in-domain mode)")
     parser.add_argument("--data-dir", help="persisted store to reuse between runs (default /tmp/neoc-eval/<name>)")
@@ -314,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", default=",".join(STAGE_CONFIGS), help="comma-separated stage configurations")
     parser.add_argument("--k", type=int, default=50, help="chunks retrieved per query in BEIR mode (before doc aggregation)")
     parser.add_argument("--k-questions", type=int, default=10, help="chunks retrieved per question in questions mode")
+    parser.add_argument("--per-query", metavar="FILE", help="questions mode: write per-question details (JSONL)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N queries (smoke runs)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a setting")
     args = parser.parse_args(argv)
@@ -325,8 +426,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.questions:
         if not args.corpus:
             parser.error("--questions needs --corpus")
+        args.split = args.split or "all"
+        if args.split not in ("tune", "heldout", "all"):
+            parser.error("questions mode: --split is tune, heldout or all")
         summary = eval_questions(args, overrides)
     elif args.dataset:
+        args.split = args.split or "test"
+        if args.split not in ("train", "test", "dev"):
+            parser.error("BEIR mode: --split is train, test or dev")
         summary = eval_beir(args, overrides)
     else:
         parser.error("give a BEIR DATASET_DIR or --questions with --corpus")

@@ -87,14 +87,16 @@ class ScriptedEngine:
 
 
 # -- real model ---------------------------------------------------------------------------------------------
-def test_real_model_answer_shows_only_what_the_passages_hold(make_container, kb_copy, smollm2):
+@pytest.mark.parametrize("question", [WATER_Q, "What are the EOC activation levels?"])
+def test_real_model_answer_shows_only_what_the_passages_hold(make_container, kb_copy, smollm2, question):
+    # The two questions SmolLM2 got wrong before verification ("2.1 litres", "Level 46").
     container = _assistant(make_container, kb_copy, model_path=smollm2, n_ctx=2048, n_threads=2, max_tokens=160)
-    events = list(container.assistant.ask_stream(WATER_Q, use_cache=False))
+    events = list(container.assistant.ask_stream(question, use_cache=False))
     answer = events[-1].answer
     streamed = "".join(e.text for e in events if e.kind == "token")
     assert answer.mode in ("llm", "extractive")
     assert not _numbers_not_in(answer), answer.answer  # no made-up figure is shown
-    assert "15 litres" in answer.answer or answer.mode == "llm"
+    assert "<|im" not in answer.answer and answer.finish_reason in ("stop", "length", "loop")
     if answer.mode == "llm":
         assert streamed.strip() == answer.answer  # the stream carried exactly the verified text
         cited = {int(n) for n in __import__("re").findall(r"\[(\d+)\]", answer.answer)}
@@ -178,3 +180,15 @@ def test_ask_many_questions_from_a_file(make_container, kb_copy, tmp_path, capsy
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["id"] for line in lines] == ["w", "e"]
     assert lines[0]["mode"] == "extractive" and lines[1]["error"] == "InputError"
+
+
+def test_a_true_answer_to_another_question_is_replaced_by_quotes(make_container, kb_copy):
+    # Verified (the passage says it, two rows below the answer), but it is about bathing cubicles.
+    engine = ScriptedEngine("A bathing facility serves 50 people per bathing cubicle [1].")
+    container = _assistant(make_container, kb_copy, engine=engine)
+    events = list(container.assistant.ask_stream(WATER_Q))
+    answer = events[-1].answer
+    assert [e.kind for e in events[:-1]] == ["token", "replace"]  # shown, then withdrawn
+    assert answer.mode == "extractive" and "did not answer the question" in answer.notice
+    assert events[-2].text == answer.answer and "15 litres per person per day" in answer.answer
+    assert not container.assistant.ask(WATER_Q).cached

@@ -73,7 +73,10 @@ def ask(
     answer = None
     try:
         for event in service.ask_stream(question, filters=filters, use_cache=not no_cache, cancel=cancel):
-            if event.kind == "token":
+            if event.kind == "replace":
+                sys.stdout.write("\n\n[withdrawn: it did not answer the question]\n\n" + event.text)
+                sys.stdout.flush()
+            elif event.kind == "token":
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
             else:

@@ -156,8 +156,8 @@ class ChatHandlers:
             answer = None
             last = 0.0
             for event in stream:
-                if event.kind == "token":
-                    partial += event.text
+                if event.kind in ("token", "replace"):
+                    partial = event.text if event.kind == "replace" else partial + event.text
                     live["partial"] = partial
                     now = time.perf_counter()
                     if now - last >= STREAM_MIN_INTERVAL_S:

@@ -14,6 +14,11 @@ passage shares count for little), plus a small bonus for the retrieval rank of
 its passage. The best statements within ``margin`` of the top score are kept
 (at most ``max_sentences``, at most two per passage), best first. Weights were
 chosen on the tuning split of the answer sets (``scripts/eval_answers.py``).
+
+The same score tells whether a model's *verified* answer answers the question
+at all: true sentences about the wrong thing ("the IRA covers these sectors"
+for a toilet-ratio question) pass verification. If the best verified claim
+scores ``off_topic_margin`` below the best quote, the quotes are shown instead.
 """
 
 from __future__ import annotations
@@ -37,11 +42,12 @@ class ExtractiveSettings:
     term_weight: float = 0.5
     rank_bonus: float = 0.02
     margin: float = 0.25
+    off_topic_margin: float = 0.25  # a verified answer scoring this far below the best quote is off topic
 
     @classmethod
     def from_settings(cls, s: VerificationSettings) -> "ExtractiveSettings":
         return cls(max_sentences=s.extractive_max_sentences, term_weight=s.extractive_term_weight,
-                   margin=s.extractive_margin)
+                   margin=s.extractive_margin, off_topic_margin=s.extractive_off_topic_margin)
 
 
 @dataclass
@@ -51,29 +57,39 @@ class Quote:
     score: float
 
 
-def pick_quotes(question_vector: np.ndarray, question: str, views: list[PassageView],
-                settings: ExtractiveSettings) -> list[Quote]:
-    q_stems = set(content_stems(question))
-    candidates: list[tuple[int, int]] = [(p, s) for p, v in enumerate(views) for s in range(len(v.statements))]
-    if not candidates:
-        return []
-    # coverage is of the statement itself: a heading that repeats the question's words
-    # ("Activation Levels") must not make an unrelated line under it look like the answer
-    candidates = [(p, s) for p, s in candidates if len(views[p].statements[s].text.split()) >= _MIN_WORDS]
-    if not candidates:
-        return []
-    stems_of = {(p, s): set(content_stems(views[p].statements[s].text)) for p, s in candidates}
-    df = Counter(w for stems in stems_of.values() for w in stems)
-    n = len(candidates)
-    idf = {w: math.log(1 + n / df.get(w, 0.5)) for w in q_stems}
-    total = sum(idf.values()) or 1.0
+class QuestionScorer:
+    """How well a piece of text answers the question (see the module docstring): one formula for
+    the passages' statements and for the model's verified claims, so they can be compared."""
+
+    def __init__(self, question_vector: np.ndarray, question: str, views: list[PassageView],
+                 settings: ExtractiveSettings):
+        self.vector = question_vector
+        self.settings = settings
+        self.q_stems = set(content_stems(question))
+        statements = [st.text for v in views for st in v.statements]
+        df = Counter(w for text in statements for w in set(content_stems(text)))
+        n = max(len(statements), 1)
+        self.idf = {w: math.log(1 + n / df.get(w, 0.5)) for w in self.q_stems}
+        self.total = sum(self.idf.values()) or 1.0
+
+    def score(self, text: str, vector: np.ndarray, rank: int = 0) -> float:
+        stems = set(content_stems(text))
+        coverage = sum(self.idf[w] for w in self.q_stems if w in stems) / self.total
+        return float(vector @ self.vector) + self.settings.term_weight * coverage - self.settings.rank_bonus * rank
+
+
+def pick_quotes(scorer: QuestionScorer, views: list[PassageView]) -> list[Quote]:
+    settings = scorer.settings
     scored: list[Quote] = []
-    for p, s in candidates:
-        view = views[p]
-        sim = float(view.vectors[s] @ question_vector) if view.vectors is not None else 0.0
-        coverage = sum(idf[w] for w in q_stems if w in stems_of[(p, s)]) / total
-        score = sim + settings.term_weight * coverage - settings.rank_bonus * p
-        scored.append(Quote(p + 1, view.statements[s].text, score))
+    for p, view in enumerate(views):
+        for s, statement in enumerate(view.statements):
+            # a heading that repeats the question's words ("Activation Levels") must not make an
+            # unrelated line under it look like the answer: coverage is of the statement itself
+            if len(statement.text.split()) < _MIN_WORDS or view.vectors is None:
+                continue
+            scored.append(Quote(p + 1, statement.text, scorer.score(statement.text, view.vectors[s], p)))
+    if not scored:
+        return []
     scored.sort(key=lambda q: -q.score)
     best = scored[0].score
     picked: list[Quote] = []

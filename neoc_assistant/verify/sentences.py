@@ -204,10 +204,15 @@ def split_claims(answer: str) -> list[Claim]:
                 text=text,
                 cited=cited,
                 marker=marker if n == 0 else "",
-                lead_in=text.endswith(":"),
+                lead_in=text.endswith(":") or (n == 0 and len(pieces) == 1 and _looks_like_heading(text)),
                 new_line=n == 0,
             ))
     return claims
+
+
+def _looks_like_heading(text: str) -> bool:
+    """'Evacuation triggers' - a short line without a full stop or a figure: a title, not a fact."""
+    return len(text.split()) <= 4 and not text.endswith((".", "!", "?")) and not re.search(r"\d", text)
 
 
 def complete_prefix(text: str) -> int:

@@ -35,7 +35,7 @@ _REFUSAL = re.compile(
 _NO_INFO = re.compile(r"^(?:i (?:do not|don't) know|there is no information|no information (?:is|was) (?:found|given))",
                       re.IGNORECASE)
 
-_NOT_A_FACT = ("repeated", "refusal", "lead-in")
+_NOT_A_FACT = ("repeated", "refusal", "lead-in", "cut off", "heading")
 STATUSES = ("verified", "partial", "extractive", "not-found", "unchecked")
 
 
@@ -82,6 +82,7 @@ class ClaimStream:
         self._pending_lead: tuple[Claim, ClaimResult] | None = None
         self._shown = 0
         self._display: dict[int, int] = {}
+        self.shown_claims: list[tuple[str, np.ndarray]] = []  # (text, vector) of what was shown
 
     # -- feeding -------------------------------------------------------------------------------------
     def feed(self, text: str) -> str:
@@ -93,9 +94,14 @@ class ClaimStream:
         ready, self._buffer = self._buffer[:cut], self._buffer[cut:]
         return self._decide(split_claims(ready))
 
-    def finish(self) -> str:
-        """The stream ended: decide what is left."""
-        out = self._decide(split_claims(self._buffer))
+    def finish(self, cut_off: bool = False) -> str:
+        """The stream ended: decide what is left. ``cut_off``: it ended at the length limit, so
+        a last sentence without its full stop is unfinished and is not shown."""
+        claims = split_claims(self._buffer)
+        if cut_off and claims and not claims[-1].text.rstrip().endswith((".", "!", "?", ":")):
+            self.results.append(ClaimResult(text=claims[-1].text, supported=False, reason="cut off"))
+            claims = claims[:-1]
+        out = self._decide(claims)
         self._buffer = ""
         self._pending_lead = None  # a lead-in with nothing verified after it stays hidden
         return out
@@ -116,6 +122,7 @@ class ClaimStream:
             result = self._check(claim, vector)
             self.results.append(result)
             if result.supported:
+                self.shown_claims.append((claim.text, vector))
                 if self._pending_lead is not None:
                     lead, lead_result = self._pending_lead
                     lead_result.supported, lead_result.reason, lead_result.shown = True, "", True
@@ -131,6 +138,9 @@ class ClaimStream:
         result = ClaimResult(text=claim.text, supported=False, cited=list(claim.cited))
         if _REFUSAL.search(claim.text) or _NO_INFO.search(claim.text):
             result.reason = "refusal"
+            return result
+        if " > " in claim.text:  # a chunk's section path copied from the prompt
+            result.reason = "heading"
             return result
         key = tuple(content_stems(claim.text))
         if key in self._seen:
