@@ -15,6 +15,7 @@ Tests inject stand-ins by name: ``Container(settings, embedder=shared, engine=fa
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 from neoc_assistant import runtime
@@ -38,16 +39,26 @@ if TYPE_CHECKING:
     from neoc_assistant.verify.verifier import AnswerVerifier
 
 
+_MISSING = object()
+
+
 class Container:
     def __init__(self, settings: Settings, **overrides: Any):
         runtime.configure_process()
         self.settings = settings
         self._built: dict[str, Any] = dict(overrides)
+        # Re-entrant: building one component builds its collaborators. Without it two first
+        # requests of the UI server could load two embedders or two models at once.
+        self._lock = threading.RLock()
 
     def _once(self, name: str, build: Callable[[], Any]) -> Any:
-        if name not in self._built:
-            self._built[name] = build()
-        return self._built[name]
+        built = self._built.get(name, _MISSING)
+        if built is _MISSING:
+            with self._lock:
+                built = self._built.get(name, _MISSING)
+                if built is _MISSING:
+                    built = self._built[name] = build()
+        return built
 
     # -- store ------------------------------------------------------------------------------------
     @property

@@ -6,9 +6,11 @@ copy of a data dir where the default knowledge base was ingested first:
 * extractive (no model): answer + sources + banner, follow-up, errors,
   upload -> listed -> deleted, theme toggle, System tab, JSON endpoints;
 * with the tiny generated GGUF (``scripts/make_test_model.py``, it never emits
-  end-of-generation, so answers run to max_tokens): token streaming, Stop that
-  frees the model context, queueing behind the single context, cache badge and
-  thumbs-down eviction.
+  end-of-generation, so answers run to max_tokens) and claim verification off,
+  so its raw tokens stream: token streaming, Stop that frees the model
+  context, queueing behind the single context (UI mechanics only);
+* with the real SmolLM2-135M and verification on: a verified answer with its
+  removed claims, the cache badge and thumbs-down eviction.
 
 Every request any page makes is recorded; a request to any host but the
 local server fails the test. The server's own sockets are sampled too.
@@ -174,7 +176,20 @@ def llm_live(ingested, tmp_path_factory, playwright):
     root = _server_root(ingested, tmp_path_factory, "ui-llm")
     shutil.copy(built_model("chatml"), root / "models" / "tiny-test.gguf")
     # One model context, so a second question queues; long answers, so Stop has something to stop.
-    yield from _live(root, "llm", playwright, NEOC_POOL_SIZE="1", NEOC_MAX_TOKENS=str(MAX_TOKENS), NEOC_N_CTX="8192")
+    # Random weights never write a verifiable sentence: verification is off here, so the raw
+    # tokens stream (these tests are about the UI's streaming, Stop and queueing).
+    yield from _live(root, "llm", playwright, NEOC_POOL_SIZE="1", NEOC_MAX_TOKENS=str(MAX_TOKENS), NEOC_N_CTX="8192",
+                     NEOC_VERIFY_ANSWERS="false")
+
+
+@pytest.fixture(scope="module")
+def smollm2_live(ingested, tmp_path_factory, playwright):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from generate_fixtures import real_model
+
+    root = _server_root(ingested, tmp_path_factory, "ui-smollm2")
+    (root / "models" / "smollm2.gguf").symlink_to(real_model("smollm2-135m"))
+    yield from _live(root, "smollm2", playwright, NEOC_N_CTX="2048", NEOC_MAX_TOKENS="200")
 
 
 # ---------------------------------------------------------------------------
@@ -488,28 +503,30 @@ def test_second_user_is_queued_and_sees_it(llm_live):
     llm_live.assert_offline()
 
 
-def test_cached_answer_badge_and_thumbs_down_evicts_it(llm_live):
-    base = llm_live.url
-    question = "What must be covered in a duty officer shift handover?"
-    # A complete answer through the JSON API stores it in the response cache.
+def test_verified_answer_cached_badge_and_thumbs_down_evicts_it(smollm2_live):
+    base = smollm2_live.url
+    # SmolLM2 (greedy) answers this with one sentence the passages support and others they do not.
+    question = "If I'm keeping an ICS 214, can I stop writing in the duty log?"
     status, body = post_json(base + "/api/ask", {"question": question})
     assert status == 200 and body["mode"] == "llm" and not body["cached"], body
+    assert body["verification"]["status"] in ("verified", "partial")
 
-    page = llm_live.new_page()
+    page = smollm2_live.new_page()
     ask(page, question)
     text = wait_bot(page, 1, lambda t: "answered in" in t, timeout=60, what="finished")
     assert "Cached L1" in text and "L1 memory" in text, text[-300:]
-    assert "Sources" in text
+    assert "Sources" in text and "does not replace" in text
+    if body["unsupported_claims"]:
+        assert "removed as not found in the documents" in text
+    screenshot(page, "ui-chat-verified.png")
 
     page.locator("#neoc-chat .message-buttons-left").last.get_by_label("Dislike", exact=True).click()
     page.get_by_text("removed from the cache").first.wait_for(timeout=10_000)
 
-    ask(page, question)  # evicted: generated afresh (streams), not served from cache
-    wait_bot(page, 2, streaming, timeout=120, what="streamed a fresh answer")
-    page.click("#neoc-stop")
-    after = wait_bot(page, 2, lambda t: "Stopped" in t, timeout=15, what="stopped")
-    assert "Cached" not in after
-    feedback = Path(llm_live.server.env["NEOC_DATA_DIR"]) / "logs" / "feedback.jsonl"
+    ask(page, question)  # evicted: generated afresh, not served from cache
+    after = wait_bot(page, 2, lambda t: "answered in" in t, timeout=120, what="answered afresh")
+    assert "Cached" not in after and "does not replace" in after
+    feedback = Path(smollm2_live.server.env["NEOC_DATA_DIR"]) / "logs" / "feedback.jsonl"
     record = json.loads(feedback.read_text().splitlines()[-1])
     assert record["helpful"] is False and record["cached"] is True and record["question"] == question
-    llm_live.assert_offline()
+    smollm2_live.assert_offline()

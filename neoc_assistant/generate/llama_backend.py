@@ -34,6 +34,10 @@ def init_backend():
         runtime.configure_process()  # OpenMP policy before llama.cpp loads libgomp
         try:
             import llama_cpp
+            # Imported now, before our log callback is installed: importing llama-cpp-python's
+            # chat formats (used for GGUF templates) loads its ``_logger``, which replaces the
+            # process-wide llama.cpp log callback - ours would stop seeing load errors.
+            import llama_cpp.llama_chat_format  # noqa: F401
         except ImportError as exc:  # pragma: no cover - hard dependency
             raise ModelError(
                 f"llama-cpp-python is not installed ({exc}): run `pip install llama-cpp-python` in the venv"
@@ -106,5 +110,13 @@ def drop_mapped_file_pages(path: Path) -> int:
 
 
 def clear_recent_errors() -> None:
-    """Forget earlier error lines, so ``llama_error_detail`` speaks of the next call only."""
+    """Forget earlier error lines, so ``llama_error_detail`` speaks of the next call only.
+
+    Also points llama.cpp's log at our callback again: after some sequences of loads
+    (a vocabulary-only load after a full one, seen with llama-cpp-python 0.3.36) the
+    load errors stopped reaching it, and a bad file then gave no reason."""
     _recent_errors.clear()
+    if _log_callback is not None:
+        import llama_cpp
+
+        llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
