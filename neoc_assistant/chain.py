@@ -101,6 +101,38 @@ def generation_stats(stats: dict) -> dict:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k in keys if (v := stats.get(k)) is not None}
 
 
+class _ModelRun:
+    """The model's text pieces for one answer. The context is freed however the loop ends (done,
+    Stop, or the consumer going away); ``cancelled`` is read before closing, because closing the
+    stream sets the cancel event itself."""
+
+    def __init__(self, stream, cancel: threading.Event | None):
+        self.stream, self.cancel = stream, cancel
+        self.cancelled = False
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            for piece in self.stream:
+                yield piece
+                if self.cancel is not None and self.cancel.is_set():
+                    break
+            self.cancelled = self.cancel is not None and self.cancel.is_set()
+        finally:
+            self.stream.close()
+
+    @property
+    def stats(self) -> dict:
+        return self.stream.stats
+
+    @property
+    def finish(self) -> str:
+        return "cancelled" if self.cancelled else (self.stats.get("finish_reason") or "stop")
+
+    @property
+    def tokens(self) -> dict:
+        return {"prompt": self.stats.get("prompt_tokens", 0), "completion": self.stats.get("generated_tokens", 0)}
+
+
 class RagChain:
     """Builds and runs the runnable graph over its collaborators."""
 
@@ -288,36 +320,25 @@ class RagChain:
         v0 = time.perf_counter()
         claims = self.verifier.stream(state.question, [h.text for h in state.passages])
         verify_ms = (time.perf_counter() - v0) * 1000
-        stream = engine.stream(state.messages, max_tokens=s.max_tokens, cancel=state.cancel)
-        raw: list[str] = []
+        run = _ModelRun(engine.stream(state.messages, max_tokens=s.max_tokens, cancel=state.cancel), state.cancel)
         shown: list[str] = []
-        try:
-            for piece in stream:
-                raw.append(piece)
-                v0 = time.perf_counter()
-                ready = claims.feed(piece)
-                verify_ms += (time.perf_counter() - v0) * 1000
-                if ready:
-                    shown.append(ready)
-                    yield StreamEvent("token", text=ready)
-                if state.cancel is not None and state.cancel.is_set():
-                    break
-            # Decided before close(): closing the stream sets the cancel event itself.
-            cancelled = state.cancel is not None and state.cancel.is_set()
-        finally:
-            stream.close()  # frees the model context at once, also when our consumer went away
-        finish = "cancelled" if cancelled else (stream.stats.get("finish_reason") or "stop")
+        for piece in run:
+            v0 = time.perf_counter()
+            ready = claims.feed(piece)
+            verify_ms += (time.perf_counter() - v0) * 1000
+            if ready:
+                shown.append(ready)
+                yield StreamEvent("token", text=ready)
+        cancelled, finish = run.cancelled, run.finish
         if not cancelled:
             v0 = time.perf_counter()
-            ready = claims.finish(cut_off=stream.stats.get("finish_reason") == "length")
+            ready = claims.finish(cut_off=finish == "length")
             verify_ms += (time.perf_counter() - v0) * 1000
             if ready:
                 shown.append(ready)
                 yield StreamEvent("token", text=ready)
         verification = claims.verification()
         state.timings_ms["verify"] = verify_ms
-        tokens = {"prompt": stream.stats.get("prompt_tokens", 0),
-                  "completion": stream.stats.get("generated_tokens", len(raw))}
         notice = UNVERIFIED_NOTICE if verification.status == "extractive" else self._off_topic(state, claims)
         if notice and not cancelled:
             # Nothing the model wrote survived, or what survived does not answer the question:
@@ -336,9 +357,9 @@ class RagChain:
                 notice=" ".join(notices),
                 verification=verification.to_json(),
             )
-        answer.tokens = tokens
+        answer.tokens = run.tokens
         answer.finish_reason = finish
-        answer.generation = generation_stats(stream.stats)
+        answer.generation = generation_stats(run.stats)
         answer.complete = not cancelled
         answer.timings_ms = {**state.timings_ms, "generate": (time.perf_counter() - t0) * 1000, "total": state.elapsed_ms()}
         cacheable = answer.mode == "llm" and answer.complete and finish != "length" and answer.answer
@@ -349,22 +370,19 @@ class RagChain:
     def _generate_unchecked(self, state: ChainState, t0: float) -> Iterator[StreamEvent]:
         """The model's text as it comes (evaluation of the raw model only; never cached)."""
         pieces: list[str] = []
-        stream = self.engine.stream(state.messages, max_tokens=self.generation.max_tokens, cancel=state.cancel)
-        try:
-            for piece in stream:
-                pieces.append(piece)
-                yield StreamEvent("token", text=piece)
-        finally:
-            stream.close()
+        run = _ModelRun(self.engine.stream(state.messages, max_tokens=self.generation.max_tokens,
+                                           cancel=state.cancel), state.cancel)
+        for piece in run:
+            pieces.append(piece)
+            yield StreamEvent("token", text=piece)
         text, _ = check_citations("".join(pieces).strip(), len(state.passages))
         answer = Answer(
             question=state.question, answer=text, mode="llm",
             sources=[source_dict(h, n) for n, h in enumerate(state.passages, start=1)],
             notice="Unchecked: claim verification is off (NEOC_VERIFY_ANSWERS=false).",
             verification={"status": "unchecked", "claims": []},
-            tokens={"prompt": stream.stats.get("prompt_tokens", 0), "completion": stream.stats.get("generated_tokens", 0)},
-            finish_reason=stream.stats.get("finish_reason") or "stop",
-            generation=generation_stats(stream.stats),
+            tokens=run.tokens, finish_reason=run.finish, generation=generation_stats(run.stats),
+            complete=not run.cancelled,
         )
         answer.timings_ms = {**state.timings_ms, "generate": (time.perf_counter() - t0) * 1000, "total": state.elapsed_ms()}
         yield StreamEvent("done", answer=answer)

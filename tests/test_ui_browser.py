@@ -176,10 +176,11 @@ def llm_live(ingested, tmp_path_factory, playwright):
     root = _server_root(ingested, tmp_path_factory, "ui-llm")
     shutil.copy(built_model("chatml"), root / "models" / "tiny-test.gguf")
     # One model context, so a second question queues; long answers, so Stop has something to stop.
-    # Random weights never write a verifiable sentence: verification is off here, so the raw
-    # tokens stream (these tests are about the UI's streaming, Stop and queueing).
+    # Random weights never write a verifiable sentence and repeat themselves: verification and the
+    # loop guard are off here, so the raw tokens stream (these tests are about the UI's streaming,
+    # Stop and queueing).
     yield from _live(root, "llm", playwright, NEOC_POOL_SIZE="1", NEOC_MAX_TOKENS=str(MAX_TOKENS), NEOC_N_CTX="8192",
-                     NEOC_VERIFY_ANSWERS="false")
+                     NEOC_VERIFY_ANSWERS="false", NEOC_LOOP_GUARD="false")
 
 
 @pytest.fixture(scope="module")
