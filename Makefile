@@ -11,6 +11,10 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@# Debian packages the assistant uses when present: WordNet (ordinary-English checks). Best effort:
+	@# without root or apt the assistant still runs, with those checks reduced (see README).
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && ! dpkg -s wordnet-base >/dev/null 2>&1; then \
+		apt-get install -y -q wordnet-base >/dev/null || echo "note: apt-get install wordnet-base failed; continuing"; fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip wheel setuptools
 	$(PY) -m pip install torch==2.13.0
