@@ -33,6 +33,7 @@ import numpy as np
 from langchain_core.runnables import RunnableBranch, RunnableGenerator, RunnableLambda
 
 from neoc_assistant.answer import (
+    BUSY_NOTICE,
     NO_MODEL_NOTICE,
     NOT_FOUND_NOTICE,
     OFF_TOPIC_NOTICE,
@@ -47,6 +48,7 @@ from neoc_assistant.cache.entries import CacheContext, CachedAnswer
 from neoc_assistant.cache.response_cache import ResponseCache
 from neoc_assistant.cache.vocabulary import KBVocabulary
 from neoc_assistant.generate.backend import GenerationBackend
+from neoc_assistant.errors import BusyError
 from neoc_assistant.generate.prompt import PROMPT_VERSION, build_messages
 from neoc_assistant.retrieve.hits import Hit
 from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever, SearchFilters
@@ -320,7 +322,16 @@ class RagChain:
         v0 = time.perf_counter()
         claims = self.verifier.stream(state.question, [h.text for h in state.passages])
         verify_ms = (time.perf_counter() - v0) * 1000
-        run = _ModelRun(engine.stream(state.messages, max_tokens=s.max_tokens, cancel=state.cancel), state.cancel)
+        try:
+            stream = engine.stream(state.messages, max_tokens=s.max_tokens, cancel=state.cancel)
+        except BusyError:
+            # Every answer slot is taken for longer than the admission budget: quote the documents
+            # now rather than keep the officer waiting (never cached; the model answers next time).
+            answer = self._extractive(state, state.passages, claims.views, BUSY_NOTICE)
+            answer.generation = {"admission": "busy"}
+            yield from self._finish(state, answer)
+            return
+        run = _ModelRun(stream, state.cancel)
         shown: list[str] = []
         for piece in run:
             v0 = time.perf_counter()

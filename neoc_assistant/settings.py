@@ -192,9 +192,16 @@ class GenerationSettings(_Section):
     loop_guard: bool = Field(default=True, description="End a stream that repeats itself (finish_reason 'loop').")
     use_mmap: bool = True
     use_mlock: bool = False
-    pool_size: int = Field(default=0, ge=0, description="Model contexts; 0 = computed from the memory budget.")
-    pool_max_size: int = Field(default=4, ge=1)
+    batching: bool = Field(
+        default=True, description="Answers share one context and advance in one decode step (continuous "
+        "batching); False: one context per answer (the older pool, kept for comparison).")
+    pool_size: int = Field(default=0, ge=0,
+                           description="Concurrent answers (batch slots or contexts); 0 = from the memory budget.")
+    pool_max_size: int = Field(default=8, ge=1)
     pool_wait_timeout_seconds: float = Field(default=30.0, gt=0)
+    admission_wait_seconds: float = Field(
+        default=4.0, ge=0.0, description="Expected wait for a slot above which a question is answered at once "
+        "with quotes from the documents instead of queueing (keeps p95 under ~10 s).")
     memory_budget_fraction: float = Field(default=0.6, gt=0.0, le=1.0)
     guard_rss_limit_mb: int = Field(default=6144, ge=64)
     guard_system_memory_percent: float = Field(default=90.0, gt=0.0, le=100.0)
@@ -292,7 +299,8 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     **_same("cache", "query_log_enabled", "prompt_version"),
     **_same("generation", "models_dir", "model_path", "n_ctx", "n_batch", "n_threads", "max_tokens", "temperature",
             "repeat_penalty", "repeat_last_n", "dry_multiplier", "dry_base", "dry_allowed_length", "loop_guard",
-            "use_mmap", "use_mlock", "pool_size", "pool_max_size", "pool_wait_timeout_seconds",
+            "use_mmap", "use_mlock", "pool_size", "pool_max_size", "pool_wait_timeout_seconds", "batching",
+            "admission_wait_seconds",
             "memory_budget_fraction", "guard_rss_limit_mb", "guard_system_memory_percent"),
     "verify_answers": ("verification", "enabled"),
     "verify_min_coverage": ("verification", "min_coverage"),
