@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 import numpy as np
@@ -57,7 +57,15 @@ from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.verify.answerability import check_answerable
 from neoc_assistant.verify.citations import check_citations
-from neoc_assistant.verify.extractive import ExtractiveSettings, QuestionScorer, Quote, pick_quotes, render_quotes
+from neoc_assistant.verify.extractive import (
+    ExtractiveSettings,
+    QuestionScorer,
+    Quote,
+    pick_quotes,
+    render_quotes,
+    render_statements,
+    select_statements,
+)
 from neoc_assistant.verify.verifier import AnswerVerifier
 
 EXCERPT_CHARS = 300
@@ -78,7 +86,8 @@ class ChainState:
     hits: list[Hit] = field(default_factory=list)
     relevant: list[Hit] = field(default_factory=list)
     messages: list[dict] = field(default_factory=list)
-    passages: list[Hit] = field(default_factory=list)
+    passages: list[Hit] = field(default_factory=list)  # as the model saw them
+    originals: dict[str, Hit] = field(default_factory=dict)  # chunk_id -> the whole passage (for sources)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -283,7 +292,8 @@ class RagChain:
             question=state.question,
             answer=render_quotes(quotes),
             mode="extractive",
-            sources=[source_dict(passages[p - 1], n) for p, n in sorted(order.items(), key=lambda x: x[1])],
+            sources=[source_dict(state.originals.get(passages[p - 1].chunk_id, passages[p - 1]), n)
+                     for p, n in sorted(order.items(), key=lambda x: x[1])],
             notice=notice,
             verification={"status": "extractive", "claims": claims},
         )
@@ -314,7 +324,7 @@ class RagChain:
         t0 = time.perf_counter()
         engine.load()
         state.messages, state.passages = build_messages(
-            state.question, state.relevant, state.history, engine.count_tokens, s.n_ctx, s.max_tokens
+            state.question, self._prompt_passages(state), state.history, engine.count_tokens, s.n_ctx, s.max_tokens
         )
         if not self.verification.enabled:
             yield from self._generate_unchecked(state, t0)
@@ -364,7 +374,8 @@ class RagChain:
                 question=state.question,
                 answer="".join(shown).strip(),
                 mode="llm",
-                sources=[source_dict(state.passages[i], n) for n, i in enumerate(claims.cited_passages(), start=1)],
+                sources=[source_dict(state.originals.get(state.passages[i].chunk_id, state.passages[i]), n)
+                         for n, i in enumerate(claims.cited_passages(), start=1)],
                 notice=" ".join(notices),
                 verification=verification.to_json(),
             )
@@ -377,6 +388,18 @@ class RagChain:
         if cacheable and state.cache_context is not None:
             self._store(state, answer)
         yield StreamEvent("done", answer=answer)
+
+    def _prompt_passages(self, state: ChainState) -> list[Hit]:
+        """What the model is given: the relevant passages, or - with ``prompt_statements`` - only
+        their statements that answer the question (same passages, same order, same numbers). The
+        claims are then checked against exactly this text; sources still show the whole passage."""
+        s = self.generation
+        state.originals = {h.chunk_id: h for h in state.relevant}
+        if not s.prompt_statements:
+            return state.relevant
+        views = self.verifier.checker.prepare([h.text for h in state.relevant])
+        picked = select_statements(self._scorer(state, views), views, s.prompt_statements, s.prompt_drop_margin)
+        return [replace(state.relevant[p], text=render_statements(views[p], idx)) for p, idx in picked]
 
     def _generate_unchecked(self, state: ChainState, t0: float) -> Iterator[StreamEvent]:
         """The model's text as it comes (evaluation of the raw model only; never cached)."""

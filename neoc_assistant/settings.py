@@ -192,6 +192,12 @@ class GenerationSettings(_Section):
     loop_guard: bool = Field(default=True, description="End a stream that repeats itself (finish_reason 'loop').")
     use_mmap: bool = True
     use_mlock: bool = False
+    prompt_statements: int = Field(
+        default=4, ge=0, description="Send the model each passage's N statements that best answer the question "
+        "instead of the whole passage (0 = whole passages): fewer tokens to evaluate before the first one.")
+    prompt_drop_margin: float = Field(
+        default=0.35, ge=0.0, description="Leave out a passage whose best statement scores this far below the best "
+        "statement of all (it adds nothing).")
     batching: bool = Field(
         default=True, description="Answers share one context and advance in one decode step (continuous "
         "batching); False: one context per answer (the older pool, kept for comparison).")
@@ -300,6 +306,7 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     **_same("generation", "models_dir", "model_path", "n_ctx", "n_batch", "n_threads", "max_tokens", "temperature",
             "repeat_penalty", "repeat_last_n", "dry_multiplier", "dry_base", "dry_allowed_length", "loop_guard",
             "use_mmap", "use_mlock", "pool_size", "pool_max_size", "pool_wait_timeout_seconds", "batching",
+            "prompt_statements", "prompt_drop_margin",
             "admission_wait_seconds",
             "memory_budget_fraction", "guard_rss_limit_mb", "guard_system_memory_percent"),
     "verify_answers": ("verification", "enabled"),
