@@ -22,6 +22,7 @@ from neoc_assistant import runtime
 from neoc_assistant.settings import Settings
 
 if TYPE_CHECKING:
+    from neoc_assistant.answering import AnswerWriter
     from neoc_assistant.cache.embedding_cache import EmbeddingCache
     from neoc_assistant.cache.query_log import QueryLog
     from neoc_assistant.cache.response_cache import ResponseCache
@@ -158,14 +159,22 @@ class Container:
 
     # -- the question path and the front door ------------------------------------------------------------
     @property
+    def writer(self) -> AnswerWriter:
+        from neoc_assistant.answering import AnswerWriter
+
+        s = self.settings
+        return self._once("writer", lambda: AnswerWriter(
+            engine=self.engine, verifier=self.verifier, embedder=self.embedder, vocabulary=self.vocabulary,
+            manifest=self.manifest, generation=s.generation, verification=s.verification))
+
+    @property
     def chain(self) -> RagChain:
         from neoc_assistant.chain import RagChain
 
         s = self.settings
         return self._once("chain", lambda: RagChain(
             retriever=self.retriever, embedder=self.embedder, engine=self.engine,
-            response_cache=self.response_cache, vocabulary=self.vocabulary, verifier=self.verifier,
-            manifest=self.manifest, cache=s.cache, generation=s.generation, verification=s.verification))
+            response_cache=self.response_cache, manifest=self.manifest, cache=s.cache, writer=self.writer))
 
     @property
     def metrics(self) -> Metrics:

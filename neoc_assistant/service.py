@@ -21,7 +21,8 @@ from neoc_assistant.cache.embedding_cache import EmbeddingCache
 from neoc_assistant.cache.query_log import QueryLog
 from neoc_assistant.cache.response_cache import ResponseCache
 from neoc_assistant.cache.warming import WarmReport, warm
-from neoc_assistant.chain import ChainState, RagChain
+from neoc_assistant.chain import RagChain
+from neoc_assistant.question import ChainState
 from neoc_assistant.errors import InputError, NeocError
 from neoc_assistant.generate.backend import GenerationBackend
 from neoc_assistant.ingest.pipeline import IngestSummary, Ingestor, ProgressCallback
