@@ -441,3 +441,11 @@ def test_build_ui_limits_generation_concurrency_to_the_pool(fake):
     respond_ids = sorted(f._id for f in generate)
     assert len(cancellers) == 3 and all(sorted(f.cancels) == respond_ids for f in cancellers)  # Stop, New, Clear
     assert demo.get_config_file()["analytics_enabled"] is False
+
+
+def test_system_tab_shows_answer_slots_queue_and_busy_quotes():
+    stats = {"pool": {"batching": True, "in_use": 3, "size": 8, "waiting": 2, "expected_wait_seconds": 5.2,
+                      "refused_busy": 4}}
+    md = render.metrics_markdown(stats)
+    assert "answer slots (one batched context) in use / size | 3 / 8 (2 queued, expected wait 5 s)" in md
+    assert "answered with quotes because the model was busy | 4" in md
