@@ -447,5 +447,5 @@ def test_system_tab_shows_answer_slots_queue_and_busy_quotes():
     stats = {"pool": {"batching": True, "in_use": 3, "size": 8, "waiting": 2, "expected_wait_seconds": 5.2,
                       "refused_busy": 4}}
     md = render.metrics_markdown(stats)
-    assert r"answer slots \(one batched context\) in use / size | 3 / 8 \(2 queued, expected wait 5 s\)" in md
+    assert r"answer slots (one batched context) in use / size | 3 / 8 \(2 queued, expected wait 5 s\)" in md
     assert "answered with quotes because the model was busy | 4" in md
