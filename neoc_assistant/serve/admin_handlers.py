@@ -36,6 +36,17 @@ UPLOADS_DIRNAME = "uploads"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._() -]+")
 
 
+def received_by_gradio(path: Path) -> bool:
+    """True when ``path`` (symlinks resolved) lies in Gradio's upload folder: only files Gradio itself
+    received from a browser may become uploads, never an arbitrary path a client names."""
+    from gradio.utils import get_upload_folder
+
+    try:
+        return path.resolve(strict=True).is_relative_to(Path(get_upload_folder()).resolve())
+    except OSError:
+        return False
+
+
 def safe_filename(name: str) -> str:
     base = Path(str(name).replace("\\", "/")).name
     base = _SAFE_NAME.sub("_", base).strip(" .")
@@ -69,6 +80,9 @@ class KnowledgeBaseHandlers:
                 rejected.append((path.name, f"file type '{suffix or '(none)'}' is not supported (allowed: {allowed})"))
             elif not path.is_file():
                 rejected.append((path.name, "upload is missing on the server; try again"))
+            elif not received_by_gradio(path):
+                log.warning("refused an upload that Gradio did not receive: %s", path)
+                rejected.append((path.name, "was not uploaded through this page; upload the file again"))
             elif path.stat().st_size > limit:
                 size_mb = path.stat().st_size / 1024 / 1024
                 rejected.append((path.name, f"{size_mb:.1f} MB is over the {self.upload_max_mb} MB limit"))

@@ -144,6 +144,10 @@ def create_app(assistant, *, host: str | None = None, port: int | None = None, c
         max_file_size=f"{settings.upload_max_mb}mb",
         allowed_paths=[],
     )
+    # Gradio checks that an event's input files are ones it received (in its upload folder)
+    # only once the app counts as launched, which mount_gradio_app never marks: without this
+    # a forged FileData could name any file on the server (issue 12.1).
+    blocks.has_launched = True
     return app
 
 
