@@ -104,6 +104,8 @@ class StoreSettings(_Section):
     # chunking, in embedding-model word pieces
     chunk_size_tokens: int = Field(default=200, ge=32, le=512)
     chunk_overlap_tokens: int = Field(default=30, ge=0, le=256)
+    follow_external_symlinks: bool = Field(
+        default=False, description="Ingest files that links inside a folder point to outside it (ingest/sources.py).")
     # Chroma HNSW
     collection_name: str = "neoc_chunks"
     hnsw_m: int = Field(default=16, ge=4, le=128, description="HNSW max neighbours per node (M).")
@@ -280,7 +282,7 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     "embedding_device": ("embedding", "device"),
     **_same("embedding", "torch_threads"),
     **_same("store", "chunk_size_tokens", "chunk_overlap_tokens", "collection_name", "hnsw_m",
-            "hnsw_ef_construction", "hnsw_ef_search"),
+            "hnsw_ef_construction", "hnsw_ef_search", "follow_external_symlinks"),
     "retrieval_top_k": ("retrieval", "top_k"),
     "retrieval_candidates": ("retrieval", "candidates"),
     **_same("retrieval", "fusion", "rrf_k", "fusion_vector_weight", "lexical_max_terms", "lexical_max_postings",

@@ -5,7 +5,8 @@ bytes with a known hash cost no embedding (a touched file, or the same content
 under another name); only new content is loaded, chunked and embedded. The
 write protocol that makes each file all-or-nothing is described in
 ``store/manifest.py``. A folder is the source of truth for what was ingested
-from it: files that disappeared from it are purged unless ``prune=False``.
+from it: files under it that disappeared are purged unless ``prune=False``.
+Which files a run covers and the names they get: ``sources.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Callable, Iterable
 
 from neoc_assistant.errors import InputError, NeocError, StoreError
 from neoc_assistant.ingest.chunking import Chunker
-from neoc_assistant.ingest.loaders import SUPPORTED_SUFFIXES, load_document
+from neoc_assistant.ingest.loaders import load_document
+from neoc_assistant.ingest.sources import plan_sources, source_name
 from neoc_assistant.settings import StoreSettings
 from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.manifest import Manifest
@@ -87,11 +89,13 @@ ProgressCallback = Callable[[int, int, str], None]  # (done, total, current sour
 
 
 class Ingestor:
-    def __init__(self, settings: StoreSettings, data_dir: Path, manifest: Manifest, vectors: VectorStore,
-                 embedder: Embedder):
-        """``settings``: the chunk sizes; ``data_dir``: where the one-ingest-at-a-time lock lives."""
+    def __init__(self, settings: StoreSettings, data_dir: Path, kb_dir: Path, manifest: Manifest,
+                 vectors: VectorStore, embedder: Embedder):
+        """``settings``: chunk sizes, link rule; ``data_dir``: where the one-ingest-at-a-time lock lives;
+        ``kb_dir``: the folder source names are relative to."""
         self._settings = settings
         self._data_dir = Path(data_dir)
+        self._kb_dir = Path(kb_dir).expanduser().resolve()
         self._manifest = manifest
         self._vectors = vectors
         self._embedder = embedder
@@ -123,9 +127,10 @@ class Ingestor:
         started = time.perf_counter()
         summary = IngestSummary()
         with self._exclusive():
-            self._finish_interrupted_writes()
-            self._check_pipeline(summary)
-            plan, roots = self._plan(paths, summary)
+            self._prepare(summary)
+            planned = plan_sources(paths, self._kb_dir, follow_external_symlinks=self._settings.follow_external_symlinks)
+            summary.outcomes.extend(FileOutcome(source, status, reason=reason) for source, status, reason in planned.refused)
+            plan = [(f.path, f.root, f.source) for f in planned.files]
             bar = _progress_bar(len(plan), show_progress)
             try:
                 for done, (path, root, source) in enumerate(plan):
@@ -143,7 +148,7 @@ class Ingestor:
                 on_progress(len(plan), len(plan), "")
             if prune:
                 seen = {source for _, _, source in plan}
-                for root in roots:
+                for root in planned.roots:
                     gone = [r.source for r in self._manifest.files_under(str(root)) if r.source not in seen]
                     summary.outcomes.extend(self._remove(gone, "no longer in " + str(root)))
         summary.seconds = time.perf_counter() - started
@@ -155,6 +160,7 @@ class Ingestor:
         started = time.perf_counter()
         summary = IngestSummary()
         with self._exclusive():
+            self._prepare(summary)
             known = [s for s in sources if self._manifest.file(s)]
             summary.outcomes.extend(self._remove(known, "deleted on request"))
         summary.seconds = time.perf_counter() - started
@@ -184,6 +190,16 @@ class Ingestor:
 
         return _Guard()
 
+    def _prepare(self, summary: IngestSummary) -> None:
+        """What every write starts with: finish what a killed run left, then bring the store up to date."""
+        renamed = self._manifest.rename_sources(str(self._kb_dir), lambda abs_path: source_name(Path(abs_path),
+                                                                                              self._kb_dir))
+        if renamed:
+            summary.notes.append(f"{renamed} document name(s) changed to the form that cannot collide "
+                                 "(relative to the knowledge-base folder, or the full path outside it)")
+        self._finish_interrupted_writes()
+        self._check_pipeline(summary)
+
     def _finish_interrupted_writes(self) -> None:
         """Delete vectors a killed run left behind (see the protocol in manifest.py)."""
         pending = self._manifest.pending_chroma_hashes()
@@ -208,34 +224,6 @@ class Ingestor:
             self._vectors.delete_documents(old)
         else:
             self._manifest.set_meta("pipeline", current)
-
-    def _plan(self, paths: Iterable[Path], summary: IngestSummary) -> tuple[list[tuple[Path, Path, str]], list[Path]]:
-        plan: list[tuple[Path, Path, str]] = []
-        roots: list[Path] = []
-        for given in paths:
-            path = Path(given).expanduser()
-            if not path.exists():
-                summary.outcomes.append(FileOutcome(str(given), "failed", reason="path does not exist"))
-                continue
-            path = path.resolve()
-            if path.is_dir():
-                roots.append(path)
-                files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
-                for file in files:
-                    source = file.relative_to(path).as_posix()
-                    if file.suffix.lower() not in SUPPORTED_SUFFIXES:
-                        summary.outcomes.append(
-                            FileOutcome(source, "skipped", reason=f"unsupported file type '{file.suffix or '(none)'}'")
-                        )
-                        continue
-                    plan.append((file, path, source))
-            elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                summary.outcomes.append(
-                    FileOutcome(path.name, "skipped", reason=f"unsupported file type '{path.suffix or '(none)'}'")
-                )
-            else:
-                plan.append((path, path.parent, path.name))
-        return plan, roots
 
     def _ingest_file(self, path: Path, root: Path, source: str) -> FileOutcome:
         try:
@@ -310,10 +298,6 @@ class Ingestor:
             self._vectors.delete_documents(doc_hashes)
             for doc_hash in doc_hashes:
                 self._manifest.clear_pending(doc_hash)
-
-
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith((".", "~$")) for part in relative.parts)
 
 
 def _short(source: str, width: int = 40) -> str:
