@@ -137,3 +137,53 @@ def test_malformed_json_is_a_400_in_the_documented_shape_without_the_input(auth_
     assert "SECRET-INPUT" not in resp.text
     resp = client.post("/api/ask", json={"use_cache": True}, auth=("duty", "s3cret"))
     assert resp.status_code == 400 and "question" in resp.json()["message"]
+
+
+# -- item 6 and 13: uploads never overwrite, failed uploads do not linger ---------------------------------------
+def _upload(kb, folder, name: str, text: str | bytes):
+    """What Gradio hands the handler: a file in its upload folder (a sub-folder per upload)."""
+    target = folder / f"u{len(list(folder.iterdir()))}" / name
+    target.parent.mkdir()
+    (target.write_bytes if isinstance(text, bytes) else target.write_text)(text)
+    return kb.upload([str(target)])
+
+
+@pytest.mark.slow
+def test_an_upload_with_the_name_of_an_earlier_one_keeps_both(container, gradio_uploads):
+    """Issue 12.6: District B's report.md replaced District A's, on disk and in the KB."""
+    from neoc_assistant.serve.admin_handlers import KnowledgeBaseHandlers
+
+    kb = KnowledgeBaseHandlers(container.assistant)
+    _upload(kb, gradio_uploads, "report.md", "# District A\n\nDistrict A: 1250 families displaced by the flood.\n")
+    summary, rows, dropdown, _ = _upload(kb, gradio_uploads, "report.md",
+                                         "# District B\n\nDistrict B: 85 families displaced by the landslide.\n")
+    assert "report (2).md" in summary and "already" in summary
+    uploads = container.settings.paths.kb_dir / "uploads"
+    assert "1250" in (uploads / "report.md").read_text() and "85 families" in (uploads / "report (2).md").read_text()
+    assert {"uploads/report.md", "uploads/report (2).md"} <= set(dropdown["choices"])
+    hit = container.assistant.search("How many families were displaced in District A?", k=1)[0]
+    assert "1250" in hit.text
+    # the same bytes again: nothing new is stored
+    summary, rows, dropdown, _ = _upload(kb, gradio_uploads, "report.md",
+                                         "# District A\n\nDistrict A: 1250 families displaced by the flood.\n")
+    assert sorted(p.name for p in uploads.iterdir()) == ["report (2).md", "report.md"]
+    assert "identical" in summary
+
+
+@pytest.mark.slow
+def test_a_failed_upload_is_removed_and_a_stray_one_can_be_deleted(container, gradio_uploads):
+    """Issue 12.13: a failed upload stayed in uploads/, failed on every ingest, and could not be deleted."""
+    from neoc_assistant.serve.admin_handlers import KnowledgeBaseHandlers
+
+    kb = KnowledgeBaseHandlers(container.assistant)
+    summary, _, dropdown, _ = _upload(kb, gradio_uploads, "scan.pdf", b"%PDF-1.4 not really a pdf")
+    uploads = container.settings.paths.kb_dir / "uploads"
+    assert "failed" in summary and "removed" in summary
+    assert not (uploads / "scan.pdf").exists()
+    # one left behind by an older version: listed, and the delete button removes it
+    (uploads / "old-broken.pdf").write_bytes(b"%PDF-1.4 broken")
+    _, dropdown, _ = kb.listing()
+    assert "uploads/old-broken.pdf" in dropdown["choices"]
+    summary, _, dropdown, _ = kb.delete("uploads/old-broken.pdf")
+    assert not (uploads / "old-broken.pdf").exists() and "deleted" in summary
+    assert "uploads/old-broken.pdf" not in dropdown["choices"]
