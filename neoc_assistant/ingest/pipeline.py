@@ -191,10 +191,13 @@ class Ingestor:
         return _Guard()
 
     def _prepare(self, summary: IngestSummary) -> None:
-        """What every write starts with: finish what a killed run left, then bring the store up to date."""
+        """What every write starts with: see what other processes wrote, finish what a killed run left,
+        then bring the store up to date."""
+        self._vectors.refresh(self._manifest.kb_version())
         renamed = self._manifest.rename_sources(str(self._kb_dir), lambda abs_path: source_name(Path(abs_path),
                                                                                               self._kb_dir))
         if renamed:
+            self._vectors.note_written(self._manifest.kb_version())
             summary.notes.append(f"{renamed} document name(s) changed to the form that cannot collide "
                                  "(relative to the knowledge-base folder, or the full path outside it)")
         self._finish_interrupted_writes()
@@ -262,7 +265,7 @@ class Ingestor:
             return FileOutcome(source, "unchanged")
         if self._manifest.has_document(doc_hash):
             others = self._manifest.sources_of([doc_hash])[doc_hash]
-            self._drop_vectors(self._manifest.commit_file(record))
+            self._committed(self._manifest.commit_file(record))
             return FileOutcome(source, status, reason=f"same content as {', '.join(others)}; stored once")
 
         doc = load_document(path, data)
@@ -284,16 +287,19 @@ class Ingestor:
         records = [
             ChunkRecord(cid, doc_hash, c.index, c.page, c.section, c.text, c.content_hash) for cid, c in zip(ids, chunks)
         ]
-        self._drop_vectors(self._manifest.commit_file(record, document=document, chunks=records))
+        self._committed(self._manifest.commit_file(record, document=document, chunks=records))
         return FileOutcome(source, status, chunks=len(chunks), pages=document["n_pages"], reason="; ".join(doc.notes))
 
     def _remove(self, sources: list[str], reason: str) -> list[FileOutcome]:
         if not sources:
             return []
-        self._drop_vectors(self._manifest.remove_files(sources))
+        self._committed(self._manifest.remove_files(sources))
         return [FileOutcome(s, "purged", reason=reason) for s in sources]
 
-    def _drop_vectors(self, doc_hashes: list[str]) -> None:
+    def _committed(self, doc_hashes: list[str]) -> None:
+        """After a manifest commit: this process's vector client holds the new version (no reload
+        needed); ``doc_hashes``, no longer referenced, leave the vector store."""
+        self._vectors.note_written(self._manifest.kb_version())
         if doc_hashes:
             self._vectors.delete_documents(doc_hashes)
             for doc_hash in doc_hashes:
