@@ -25,6 +25,8 @@ from neoc_assistant.ingest.chunking import Chunker
 from neoc_assistant.ingest.loaders import load_document
 from neoc_assistant.ingest.sources import plan_sources, source_name
 from neoc_assistant.settings import StoreSettings
+from neoc_assistant.store.database import read_only_message
+from neoc_assistant.store.drift import find_drift, repair, vectors_probably_drifted
 from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.store.records import ChunkRecord, FileRecord
@@ -155,6 +157,28 @@ class Ingestor:
         summary.kb_version = self._manifest.kb_version()
         return summary
 
+    def repair(self) -> IngestSummary:
+        """Compare every vector id with the manifest and fix what differs (`ingest --repair`)."""
+        started = time.perf_counter()
+        summary = IngestSummary()
+        with self._exclusive():
+            self._prepare(summary, full_drift_check=True)
+        summary.seconds = time.perf_counter() - started
+        summary.kb_version = self._manifest.kb_version()
+        return summary
+
+    def rebuild(self, paths: Iterable[Path]) -> IngestSummary:
+        """Start a new manifest from ``paths`` (`ingest --rebuild`, the way out of a corrupt one). The old
+        file is moved to ``<data_dir>/damaged-<time>/``, never deleted; vectors whose text is unchanged
+        are reused and those of files that are gone are removed by the drift repair."""
+        with self._exclusive():
+            folder = self._data_dir / time.strftime("damaged-%Y%m%d-%H%M%S")
+            moved = self._manifest.move_aside(folder)
+        summary = self.ingest(paths)
+        if moved:
+            summary.notes.insert(0, f"the old manifest was moved to {folder}")
+        return summary
+
     def delete(self, sources: Iterable[str]) -> IngestSummary:
         """Remove documents by source name (UI 'delete', `ingest --delete`)."""
         started = time.perf_counter()
@@ -172,13 +196,15 @@ class Ingestor:
         from filelock import FileLock, Timeout
 
         lock_path = self._data_dir / "ingest.lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(lock_path), timeout=0)
 
         class _Guard:
             def __enter__(inner):
                 try:
+                    lock_path.parent.mkdir(parents=True, exist_ok=True)
                     lock.acquire()
+                except OSError as exc:  # Timeout is not one
+                    raise StoreError(read_only_message(self._data_dir, exc.strerror or str(exc))) from exc
                 except Timeout as exc:
                     raise StoreError(
                         f"Another ingest is running on {self._data_dir} (lock {lock_path}). "
@@ -190,9 +216,12 @@ class Ingestor:
 
         return _Guard()
 
-    def _prepare(self, summary: IngestSummary) -> None:
-        """What every write starts with: see what other processes wrote, finish what a killed run left,
-        then bring the store up to date."""
+    def _prepare(self, summary: IngestSummary, *, full_drift_check: bool = False) -> None:
+        """What every write starts with: refuse a damaged manifest, see what other processes wrote,
+        finish what a killed run left, bring names and vectors up to date."""
+        integrity = self._manifest.integrity() if self._manifest.path.exists() else {"ok": True}
+        if not integrity["ok"]:
+            raise StoreError(integrity["message"])
         self._vectors.refresh(self._manifest.kb_version())
         renamed = self._manifest.rename_sources(str(self._kb_dir), lambda abs_path: source_name(Path(abs_path),
                                                                                               self._kb_dir))
@@ -202,6 +231,11 @@ class Ingestor:
                                  "(relative to the knowledge-base folder, or the full path outside it)")
         self._finish_interrupted_writes()
         self._check_pipeline(summary)
+        if full_drift_check or vectors_probably_drifted(self._manifest, self._vectors):
+            drift = find_drift(self._manifest, self._vectors)
+            if not drift.none:
+                log.warning("manifest and vector store disagree: %s; repairing", drift.describe())
+                summary.notes.append(repair(self._manifest, self._vectors, self._embedder, drift))
 
     def _finish_interrupted_writes(self) -> None:
         """Delete vectors a killed run left behind (see the protocol in manifest.py)."""

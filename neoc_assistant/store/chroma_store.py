@@ -78,6 +78,11 @@ class ChromaVectorStore:
         """This process made ``kb_version`` through this client: its index already holds it."""
         self._version = kb_version
 
+    def close(self) -> None:
+        """Release the client (Chroma shares one system per path inside a process until the last close)."""
+        with self._gate.write_lock():
+            self._close()
+
     def _close(self) -> None:
         client, self._client, self._collection = self._client, None, None
         if client is not None:
@@ -171,6 +176,11 @@ class ChromaVectorStore:
         with self._using() as collection:
             for doc_hash in doc_hashes:
                 collection.delete(where={"doc_hash": doc_hash})
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        with self._using() as collection:
+            for start in range(0, len(ids), 5000):
+                collection.delete(ids=list(ids[start:start + 5000]))
 
     def query(self, vector: np.ndarray, n: int, doc_hashes: Sequence[str] | None = None) -> list[VectorHit]:
         """Approximate nearest chunks; ``doc_hashes`` restricts to those documents."""

@@ -196,6 +196,22 @@ class SqliteDatabase:
             conn.close()
             self._local.conn = None
 
+    def move_aside(self, folder: Path) -> list[Path]:
+        """Move the database file (and its WAL files) into ``folder`` and start afresh on next use
+        (rebuilding a corrupt manifest: the damaged file is kept for inspection, never deleted)."""
+        self.close()
+        self._local = threading.local()  # other threads' connections are dropped with it
+        self._schema_ready = False
+        self._integrity = None
+        folder.mkdir(parents=True, exist_ok=True)
+        moved = []
+        for end in ("", "-wal", "-shm"):
+            source = Path(f"{self.path}{end}")
+            if source.exists():
+                moved.append(Path(os.replace(source, folder / source.name) or folder / source.name))
+        self.read_only = False
+        return moved
+
     def integrity(self) -> dict:
         """``{"ok": bool, "message"}`` from ``PRAGMA quick_check``, re-run only when the file changed."""
         stamp = tuple((st.st_size, st.st_mtime_ns) for st in (_stat(self.path), _stat(Path(f"{self.path}-wal"))))
@@ -212,9 +228,8 @@ class SqliteDatabase:
         return result
 
 
-def _stat(path: Path) -> os.stat_result | tuple:
+def _stat(path: Path) -> os.stat_result:
     try:
-        st = path.stat()
-        return st
+        return path.stat()
     except OSError:
         return os.stat_result((0,) * 10)

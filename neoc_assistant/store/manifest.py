@@ -193,6 +193,9 @@ class Manifest(SqliteDatabase, FullTextIndex):
             )
         return out
 
+    def all_chunk_ids(self) -> set[str]:
+        return {r[0] for r in self._conn().execute("SELECT chunk_id FROM chunks")}
+
     def chunk_total(self) -> int:
         return int(self._conn().execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
