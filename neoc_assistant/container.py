@@ -97,8 +97,8 @@ class Container:
         from neoc_assistant.ingest.pipeline import Ingestor
 
         s = self.settings
-        return self._once("ingestor", lambda: Ingestor(s.store, s.paths.data_dir, self.manifest, self.vectors,
-                                                       self.embedder))
+        return self._once("ingestor", lambda: Ingestor(s.store, s.paths.data_dir, s.paths.kb_dir, self.manifest,
+                                                       self.vectors, self.embedder))
 
     @property
     def retriever(self) -> KnowledgeBaseRetriever:

@@ -87,6 +87,14 @@ class Assistant:
         paths = list(paths) if paths else [self.paths.kb_dir]
         return self._ingestor.ingest(paths, prune=prune, show_progress=show_progress, on_progress=on_progress)
 
+    def repair_store(self) -> IngestSummary:
+        """Make the vector store match the manifest, id by id (`ingest --repair`)."""
+        return self._ingestor.repair()
+
+    def rebuild(self, paths: Iterable[Path] | None = None) -> IngestSummary:
+        """A new manifest from the documents (`ingest --rebuild`: the way out of a corrupt one)."""
+        return self._ingestor.rebuild(list(paths) if paths else [self.paths.kb_dir])
+
     def delete_documents(self, sources: Iterable[str]) -> IngestSummary:
         return self._ingestor.delete(sources)
 

@@ -104,6 +104,8 @@ class StoreSettings(_Section):
     # chunking, in embedding-model word pieces
     chunk_size_tokens: int = Field(default=200, ge=32, le=512)
     chunk_overlap_tokens: int = Field(default=30, ge=0, le=256)
+    follow_external_symlinks: bool = Field(
+        default=False, description="Ingest files that links inside a folder point to outside it (ingest/sources.py).")
     # Chroma HNSW
     collection_name: str = "neoc_chunks"
     hnsw_m: int = Field(default=16, ge=4, le=128, description="HNSW max neighbours per node (M).")
@@ -265,6 +267,12 @@ class ServeSettings(_Section):
     auth_password: str | None = None
     upload_max_mb: int = Field(default=50, ge=1)
     max_question_chars: int = Field(default=2000, ge=10)
+    max_request_body_kb: int = Field(
+        default=1024, ge=16, description="Largest request body (JSON API, UI events; not file uploads) read.")
+    login_free_attempts: int = Field(
+        default=5, ge=1, description="Wrong passwords from one address before each retry must wait.")
+    login_backoff_max_seconds: float = Field(
+        default=300.0, ge=1.0, description="Longest wait after repeated wrong passwords (doubles from 1 s).")
 
 
 class MonitoringSettings(_Section):
@@ -287,7 +295,7 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     "embedding_device": ("embedding", "device"),
     **_same("embedding", "torch_threads"),
     **_same("store", "chunk_size_tokens", "chunk_overlap_tokens", "collection_name", "hnsw_m",
-            "hnsw_ef_construction", "hnsw_ef_search"),
+            "hnsw_ef_construction", "hnsw_ef_search", "follow_external_symlinks"),
     "retrieval_top_k": ("retrieval", "top_k"),
     "retrieval_candidates": ("retrieval", "candidates"),
     **_same("retrieval", "fusion", "rrf_k", "fusion_vector_weight", "lexical_max_terms", "lexical_max_postings",
@@ -317,7 +325,8 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     **_same("verification", "answerability_check", "nli_model_path", "nli_min_entailment",
             "extractive_max_sentences", "extractive_term_weight", "extractive_margin",
             "extractive_off_topic_margin"),
-    **_same("serve", "host", "port", "auth_username", "auth_password", "upload_max_mb", "max_question_chars"),
+    **_same("serve", "host", "port", "auth_username", "auth_password", "upload_max_mb", "max_question_chars",
+            "max_request_body_kb", "login_free_attempts", "login_backoff_max_seconds"),
     **_same("monitoring", "metrics_window", "alert_p95_seconds", "alert_error_rate", "alert_cache_hit_rate",
             "alert_memory_percent"),
 }

@@ -30,11 +30,29 @@ class VectorStore(Protocol):
 
     def delete_documents(self, doc_hashes: Sequence[str]) -> None: ...
 
+    def delete_ids(self, ids: Sequence[str]) -> None: ...
+
+    def close(self) -> None: ...
+
     def query(self, vector: np.ndarray, n: int, doc_hashes: Sequence[str] | None = None) -> list[VectorHit]:
         """Approximate nearest chunks, best first; ``doc_hashes`` restricts to those documents."""
         ...
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+    def ids(self) -> set[str]:
+        """Every stored chunk id (drift check against the manifest)."""
+        ...
+
+    def refresh(self, kb_version: str) -> None:
+        """Called before every search and ingest with the knowledge-base version the caller reads:
+        from then on reads must include every write up to it, whichever process made them
+        (a store that other processes share live, e.g. a server, can do nothing)."""
+        ...
+
+    def note_written(self, kb_version: str) -> None:
+        """This process's own writes produced ``kb_version`` (no reload needed to see them)."""
+        ...
 
 
 def open_vector_store(settings: StoreSettings, chroma_dir: Path) -> VectorStore:
