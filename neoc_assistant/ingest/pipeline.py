@@ -203,13 +203,13 @@ class Ingestor:
                 try:
                     lock_path.parent.mkdir(parents=True, exist_ok=True)
                     lock.acquire()
-                except OSError as exc:  # Timeout is not one
-                    raise StoreError(read_only_message(self._data_dir, exc.strerror or str(exc))) from exc
-                except Timeout as exc:
+                except Timeout as exc:  # before OSError: filelock's Timeout is a TimeoutError
                     raise StoreError(
                         f"Another ingest is running on {self._data_dir} (lock {lock_path}). "
                         "Wait for it to finish, then retry."
                     ) from exc
+                except OSError as exc:
+                    raise StoreError(read_only_message(self._data_dir, exc.strerror or str(exc))) from exc
 
             def __exit__(inner, *exc):
                 lock.release()
