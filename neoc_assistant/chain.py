@@ -37,6 +37,8 @@ from neoc_assistant.answer import (
     NOT_FOUND_NOTICE,
     OFF_TOPIC_NOTICE,
     PARTIAL_NOTICE,
+    SERVER_CUT_NOTICE,
+    SERVERS_DOWN_NOTICE,
     TRUNCATED_NOTICE,
     UNVERIFIED_NOTICE,
     Answer,
@@ -46,6 +48,7 @@ from neoc_assistant.answer import (
 from neoc_assistant.cache.entries import CacheContext, CachedAnswer
 from neoc_assistant.cache.response_cache import ResponseCache
 from neoc_assistant.cache.vocabulary import KBVocabulary
+from neoc_assistant.errors import UnavailableError
 from neoc_assistant.generate.backend import GenerationBackend
 from neoc_assistant.generate.prompt import PROMPT_VERSION, build_messages
 from neoc_assistant.retrieve.hits import Hit
@@ -243,8 +246,8 @@ class RagChain:
                     yield from self._finish(state, self._not_found(state, verdict.message, state.relevant))
                     continue
             if not self.engine.available():
-                views = self.verifier.checker.prepare([h.text for h in state.relevant])
-                yield from self._finish(state, self._extractive(state, state.relevant, views, NO_MODEL_NOTICE))
+                notice = SERVERS_DOWN_NOTICE if self.generation.backend == "openai" else NO_MODEL_NOTICE
+                yield from self._quoted(state, state.relevant, notice)
             else:
                 yield from self._generate(state)
 
@@ -286,6 +289,11 @@ class RagChain:
             verification={"status": "extractive", "claims": claims},
         )
 
+    def _quoted(self, state: ChainState, passages: list[Hit], notice: str) -> Iterator[StreamEvent]:
+        """The documents' own best sentences instead of a model's answer (``notice`` says why)."""
+        views = self.verifier.checker.prepare([h.text for h in passages])
+        yield from self._finish(state, self._extractive(state, passages, views, notice))
+
     def _scorer(self, state: ChainState, views) -> QuestionScorer:
         if state.query_vector is None:
             state.query_vector = self.embedder.embed_query_vector(state.question)
@@ -314,13 +322,17 @@ class RagChain:
         state.messages, state.passages = build_messages(
             state.question, state.relevant, state.history, engine.count_tokens, s.n_ctx, s.max_tokens
         )
+        try:
+            run = _ModelRun(engine.stream(state.messages, max_tokens=s.max_tokens, cancel=state.cancel), state.cancel)
+        except UnavailableError:  # the model's servers are down: quote the documents (never an error)
+            yield from self._quoted(state, state.passages, SERVERS_DOWN_NOTICE)
+            return
         if not self.verification.enabled:
-            yield from self._generate_unchecked(state, t0)
+            yield from self._generate_unchecked(state, t0, run)
             return
         v0 = time.perf_counter()
         claims = self.verifier.stream(state.question, [h.text for h in state.passages])
         verify_ms = (time.perf_counter() - v0) * 1000
-        run = _ModelRun(engine.stream(state.messages, max_tokens=s.max_tokens, cancel=state.cancel), state.cancel)
         shown: list[str] = []
         for piece in run:
             v0 = time.perf_counter()
@@ -332,14 +344,17 @@ class RagChain:
         cancelled, finish = run.cancelled, run.finish
         if not cancelled:
             v0 = time.perf_counter()
-            ready = claims.finish(cut_off=finish == "length")
+            ready = claims.finish(cut_off=finish in ("length", "error"))
             verify_ms += (time.perf_counter() - v0) * 1000
             if ready:
                 shown.append(ready)
                 yield StreamEvent("token", text=ready)
         verification = claims.verification()
         state.timings_ms["verify"] = verify_ms
-        notice = UNVERIFIED_NOTICE if verification.status == "extractive" else self._off_topic(state, claims)
+        if verification.status == "extractive":
+            notice = SERVERS_DOWN_NOTICE if finish == "error" else UNVERIFIED_NOTICE
+        else:
+            notice = self._off_topic(state, claims)
         if notice and not cancelled:
             # Nothing the model wrote survived, or what survived does not answer the question:
             # quote the documents instead (said so in the notice; the stream replaces its text).
@@ -347,8 +362,8 @@ class RagChain:
             yield StreamEvent("replace" if shown else "token", text=answer.answer)
         else:
             notices = [PARTIAL_NOTICE] if verification.status == "partial" else []
-            if finish == "length":
-                notices.append(TRUNCATED_NOTICE)
+            if finish in ("length", "error"):  # "error": the model's server failed mid-answer
+                notices.append(TRUNCATED_NOTICE if finish == "length" else SERVER_CUT_NOTICE)
             answer = Answer(
                 question=state.question,
                 answer="".join(shown).strip(),
@@ -362,16 +377,14 @@ class RagChain:
         answer.generation = generation_stats(run.stats)
         answer.complete = not cancelled
         answer.timings_ms = {**state.timings_ms, "generate": (time.perf_counter() - t0) * 1000, "total": state.elapsed_ms()}
-        cacheable = answer.mode == "llm" and answer.complete and finish != "length" and answer.answer
+        cacheable = answer.mode == "llm" and answer.complete and finish not in ("length", "error") and answer.answer
         if cacheable and state.cache_context is not None:
             self._store(state, answer)
         yield StreamEvent("done", answer=answer)
 
-    def _generate_unchecked(self, state: ChainState, t0: float) -> Iterator[StreamEvent]:
+    def _generate_unchecked(self, state: ChainState, t0: float, run: _ModelRun) -> Iterator[StreamEvent]:
         """The model's text as it comes (evaluation of the raw model only; never cached)."""
         pieces: list[str] = []
-        run = _ModelRun(self.engine.stream(state.messages, max_tokens=self.generation.max_tokens,
-                                           cancel=state.cancel), state.cancel)
         for piece in run:
             pieces.append(piece)
             yield StreamEvent("token", text=piece)

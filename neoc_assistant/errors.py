@@ -21,6 +21,10 @@ class ModelError(NeocError):
     """The GGUF model (or reranker) is missing, truncated or not loadable."""
 
 
+class UnavailableError(ModelError):
+    """No language-model server answered; the answer falls back to the documents' own sentences."""
+
+
 class BusyError(NeocError):
     """All model contexts are in use and the wait timed out; retry shortly."""
 
