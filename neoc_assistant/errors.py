@@ -17,6 +17,10 @@ class StoreError(NeocError):
     """The knowledge-base store is missing, locked, corrupt or out of space."""
 
 
+class StoreUnavailableError(StoreError):
+    """The shared knowledge-base server cannot be reached; retry once it is back."""
+
+
 class ModelError(NeocError):
     """The GGUF model (or reranker) is missing, truncated or not loadable."""
 

@@ -123,6 +123,7 @@ class Ingestor:
         started = time.perf_counter()
         summary = IngestSummary()
         with self._exclusive():
+            self._manifest.refresh(strict=True)  # a shared knowledge base: start from its current state
             self._finish_interrupted_writes()
             self._check_pipeline(summary)
             plan, roots = self._plan(paths, summary)
@@ -155,6 +156,7 @@ class Ingestor:
         started = time.perf_counter()
         summary = IngestSummary()
         with self._exclusive():
+            self._manifest.refresh(strict=True)
             known = [s for s in sources if self._manifest.file(s)]
             summary.outcomes.extend(self._remove(known, "deleted on request"))
         summary.seconds = time.perf_counter() - started
