@@ -155,7 +155,7 @@ def check_store(paths: PathSettings, manifest: Manifest, vectors: VectorStore) -
         return {"ok": False, "degraded": False, "reachable": False, "chunks": counts["chunks"],
                 "documents": counts["documents"], "message": f"vector store unreachable: {exc}"}
     result = {"reachable": True, "chunks": counts["chunks"], "documents": counts["documents"],
-              "files": counts["files"], "vectors": n_vectors}
+              "files": counts["files"], "vectors": n_vectors, "kb_version": manifest.kb_version()}
     sync = getattr(manifest, "sync_state", None)  # a replica of a shared knowledge base
     if sync is not None:
         result["sync"] = dict(sync)
