@@ -128,32 +128,30 @@ def redis_server(port: int, workdir: Path, log_path: Path) -> ManagedProcess:
     return ManagedProcess(cmd, log_path=log_path, ready=lambda: port_open(port), startup_timeout=30)
 
 
-def chroma_server(port: int, path: Path, log_path: Path) -> ManagedProcess:
+def http_ok(url: str) -> Callable[[], bool]:
+    """A readiness probe: ``url`` answers 200."""
     import urllib.request
 
     def ready() -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
                 return resp.status == 200
         except OSError:
             return False
 
+    return ready
+
+
+def chroma_server(port: int, path: Path, log_path: Path) -> ManagedProcess:
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
     cmd = [str(VENV_BIN / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
-    return ManagedProcess(cmd, log_path=log_path, ready=ready, env=env, startup_timeout=60)
+    return ManagedProcess(cmd, log_path=log_path, ready=http_ok(f"http://127.0.0.1:{port}/api/v2/heartbeat"),
+                          env=env, startup_timeout=60)
 
 
 def llm_server(port: int, model: Path, log_path: Path, *, n_ctx: int = 2048, threads: int = 1) -> ManagedProcess:
-    import urllib.request
-
-    def ready() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as resp:
-                return resp.status == 200
-        except OSError:
-            return False
-
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--n_threads_batch",
            str(threads), "--verbose", "False"]
-    return ManagedProcess(cmd, log_path=log_path, ready=ready, startup_timeout=120)
+    return ManagedProcess(cmd, log_path=log_path, ready=http_ok(f"http://127.0.0.1:{port}/v1/models"),
+                          startup_timeout=120)
