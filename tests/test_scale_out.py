@@ -11,7 +11,8 @@ In order (each test leaves the cluster as the next one expects it):
 1. Stop closes the HTTP stream at once (the backend, against the real server);
 2. a question answered through A is served to B from the shared cache;
 3. a changed document ingested through A is in B's very next answer, with the
-   same kb_version on both and no answer cached before the change;
+   same kb_version on both and no answer cached before the change; a file whose
+   publication fails half-way is in neither store;
 4. the LLM server stopped: answers are the documents' quotes, labelled;
 5. Redis stopped: answers keep flowing, with a warning and a metric.
 
@@ -197,6 +198,41 @@ def test_ingest_through_a_is_in_b_next_answer_with_the_same_version(cluster):
     texts = b_manifest.chunks_by_id([lexical[0][0], *nearest])
     assert "45 litres" in texts[lexical[0][0]].text
     assert any("45 litres" in texts[c].text for c in nearest if c in texts)
+
+
+def test_a_file_failing_mid_publish_is_in_neither_store(cluster, embedder, tmp_path):
+    from neoc_assistant.errors import StoreUnavailableError
+    from neoc_assistant.ingest.pipeline import Ingestor
+    from neoc_assistant.settings import Settings
+    from neoc_assistant.store.chroma_server import ChromaCatalog, ChromaServerStore
+    from neoc_assistant.store.replica import ReplicatedManifest
+
+    url = f"http://127.0.0.1:{cluster.chroma_port}"
+    store = Settings(collection_name="atomicity", chroma_url=url).store  # apart from A and B's knowledge base
+
+    class NetworkDropsAfterTheChunks(ChromaCatalog):
+        def _upsert(self, ids, metadatas, documents=None):
+            if ids[0].startswith("doc:"):
+                raise StoreUnavailableError("the network went away")
+            super()._upsert(ids, metadatas, documents)
+
+    def ingestor(catalog_class):
+        manifest = ReplicatedManifest(tmp_path / "manifest.sqlite3", catalog_class(store, url), interval_seconds=0)
+        return Ingestor(store, tmp_path, manifest, ChromaServerStore(store, url), embedder), manifest
+
+    doc = tmp_path / "docs" / "pumps.md"
+    doc.parent.mkdir()
+    doc.write_text("# Pumps\n\nThe district keeps four dewatering pumps at the fire station.\n", encoding="utf-8")
+    failing, manifest = ingestor(NetworkDropsAfterTheChunks)
+    with pytest.raises(StoreUnavailableError):
+        failing.ingest([doc.parent])
+    catalog, vectors = ChromaCatalog(store, url), ChromaServerStore(store, url)
+    assert catalog.files() == [] and manifest.file("pumps.md") is None and manifest.counts()["chunks"] == 0
+    assert vectors.count() > 0  # the vectors were written before the failure ...
+    working, _ = ingestor(ChromaCatalog)
+    (tmp_path / "empty").mkdir()
+    working.ingest([tmp_path / "empty"])
+    assert vectors.count() == 0  # ... and the next ingest removed them, as after a crash on a laptop
 
 
 def test_llm_server_stopped_answers_fall_back_to_quotes(cluster):

@@ -31,8 +31,10 @@ Design points:
   part stays, is labelled cut off and is never cached).
 * **Prompt packing** counts tokens with the server's own tokenizer
   (``/tokenize`` on llama-server and vLLM, ``/extras/tokenize`` on
-  ``llama_cpp.server``), remembered per text; without one, a safe
-  over-estimate (one token per 3 bytes).
+  ``llama_cpp.server``), remembered per text; without one - or when it does
+  not answer within 2 s, as ``llama_cpp.server``'s does not while it
+  generates (it queues it behind the answer) - a safe over-estimate (one
+  token per 3 bytes); a slow tokenizer is not a server failure.
 * **The same hygiene as the local stream**: chat markers are never shown and a
   looping answer is ended (``stream_guard.py``); control-token text inside
   documents is broken up before it is sent, because a server renders the
@@ -64,6 +66,7 @@ log = logging.getLogger(__name__)
 
 _ZWSP = "\u200b"
 TOKENIZE_PATHS = ("/tokenize", "/extras/tokenize")
+TOKENIZE_TIMEOUT_SECONDS = 2.0  # prompt packing waits no longer for a count; then it estimates
 BYTES_PER_TOKEN_ESTIMATE = 3  # BPE vocabularies average ~4 bytes per token on English; 3 over-counts safely
 
 
@@ -392,7 +395,11 @@ class OpenAIBackend:
             server.tokenize_path, server.tokenize_probed = None, True
             return None
         except (ServerFailure, OSError) as exc:
-            self.pool.failed(server, f"tokenize: {exc}")  # unreachable: the answer will not try it either
+            if "cannot connect" in str(exc):
+                self.pool.failed(server, f"tokenize: {exc}")  # unreachable: the answer will not try it either
+            else:  # slow (llama_cpp.server queues it behind generation): estimate on this server from now on
+                log.info("tokenizer of %s too slow (%s): estimating token counts for it", server.url, exc)
+                server.tokenize_path, server.tokenize_probed = None, True
             return None
         except (ValueError, InputError) as exc:
             log.debug("tokenize on %s failed (%s): estimating", server.url, exc)
@@ -402,7 +409,7 @@ class OpenAIBackend:
 
     def _post_json(self, server: Server, path: str, body: dict, *, root: bool = False) -> dict:
         exchange = Exchange(server.root if root else server.url, self.settings.server_connect_timeout_seconds,
-                            min(10.0, self.settings.server_read_timeout_seconds), self._headers)
+                            min(TOKENIZE_TIMEOUT_SECONDS, self.settings.server_read_timeout_seconds), self._headers)
         try:
             response = exchange.post(path, body)
             check_status(response)
