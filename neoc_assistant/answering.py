@@ -30,6 +30,8 @@ from neoc_assistant.answer import (
     NOT_FOUND_NOTICE,
     OFF_TOPIC_NOTICE,
     PARTIAL_NOTICE,
+    SERVER_CUT_NOTICE,
+    SERVERS_DOWN_NOTICE,
     TRUNCATED_NOTICE,
     UNVERIFIED_NOTICE,
     Answer,
@@ -37,7 +39,7 @@ from neoc_assistant.answer import (
     shorten,
 )
 from neoc_assistant.cache.vocabulary import KBVocabulary
-from neoc_assistant.errors import BusyError
+from neoc_assistant.errors import BusyError, UnavailableError
 from neoc_assistant.generate.backend import GenerationBackend
 from neoc_assistant.generate.prompt import build_messages
 from neoc_assistant.question import ChainState
@@ -140,8 +142,8 @@ class AnswerWriter:
                 yield from self._finish(state, self._not_found(state, verdict.message, state.relevant))
                 return
         if not self.engine.available():
-            views = self.verifier.checker.prepare([h.text for h in state.relevant])
-            yield from self._finish(state, self._extractive(state, state.relevant, views, NO_MODEL_NOTICE))
+            notice = SERVERS_DOWN_NOTICE if self.generation.backend == "openai" else NO_MODEL_NOTICE
+            yield from self._quoted(state, state.relevant, notice)
         else:
             yield from self._generate(state)
 
@@ -184,6 +186,12 @@ class AnswerWriter:
             verification={"status": "extractive", "claims": claims},
         )
 
+    def _quoted(self, state: ChainState, passages: list[Hit], notice: str, **generation) -> Iterator[StreamEvent]:
+        """The documents' own best sentences instead of a model's answer (``notice`` says why)."""
+        answer = self._extractive(state, passages, self.verifier.checker.prepare([h.text for h in passages]), notice)
+        answer.generation = generation
+        yield from self._finish(state, answer)
+
     def _scorer(self, state: ChainState, views) -> QuestionScorer:
         if state.query_vector is None:
             state.query_vector = self.embedder.embed_query_vector(state.question)
@@ -212,22 +220,22 @@ class AnswerWriter:
         state.messages, state.passages = build_messages(
             state.question, self._prompt_passages(state), state.history, engine.count_tokens, s.n_ctx, s.max_tokens
         )
+        try:
+            run = _ModelRun(engine.stream(state.messages, max_tokens=s.max_tokens, cancel=state.cancel), state.cancel)
+        except BusyError:
+            # Every answer slot is taken for longer than the admission budget: quote the documents
+            # now rather than keep the officer waiting (never cached; the model answers next time).
+            yield from self._quoted(state, state.passages, BUSY_NOTICE, admission="busy")
+            return
+        except UnavailableError:  # the model's servers are down: quote the documents (never an error)
+            yield from self._quoted(state, state.passages, SERVERS_DOWN_NOTICE)
+            return
         if not self.verification.enabled:
-            yield from self._generate_unchecked(state, t0)
+            yield from self._generate_unchecked(state, t0, run)
             return
         v0 = time.perf_counter()
         claims = self.verifier.stream(state.question, [h.text for h in state.passages])
         verify_ms = (time.perf_counter() - v0) * 1000
-        try:
-            stream = engine.stream(state.messages, max_tokens=s.max_tokens, cancel=state.cancel)
-        except BusyError:
-            # Every answer slot is taken for longer than the admission budget: quote the documents
-            # now rather than keep the officer waiting (never cached; the model answers next time).
-            answer = self._extractive(state, state.passages, claims.views, BUSY_NOTICE)
-            answer.generation = {"admission": "busy"}
-            yield from self._finish(state, answer)
-            return
-        run = _ModelRun(stream, state.cancel)
         shown: list[str] = []
         for piece in run:
             v0 = time.perf_counter()
@@ -239,14 +247,17 @@ class AnswerWriter:
         cancelled, finish = run.cancelled, run.finish
         if not cancelled:
             v0 = time.perf_counter()
-            ready = claims.finish(cut_off=finish == "length")
+            ready = claims.finish(cut_off=finish in ("length", "error"))
             verify_ms += (time.perf_counter() - v0) * 1000
             if ready:
                 shown.append(ready)
                 yield StreamEvent("token", text=ready)
         verification = claims.verification()
         state.timings_ms["verify"] = verify_ms
-        notice = UNVERIFIED_NOTICE if verification.status == "extractive" else self._off_topic(state, claims)
+        if verification.status == "extractive":
+            notice = SERVERS_DOWN_NOTICE if finish == "error" else UNVERIFIED_NOTICE
+        else:
+            notice = self._off_topic(state, claims)
         if notice and not cancelled:
             # Nothing the model wrote survived, or what survived does not answer the question:
             # quote the documents instead (said so in the notice; the stream replaces its text).
@@ -254,8 +265,8 @@ class AnswerWriter:
             yield StreamEvent("replace" if shown else "token", text=answer.answer)
         else:
             notices = [PARTIAL_NOTICE] if verification.status == "partial" else []
-            if finish == "length":
-                notices.append(TRUNCATED_NOTICE)
+            if finish in ("length", "error"):  # "error": the model's server failed mid-answer
+                notices.append(TRUNCATED_NOTICE if finish == "length" else SERVER_CUT_NOTICE)
             answer = Answer(
                 question=state.question,
                 answer="".join(shown).strip(),
@@ -284,11 +295,9 @@ class AnswerWriter:
         picked = select_statements(self._scorer(state, views), views, s.prompt_statements, s.prompt_drop_margin)
         return [replace(state.relevant[p], text=render_statements(views[p], idx)) for p, idx in picked]
 
-    def _generate_unchecked(self, state: ChainState, t0: float) -> Iterator[StreamEvent]:
+    def _generate_unchecked(self, state: ChainState, t0: float, run: _ModelRun) -> Iterator[StreamEvent]:
         """The model's text as it comes (evaluation of the raw model only; never cached)."""
         pieces: list[str] = []
-        run = _ModelRun(self.engine.stream(state.messages, max_tokens=self.generation.max_tokens,
-                                           cancel=state.cancel), state.cancel)
         for piece in run:
             pieces.append(piece)
             yield StreamEvent("token", text=piece)

@@ -144,7 +144,7 @@ class RagChain:
 
     def _store_if_cacheable(self, state: ChainState, answer: Answer) -> None:
         """Only complete, verified, model-written answers: never quotes, never one cut off."""
-        cacheable = (answer.mode == "llm" and answer.complete and answer.finish_reason != "length" and answer.answer
+        cacheable = (answer.mode == "llm" and answer.complete and answer.finish_reason not in ("length", "error") and answer.answer
                      and (answer.verification or {}).get("status") in ("verified", "partial"))
         if not cacheable or state.cache_context is None:
             return

@@ -222,6 +222,7 @@ class Ingestor:
         integrity = self._manifest.integrity() if self._manifest.path.exists() else {"ok": True}
         if not integrity["ok"]:
             raise StoreError(integrity["message"])
+        self._manifest.refresh(strict=True)  # a shared knowledge base: start from its current state
         self._vectors.refresh(self._manifest.kb_version())
         renamed = self._manifest.rename_sources(str(self._kb_dir), lambda abs_path: source_name(Path(abs_path),
                                                                                               self._kb_dir))

@@ -11,6 +11,10 @@ Each check has ``ok`` (False makes the whole result unhealthy), ``degraded``
 * **model** - no model configured = extractive (quotes-only) mode: healthy but degraded
   (answers are passages, not prose). A configured model file that is missing
   or not a valid GGUF is unhealthy: the operator expects generated answers.
+  With LLM servers (``generation.backend = "openai"``): each server's state;
+  some down = degraded, all down = degraded too (answers are quotes until one
+  is back - every instance is in the same position, so taking this one out of
+  a load balancer would not help).
 * **store** - the manifest opens and reports its chunk count, and the Chroma
   collection answers ``count()``. A missing data directory or an empty
   knowledge base is unhealthy (every question would be "not found"). Drift -
@@ -20,6 +24,10 @@ Each check has ``ok`` (False makes the whole result unhealthy), ``degraded``
   store is reported, not initialised.
 * **integrity** - SQLite's ``quick_check`` of the manifest (re-run only when the
   file changed): damage is unhealthy, with the command that rebuilds it.
+  A replica of a Chroma server's knowledge base that cannot sync is degraded
+  (it answers from its last copy).
+* **cache** - with Redis as the shared tier: Redis down is degraded (the cache
+  runs on this process's memory only).
 * **disk** - free bytes on the filesystem holding ``data_dir`` against a
   minimum (the cache, logs and ingest need room).
 * **memory** - system memory in use against ``guard_system_memory_percent``
@@ -48,7 +56,8 @@ DEFAULT_MIN_FREE_DISK_BYTES = 1 << 30  # 1 GiB
 
 class HealthCheck:
     def __init__(self, paths: PathSettings, generation: GenerationSettings, monitoring: MonitoringSettings,
-                 engine: GenerationBackend, manifest: Manifest, vectors: VectorStore):
+                 engine: GenerationBackend, manifest: Manifest, vectors: VectorStore, *, redis=None):
+        """``redis``: the process's ``RedisLink`` when the shared cache tier is Redis."""
         self.paths = paths
         self.generation = generation
         self.monitoring = monitoring
@@ -56,16 +65,20 @@ class HealthCheck:
         self.manifest = manifest
         self.vectors = vectors
         self._drift: tuple[tuple, dict] | None = None
+        self.redis = redis
 
     def check(self, *, min_free_disk_bytes: int = DEFAULT_MIN_FREE_DISK_BYTES) -> dict:
         checks = {
-            "model": _guard(check_model, self.generation, self.engine),
+            "model": _guard(check_servers if self.generation.backend == "openai" else check_model,
+                            self.generation, self.engine),
             "store": _guard(self.check_store),
             "integrity": _guard(check_integrity, self.paths, self.manifest),
             "disk": _guard(check_disk, self.paths.data_dir, min_free_disk_bytes),
             "memory": _guard(check_memory, self.generation.guard_system_memory_percent,
                              self.monitoring.alert_memory_percent),
         }
+        if self.redis is not None:
+            checks["cache"] = _guard(check_redis, self.redis)
         healthy = all(c["ok"] for c in checks.values())
         degraded = any(c.get("degraded") for c in checks.values())
         status = "unhealthy" if not healthy else ("degraded" if degraded else "ok")
@@ -89,7 +102,13 @@ class HealthCheck:
             return {"ok": False, "degraded": False, "reachable": False, "chunks": counts["chunks"],
                     "documents": counts["documents"], "message": f"vector store unreachable: {exc}"}
         result = {"reachable": True, "chunks": counts["chunks"], "documents": counts["documents"],
-                  "files": counts["files"], "vectors": n_vectors}
+                  "files": counts["files"], "vectors": n_vectors, "kb_version": manifest.kb_version()}
+        sync = getattr(manifest, "sync_state", None)  # a replica of a shared knowledge base
+        if sync is not None:
+            result["sync"] = dict(sync)
+            if sync.get("error"):
+                return {**result, "ok": True, "degraded": True,
+                        "message": f"answering from this instance's last copy of the knowledge base: {sync['error']}"}
         if counts["chunks"] == 0 and n_vectors == 0:
             return {**result, "ok": False, "degraded": False,
                     "message": "the knowledge base is empty: run `python -m neoc_assistant ingest`"}
@@ -149,6 +168,29 @@ def check_integrity(paths: PathSettings, manifest: Manifest) -> dict:
         return {"ok": True, "degraded": False, "message": "no manifest yet"}
     result = manifest.integrity()
     return {"ok": result["ok"], "degraded": False, "read_only": manifest.read_only, "message": result["message"]}
+
+
+def check_servers(settings: GenerationSettings, engine: GenerationBackend) -> dict:
+    servers = engine.pool_stats().get("servers") or []
+    up = [s for s in servers if s["up"]]
+    result = {"ok": True, "mode": "llm", "available": bool(up), "loaded": True, "servers": servers}
+    if not up:
+        return {**result, "degraded": True, "mode": "extractive",
+                "message": f"no LLM server answering ({servers[0]['last_error'] if servers else 'none'}): "
+                           "answers are the documents' own sentences until one is back"}
+    if len(up) < len(servers):
+        down = ", ".join(f"{s['url']} ({s['last_error']})" for s in servers if not s["up"])
+        return {**result, "degraded": True, "message": f"{len(up)} of {len(servers)} LLM servers up; down: {down}"}
+    return {**result, "degraded": False, "message": f"{len(servers)} LLM server(s) up"}
+
+
+def check_redis(redis) -> dict:
+    try:
+        redis.call(lambda r: r.ping())
+    except Exception as exc:  # noqa: BLE001 - TierUnavailable and friends
+        return {"ok": True, "degraded": True, "shared": False,
+                "message": f"Redis unreachable ({exc}): caching in this process's memory only"}
+    return {"ok": True, "degraded": False, "shared": True, "message": f"shared cache at {redis.url}"}
 
 
 def _existing_ancestor(path: Path) -> Path:

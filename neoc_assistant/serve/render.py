@@ -310,6 +310,10 @@ def metrics_markdown(stats: dict, queue: dict | None = None) -> str:
             rows.append(("answered with quotes because the model was busy", str(pool["refused_busy"])))
     else:
         rows.append(("model contexts", "model not loaded"))
+    for server in pool.get("servers") or ():  # generation on LLM servers: each one's state
+        state = (f"up, {server['in_flight']} answering" if server["up"] else
+                 f"down ({server['last_error']}), retry in {server['retry_in_seconds']:.0f} s")
+        rows.append((f"LLM server {server['url']}", state))
     if queue:
         rows.append(("UI queue (waiting / running)", f"{queue.get('waiting', 0)} / {queue.get('running', 0)}"))
     if stats.get("uptime_seconds") is not None:

@@ -108,18 +108,19 @@ class ChromaVectorStore:
                     self._close()
         return fallback  # pragma: no cover
 
-    def _open(self):
-        runtime.configure_process()
+    def _make_client(self):
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
+        self._directory.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(self._directory),
+                                         settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
+
+    def _open(self):
+        runtime.configure_process()
         s = self._settings
         try:
-            self._directory.mkdir(parents=True, exist_ok=True)
-            self._client = chromadb.PersistentClient(
-                path=str(self._directory),
-                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
-            )
+            self._client = self._make_client()
             collection = self._client.get_or_create_collection(
                 name=s.collection_name,
                 embedding_function=None,

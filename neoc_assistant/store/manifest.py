@@ -80,6 +80,10 @@ class Manifest(SqliteDatabase, FullTextIndex):
     def __init__(self, path: Path):
         super().__init__(path, SCHEMA)
 
+    def refresh(self, *, strict: bool = False) -> None:
+        """Catch up with the knowledge base's source of truth. This file is its own; a replica of a
+        shared knowledge base (``replica.py``) syncs here. ``strict``: raise if that is impossible."""
+
     # -- meta / version ----------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         row = self._conn().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -250,21 +254,7 @@ class Manifest(SqliteDatabase, FullTextIndex):
         """
         with self._tx() as conn:
             if document is not None:
-                conn.execute(
-                    "INSERT OR IGNORE INTO documents(doc_hash, title, doc_type, n_pages, n_chunks, ingested_at) "
-                    "VALUES (:doc_hash, :title, :doc_type, :n_pages, :n_chunks, :ingested_at)",
-                    document,
-                )
-                for c in chunks:
-                    cur = conn.execute(
-                        "INSERT OR IGNORE INTO chunks(chunk_id, doc_hash, chunk_index, page, section, text, content_hash) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (c.chunk_id, c.doc_hash, c.chunk_index, c.page, c.section, c.text, c.content_hash),
-                    )
-                    if cur.rowcount:
-                        conn.execute(
-                            "INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, c.section + "\n" + c.text)
-                        )
+                self._insert_document(conn, document, chunks)
                 conn.execute("DELETE FROM chroma_pending WHERE doc_hash=?", (record.doc_hash,))
             old = conn.execute("SELECT doc_hash FROM files WHERE source=?", (record.source,)).fetchone()
             conn.execute(
@@ -275,6 +265,23 @@ class Manifest(SqliteDatabase, FullTextIndex):
             orphaned = self._drop_unreferenced(conn, [old[0]] if old and old[0] != record.doc_hash else [])
             self._bump_version(conn)
         return orphaned
+
+    @staticmethod
+    def _insert_document(conn: sqlite3.Connection, document: dict, chunks: Iterable[ChunkRecord]) -> None:
+        """The document row, its chunks and their FTS rows (inside the caller's transaction)."""
+        conn.execute(
+            "INSERT OR IGNORE INTO documents(doc_hash, title, doc_type, n_pages, n_chunks, ingested_at) "
+            "VALUES (:doc_hash, :title, :doc_type, :n_pages, :n_chunks, :ingested_at)",
+            document,
+        )
+        for c in chunks:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO chunks(chunk_id, doc_hash, chunk_index, page, section, text, content_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (c.chunk_id, c.doc_hash, c.chunk_index, c.page, c.section, c.text, c.content_hash),
+            )
+            if cur.rowcount:
+                conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, c.section + "\n" + c.text))
 
     def remove_files(self, sources: Iterable[str]) -> list[str]:
         """Forget these sources; returns doc hashes whose vectors must leave Chroma."""
