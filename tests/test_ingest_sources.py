@@ -83,6 +83,24 @@ def test_an_existing_manifest_is_migrated_to_the_new_names_without_re_embedding(
     assert container.vectors.count() == container.manifest.counts()["chunks"]
 
 
+
+def test_a_copied_installation_keeps_its_names(container, make_container, tmp_path):
+    """Data and KB folders copied elsewhere together (a backup restored, a laptop image): the names
+    stay relative to the KB folder, they do not turn into the old absolute paths."""
+    import shutil
+
+    paths = container.settings.paths
+    write(paths.kb_dir / "plans" / "flood.md", "# Flood plan\n\nSandbag depots open at water level 4.5 m.\n")
+    container.assistant.ingest()
+    container.vectors.close()
+    moved = tmp_path / "moved"
+    shutil.copytree(paths.data_dir, moved / "data")
+    shutil.copytree(paths.kb_dir, moved / "kb")
+    shutil.rmtree(paths.kb_dir)
+    copy = make_container(data_dir=moved / "data", kb_dir=moved / "kb")
+    summary = copy.assistant.ingest()
+    assert summary.count("added") == 0 and sources(copy) == {"plans/flood.md"}, summary.outcomes
+
 # -- item 3: symbolic links ---------------------------------------------------------------------------------
 @pytest.fixture
 def linked_kb(container, tmp_path):

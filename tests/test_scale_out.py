@@ -40,7 +40,6 @@ from conftest import KB_DIR, REPO_ROOT
 
 pytestmark = [pytest.mark.slow]
 
-QUESTION = "If I'm keeping an ICS 214, can I stop writing in the duty log?"
 CHANGED_DOC = "10-shelter-management.md"
 NEW_FACT = ("\n\n## Generator fuel reserve\n\nEvery shelter keeps a generator fuel reserve of 45 litres of diesel, "
             "checked by the shelter manager every Tuesday.\n")
@@ -158,9 +157,16 @@ def test_stop_closes_the_server_stream_at_once(cluster):
 
 
 def test_answer_through_a_is_served_to_b_from_the_shared_cache(cluster):
-    status, first = post_json(cluster.url("a") + "/api/ask", {"question": QUESTION})
-    assert status == 200 and first["mode"] == "llm" and not first["cached"], first
-    status, second = post_json(cluster.url("b") + "/api/ask", {"question": QUESTION})
+    from generate_fixtures import SMOLLM2_ANSWERED_QUESTIONS
+
+    for question in SMOLLM2_ANSWERED_QUESTIONS:  # the first the model answers itself (quotes are not cached)
+        status, first = post_json(cluster.url("a") + "/api/ask", {"question": question})
+        assert status == 200 and not first["cached"], first
+        if first["mode"] == "llm":
+            break
+    assert first["mode"] == "llm", first
+    cluster.cached_question = question
+    status, second = post_json(cluster.url("b") + "/api/ask", {"question": question})
     assert status == 200 and second["cached"] and second["cache_tier"] == "l2", second
     assert second["answer"] == first["answer"]
     servers = get_json(cluster.url("a") + "/health")["checks"]["model"]["servers"]
@@ -179,7 +185,7 @@ def test_ingest_through_a_is_in_b_next_answer_with_the_same_version(cluster):
     assert status == 200, answer
     assert any(CHANGED_DOC == s["source"] and "45 litres" in s["text"] for s in answer["sources"]), answer
     print(f"\nB answered from the new document {time.perf_counter() - t0:.1f} s after the ingest ended")
-    status, again = post_json(cluster.url("b") + "/api/ask", {"question": QUESTION})
+    status, again = post_json(cluster.url("b") + "/api/ask", {"question": cluster.cached_question})
     assert status == 200 and not again["cached"], "B served an answer cached before the change"
 
     versions = {name: get_json(cluster.url(name) + "/health")["checks"]["store"]["kb_version"] for name in "ab"}
@@ -218,7 +224,7 @@ def test_a_file_failing_mid_publish_is_in_neither_store(cluster, embedder, tmp_p
 
     def ingestor(catalog_class):
         manifest = ReplicatedManifest(tmp_path / "manifest.sqlite3", catalog_class(store, url), interval_seconds=0)
-        return Ingestor(store, tmp_path, manifest, ChromaServerStore(store, url), embedder), manifest
+        return Ingestor(store, tmp_path, tmp_path / "docs", manifest, ChromaServerStore(store, url), embedder), manifest
 
     doc = tmp_path / "docs" / "pumps.md"
     doc.parent.mkdir()

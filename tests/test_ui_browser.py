@@ -504,20 +504,12 @@ def test_second_user_is_queued_and_sees_it(llm_live):
     llm_live.assert_offline()
 
 
-LLM_ANSWERED_QUESTIONS = (
-    "Police say 12 dead, the district EOC says 15. Which figure goes in the sitrep?",
-    "What flow in cumecs at Khokana means the Bagmati is in danger?",
-    "Which form does the IC sign to approve the whole IAP?",
-    "M6.3 quake, Level 1 kicked in automatically. How long has the Secretary got to confirm the activation after the fact?",
-)
-
-
 def test_verified_answer_cached_badge_and_thumbs_down_evicts_it(smollm2_live):
     base = smollm2_live.url
-    # Questions SmolLM2 (greedy) answered with verified sentences in scripts/eval_answers.py (most of
-    # its answers are replaced by quotes, which are never cached): the first it answers itself is used.
+    from generate_fixtures import SMOLLM2_ANSWERED_QUESTIONS
+
     answers = []
-    for question in LLM_ANSWERED_QUESTIONS:
+    for question in SMOLLM2_ANSWERED_QUESTIONS:
         status, body = post_json(base + "/api/ask", {"question": question})
         assert status == 200 and not body["cached"], body
         answers.append(body)

@@ -224,8 +224,7 @@ class Ingestor:
             raise StoreError(integrity["message"])
         self._manifest.refresh(strict=True)  # a shared knowledge base: start from its current state
         self._vectors.refresh(self._manifest.kb_version())
-        renamed = self._manifest.rename_sources(str(self._kb_dir), lambda abs_path: source_name(Path(abs_path),
-                                                                                              self._kb_dir))
+        renamed = self._manifest.rename_sources(str(self._kb_dir), self._source_namer())
         if renamed:
             self._vectors.note_written(self._manifest.kb_version())
             summary.notes.append(f"{renamed} document name(s) changed to the form that cannot collide "
@@ -237,6 +236,26 @@ class Ingestor:
             if not drift.none:
                 log.warning("manifest and vector store disagree: %s; repairing", drift.describe())
                 summary.notes.append(repair(self._manifest, self._vectors, self._embedder, drift))
+
+    def _source_namer(self):
+        """How ``rename_sources`` names a file it knows by absolute path. A file that was inside the
+        KB folder the names were last made for keeps its relative name: the folder moved (a copied
+        installation, a restored backup), the documents did not."""
+        previous = self._manifest.get_meta("source_names")
+
+        def name_of(abs_path: str, current: str) -> str:
+            path = Path(abs_path)
+            if previous:
+                try:
+                    return path.relative_to(previous).as_posix()
+                except ValueError:
+                    pass
+            name = source_name(path, self._kb_dir)
+            if not previous and name == path.as_posix() and (self._kb_dir / current).is_file():
+                return current  # a manifest from before the naming rule, whose KB folder was copied elsewhere
+            return name
+
+        return name_of
 
     def _finish_interrupted_writes(self) -> None:
         """Delete vectors a killed run left behind (see the protocol in manifest.py)."""

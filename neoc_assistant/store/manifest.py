@@ -299,8 +299,8 @@ class Manifest(SqliteDatabase, FullTextIndex):
             self._bump_version(conn)
         return orphaned
 
-    def rename_sources(self, scheme: str, name_of: Callable[[str], str]) -> int:
-        """Give every file the name ``name_of(abs_path)`` unless this was done for ``scheme`` already
+    def rename_sources(self, scheme: str, name_of: Callable[[str, str], str]) -> int:
+        """Give every file the name ``name_of(abs_path, source)`` unless this was done for ``scheme`` already
         (a manifest from before source names could not collide; or the KB folder moved).
 
         Returns how many files were renamed. Two rows for the same file (ingested once through a
@@ -312,7 +312,7 @@ class Manifest(SqliteDatabase, FullTextIndex):
             rows = conn.execute("SELECT source, abs_path, doc_hash FROM files ORDER BY ingested_at DESC").fetchall()
             renamed, taken, dropped = [], set(), []
             for source, abs_path, doc_hash in rows:
-                new = name_of(abs_path)
+                new = name_of(abs_path, source)
                 if new in taken:
                     dropped.append((source, doc_hash))
                 elif new != source:
