@@ -167,7 +167,10 @@ def check_integrity(paths: PathSettings, manifest: Manifest) -> dict:
     if not paths.manifest_path.is_file():
         return {"ok": True, "degraded": False, "message": "no manifest yet"}
     result = manifest.integrity()
-    return {"ok": result["ok"], "degraded": False, "read_only": manifest.read_only, "message": result["message"]}
+    message = result["message"]
+    if manifest.read_only:  # not a fault (a read-only replica, a locked-down share): say what it allows
+        message += "; read-only for this user: search, ask and documents work, ingest needs write access"
+    return {"ok": result["ok"], "degraded": False, "read_only": manifest.read_only, "message": message}
 
 
 def check_servers(settings: GenerationSettings, engine: GenerationBackend) -> dict:
