@@ -21,6 +21,16 @@ from test_ingest import write_docx, write_pdf
 SENTENCE = "Sandbags for the Koshi embankment are stacked at the Biratnagar warehouse, gate 3. "
 
 
+def _kb_with(container, files: dict[str, str]):
+    """The container's knowledge-base folder holding ``files`` (name -> text), plus a short boats.md."""
+    kb = container.settings.paths.kb_dir
+    kb.mkdir(parents=True)
+    files = {**files, "boats.md": "# Boats\n\nFourteen inflatable rescue boats are stored at Sunsari depot.\n"}
+    for name, text in files.items():
+        (kb / name).write_text(text)
+    return kb
+
+
 def _store_is_consistent(container) -> None:
     """Nothing half-written: every stored vector belongs to a manifest chunk and the other way round."""
     manifest = container.manifest
@@ -56,11 +66,8 @@ def test_ordinary_lines_with_a_link_or_checksum_are_not_junk():
 def test_a_text_file_over_the_character_cap_fails_with_the_reason_and_the_rest_is_ingested(make_container):
     """A 30 MB text file would have held the ingest lock for ~50 minutes; now it fails at once."""
     container = make_container(max_chars_per_file=20_000)
-    kb = container.settings.paths.kb_dir
-    kb.mkdir(parents=True)
-    (kb / "a-radio.md").write_text("# Radio\n\nDistrict EOCs check in by VHF radio at 07:30 and 19:30 daily.\n")
-    (kb / "b-huge-log.txt").write_text(SENTENCE * 400)  # ~34,000 characters
-    (kb / "c-boats.md").write_text("# Boats\n\nFourteen inflatable rescue boats are stored at Sunsari depot.\n")
+    _kb_with(container, {"a-radio.md": "# Radio\n\nDistrict EOCs check in by VHF radio at 07:30 and 19:30 daily.\n",
+                         "b-huge-log.txt": SENTENCE * 400})  # ~34,000 characters
     summary = container.assistant.ingest()
     assert summary.count("added") == 2 and [o.source for o in summary.failed] == ["b-huge-log.txt"]
     reason = summary.failed[0].reason
@@ -72,11 +79,8 @@ def test_a_text_file_over_the_character_cap_fails_with_the_reason_and_the_rest_i
 
 def test_a_file_over_the_chunk_cap_fails_and_nothing_of_it_is_stored(make_container):
     container = make_container(max_chunks_per_file=3)
-    kb = container.settings.paths.kb_dir
-    kb.mkdir(parents=True)
     sections = "".join(f"## Ward {n}\n\n{SENTENCE * 3}\n\n" for n in range(10))
-    (kb / "wards.md").write_text("# Wards\n\n" + sections)
-    (kb / "boats.md").write_text("# Boats\n\nFourteen inflatable rescue boats are stored at Sunsari depot.\n")
+    _kb_with(container, {"wards.md": "# Wards\n\n" + sections})
     summary = container.assistant.ingest()
     assert [o.source for o in summary.failed] == ["wards.md"] and summary.count("added") == 1
     assert "max_chunks_per_file" in summary.failed[0].reason

@@ -17,6 +17,7 @@ from neoc_assistant.serve.app import create_app, is_loopback
 from neoc_assistant.settings import Settings
 
 from test_ui_handlers import FakeAssistant, make_answer
+from test_store_recovery import ingested  # noqa: F401 - the real three-document store fixture
 
 
 class ApiFake(FakeAssistant):
@@ -166,18 +167,14 @@ def test_is_loopback():
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
 
 
-def test_the_system_tab_shows_store_integrity_drift_and_free_disk(container):
+def test_the_system_tab_shows_store_integrity_drift_and_free_disk(ingested):
     """Issue 12 evidence: what `health` knows about the store reaches the System tab's rows - on the real
     store: a lost vector (drift), then a damaged manifest (integrity), with free disk alongside."""
     from neoc_assistant.serve.admin_handlers import SystemHandlers
     from neoc_assistant.serve.chat_handlers import RecentRequests
     from test_store_recovery import _corrupt_middle
 
-    kb = container.settings.paths.kb_dir
-    kb.mkdir(parents=True)
-    (kb / "boats.md").write_text("# Boats\n\nFourteen inflatable rescue boats are stored at Sunsari depot.\n")
-    (kb / "radio.md").write_text("# Radio\n\nDistrict EOCs check in by VHF radio at 07:30 and 19:30 daily.\n")
-    assert container.assistant.ingest().ok
+    container = ingested
     system = SystemHandlers(container.assistant, RecentRequests())
 
     def rows() -> dict[str, str]:
