@@ -14,6 +14,10 @@ NO_MODEL_NOTICE = (
     "To get written answers, copy a GGUF chat model into models/ (see models/README.md, or run "
     "`python -m neoc_assistant models install smollm2-135m`), then restart."
 )
+BAD_MODEL_PATH_NOTICE = (
+    "The language model cannot be loaded - {problem}. Showing the sentences of the documents that answer this "
+    "best until it is fixed (`python -m neoc_assistant models verify` checks it), then restart."
+)
 SERVERS_DOWN_NOTICE = (
     "The language-model server is not answering - showing the sentences of the documents that answer this "
     "best. The assistant retries the server by itself; the System tab shows its state."

@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import Iterator
 
 from neoc_assistant.answer import (
+    BAD_MODEL_PATH_NOTICE,
     BUSY_NOTICE,
     NO_MODEL_NOTICE,
     NOT_FOUND_NOTICE,
@@ -41,6 +42,7 @@ from neoc_assistant.answer import (
 from neoc_assistant.cache.vocabulary import KBVocabulary
 from neoc_assistant.errors import BusyError, UnavailableError
 from neoc_assistant.generate.backend import GenerationBackend
+from neoc_assistant.generate.model_file import configured_path_problem
 from neoc_assistant.generate.prompt import build_messages
 from neoc_assistant.question import ChainState
 from neoc_assistant.retrieve.hits import Hit
@@ -142,10 +144,16 @@ class AnswerWriter:
                 yield from self._finish(state, self._not_found(state, verdict.message, state.relevant))
                 return
         if not self.engine.available():
-            notice = SERVERS_DOWN_NOTICE if self.generation.backend == "openai" else NO_MODEL_NOTICE
-            yield from self._quoted(state, state.relevant, notice)
+            yield from self._quoted(state, state.relevant, self._no_model_notice())
         else:
             yield from self._generate(state)
+
+    def _no_model_notice(self) -> str:
+        """Why there is no written answer: the servers are down, the configured path is wrong, or no model."""
+        if self.generation.backend == "openai":
+            return SERVERS_DOWN_NOTICE
+        problem = configured_path_problem(self.generation.model_path)
+        return BAD_MODEL_PATH_NOTICE.format(problem=problem) if problem else NO_MODEL_NOTICE
 
     def _not_found(self, state: ChainState, notice: str, nearest: list[Hit] | None = None) -> Answer:
         nearest = (nearest or state.hits)[:3]

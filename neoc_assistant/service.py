@@ -115,10 +115,15 @@ class Assistant:
         return self._manifest.kb_version()
 
     # -- search --------------------------------------------------------------------------
-    def validate_question(self, question: str) -> str:
+    def validate_question(self, question: str, history: Sequence[tuple[str, str]] = ()) -> str:
+        """The question, stripped; ``InputError`` for one that is empty, too long, or not valid Unicode
+        (a lone surrogate from a JSON ``\\ud800`` escape would fail at the first encode, as a 500)."""
         text = (question or "").strip()
         if not text:
             raise InputError("The question is empty: type what you want to know, e.g. 'What are the EOC activation levels?'")
+        if any(_has_surrogate(part) for part in (text, *(p for turn in history for p in turn))):
+            raise InputError("The question or its history is not valid Unicode text (it holds a lone surrogate, "
+                             "e.g. a \\ud800 escape or a broken copy-paste): retype it.")
         limit = self.serve.max_question_chars
         if len(text) > limit:
             raise InputError(
@@ -166,7 +171,7 @@ class Assistant:
     ) -> Iterator[StreamEvent]:
         metrics = self._metrics
         try:
-            question = self.validate_question(question)
+            question = self.validate_question(question, history or ())
         except InputError:
             metrics.record_error("input")
             raise
@@ -298,3 +303,13 @@ class Assistant:
         self._engine.close()
         self._response_cache.close()
         self._metrics.close()
+
+
+def _has_surrogate(text) -> bool:
+    if not isinstance(text, str):
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

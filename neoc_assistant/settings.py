@@ -120,6 +120,12 @@ class StoreSettings(_Section):
     chunk_overlap_tokens: int = Field(default=30, ge=0, le=256)
     follow_external_symlinks: bool = Field(
         default=False, description="Ingest files that links inside a folder point to outside it (ingest/sources.py).")
+    # what one file may cost an ingest (ingest/limits.py); a file over a cap fails, the run goes on
+    max_chars_per_file: int = Field(
+        default=5_000_000, ge=1000, description="Most characters of text one file may yield (~2,500 pages); "
+        "a file with more fails with a reason and the ingest moves on.")
+    max_chunks_per_file: int = Field(
+        default=20_000, ge=1, description="Most chunks one file may be split into; more fails that file.")
     # Chroma HNSW
     collection_name: str = "neoc_chunks"
     hnsw_m: int = Field(default=16, ge=4, le=128, description="HNSW max neighbours per node (M).")
@@ -344,7 +350,8 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     **_same("store", "chroma_url", "sync_interval_seconds"),
     "vector_backend": ("store", "vector_backend"),
     **_same("store", "chunk_size_tokens", "chunk_overlap_tokens", "collection_name", "hnsw_m",
-            "hnsw_ef_construction", "hnsw_ef_search", "follow_external_symlinks"),
+            "hnsw_ef_construction", "hnsw_ef_search", "follow_external_symlinks", "max_chars_per_file",
+            "max_chunks_per_file"),
     "retrieval_top_k": ("retrieval", "top_k"),
     "retrieval_candidates": ("retrieval", "candidates"),
     **_same("retrieval", "fusion", "rrf_k", "fusion_vector_weight", "lexical_max_terms", "lexical_max_postings",

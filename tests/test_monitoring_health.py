@@ -133,3 +133,17 @@ def test_ask_records_its_real_outcome(ingested, tmp_path):
     snap = ingested.metrics.snapshot()
     assert snap["outcomes"] == {"extractive": 1}, snap["outcomes"]
     assert snap["latency_ms"]["total"]["n"] == 1 and snap["cancelled"] == 0
+
+
+def test_a_model_path_naming_a_folder_or_nothing_is_said_in_health_and_in_the_answer(ingested_dir, embedder,
+                                                                                       tmp_path):
+    """Issue 12.13: NEOC_MODEL_PATH at a folder or a typo answered "No language model is installed"."""
+    question = "What should shelters do to protect people during a cold wave?"
+    for path, says in ((tmp_path, f"names the folder {tmp_path}, not a .gguf file"),
+                       (tmp_path / "typo.gguf", "typo.gguf, which does not exist")):
+        c = _container(ingested_dir, embedder, model_path=path)
+        model = c.assistant.health()["checks"]["model"]
+        assert model["ok"] is False and says in model["message"], model
+        answer = c.assistant.ask(question, use_cache=False)
+        assert answer.mode == "extractive" and says in answer.notice, answer.notice
+        assert "No language model is installed" not in answer.notice

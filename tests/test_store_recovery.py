@@ -6,6 +6,7 @@ Real manifest, real Chroma, real embedding model; each scenario is what an opera
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -101,3 +102,52 @@ def test_a_corrupt_manifest_is_unhealthy_and_every_command_says_how_to_rebuild(i
     after = make_container()
     assert after.assistant.health()["checks"]["integrity"]["ok"]
     assert after.assistant.search("how many rescue boats", k=1)[0].source == "boats.md"
+
+
+# Tests run as root, whom file permissions do not stop: a chmod alone would prove nothing. The CLI
+# runs as root without the two capabilities that override them (it keeps uid 0, so the interpreter
+# under /root stays readable), which is exactly an ordinary user facing a folder it may not write.
+WITHOUT_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+                    "--inh-caps=-dac_override,-dac_read_search"]
+
+
+def _run_unprivileged(args: list[str], paths, tmp: Path) -> subprocess.CompletedProcess:
+    prefix = WITHOUT_OVERRIDE if os.geteuid() == 0 else []
+    env = {k: v for k, v in os.environ.items() if k != "NEOC_MODEL_PATH"}
+    env.update(NEOC_DATA_DIR=str(paths.data_dir), NEOC_KB_DIR=str(paths.kb_dir), NEOC_MODELS_DIR=str(tmp / "models"),
+               TMPDIR=str(tmp))
+    return subprocess.run([*prefix, sys.executable, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and not shutil.which("setpriv"), reason="root without setpriv ignores chmod")
+def test_a_read_only_data_dir_still_answers_and_ingest_names_the_permission_problem(ingested, tmp_path):
+    """Issue 12.12: with the data dir read-only, search, ask and documents failed with "unable to open
+    database file" (then Chroma's "attempt to write a readonly database")."""
+    paths = ingested.settings.paths
+    ingested.vectors.close()
+    ingested.manifest.close()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    subprocess.run(["chmod", "-R", "a-w", str(paths.data_dir)], check=True)
+    try:
+        probe = _run_unprivileged(["-c", f"open({str(paths.data_dir / 'probe')!r}, 'w')"], paths, scratch)
+        assert "PermissionError" in probe.stderr, "the CLI below must really be denied writing"
+        cli = ["-m", "neoc_assistant"]
+        proc = _run_unprivileged([*cli, "search", "how many rescue boats", "--json"], paths, scratch)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert json.loads(proc.stdout)[0]["source"] == "boats.md"
+        proc = _run_unprivileged([*cli, "ask", "how many rescue boats are stored?"], paths, scratch)
+        assert proc.returncode == 0 and "Fourteen inflatable rescue boats" in proc.stdout, proc.stderr[-2000:]
+        proc = _run_unprivileged([*cli, "documents"], paths, scratch)
+        assert proc.returncode == 0 and "boats.md" in proc.stdout, proc.stderr[-2000:]
+        proc = _run_unprivileged([*cli, "health", "--json"], paths, scratch)
+        checks = json.loads(proc.stdout)["checks"]
+        assert checks["store"]["ok"] and checks["integrity"]["read_only"], checks
+        assert "ingest needs write access" in checks["integrity"]["message"]
+        proc = _run_unprivileged([*cli, "ingest"], paths, scratch)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert "read-only for this user" in proc.stderr and "Permission denied" in proc.stderr
+        assert not list(scratch.glob("neoc-chroma-readonly-*")), "the private copy of the vectors is removed"
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(paths.data_dir)], check=True)

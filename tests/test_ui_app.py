@@ -1,6 +1,7 @@
 """The FastAPI app around the UI: JSON endpoints, auth, and no external URLs in what the page loads.
 
-In-process (FastAPI TestClient) with a scripted fake assistant; fast.
+In-process (FastAPI TestClient) with a scripted fake assistant; fast. The System tab's store rows
+are checked against the real store (its damage is what they exist to show).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from neoc_assistant.serve.app import create_app, is_loopback
 from neoc_assistant.settings import Settings
 
 from test_ui_handlers import FakeAssistant, make_answer
+from test_store_recovery import ingested  # noqa: F401 - the real three-document store fixture
 
 
 class ApiFake(FakeAssistant):
@@ -163,3 +165,31 @@ def test_generation_slots_follow_the_engine_pool(settings):
 def test_is_loopback():
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+
+
+def test_the_system_tab_shows_store_integrity_drift_and_free_disk(ingested):
+    """Issue 12 evidence: what `health` knows about the store reaches the System tab's rows - on the real
+    store: a lost vector (drift), then a damaged manifest (integrity), with free disk alongside."""
+    from neoc_assistant.serve.admin_handlers import SystemHandlers
+    from neoc_assistant.serve.chat_handlers import RecentRequests
+    from test_store_recovery import _corrupt_middle
+
+    container = ingested
+    system = SystemHandlers(container.assistant, RecentRequests())
+
+    def rows() -> dict[str, str]:
+        text = system.refresh()[0].replace("\\", "")  # undo Markdown escaping
+        return {cells[1].strip(): "|".join(cells[2:]) for line in text.splitlines()
+                if (cells := line.split("|")) and len(cells) > 3 and cells[1].strip() not in ("check", "---")}
+
+    healthy = rows()
+    assert "every chunk has its vector" in healthy["store"] and "quick_check ok" in healthy["integrity"]
+    assert re.search(r"✓ \| [\d.]+ GB free", healthy["disk"]), healthy["disk"]
+    container.vectors.delete_ids([sorted(container.vectors.ids())[0]])
+    drifted = rows()
+    assert "✓ degraded" in drifted["store"] and "1 chunk(s) have no vector" in drifted["store"]
+    assert "ingest --repair" in drifted["store"]
+    container.manifest.close()
+    _corrupt_middle(container.settings.paths.manifest_path)
+    damaged = rows()
+    assert damaged["integrity"].startswith(" ✗") and "ingest --rebuild" in damaged["integrity"], damaged

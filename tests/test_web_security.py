@@ -139,6 +139,18 @@ def test_malformed_json_is_a_400_in_the_documented_shape_without_the_input(auth_
     assert resp.status_code == 400 and "question" in resp.json()["message"]
 
 
+def test_a_lone_surrogate_in_the_question_or_history_is_a_documented_400(container):
+    """Issue 12.13: ``{"question": "\\ud800"}`` reached the real assistant and came back as a 500."""
+    app = create_app(container.assistant, concurrency_limit=1, mode="extractive")
+    with TestClient(app) as client:
+        for body in (b'{"question": "boats \\ud800"}',
+                     b'{"question": "boats?", "history": [["\\udfff", "an answer"]]}'):
+            resp = client.post("/api/ask", content=body, headers={"content-type": "application/json"})
+            assert resp.status_code == 400, resp.text
+            assert set(resp.json()) == {"error", "message"} and resp.json()["error"] == "InputError"
+            assert "not valid Unicode" in resp.json()["message"]
+
+
 # -- item 6 and 13: uploads never overwrite, failed uploads do not linger ---------------------------------------
 def _upload(kb, folder, name: str, text: str | bytes):
     """What Gradio hands the handler: a file in its upload folder (a sub-folder per upload)."""

@@ -92,12 +92,19 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print as JSO
 
 @models_app.command("verify")
 def verify(
-    path: Path = typer.Argument(..., help="The .gguf file to check."),
+    path: Path = typer.Argument(None, help="The .gguf file to check (default: the one the assistant uses)."),
     checksum: bool = typer.Option(True, "--checksum/--no-checksum", help="Compute the full SHA-256 (slower)."),
     expected: str = typer.Option(None, "--sha256", help="Compare with this SHA-256 instead of the known one."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Check a GGUF file's header and size, and its SHA-256 against the published checksum."""
+    if path is None:  # the configured model: a wrong NEOC_MODEL_PATH is named as such
+        generation = settings().generation
+        path = generation.resolved_model_path()
+        problem = model_file.configured_path_problem(path) if path else \
+            model_file.missing_model_message(generation.models_dir)
+        if problem:
+            raise ModelError(problem)
     info = model_file.inspect_gguf(path)  # ModelError -> one line, exit 2
     rec = model_file.recommended_by_filename(path.name) or model_install.packaged_by_filename(path.name)
     want = (expected or (rec.sha256 if rec else None) or "").lower() or None

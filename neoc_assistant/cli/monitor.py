@@ -100,5 +100,5 @@ def health(
         typer.echo(f"status: {result['status']}")
         for name, check in result["checks"].items():
             mark = "FAIL" if not check["ok"] else ("WARN" if check.get("degraded") else "ok")
-            typer.echo(f"  {name:<7}{mark:<5} {check.get('message', '')}")
+            typer.echo(f"  {name:<10}{mark:<5} {check.get('message', '')}")
     raise typer.Exit(0 if result["healthy"] else 1)

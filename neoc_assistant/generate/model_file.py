@@ -208,6 +208,21 @@ def missing_model_message(settings_models_dir: Path | None = None, path: Path | 
     )
 
 
+def configured_path_problem(path: Path | None) -> str | None:
+    """What is wrong with the ``NEOC_MODEL_PATH`` an operator set, or None. A folder or a typo there
+    used to look exactly like "no model installed" - the notice then sent people to install one."""
+    if path is None or Path(path).is_file():
+        return None
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.gguf"))[:3]
+        inside = f" (it holds {', '.join(found)})" if found else " (it holds no .gguf file)"
+        return f"NEOC_MODEL_PATH names the folder {path}, not a .gguf file{inside}: point it at the model file"
+    if not path.exists():
+        return f"NEOC_MODEL_PATH names {path}, which does not exist: correct the path or copy the .gguf there"
+    return f"NEOC_MODEL_PATH names {path}, which is not a regular file: point it at a .gguf file"
+
+
 def inspect_gguf(path: str | os.PathLike) -> GGUFInfo:
     """Parse and check a GGUF file; raise ``ModelError`` (one line) if it is unusable."""
     path = Path(path)

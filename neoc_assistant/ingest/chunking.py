@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
+from neoc_assistant.ingest.limits import check_chunk_count
 from neoc_assistant.ingest.loaders import LoadedDocument
 
 HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
@@ -57,7 +58,8 @@ class Chunker:
             )
         return self._splitters[budget]
 
-    def split(self, doc: LoadedDocument) -> list[Chunk]:
+    def split(self, doc: LoadedDocument, max_chunks: int | None = None) -> list[Chunk]:
+        """Chunks in reading order; more than ``max_chunks`` fail the file as soon as they are reached."""
         chunks: list[Chunk] = []
         for page in doc.pages:
             if not page.text.strip():
@@ -72,6 +74,7 @@ class Chunker:
                     text = f"{heading}\n{piece}" if heading else piece
                     for part in self._enforce_limit(text):
                         chunks.append(Chunk(len(chunks), page.number, section, part))
+                        check_chunk_count(len(chunks), max_chunks)
         return chunks
 
     def _sections(self, text: str, title: str) -> list[tuple[str, str]]:

@@ -3,7 +3,9 @@
 Headings found in DOCX and HTML are rewritten as Markdown ``#`` lines so that
 one heading-aware splitter (``chunking.py``) serves every format. Each loader
 raises ``InputError`` with a message that says how to fix the file; the
-ingest pipeline records it and moves on to the next file.
+ingest pipeline records it and moves on to the next file. Each loader counts
+the text it extracts against the file's ``TextBudget`` and stops at the cap;
+junk lines (base64, hex) are dropped before chunking (``limits.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from neoc_assistant.errors import InputError
+from neoc_assistant.ingest.limits import BYTES_PER_CHAR_MAX, MARKUP_PER_CHAR, UNFILTERED_TYPES, TextBudget, drop_junk
 
 
 @dataclass
@@ -32,18 +35,35 @@ class LoadedDocument:
     notes: list[str] = field(default_factory=list)  # e.g. "decoded as cp1252"
 
 
-def load_document(path: Path, data: bytes) -> LoadedDocument:
-    """Load ``data`` (the bytes of ``path``) with the loader for its suffix."""
+def load_document(path: Path, data: bytes, max_chars: int | None = None) -> LoadedDocument:
+    """Load ``data`` (the bytes of ``path``) with the loader for its suffix; more than ``max_chars``
+    characters of text fail the file as soon as the loader has extracted them."""
     suffix = path.suffix.lower()
     loader = LOADERS.get(suffix)
     if loader is None:
         raise InputError(f"unsupported file type '{suffix or '(none)'}'")
     if not data.strip():
         raise InputError("file is empty")
-    doc = loader(path, data)
+    doc = loader(path, data, TextBudget(max_chars))
     if not any(p.text.strip() for p in doc.pages):
         raise InputError("no text could be extracted")
+    if doc.doc_type not in UNFILTERED_TYPES:
+        dropped = 0
+        for page in doc.pages:
+            page.text, n = drop_junk(page.text)
+            dropped += n
+        if dropped:
+            doc.notes.append(f"{dropped} line(s) of encoded data (base64, hex or unbroken runs) skipped")
+        if not any(p.text.strip() for p in doc.pages):
+            raise InputError("the file holds only encoded data (base64, hex or unbroken runs), no readable text")
     return doc
+
+
+def _decode_within(data: bytes, budget: TextBudget) -> tuple[str, str | None]:
+    """``decode_text``, refusing bytes that cannot fit the budget before decoding them."""
+    budget.check_raw(len(data), "the file", BYTES_PER_CHAR_MAX)
+    text, note = decode_text(data)
+    return budget.take(text), note
 
 
 # -- text decoding --------------------------------------------------------------
@@ -89,7 +109,7 @@ def _title_from_text(text: str, path: Path) -> str:
 
 # -- loaders -----------------------------------------------------------------
 
-def load_pdf(path: Path, data: bytes) -> LoadedDocument:
+def load_pdf(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
@@ -110,7 +130,7 @@ def load_pdf(path: Path, data: bytes) -> LoadedDocument:
                 text = page.extract_text() or ""
             except Exception:  # noqa: BLE001 - one bad page must not lose the rest
                 text = ""
-            pages.append(Page(number, _clean_pdf_text(text)))
+            pages.append(Page(number, budget.take(_clean_pdf_text(text))))
         meta_title = ""
         try:
             meta_title = (reader.metadata.title or "") if reader.metadata else ""
@@ -136,10 +156,11 @@ def _clean_pdf_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def load_docx(path: Path, data: bytes) -> LoadedDocument:
+def load_docx(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    _check_docx_xml(data, budget)
     try:
         document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
@@ -158,17 +179,30 @@ def load_docx(path: Path, data: bytes) -> LoadedDocument:
             style = (para.style.name if para.style is not None else "") or ""
             level = _heading_level(style)
             if level:
-                lines.append("#" * level + " " + text)
+                lines.append(budget.take("#" * level + " " + text))
                 title = title or text
             else:
-                lines.append(text)
+                lines.append(budget.take(text))
         elif tag == "tbl":
             table = docx.table.Table(block, document)
             for row in table.rows:
                 cells = [c.text.strip() for c in row.cells]
-                lines.append(" | ".join(cells))
+                lines.append(budget.take(" | ".join(cells)))
     text = "\n\n".join(lines)
     return LoadedDocument(title=title or _title_from_text(text, path), doc_type="docx", pages=[Page(None, text)])
+
+
+def _check_docx_xml(data: bytes, budget: TextBudget) -> None:
+    """A small DOCX can inflate to hundreds of MB of XML, which python-docx parses whole: look at the
+    unpacked size first (a file that is no zip is left to python-docx to explain)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            size = package.getinfo("word/document.xml").file_size
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+        return
+    budget.check_raw(size, "its word/document.xml", MARKUP_PER_CHAR)
 
 
 def _heading_level(style_name: str) -> int:
@@ -178,9 +212,10 @@ def _heading_level(style_name: str) -> int:
     return min(int(match.group(1)), 6) if match else 0
 
 
-def load_html(path: Path, data: bytes) -> LoadedDocument:
+def load_html(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
     from bs4 import BeautifulSoup
 
+    budget.check_raw(len(data), "the page", MARKUP_PER_CHAR)
     text, note = decode_text(data)
     soup = BeautifulSoup(text, "html.parser")
     for tag in soup(["script", "style", "noscript", "nav", "footer", "header"]):
@@ -192,22 +227,22 @@ def load_html(path: Path, data: bytes) -> LoadedDocument:
         item.insert_before("\n- ")
     for block in soup.find_all(["p", "div", "br", "tr", "table", "section", "article"]):
         block.insert_after("\n")
-    body = re.sub(r"\n\s*\n+", "\n\n", soup.get_text()).strip()
+    body = budget.take(re.sub(r"\n\s*\n+", "\n\n", soup.get_text()).strip())
     title = soup.title.get_text(strip=True) if soup.title else ""
     return LoadedDocument(
         title=title or _title_from_text(body, path), doc_type="html", pages=[Page(None, body)], notes=[note] if note else []
     )
 
 
-def load_markdown(path: Path, data: bytes) -> LoadedDocument:
-    text, note = decode_text(data)
+def load_markdown(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
+    text, note = _decode_within(data, budget)
     return LoadedDocument(
         title=_title_from_text(text, path), doc_type="md", pages=[Page(None, text)], notes=[note] if note else []
     )
 
 
-def load_text(path: Path, data: bytes) -> LoadedDocument:
-    text, note = decode_text(data)
+def load_text(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
+    text, note = _decode_within(data, budget)
     notes = [note] if note else []
     # A few stray NULs (seen as bullet characters in exported manuals) are noise;
     # many control characters mean this is not a text file at all.
@@ -221,9 +256,9 @@ def load_text(path: Path, data: bytes) -> LoadedDocument:
     return LoadedDocument(title=_title_from_text(text, path), doc_type="txt", pages=[Page(None, text)], notes=notes)
 
 
-def load_csv(path: Path, data: bytes) -> LoadedDocument:
+def load_csv(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
     """One line per row, ``column: value`` pairs, so each row reads as a sentence."""
-    text, note = decode_text(data)
+    text, note = _decode_within(data, budget)
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
     except csv.Error:
@@ -242,7 +277,7 @@ def load_csv(path: Path, data: bytes) -> LoadedDocument:
     )
 
 
-LOADERS: dict[str, Callable[[Path, bytes], LoadedDocument]] = {
+LOADERS: dict[str, Callable[[Path, bytes, TextBudget], LoadedDocument]] = {
     ".pdf": load_pdf,
     ".docx": load_docx,
     ".html": load_html,

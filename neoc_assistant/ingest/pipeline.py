@@ -322,8 +322,8 @@ class Ingestor:
             self._committed(self._manifest.commit_file(record))
             return FileOutcome(source, status, reason=f"same content as {', '.join(others)}; stored once")
 
-        doc = load_document(path, data)
-        chunks = self.chunker.split(doc)
+        doc = load_document(path, data, self._settings.max_chars_per_file)  # caps: ingest/limits.py
+        chunks = self.chunker.split(doc, self._settings.max_chunks_per_file)
         if not chunks:
             raise InputError("no text could be extracted")
         vectors = self._embedder.encode([c.text for c in chunks])

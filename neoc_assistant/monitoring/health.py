@@ -46,6 +46,7 @@ from pathlib import Path
 import psutil
 
 from neoc_assistant.generate.backend import GenerationBackend
+from neoc_assistant.generate.model_file import configured_path_problem
 from neoc_assistant.settings import GenerationSettings, MonitoringSettings, PathSettings
 from neoc_assistant.store.drift import REPAIR_HINT, find_drift
 from neoc_assistant.store.manifest import Manifest
@@ -139,9 +140,10 @@ def check_model(settings: GenerationSettings, engine: GenerationBackend) -> dict
                 "message": f"no model configured (no NEOC_MODEL_PATH, no *.gguf in {settings.models_dir}): "
                            "answering in extractive (quotes-only) mode"}
     result = {"path": str(path), "mode": "llm", "loaded": engine.model_loaded}  # never loads it
-    if not path.is_file():
-        return {**result, "ok": False, "degraded": False, "available": False,
-                "message": f"model file {path} not found: fix NEOC_MODEL_PATH or copy the .gguf there"}
+    problem = configured_path_problem(path)
+    if problem:
+        return {**result, "ok": False, "degraded": False, "available": False, "mode": "extractive",
+                "message": f"{problem}; until then answers are quotes only"}
     if result["loaded"]:
         pool = None
         try:
@@ -167,7 +169,10 @@ def check_integrity(paths: PathSettings, manifest: Manifest) -> dict:
     if not paths.manifest_path.is_file():
         return {"ok": True, "degraded": False, "message": "no manifest yet"}
     result = manifest.integrity()
-    return {"ok": result["ok"], "degraded": False, "read_only": manifest.read_only, "message": result["message"]}
+    message = result["message"]
+    if manifest.read_only:  # not a fault (a read-only replica, a locked-down share): say what it allows
+        message += "; read-only for this user: search, ask and documents work, ingest needs write access"
+    return {"ok": result["ok"], "degraded": False, "read_only": manifest.read_only, "message": message}
 
 
 def check_servers(settings: GenerationSettings, engine: GenerationBackend) -> dict:

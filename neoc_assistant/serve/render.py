@@ -280,6 +280,7 @@ def health_markdown(health: dict) -> str:
                 f"{k}={v}" for k, v in check.items() if k not in ("ok", "degraded") and not isinstance(v, (dict, list)))
         else:
             mark, message = ("✓" if check else "✗"), ""
+        message = " ".join(str(message).split())  # a newline would end the table row mid-message
         rows.append(f"| {md_escape(name)} | {mark} | {md_escape(message)} |")
     table = "| check | status | detail |\n|---|---|---|\n" + "\n".join(rows) if rows else ""
     return "\n\n".join(p for p in (head, table) if p)

@@ -16,11 +16,23 @@ flight hold a read lock, so a reopen waits for them and never pulls the
 client from under a query. Should a version still slip between a refresh and
 a read, the read reopens once and retries; if that fails too it returns
 nothing rather than an error (the search then rests on BM25 for that request).
+
+**Read-only data directory.** Chroma cannot open a store it may not write
+(it writes to its SQLite file on open, whatever its settings), yet a
+read-only data directory must still answer questions. So when this process
+cannot write the store, the client opens a private copy in a temporary
+folder, removed when the client closes (and copied afresh when the
+knowledge-base version moves); every write is refused with the read-only
+message.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import shutil
+import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +44,7 @@ import numpy as np
 from neoc_assistant import runtime
 from neoc_assistant.errors import StoreError
 from neoc_assistant.settings import StoreSettings
+from neoc_assistant.store.database import read_only_message, writable
 from neoc_assistant.store.vector_store import VectorHit
 
 log = logging.getLogger(__name__)
@@ -48,6 +61,7 @@ class ChromaVectorStore:
         self._lock = threading.Lock()
         self._gate = fasteners.ReaderWriterLock()  # readers: calls in flight; writer: a reopen
         self._version: str | None = None  # knowledge-base version the open collection is known to hold
+        self._snapshot: Path | None = None  # the private copy opened instead of a read-only store
 
     @property
     def collection(self):
@@ -90,6 +104,9 @@ class ChromaVectorStore:
                 client.close()
             except Exception as exc:  # noqa: BLE001 - closing a stale client must not fail a request
                 log.warning("closing the vector store client failed: %s", exc)
+        snapshot, self._snapshot = self._snapshot, None
+        if snapshot is not None:
+            shutil.rmtree(snapshot, ignore_errors=True)
 
     def _retrying(self, call, fallback):
         """``call(collection)``; on a Chroma error (a write landed after the last refresh) reopen once
@@ -112,9 +129,21 @@ class ChromaVectorStore:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
-        self._directory.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(self._directory),
+        path = self._directory
+        if path.exists() and not writable(path / "chroma.sqlite3"):
+            path = self._snapshot = _private_copy(path)
+            log.warning("the vector store %s is read-only for this user: searching a private copy in %s",
+                        self._directory, path)
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path),
                                          settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
+
+    def _writing(self):
+        """The collection, for a write; a read-only store refuses it (its copy is thrown away on close)."""
+        if self.collection is not None and self._snapshot is not None:
+            raise StoreError(read_only_message(self._directory.parent, "the vector store is not writable"))
+        return self._using()
 
     def _open(self):
         runtime.configure_process()
@@ -165,7 +194,7 @@ class ChromaVectorStore:
         if not ids:
             return
         metadatas = [{"doc_hash": doc_hash, "page": -1 if p is None else int(p)} for p in pages]
-        with self._using() as collection:
+        with self._writing() as collection:
             batch = max(1, self._client.get_max_batch_size() if self._client else 1000)
             for start in range(0, len(ids), batch):
                 stop = start + batch
@@ -174,12 +203,12 @@ class ChromaVectorStore:
                 )
 
     def delete_documents(self, doc_hashes: Sequence[str]) -> None:
-        with self._using() as collection:
+        with self._writing() as collection:
             for doc_hash in doc_hashes:
                 collection.delete(where={"doc_hash": doc_hash})
 
     def delete_ids(self, ids: Sequence[str]) -> None:
-        with self._using() as collection:
+        with self._writing() as collection:
             for start in range(0, len(ids), 5000):
                 collection.delete(ids=list(ids[start:start + 5000]))
 
@@ -208,3 +237,15 @@ class ChromaVectorStore:
             return {cid: np.asarray(vec, dtype=np.float32) for cid, vec in zip(got["ids"], got["embeddings"])}
 
         return self._retrying(run, {})
+
+
+def _private_copy(directory: Path) -> Path:
+    """A writable copy of a Chroma folder in a temporary folder (removed at close, or at exit at the latest)."""
+    target = Path(tempfile.mkdtemp(prefix="neoc-chroma-readonly-"))
+    atexit.register(shutil.rmtree, target, True)
+    shutil.copytree(directory, target, dirs_exist_ok=True, copy_function=shutil.copyfile)
+    for folder, _, files in os.walk(target):  # copytree copies the folders' read-only modes too
+        os.chmod(folder, 0o700)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o600)
+    return target

@@ -218,7 +218,8 @@ class SqliteDatabase:
         if self._integrity is not None and self._integrity[0] == stamp:
             return self._integrity[1]
         try:
-            rows = [r[0] for r in self._conn().execute("PRAGMA quick_check(5)").fetchall()]
+            # one line per problem: quick_check's rows hold newlines, which broke the System tab's table
+            rows = [" ".join(str(r[0]).split()) for r in self._conn().execute("PRAGMA quick_check(5)").fetchall()]
             ok = rows == ["ok"]
             result = {"ok": ok, "message": "quick_check ok" if ok else
                       f"the manifest {self.path} is damaged ({'; '.join(rows)}): {REBUILD_HINT}"}
