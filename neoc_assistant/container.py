@@ -121,9 +121,12 @@ class Container:
         from neoc_assistant.cache.response_cache import ResponseCache
 
         s = self.settings
+        from neoc_assistant.cache.agreement import RetrievalAgreement
+
         return self._once("response_cache", lambda: ResponseCache(
             s.cache, s.paths.cache_dir / "responses", self.embedder, vocabulary=self.vocabulary,
-            on_event=self.metrics.cache_event, latency_window=s.monitoring.metrics_window))
+            on_event=self.metrics.cache_event, latency_window=s.monitoring.metrics_window,
+            corroborate=RetrievalAgreement(self.retriever, s.cache.agreement_top_n, s.cache.agreement_min_shared)))
 
     @property
     def query_log(self) -> QueryLog:

@@ -166,6 +166,11 @@ class CacheSettings(_Section):
     l2_ttl_seconds: float = Field(default=24 * 3600, gt=0)
     l2_size_limit_mb: int = Field(default=512, ge=1)
     similarity_threshold: float = Field(default=0.85, ge=0.0, le=1.0)
+    agreement_top_n: int = Field(
+        default=3, ge=1, le=20, description="Relaxed matches (WordNet-related words): passages each question "
+        "retrieves for the agreement check (cache/agreement.py).")
+    agreement_min_shared: int = Field(
+        default=2, ge=1, le=20, description="Relaxed matches: passages the two top lists must share.")
     embedding_size_limit_mb: int = Field(default=256, ge=1, description="Disk budget of the embedding cache.")
     query_log_enabled: bool = Field(default=True, description="Log questions (never answers) locally for `cache warm`.")
     prompt_version: str = Field(default="v1", description="Bump to make every cached answer unreachable.")
