@@ -11,10 +11,15 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@# Debian packages the assistant uses when present: WordNet (ordinary-English checks). Best effort:
-	@# without root or apt the assistant still runs, with those checks reduced (see README).
-	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && ! dpkg -s wordnet-base >/dev/null 2>&1; then \
-		apt-get install -y -q wordnet-base >/dev/null || echo "note: apt-get install wordnet-base failed; continuing"; fi
+	@# Debian packages used when present: WordNet (ordinary-English checks) and redis-server (the
+	@# scale-out test starts one). Best effort: without root or apt the assistant still runs, with
+	@# those checks reduced (see README); the scale-out test then installs redis-server itself or fails.
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		missing=""; for p in wordnet-base redis-server; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+		if [ -n "$$missing" ]; then \
+			apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 || \
+			{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $$missing >/dev/null; } || \
+			echo "note: apt-get install$$missing failed; continuing"; fi; fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip wheel setuptools
 	$(PY) -m pip install torch==2.13.0

@@ -14,9 +14,16 @@ NO_MODEL_NOTICE = (
     "To get written answers, copy a GGUF chat model into models/ (see models/README.md, or run "
     "`python -m neoc_assistant models install smollm2-135m`), then restart."
 )
+SERVERS_DOWN_NOTICE = (
+    "The language-model server is not answering - showing the sentences of the documents that answer this "
+    "best. The assistant retries the server by itself; the System tab shows its state."
+)
+SERVER_CUT_NOTICE = "The language-model server stopped in the middle of this answer; it may be incomplete."
 NOT_FOUND_NOTICE = "Not in the knowledge base: no passage is relevant enough to answer this."
 UNVERIFIED_NOTICE = ("The model's answer could not be checked against the documents, so it is not shown; "
                      "these are the documents' own sentences that answer it best.")
+BUSY_NOTICE = ("Every answer slot of the model is busy, so these are the documents' own sentences that answer "
+               "this best; ask again in a minute for a written answer.")
 OFF_TOPIC_NOTICE = ("The model's answer was true to the documents but did not answer the question; "
                     "these are the documents' own sentences that answer it best.")
 PARTIAL_NOTICE = "Part of the model's answer was removed because the documents do not support it."

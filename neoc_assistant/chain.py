@@ -1,4 +1,4 @@
-"""The RAG chain: cache → retrieve → answerable? → generate → verify → cache, as LangChain runnables.
+"""The RAG chain: cache → retrieve → write the answer (``answering.py``) → cache, as LangChain runnables.
 
 Each stage is a small function over one ``ChainState``; LangChain composes them
 (``RunnableBranch`` short-circuits cache hits, ``RunnableGenerator`` streams
@@ -24,113 +24,24 @@ Decisions that matter for safety:
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Iterator
 
-import numpy as np
 from langchain_core.runnables import RunnableBranch, RunnableGenerator, RunnableLambda
 
-from neoc_assistant.answer import (
-    NO_MODEL_NOTICE,
-    NOT_FOUND_NOTICE,
-    OFF_TOPIC_NOTICE,
-    PARTIAL_NOTICE,
-    TRUNCATED_NOTICE,
-    UNVERIFIED_NOTICE,
-    Answer,
-    StreamEvent,
-    shorten,
-)
+from neoc_assistant.answer import Answer, StreamEvent
+from neoc_assistant.answering import AnswerWriter
 from neoc_assistant.cache.entries import CacheContext, CachedAnswer
 from neoc_assistant.cache.response_cache import ResponseCache
-from neoc_assistant.cache.vocabulary import KBVocabulary
 from neoc_assistant.generate.backend import GenerationBackend
-from neoc_assistant.generate.prompt import PROMPT_VERSION, build_messages
-from neoc_assistant.retrieve.hits import Hit
-from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever, SearchFilters
-from neoc_assistant.settings import CacheSettings, GenerationSettings, VerificationSettings
+from neoc_assistant.generate.prompt import PROMPT_VERSION
+from neoc_assistant.question import ChainState
+from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever
+from neoc_assistant.settings import CacheSettings
 from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.manifest import Manifest
-from neoc_assistant.verify.answerability import check_answerable
-from neoc_assistant.verify.citations import check_citations
-from neoc_assistant.verify.extractive import ExtractiveSettings, QuestionScorer, Quote, pick_quotes, render_quotes
-from neoc_assistant.verify.verifier import AnswerVerifier
 
-EXCERPT_CHARS = 300
-
-
-@dataclass
-class ChainState:
-    question: str
-    history: list[tuple[str, str]] = field(default_factory=list)
-    filters: SearchFilters | None = None
-    use_cache: bool = True
-    cancel: threading.Event | None = None
-    started: float = field(default_factory=time.perf_counter)
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    query_vector: np.ndarray | None = None
-    cache_context: Any = None
-    cached: Any = None  # CacheLookup with an answer
-    hits: list[Hit] = field(default_factory=list)
-    relevant: list[Hit] = field(default_factory=list)
-    messages: list[dict] = field(default_factory=list)
-    passages: list[Hit] = field(default_factory=list)
-
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.started) * 1000
-
-
-def source_dict(hit: Hit, n: int) -> dict:
-    """A source as answers carry it: ``n`` is the number its citations use in the text."""
-    return {
-        "n": n,
-        "text": hit.text,
-        "source": hit.source,
-        "page": hit.page,
-        "chunk_id": hit.chunk_id,
-        "score": round(float(hit.score), 4),
-        "excerpt": shorten(hit.text, EXCERPT_CHARS),
-        "section": hit.section,
-    }
-
-
-def generation_stats(stats: dict) -> dict:
-    keys = ("ttft_seconds", "prefill_seconds", "decode_seconds", "evaluated_tokens", "reused_tokens", "stopped_on", "loop")
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k in keys if (v := stats.get(k)) is not None}
-
-
-class _ModelRun:
-    """The model's text pieces for one answer. The context is freed however the loop ends (done,
-    Stop, or the consumer going away); ``cancelled`` is read before closing, because closing the
-    stream sets the cancel event itself."""
-
-    def __init__(self, stream, cancel: threading.Event | None):
-        self.stream, self.cancel = stream, cancel
-        self.cancelled = False
-
-    def __iter__(self) -> Iterator[str]:
-        try:
-            for piece in self.stream:
-                yield piece
-                if self.cancel is not None and self.cancel.is_set():
-                    break
-            self.cancelled = self.cancel is not None and self.cancel.is_set()
-        finally:
-            self.stream.close()
-
-    @property
-    def stats(self) -> dict:
-        return self.stream.stats
-
-    @property
-    def finish(self) -> str:
-        return "cancelled" if self.cancelled else (self.stats.get("finish_reason") or "stop")
-
-    @property
-    def tokens(self) -> dict:
-        return {"prompt": self.stats.get("prompt_tokens", 0), "completion": self.stats.get("generated_tokens", 0)}
+__all__ = ["ChainState", "RagChain"]
 
 
 class RagChain:
@@ -143,26 +54,19 @@ class RagChain:
         embedder: Embedder,
         engine: GenerationBackend,
         response_cache: ResponseCache,
-        vocabulary: KBVocabulary,
-        verifier: AnswerVerifier,
         manifest: Manifest,
         cache: CacheSettings,
-        generation: GenerationSettings,
-        verification: VerificationSettings,
+        writer: AnswerWriter,
     ):
-        """``manifest``: the knowledge-base version (part of every cache key); ``vocabulary``: the
-        KB's words, which the answerability check reads questions with."""
+        """``manifest`` and ``engine``: the knowledge-base version and the model identity, both part
+        of every cache key; ``writer``: the last stage, which writes the answer."""
         self.retriever = retriever
         self.embedder = embedder
         self.engine = engine
         self.response_cache = response_cache
-        self.vocabulary = vocabulary
-        self.verifier = verifier
         self.manifest = manifest
         self.cache = cache
-        self.generation = generation
-        self.verification = verification
-        self.extractive_settings = ExtractiveSettings.from_settings(verification)
+        self.writer = writer
         self.runnable = RunnableBranch(
             (lambda s: s.cached is not None, RunnableGenerator(self._emit_cached)),
             RunnableLambda(self._retrieve) | RunnableGenerator(self._answer),
@@ -233,161 +137,17 @@ class RagChain:
 
     def _answer(self, states: Iterator[ChainState]) -> Iterator[StreamEvent]:
         for state in states:
-            if not state.relevant:
-                yield from self._finish(state, self._not_found(state, NOT_FOUND_NOTICE))
-                continue
-            if self.verification.answerability_check:
-                guard = self.vocabulary.guard(self.manifest.kb_version())
-                verdict = check_answerable(state.question, [h.text for h in state.relevant], guard)
-                if not verdict.answerable:
-                    yield from self._finish(state, self._not_found(state, verdict.message, state.relevant))
-                    continue
-            if not self.engine.available():
-                views = self.verifier.checker.prepare([h.text for h in state.relevant])
-                yield from self._finish(state, self._extractive(state, state.relevant, views, NO_MODEL_NOTICE))
-            else:
-                yield from self._generate(state)
+            for event in self.writer.write(state):
+                if event.kind == "done":
+                    self._store_if_cacheable(state, event.answer)
+                yield event
 
-    def _not_found(self, state: ChainState, notice: str, nearest: list[Hit] | None = None) -> Answer:
-        nearest = (nearest or state.hits)[:3]
-        lines = [notice]
-        if nearest:
-            lines.append("The nearest documents are:")
-            lines += [f"- {h.source}" + (f" (page {h.page})" if h.page else "") for h in nearest]
-        return Answer(
-            question=state.question,
-            answer="\n".join(lines),
-            mode="not-found",
-            sources=[source_dict(h, n) for n, h in enumerate(nearest, start=1)],
-            notice=notice,
-            verification={"status": "not-found", "claims": []},
-        )
-
-    def _extractive(self, state: ChainState, passages: list[Hit], views, notice: str,
-                    verification: dict | None = None) -> Answer:
-        quotes = pick_quotes(self._scorer(state, views), views)
-        order: dict[int, int] = {}
-        for q in quotes:  # renumber: [n] is the n-th source listed
-            order.setdefault(q.passage, len(order) + 1)
-        quotes = [Quote(order[q.passage], q.text, q.score) for q in quotes]
-        claims = [{"text": q.text, "supported": True, "sources": [q.passage], "quoted": True} for q in quotes]
-        if verification:  # what the model wrote, kept for the record (none of it shown)
-            model_claims = [dict(c) for c in verification.get("claims", [])]
-            for c in model_claims:
-                if c.get("supported"):
-                    c["reason"] = "true, but did not answer the question"
-            claims = model_claims + claims
-        return Answer(
-            question=state.question,
-            answer=render_quotes(quotes),
-            mode="extractive",
-            sources=[source_dict(passages[p - 1], n) for p, n in sorted(order.items(), key=lambda x: x[1])],
-            notice=notice,
-            verification={"status": "extractive", "claims": claims},
-        )
-
-    def _scorer(self, state: ChainState, views) -> QuestionScorer:
-        if state.query_vector is None:
-            state.query_vector = self.embedder.embed_query_vector(state.question)
-        return QuestionScorer(state.query_vector, state.question, views, self.extractive_settings)
-
-    def _off_topic(self, state: ChainState, claims) -> str:
-        """OFF_TOPIC_NOTICE when the verified claims answer the question clearly worse than the best
-        sentence of the passages does (true, but about something else), else ""."""
-        scorer = self._scorer(state, claims.views)
-        quotes = pick_quotes(scorer, claims.views)
-        if not quotes or not claims.shown_claims:
-            return ""
-        best_claim = max(scorer.score(text, vector) for text, vector in claims.shown_claims)
-        return OFF_TOPIC_NOTICE if best_claim < quotes[0].score - scorer.settings.off_topic_margin else ""
-
-    def _finish(self, state: ChainState, answer: Answer) -> Iterator[StreamEvent]:
-        answer.timings_ms = {**state.timings_ms, "generate": 0.0, "total": state.elapsed_ms()}
-        yield StreamEvent("token", text=answer.answer)
-        yield StreamEvent("done", answer=answer)
-
-    def _generate(self, state: ChainState) -> Iterator[StreamEvent]:
-        engine = self.engine
-        s = self.generation
-        t0 = time.perf_counter()
-        engine.load()
-        state.messages, state.passages = build_messages(
-            state.question, state.relevant, state.history, engine.count_tokens, s.n_ctx, s.max_tokens
-        )
-        if not self.verification.enabled:
-            yield from self._generate_unchecked(state, t0)
+    def _store_if_cacheable(self, state: ChainState, answer: Answer) -> None:
+        """Only complete, verified, model-written answers: never quotes, never one cut off."""
+        cacheable = (answer.mode == "llm" and answer.complete and answer.finish_reason not in ("length", "error") and answer.answer
+                     and (answer.verification or {}).get("status") in ("verified", "partial"))
+        if not cacheable or state.cache_context is None:
             return
-        v0 = time.perf_counter()
-        claims = self.verifier.stream(state.question, [h.text for h in state.passages])
-        verify_ms = (time.perf_counter() - v0) * 1000
-        run = _ModelRun(engine.stream(state.messages, max_tokens=s.max_tokens, cancel=state.cancel), state.cancel)
-        shown: list[str] = []
-        for piece in run:
-            v0 = time.perf_counter()
-            ready = claims.feed(piece)
-            verify_ms += (time.perf_counter() - v0) * 1000
-            if ready:
-                shown.append(ready)
-                yield StreamEvent("token", text=ready)
-        cancelled, finish = run.cancelled, run.finish
-        if not cancelled:
-            v0 = time.perf_counter()
-            ready = claims.finish(cut_off=finish == "length")
-            verify_ms += (time.perf_counter() - v0) * 1000
-            if ready:
-                shown.append(ready)
-                yield StreamEvent("token", text=ready)
-        verification = claims.verification()
-        state.timings_ms["verify"] = verify_ms
-        notice = UNVERIFIED_NOTICE if verification.status == "extractive" else self._off_topic(state, claims)
-        if notice and not cancelled:
-            # Nothing the model wrote survived, or what survived does not answer the question:
-            # quote the documents instead (said so in the notice; the stream replaces its text).
-            answer = self._extractive(state, state.passages, claims.views, notice, verification.to_json())
-            yield StreamEvent("replace" if shown else "token", text=answer.answer)
-        else:
-            notices = [PARTIAL_NOTICE] if verification.status == "partial" else []
-            if finish == "length":
-                notices.append(TRUNCATED_NOTICE)
-            answer = Answer(
-                question=state.question,
-                answer="".join(shown).strip(),
-                mode="llm",
-                sources=[source_dict(state.passages[i], n) for n, i in enumerate(claims.cited_passages(), start=1)],
-                notice=" ".join(notices),
-                verification=verification.to_json(),
-            )
-        answer.tokens = run.tokens
-        answer.finish_reason = finish
-        answer.generation = generation_stats(run.stats)
-        answer.complete = not cancelled
-        answer.timings_ms = {**state.timings_ms, "generate": (time.perf_counter() - t0) * 1000, "total": state.elapsed_ms()}
-        cacheable = answer.mode == "llm" and answer.complete and finish != "length" and answer.answer
-        if cacheable and state.cache_context is not None:
-            self._store(state, answer)
-        yield StreamEvent("done", answer=answer)
-
-    def _generate_unchecked(self, state: ChainState, t0: float) -> Iterator[StreamEvent]:
-        """The model's text as it comes (evaluation of the raw model only; never cached)."""
-        pieces: list[str] = []
-        run = _ModelRun(self.engine.stream(state.messages, max_tokens=self.generation.max_tokens,
-                                           cancel=state.cancel), state.cancel)
-        for piece in run:
-            pieces.append(piece)
-            yield StreamEvent("token", text=piece)
-        text, _ = check_citations("".join(pieces).strip(), len(state.passages))
-        answer = Answer(
-            question=state.question, answer=text, mode="llm",
-            sources=[source_dict(h, n) for n, h in enumerate(state.passages, start=1)],
-            notice="Unchecked: claim verification is off (NEOC_VERIFY_ANSWERS=false).",
-            verification={"status": "unchecked", "claims": []},
-            tokens=run.tokens, finish_reason=run.finish, generation=generation_stats(run.stats),
-            complete=not run.cancelled,
-        )
-        answer.timings_ms = {**state.timings_ms, "generate": (time.perf_counter() - t0) * 1000, "total": state.elapsed_ms()}
-        yield StreamEvent("done", answer=answer)
-
-    def _store(self, state: ChainState, answer: Answer) -> None:
         cached = CachedAnswer(
             question=state.question, answer=answer.answer, mode=answer.mode, sources=answer.sources,
             created_at=time.time(), verification=answer.verification,

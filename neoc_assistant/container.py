@@ -4,8 +4,12 @@ Read this file to see what depends on what. Each component gets exactly the
 collaborators and the settings section it uses - never the whole
 ``Settings``, never this container - so its constructor says what can change
 its behaviour. Three choices are made here by a setting, PrivateGPT-style:
-the vector store (``store.vector_backend``), the response cache's shared tier
-(``cache.l2_backend``) and the answer writer (``generation.backend``).
+the vector store (``store.vector_backend``: embedded Chroma, or a Chroma
+server with this instance's manifest as its replica), the response cache's
+shared tier (``cache.l2_backend``: disk, or Redis - which then also holds the
+embedding cache and carries knowledge-base announcements) and the answer
+writer (``generation.backend``: in-process llama.cpp, or OpenAI-compatible
+servers). docs/deploy.md shows the layouts.
 
 Components are built on first use and kept, so the CLI, the UI and tests
 share one embedder, one Chroma client and one model pool per process; building
@@ -22,8 +26,10 @@ from neoc_assistant import runtime
 from neoc_assistant.settings import Settings
 
 if TYPE_CHECKING:
+    from neoc_assistant.answering import AnswerWriter
     from neoc_assistant.cache.embedding_cache import EmbeddingCache
     from neoc_assistant.cache.query_log import QueryLog
+    from neoc_assistant.cache.redis_tier import RedisLink
     from neoc_assistant.cache.response_cache import ResponseCache
     from neoc_assistant.cache.vocabulary import KBVocabulary
     from neoc_assistant.chain import RagChain
@@ -63,9 +69,24 @@ class Container:
     # -- store ------------------------------------------------------------------------------------
     @property
     def manifest(self) -> Manifest:
+        """The local manifest; with a Chroma server, a replica of its catalog (re-synced at once when
+        another instance announces a change on Redis)."""
+        return self._once("manifest", self._build_manifest)
+
+    def _build_manifest(self) -> Manifest:
         from neoc_assistant.store.manifest import Manifest
 
-        return self._once("manifest", lambda: Manifest(self.settings.paths.manifest_path))
+        s = self.settings
+        if s.store.vector_backend != "chroma-server":
+            return Manifest(s.paths.manifest_path)
+        from neoc_assistant.store.chroma_server import ChromaCatalog
+        from neoc_assistant.store.replica import ReplicatedManifest
+
+        manifest = ReplicatedManifest(s.paths.manifest_path, ChromaCatalog(s.store, s.store.chroma_url),
+                                      interval_seconds=s.store.sync_interval_seconds)
+        if self.redis is not None:
+            self.redis.subscribe_kb(manifest.request_sync)
+        return manifest
 
     @property
     def vectors(self) -> VectorStore:
@@ -88,7 +109,26 @@ class Container:
 
         s = self.settings
         return self._once("embedding_cache", lambda: EmbeddingCache(
-            s.paths.cache_dir / "embeddings", s.cache.embedding_size_limit_mb) if s.cache.enabled else None)
+            s.paths.cache_dir / "embeddings", s.cache.embedding_size_limit_mb,
+            open_store=self._redis_blob_store if self.redis is not None else None) if s.cache.enabled else None)
+
+    def _redis_blob_store(self):
+        from neoc_assistant.cache.redis_tier import RedisBlobStore
+
+        return RedisBlobStore(self.redis)
+
+    @property
+    def redis(self) -> RedisLink | None:
+        """The process's Redis connection, when the cache's shared tier is Redis (else None)."""
+        c = self.settings.cache
+        return self._once("redis", lambda: self._build_redis() if c.enabled and c.l2_backend == "redis" else None)
+
+    def _build_redis(self) -> RedisLink:
+        from neoc_assistant.cache.redis_tier import RedisLink
+
+        c = self.settings.cache
+        return RedisLink(c.redis_url, timeout=c.redis_timeout_seconds, retry_seconds=c.redis_retry_seconds,
+                         prefix=c.redis_prefix, on_event=self.metrics.cache_event)
 
     # -- ingest and retrieve -------------------------------------------------------------------------
     @property
@@ -96,8 +136,8 @@ class Container:
         from neoc_assistant.ingest.pipeline import Ingestor
 
         s = self.settings
-        return self._once("ingestor", lambda: Ingestor(s.store, s.paths.data_dir, self.manifest, self.vectors,
-                                                       self.embedder))
+        return self._once("ingestor", lambda: Ingestor(s.store, s.paths.data_dir, s.paths.kb_dir, self.manifest,
+                                                       self.vectors, self.embedder))
 
     @property
     def retriever(self) -> KnowledgeBaseRetriever:
@@ -118,15 +158,21 @@ class Container:
 
     @property
     def response_cache(self) -> ResponseCache:
+        return self._once("response_cache", self._build_response_cache)
+
+    def _build_response_cache(self) -> ResponseCache:
+        from neoc_assistant.cache.agreement import RetrievalAgreement
         from neoc_assistant.cache.response_cache import ResponseCache
 
         s = self.settings
-        from neoc_assistant.cache.agreement import RetrievalAgreement
-
-        return self._once("response_cache", lambda: ResponseCache(
-            s.cache, s.paths.cache_dir / "responses", self.embedder, vocabulary=self.vocabulary,
-            on_event=self.metrics.cache_event, latency_window=s.monitoring.metrics_window,
-            corroborate=RetrievalAgreement(self.retriever, s.cache.agreement_top_n, s.cache.agreement_min_shared)))
+        cache = ResponseCache(s.cache, s.paths.cache_dir / "responses", self.embedder, vocabulary=self.vocabulary,
+                              on_event=self.metrics.cache_event, latency_window=s.monitoring.metrics_window,
+                              redis=self.redis,
+                              corroborate=RetrievalAgreement(self.retriever, s.cache.agreement_top_n,
+                                                             s.cache.agreement_min_shared))
+        if self.redis is not None:
+            self.redis.subscribe_kb(cache.on_announced)
+        return cache
 
     @property
     def query_log(self) -> QueryLog:
@@ -161,21 +207,30 @@ class Container:
 
     # -- the question path and the front door ------------------------------------------------------------
     @property
+    def writer(self) -> AnswerWriter:
+        from neoc_assistant.answering import AnswerWriter
+
+        s = self.settings
+        return self._once("writer", lambda: AnswerWriter(
+            engine=self.engine, verifier=self.verifier, embedder=self.embedder, vocabulary=self.vocabulary,
+            manifest=self.manifest, generation=s.generation, verification=s.verification))
+
+    @property
     def chain(self) -> RagChain:
         from neoc_assistant.chain import RagChain
 
         s = self.settings
         return self._once("chain", lambda: RagChain(
             retriever=self.retriever, embedder=self.embedder, engine=self.engine,
-            response_cache=self.response_cache, vocabulary=self.vocabulary, verifier=self.verifier,
-            manifest=self.manifest, cache=s.cache, generation=s.generation, verification=s.verification))
+            response_cache=self.response_cache, manifest=self.manifest, cache=s.cache, writer=self.writer))
 
     @property
     def metrics(self) -> Metrics:
         from neoc_assistant.monitoring.metrics import Metrics
 
         s = self.settings
-        return self._once("metrics", lambda: Metrics(s.monitoring, s.paths.log_dir, pool_stats=self._pool_stats))
+        return self._once("metrics", lambda: Metrics(s.monitoring, s.paths.log_dir, pool_stats=self._pool_stats,
+                                                     backend=s.generation.backend))
 
     def _pool_stats(self) -> dict | None:
         engine = self._built.get("engine")  # never build or load the engine just to sample it
@@ -187,7 +242,7 @@ class Container:
 
         s = self.settings
         return self._once("health", lambda: HealthCheck(s.paths, s.generation, s.monitoring, self.engine,
-                                                        self.manifest, self.vectors))
+                                                        self.manifest, self.vectors, redis=self.redis))
 
     @property
     def assistant(self) -> Assistant:

@@ -17,8 +17,16 @@ class StoreError(NeocError):
     """The knowledge-base store is missing, locked, corrupt or out of space."""
 
 
+class StoreUnavailableError(StoreError):
+    """The shared knowledge-base server cannot be reached; retry once it is back."""
+
+
 class ModelError(NeocError):
     """The GGUF model (or reranker) is missing, truncated or not loadable."""
+
+
+class UnavailableError(ModelError):
+    """No language-model server answered; the answer falls back to the documents' own sentences."""
 
 
 class BusyError(NeocError):

@@ -21,7 +21,8 @@ from neoc_assistant.cache.embedding_cache import EmbeddingCache
 from neoc_assistant.cache.query_log import QueryLog
 from neoc_assistant.cache.response_cache import ResponseCache
 from neoc_assistant.cache.warming import WarmReport, warm
-from neoc_assistant.chain import ChainState, RagChain
+from neoc_assistant.chain import RagChain
+from neoc_assistant.question import ChainState
 from neoc_assistant.errors import InputError, NeocError
 from neoc_assistant.generate.backend import GenerationBackend
 from neoc_assistant.ingest.pipeline import IngestSummary, Ingestor, ProgressCallback
@@ -84,10 +85,28 @@ class Assistant:
     def ingest(self, paths: Iterable[Path] | None = None, *, prune: bool = True, show_progress: bool = False,
                on_progress: ProgressCallback | None = None) -> IngestSummary:
         paths = list(paths) if paths else [self.paths.kb_dir]
-        return self._ingestor.ingest(paths, prune=prune, show_progress=show_progress, on_progress=on_progress)
+        before = self._manifest.kb_version()
+        summary = self._ingestor.ingest(paths, prune=prune, show_progress=show_progress, on_progress=on_progress)
+        return self._changed(before, summary)
+
+    def repair_store(self) -> IngestSummary:
+        """Make the vector store match the manifest, id by id (`ingest --repair`)."""
+        return self._ingestor.repair()
+
+    def rebuild(self, paths: Iterable[Path] | None = None) -> IngestSummary:
+        """A new manifest from the documents (`ingest --rebuild`: the way out of a corrupt one)."""
+        return self._ingestor.rebuild(list(paths) if paths else [self.paths.kb_dir])
 
     def delete_documents(self, sources: Iterable[str]) -> IngestSummary:
-        return self._ingestor.delete(sources)
+        before = self._manifest.kb_version()
+        return self._changed(before, self._ingestor.delete(sources))
+
+    def _changed(self, before: str, summary: IngestSummary) -> IngestSummary:
+        """A new knowledge-base version is made current for every process and instance at once, so no
+        answer cached before the change is served anywhere (``ResponseCache.knowledge_changed``)."""
+        if summary.kb_version and summary.kb_version != before:
+            self._response_cache.knowledge_changed(summary.kb_version)
+        return summary
 
     def documents(self) -> list[DocumentInfo]:
         return self._manifest.documents()
@@ -243,8 +262,10 @@ class Assistant:
         return self._engine.describe_template(model)
 
     def warm_up(self) -> None:
-        """Load the embedding model now (a server does this once it listens)."""
+        """Load the embedding model now, and catch up with a shared knowledge base (a server does this
+        once it listens)."""
         _ = self._embedder.model
+        self._manifest.refresh()
 
     # -- operations ------------------------------------------------------------------------------
     def health(self, *, min_free_disk_bytes: int = DEFAULT_MIN_FREE_DISK_BYTES) -> dict:

@@ -52,6 +52,15 @@ def _config_file() -> Path:
     return Path(os.environ.get("NEOC_CONFIG", "neoc.toml"))
 
 
+def _select_by_url(section, field: str, remote: str, url: str | None, env_name: str):
+    """A server's URL alone selects its backend (unless the backend was named); naming it needs the URL."""
+    if url and field not in section.model_fields_set:
+        setattr(section, field, remote)
+    if getattr(section, field) == remote and not url:
+        raise ValueError(f"{field} = {remote} needs its URL ({env_name})")
+    return section
+
+
 class _Section(BaseModel):
     # Unknown keys are ignored, as they were before the sections (a typo'd env var must not stop the server).
     model_config = ConfigDict(extra="ignore", validate_default=True)
@@ -99,16 +108,27 @@ class EmbeddingSettings(_Section):
 
 
 class StoreSettings(_Section):
-    vector_backend: Literal["chroma"] = Field(
-        default="chroma", description="Where chunk vectors live: an embedded Chroma store in paths.data_dir.")
+    vector_backend: Literal["chroma", "chroma-server"] = Field(
+        default="chroma", description="chroma: embedded store in paths.data_dir; chroma-server: the Chroma server at "
+        "chroma_url, with the manifest replicated from it (docs/deploy.md). Setting chroma_url selects it.")
+    chroma_url: str | None = Field(default=None, description="Chroma server, e.g. http://127.0.0.1:8000.")
+    sync_interval_seconds: float = Field(
+        default=2.0, ge=0.0, description="chroma-server: how often a question checks the shared knowledge base "
+        "for changes (a Redis announcement makes it check at once).")
     # chunking, in embedding-model word pieces
     chunk_size_tokens: int = Field(default=200, ge=32, le=512)
     chunk_overlap_tokens: int = Field(default=30, ge=0, le=256)
+    follow_external_symlinks: bool = Field(
+        default=False, description="Ingest files that links inside a folder point to outside it (ingest/sources.py).")
     # Chroma HNSW
     collection_name: str = "neoc_chunks"
     hnsw_m: int = Field(default=16, ge=4, le=128, description="HNSW max neighbours per node (M).")
     hnsw_ef_construction: int = Field(default=200, ge=16, le=2000)
     hnsw_ef_search: int = Field(default=100, ge=10, le=2000)
+
+    @model_validator(mode="after")
+    def _select_backend(self) -> "StoreSettings":
+        return _select_by_url(self, "vector_backend", "chroma-server", self.chroma_url, "NEOC_CHROMA_URL")
 
 
 class RetrievalSettings(_Section):
@@ -161,8 +181,15 @@ class CacheSettings(_Section):
     enabled: bool = True
     l1_max_items: int = Field(default=1000, ge=1)
     l1_ttl_seconds: float = Field(default=30 * 60, gt=0)
-    l2_backend: Literal["disk"] = Field(
-        default="disk", description="The shared tier: diskcache under paths.data_dir (every local process).")
+    l2_backend: Literal["disk", "redis"] = Field(
+        default="disk", description="The shared tier (and the embedding cache): disk = diskcache under "
+        "paths.data_dir (this machine's processes); redis = the Redis at redis_url (every instance). "
+        "Setting redis_url selects redis.")
+    redis_url: str | None = Field(default=None, description="e.g. redis://127.0.0.1:6379/0")
+    redis_timeout_seconds: float = Field(default=0.5, gt=0, description="Per Redis call; then the call fails.")
+    redis_retry_seconds: float = Field(default=5.0, gt=0, description="After a Redis failure, calls skip it "
+                                       "this long (L1 only) before trying again.")
+    redis_prefix: str = Field(default="neoc", min_length=1, description="Key prefix (one per deployment).")
     l2_ttl_seconds: float = Field(default=24 * 3600, gt=0)
     l2_size_limit_mb: int = Field(default=512, ge=1)
     similarity_threshold: float = Field(default=0.85, ge=0.0, le=1.0)
@@ -175,10 +202,25 @@ class CacheSettings(_Section):
     query_log_enabled: bool = Field(default=True, description="Log questions (never answers) locally for `cache warm`.")
     prompt_version: str = Field(default="v1", description="Bump to make every cached answer unreachable.")
 
+    @model_validator(mode="after")
+    def _select_backend(self) -> "CacheSettings":
+        return _select_by_url(self, "l2_backend", "redis", self.redis_url, "NEOC_REDIS_URL")
+
 
 class GenerationSettings(_Section):
-    backend: Literal["llamacpp"] = Field(
-        default="llamacpp", description="Who writes answers: a local GGUF model through llama-cpp-python.")
+    backend: Literal["llamacpp", "openai"] = Field(
+        default="llamacpp", description="Who writes answers: llamacpp = a local GGUF model in this process; "
+        "openai = OpenAI-compatible servers at server_urls (llama-server, vLLM, Ollama, llama_cpp.server).")
+    server_urls: str = Field(default="", description="openai: base URLs, comma separated (http://host:8080/v1).")
+    server_model: str = Field(default="", description="openai: model name sent; empty = the first one "
+                              "the server lists at /v1/models.")
+    server_api_key: str | None = Field(default=None, description="openai: bearer token, if the servers need one.")
+    server_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    server_read_timeout_seconds: float = Field(default=60.0, gt=0, description="openai: longest silence "
+                                               "(first token included) before a server is marked down.")
+    server_retry_seconds: float = Field(default=10.0, gt=0, description="openai: a server marked down is "
+                                        "tried again after this (doubling on each failure, up to 10x).")
+    server_max_concurrent: int = Field(default=8, ge=1, description="openai: answers this instance streams at once.")
     models_dir: Path = Field(default=PROJECT_ROOT / "models")
     model_path: Path | None = Field(
         default=None,
@@ -197,9 +239,22 @@ class GenerationSettings(_Section):
     loop_guard: bool = Field(default=True, description="End a stream that repeats itself (finish_reason 'loop').")
     use_mmap: bool = True
     use_mlock: bool = False
-    pool_size: int = Field(default=0, ge=0, description="Model contexts; 0 = computed from the memory budget.")
-    pool_max_size: int = Field(default=4, ge=1)
+    prompt_statements: int = Field(
+        default=4, ge=0, description="Send the model each passage's N statements that best answer the question "
+        "instead of the whole passage (0 = whole passages): fewer tokens to evaluate before the first one.")
+    prompt_drop_margin: float = Field(
+        default=0.35, ge=0.0, description="Leave out a passage whose best statement scores this far below the best "
+        "statement of all (it adds nothing).")
+    batching: bool = Field(
+        default=True, description="Answers share one context and advance in one decode step (continuous "
+        "batching); False: one context per answer (the older pool, kept for comparison).")
+    pool_size: int = Field(default=0, ge=0,
+                           description="Concurrent answers (batch slots or contexts); 0 = from the memory budget.")
+    pool_max_size: int = Field(default=8, ge=1)
     pool_wait_timeout_seconds: float = Field(default=30.0, gt=0)
+    admission_wait_seconds: float = Field(
+        default=4.0, ge=0.0, description="Expected wait for a slot above which a question is answered at once "
+        "with quotes from the documents instead of queueing (keeps p95 under ~10 s).")
     memory_budget_fraction: float = Field(default=0.6, gt=0.0, le=1.0)
     guard_rss_limit_mb: int = Field(default=6144, ge=64)
     guard_system_memory_percent: float = Field(default=90.0, gt=0.0, le=100.0)
@@ -213,6 +268,13 @@ class GenerationSettings(_Section):
     @classmethod
     def _expand_optional(cls, value: Path | None) -> Path | None:
         return Path(value).expanduser() if value else None
+
+    @model_validator(mode="after")
+    def _select_backend(self) -> "GenerationSettings":
+        return _select_by_url(self, "backend", "openai", ",".join(self.server_url_list()), "NEOC_LLM_URLS")
+
+    def server_url_list(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.server_urls.split(",") if u.strip()]
 
     def resolved_model_path(self) -> Path | None:
         """The GGUF to load: ``model_path`` if set, else the first ``*.gguf`` in ``models_dir``."""
@@ -257,6 +319,12 @@ class ServeSettings(_Section):
     auth_password: str | None = None
     upload_max_mb: int = Field(default=50, ge=1)
     max_question_chars: int = Field(default=2000, ge=10)
+    max_request_body_kb: int = Field(
+        default=1024, ge=16, description="Largest request body (JSON API, UI events; not file uploads) read.")
+    login_free_attempts: int = Field(
+        default=5, ge=1, description="Wrong passwords from one address before each retry must wait.")
+    login_backoff_max_seconds: float = Field(
+        default=300.0, ge=1.0, description="Longest wait after repeated wrong passwords (doubles from 1 s).")
 
 
 class MonitoringSettings(_Section):
@@ -278,8 +346,10 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     "embedding_batch_size": ("embedding", "batch_size"),
     "embedding_device": ("embedding", "device"),
     **_same("embedding", "torch_threads"),
+    **_same("store", "chroma_url", "sync_interval_seconds"),
+    "vector_backend": ("store", "vector_backend"),
     **_same("store", "chunk_size_tokens", "chunk_overlap_tokens", "collection_name", "hnsw_m",
-            "hnsw_ef_construction", "hnsw_ef_search"),
+            "hnsw_ef_construction", "hnsw_ef_search", "follow_external_symlinks"),
     "retrieval_top_k": ("retrieval", "top_k"),
     "retrieval_candidates": ("retrieval", "candidates"),
     **_same("retrieval", "fusion", "rrf_k", "fusion_vector_weight", "lexical_max_terms", "lexical_max_postings",
@@ -294,10 +364,21 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     "cache_l2_size_limit_mb": ("cache", "l2_size_limit_mb"),
     "cache_similarity_threshold": ("cache", "similarity_threshold"),
     "cache_embedding_size_limit_mb": ("cache", "embedding_size_limit_mb"),
-    **_same("cache", "query_log_enabled", "prompt_version"),
+    **_same("cache", "query_log_enabled", "prompt_version", "l2_backend", "redis_url", "redis_timeout_seconds",
+            "redis_retry_seconds", "redis_prefix"),
+    "llm_backend": ("generation", "backend"),
+    "llm_urls": ("generation", "server_urls"),
+    "llm_model": ("generation", "server_model"),
+    "llm_api_key": ("generation", "server_api_key"),
+    "llm_connect_timeout_seconds": ("generation", "server_connect_timeout_seconds"),
+    "llm_read_timeout_seconds": ("generation", "server_read_timeout_seconds"),
+    "llm_retry_seconds": ("generation", "server_retry_seconds"),
+    "llm_max_concurrent": ("generation", "server_max_concurrent"),
     **_same("generation", "models_dir", "model_path", "n_ctx", "n_batch", "n_threads", "max_tokens", "temperature",
             "repeat_penalty", "repeat_last_n", "dry_multiplier", "dry_base", "dry_allowed_length", "loop_guard",
-            "use_mmap", "use_mlock", "pool_size", "pool_max_size", "pool_wait_timeout_seconds",
+            "use_mmap", "use_mlock", "pool_size", "pool_max_size", "pool_wait_timeout_seconds", "batching",
+            "prompt_statements", "prompt_drop_margin",
+            "admission_wait_seconds",
             "memory_budget_fraction", "guard_rss_limit_mb", "guard_system_memory_percent"),
     "verify_answers": ("verification", "enabled"),
     "verify_min_coverage": ("verification", "min_coverage"),
@@ -307,7 +388,8 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     **_same("verification", "answerability_check", "nli_model_path", "nli_min_entailment",
             "extractive_max_sentences", "extractive_term_weight", "extractive_margin",
             "extractive_off_topic_margin"),
-    **_same("serve", "host", "port", "auth_username", "auth_password", "upload_max_mb", "max_question_chars"),
+    **_same("serve", "host", "port", "auth_username", "auth_password", "upload_max_mb", "max_question_chars",
+            "max_request_body_kb", "login_free_attempts", "login_backoff_max_seconds"),
     **_same("monitoring", "metrics_window", "alert_p95_seconds", "alert_error_rate", "alert_cache_hit_rate",
             "alert_memory_percent"),
 }
@@ -400,4 +482,6 @@ class Settings(BaseSettings):
         data = self.model_dump(mode="json")
         if data["serve"].get("auth_password"):
             data["serve"]["auth_password"] = "***"
+        if data["generation"].get("server_api_key"):
+            data["generation"]["server_api_key"] = "***"
         return data

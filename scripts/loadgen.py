@@ -235,7 +235,7 @@ def find_listening_pid(port: int) -> int | None:
 class RequestRecord:
     start: float  # seconds since the run started
     latency_ms: float
-    outcome: str  # llm | extractive | not-found | cached_l1 | cached_l2 | error:<kind>
+    outcome: str  # llm | extractive | extractive_busy | not-found | cached_l1 | cached_l2 | error:<kind>
     kind: str  # question kind
     question_id: str
     user: int
@@ -444,6 +444,8 @@ def build_report(result: LoadResult, config: dict) -> dict:
         "outcomes": dict(Counter(r.outcome for r in records)),
         "cache_hit_rate": _hit_rate(records),
         "cacheable_hit_rate": _cacheable_hit_rate(records),
+        # answered with quotes at once because every model slot was busy (admission control)
+        "degraded_share": round(sum(r.outcome == "extractive_busy" for r in ok) / len(ok), 4) if ok else None,
         "by_kind": {
             kind: {"requests": len(rs), "hit_rate": _hit_rate(rs), "latency_ms": latency_summary(r.latency_ms for r in rs)}
             for kind in (*KINDS, RECYCLED) if (rs := [r for r in records if r.kind == kind])
@@ -475,6 +477,8 @@ def summary_line(report: dict) -> dict:
         "throughput_rps": report["throughput_rps"],
         "cache_hit_rate": report["cache_hit_rate"],
         "cacheable_hit_rate": report["cacheable_hit_rate"],
+        "degraded_share": report["degraded_share"],
+        "error_rate": round(report["errors"] / report["requests"], 4) if report["requests"] else None,
         "peak_rss_mb": {k: round(v / 2**20, 1) for k, v in peak.items()},
         "report": report.get("report_path"),
     }

@@ -12,6 +12,10 @@ Against a running server on this machine (``POST {url}/api/ask`` JSON
 
     python scripts/loadtest.py --url http://127.0.0.1:7860 --users 20 --duration 120
 
+Several instances (e.g. two ``serve`` behind one LLM server, docs/deploy.md):
+``--url http://127.0.0.1:7860,http://127.0.0.1:7861`` sends the requests to
+them in turn, as a round-robin load balancer would.
+
 Question mix: ``--questions`` (default tests/data/loadtest_questions.jsonl, each
 line ``{"id", "text", "kind": "repeat"|"paraphrase"|"new"}``); ``--repeat-ratio``
 of the requests are recurring questions (``--paraphrase-share`` of those
@@ -52,7 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     target = p.add_mutually_exclusive_group()
     target.add_argument("--in-process", action="store_true", help="Run the assistant in this process.")
-    target.add_argument("--url", help="Loopback server, e.g. http://127.0.0.1:7860 (POST /api/ask).")
+    target.add_argument("--url", help="Loopback server(s), e.g. http://127.0.0.1:7860 (POST /api/ask); "
+                        "comma-separated for several instances, asked in turn.")
     p.add_argument("--users", type=int, default=10, help="Concurrent simulated users (threads).")
     p.add_argument("--requests", type=int, default=None, help="Stop after this many requests.")
     p.add_argument("--duration", type=float, default=None, help="Stop after this many seconds.")
@@ -91,6 +96,22 @@ def build_questions(path: Path) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     counts = {k: sum(r["kind"] == k for r in rows) for k in loadgen.KINDS}
     print(f"wrote {len(rows)} questions to {path}: {counts}")
+
+
+class RoundRobin:
+    """Several instances behind one address: each request goes to the next one in turn."""
+
+    def __init__(self, targets: list):
+        self.targets = targets
+        self.base = ",".join(t.base for t in targets)
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def ask(self, question: str) -> dict:
+        with self._lock:
+            target = self.targets[self._next % len(self.targets)]
+            self._next += 1
+        return target.ask(question)
 
 
 def log(msg: str) -> None:
@@ -155,17 +176,18 @@ def main(argv: list[str] | None = None) -> int:
             target, assistant, model, preflight = in_process_target(args)
             mode = "in-process"
         else:
-            target = loadgen.HttpTarget(args.url, timeout=args.timeout)
-            mode = "url"
-            pid = args.server_pid
-            if pid is None:
-                from urllib.parse import urlsplit
+            from urllib.parse import urlsplit
 
-                pid = loadgen.find_listening_pid(urlsplit(target.base).port or 80)
-            if pid:
-                pids["server"] = pid
-            else:
-                log("note: server PID unknown (give --server-pid); peak RSS covers this process only")
+            targets = [loadgen.HttpTarget(u.strip(), timeout=args.timeout) for u in args.url.split(",") if u.strip()]
+            target = targets[0] if len(targets) == 1 else RoundRobin(targets)
+            mode = "url"
+            for n, one in enumerate(targets):
+                pid = args.server_pid if len(targets) == 1 and args.server_pid else \
+                    loadgen.find_listening_pid(urlsplit(one.base).port or 80)
+                if pid:
+                    pids["server" if len(targets) == 1 else f"server{n + 1}"] = pid
+                else:
+                    log(f"note: PID of {one.base} unknown (give --server-pid); peak RSS leaves it out")
     except Exception as exc:  # NeocError (e.g. non-loopback URL) and setup failures: one line
         log(f"error: {exc}")
         return 2

@@ -5,7 +5,8 @@
   ``playwright install`` (that downloads a browser).
 * ``ServerProcess``: ``python -m neoc_assistant serve --port <free port>`` in a
   subprocess with its own ``NEOC_*`` environment, waited on until the page is
-  usable (HTTP 200 on ``/`` and the Gradio config loaded), stopped by its pid.
+  usable (HTTP 200 on ``/`` and the Gradio config loaded), stopped by its
+  process group (``services.ManagedProcess``).
 * ``launch_browser()``: headless Chromium through Playwright's Python API with
   the offline flags and a fresh user-data-dir.
 """
@@ -15,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from services import ManagedProcess, ServiceError, free_port  # noqa: F401 - free_port: for the browser tests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,7 +41,7 @@ CHROMIUM_ARGS = [
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
-class SetupError(RuntimeError):
+class SetupError(ServiceError):
     """The browser test cannot run on this machine (reported as a failure, not a skip)."""
 
 
@@ -67,12 +68,6 @@ def ensure_chromium(timeout: float = 900) -> Path:
     return CHROMIUM
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - localhost only
@@ -81,80 +76,37 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-class ServerProcess:
+class ServerProcess(ManagedProcess):
     """The real server in a subprocess; ``with ServerProcess(env) as server: server.url``."""
 
     def __init__(self, env: dict[str, str], *, log_path: Path, port: int | None = None,
                  extra_args: list[str] | None = None, startup_timeout: float = 240):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**clean_environ(), **env, "PYTHONUNBUFFERED": "1"}
-        self.log_path = log_path
-        self.extra_args = extra_args or []
-        self.startup_timeout = startup_timeout
-        self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
         self.ready_seconds: float | None = None
+        cmd = [sys.executable, "-m", "neoc_assistant", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+               *(extra_args or [])]
+        super().__init__(cmd, log_path=log_path, ready=self._usable, cwd=REPO_ROOT, startup_timeout=startup_timeout,
+                         env={**clean_environ(), **env, "PYTHONUNBUFFERED": "1"})
 
     def start(self) -> "ServerProcess":
-        """Start and wait until usable; on a failed start the process is stopped before raising."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "wb")
-        cmd = [sys.executable, "-m", "neoc_assistant", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               *self.extra_args]
         self.started_at = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        super().start()
         return self
 
-    def wait_ready(self) -> float:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SetupError(f"server exited with {self.proc.returncode} during startup:\n{self.log_tail()}")
-            try:
-                status, _ = http_get(self.url + "/", timeout=2)
-                if status == 200:
-                    cstatus, body = http_get(self.url + "/config", timeout=5)
-                    if cstatus == 200 and json.loads(body).get("components"):
-                        self.ready_seconds = time.perf_counter() - self.started_at
-                        return self.ready_seconds
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.1)
-        raise SetupError(f"server not ready after {self.startup_timeout:.0f}s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
+    def _usable(self) -> bool:
+        """HTTP 200 on ``/`` and the Gradio config loaded."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc is None or self._log.closed:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)  # our own session: the server and nothing else
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self._log.close()
-
-    def __enter__(self) -> "ServerProcess":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+            status, _ = http_get(self.url + "/", timeout=2)
+            if status == 200:
+                cstatus, body = http_get(self.url + "/config", timeout=5)
+                if cstatus == 200 and json.loads(body).get("components"):
+                    self.ready_seconds = time.perf_counter() - self.started_at
+                    return True
+        except (OSError, ValueError):
+            pass
+        return False
 
 
 def clean_environ() -> dict[str, str]:

@@ -58,3 +58,12 @@ def make_container(embedder: Embedder, tmp_path: Path):
 @pytest.fixture
 def container(make_container) -> Container:
     return make_container()
+
+
+@pytest.fixture
+def gradio_uploads(tmp_path: Path, monkeypatch) -> Path:
+    """Gradio's upload folder for this test: the only place the UI accepts uploaded files from."""
+    folder = tmp_path / "gradio-uploads"
+    folder.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
+    return folder

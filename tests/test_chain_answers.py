@@ -192,3 +192,20 @@ def test_a_true_answer_to_another_question_is_replaced_by_quotes(make_container,
     assert answer.mode == "extractive" and "did not answer the question" in answer.notice
     assert events[-2].text == answer.answer and "15 litres per person per day" in answer.answer
     assert not container.assistant.ask(WATER_Q).cached
+
+
+def test_a_busy_model_gives_quotes_at_once_not_an_error(make_container, kb_copy):
+    from neoc_assistant.errors import BusyError
+
+    engine = ScriptedEngine("unused")
+
+    def busy(*args, **kwargs):
+        raise BusyError("all answer slots are busy")
+
+    engine.stream = busy
+    container = _assistant(make_container, kb_copy, engine=engine)
+    answer = container.assistant.ask(WATER_Q)
+    assert answer.mode == "extractive" and "busy" in answer.notice
+    assert "15 litres per person per day" in answer.answer and answer.generation == {"admission": "busy"}
+    assert container.assistant.stats()["outcomes"].get("extractive_busy") == 1
+    assert not container.assistant.ask(WATER_Q).cached

@@ -1,4 +1,5 @@
-"""GenerationEngine on a real (tiny, random-weight) GGUF through real llama.cpp."""
+"""GenerationEngine on a real (tiny, random-weight) GGUF through real llama.cpp (tests marked batching=False exercise the
+one-context-per-answer pool; the batched scheduler has its own tests in test_generate_batching.py)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def test_long_output_and_max_tokens_clamped_to_context(make_engine, tiny_model):
 
 
 def test_cancel_releases_context_at_once_and_pool_stays_usable(make_engine, tiny_model):
-    eng = make_engine(tiny_model, pool_size=1, n_ctx=1024)
+    eng = make_engine(tiny_model, pool_size=1, n_ctx=1024, batching=False)
     cancel = threading.Event()
     s = eng.stream(messages(), max_tokens=5000, cancel=cancel)
     for _ in range(3):
@@ -93,7 +94,7 @@ def test_cancel_from_another_thread_while_streaming(make_engine, tiny_model):
 
 
 def test_closed_or_dropped_stream_frees_context(make_engine, tiny_model):
-    eng = make_engine(tiny_model, pool_size=1)
+    eng = make_engine(tiny_model, pool_size=1, batching=False)
     s = eng.stream(messages(), max_tokens=500)
     next(s)
     s.close()  # client disconnected
@@ -119,7 +120,7 @@ def test_closed_or_dropped_stream_frees_context(make_engine, tiny_model):
 
 
 def test_pool_exhaustion_queues_then_busy_error(make_engine, tiny_model):
-    eng = make_engine(tiny_model, pool_size=1, pool_wait_timeout_seconds=0.6)
+    eng = make_engine(tiny_model, pool_size=1, pool_wait_timeout_seconds=0.6, batching=False)
     holder = eng.stream(messages(), max_tokens=500)
     next(holder)
     errors: list[Exception] = []
@@ -189,7 +190,8 @@ def test_concurrent_streams_use_separate_contexts(make_engine, tiny_model):
 def test_guard_escalates_and_finally_refuses(make_engine, tiny_model):
     seen: list[str] = []
     shed_calls = []
-    eng = make_engine(tiny_model, on_guard_action=seen.append, shed_cache=lambda: shed_calls.append(1) or 3)
+    eng = make_engine(tiny_model, on_guard_action=seen.append, shed_cache=lambda: shed_calls.append(1) or 3,
+                      batching=False)
     eng.generate(messages(), max_tokens=3)
     assert eng.pool_stats()["created"] == 1 and seen == []
     eng.guard.rss_limit_mb = 64  # forced low threshold: this process is far above it

@@ -9,7 +9,8 @@ import pytest
 from generate_fixtures import engine_settings, tiny_model  # noqa: F401
 
 from neoc_assistant.errors import ModelError
-from neoc_assistant.generate import model_file
+from neoc_assistant.cli import main
+from neoc_assistant.generate import model_file, quantize
 from neoc_assistant.generate.engine import GenerationEngine
 from neoc_assistant.settings import Settings
 
@@ -164,3 +165,26 @@ def test_valid_gguf_of_unknown_architecture(tmp_path):
     msg = _one_line(info.value)
     assert "unknown model architecture" in msg and "foo-arch" in msg and "strange.gguf" in msg
     assert not eng.pool_stats()["model_loaded"]
+
+
+def test_slow_quant_type_is_named_and_converted(tmp_path, capsys):
+    """SmolLM2 ships as Q4_1 (no fast CPU kernels): verify says so, convert makes a Q4_0 that loads."""
+    from generate_fixtures import real_model
+
+    source = real_model("smollm2-135m")
+    with pytest.raises(SystemExit) as done:
+        main(["models", "verify", str(source), "--no-checksum", "--json"])
+    assert done.value.code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["quantization"] == "Q4_1" and "models convert" in report["quantization_advice"]
+
+    target = tmp_path / "smol.Q4_0.gguf"
+    with pytest.raises(SystemExit) as done:
+        main(["models", "convert", str(source), "--out", str(target)])
+    assert done.value.code == 0 and target.is_file()
+    capsys.readouterr()
+    info = model_file.inspect_gguf(target)
+    assert quantize.file_type(info.metadata) == "Q4_0" and quantize.slow_type_advice(info.metadata, target) is None
+    engine = GenerationEngine(engine_settings(tmp_path, target).generation)
+    assert engine.generate([{"role": "user", "content": "Say hello."}], max_tokens=8)
+    engine.close()

@@ -357,12 +357,13 @@ def run_cli(args: list[str], data_dir: Path, **env) -> subprocess.CompletedProce
 def test_cli_ingest_and_search_json(kb, tmp_path):
     data_dir = tmp_path / "cli-data"
     (kb / "broken.pdf").write_bytes(b"%PDF garbage")
-    proc = run_cli(["ingest", str(kb), "--json"], data_dir)
+    proc = run_cli(["ingest", str(kb), "--json"], data_dir, NEOC_KB_DIR=str(kb))
     assert proc.returncode == 1, proc.stderr  # one file failed -> non-zero exit
     summary = json.loads(proc.stdout)
     assert summary["added"] == 2 and summary["failures"][0]["source"] == "broken.pdf"
 
-    proc = run_cli(["search", "how often must the relay generator get diesel", "--k", "2", "--json"], data_dir)
+    proc = run_cli(["search", "how often must the relay generator get diesel", "--k", "2", "--json"], data_dir,
+                   NEOC_KB_DIR=str(kb))
     assert proc.returncode == 0, proc.stderr
     hits = json.loads(proc.stdout)
     assert [h["rank"] for h in hits] == [1, 2]

@@ -76,7 +76,7 @@ def test_api_ask_maps_errors_to_status_codes(client, fake_api, error, status):
 
 
 def test_api_ask_rejects_a_malformed_body(client):
-    assert client.post("/api/ask", json={"use_cache": True}).status_code == 422
+    assert client.post("/api/ask", json={"use_cache": True}).status_code == 400
 
 
 def test_health_is_503_when_unhealthy(client, fake_api):

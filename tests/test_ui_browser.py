@@ -504,19 +504,34 @@ def test_second_user_is_queued_and_sees_it(llm_live):
     llm_live.assert_offline()
 
 
+LLM_ANSWERED_QUESTIONS = (
+    "Police say 12 dead, the district EOC says 15. Which figure goes in the sitrep?",
+    "What flow in cumecs at Khokana means the Bagmati is in danger?",
+    "Which form does the IC sign to approve the whole IAP?",
+    "M6.3 quake, Level 1 kicked in automatically. How long has the Secretary got to confirm the activation after the fact?",
+)
+
+
 def test_verified_answer_cached_badge_and_thumbs_down_evicts_it(smollm2_live):
     base = smollm2_live.url
-    # SmolLM2 (greedy) answers this with one sentence the passages support and others they do not.
-    question = "If I'm keeping an ICS 214, can I stop writing in the duty log?"
-    status, body = post_json(base + "/api/ask", {"question": question})
-    assert status == 200 and body["mode"] == "llm" and not body["cached"], body
+    # Questions SmolLM2 (greedy) answered with verified sentences in scripts/eval_answers.py (most of
+    # its answers are replaced by quotes, which are never cached): the first it answers itself is used.
+    answers = []
+    for question in LLM_ANSWERED_QUESTIONS:
+        status, body = post_json(base + "/api/ask", {"question": question})
+        assert status == 200 and not body["cached"], body
+        answers.append(body)
+        if body["mode"] == "llm":
+            break
+    assert body["mode"] == "llm", [(a["mode"], a["answer"][:200]) for a in answers]
     assert body["verification"]["status"] in ("verified", "partial")
 
     page = smollm2_live.new_page()
     ask(page, question)
     text = wait_bot(page, 1, lambda t: "answered in" in t, timeout=60, what="finished")
     assert "Cached L1" in text and "L1 memory" in text, text[-300:]
-    assert "Sources" in text and "does not replace" in text
+    opening = body["answer"][:25]  # the verified answer the API gave, now served from the cache
+    assert "Sources" in text and opening in text, (opening, text[:300])
     if body["unsupported_claims"]:
         assert "removed as not found in the documents" in text
     screenshot(page, "ui-chat-verified.png")
@@ -526,7 +541,7 @@ def test_verified_answer_cached_badge_and_thumbs_down_evicts_it(smollm2_live):
 
     ask(page, question)  # evicted: generated afresh, not served from cache
     after = wait_bot(page, 2, lambda t: "answered in" in t, timeout=120, what="answered afresh")
-    assert "Cached" not in after and "does not replace" in after
+    assert "Cached" not in after and opening in after, after[:300]
     feedback = Path(smollm2_live.server.env["NEOC_DATA_DIR"]) / "logs" / "feedback.jsonl"
     record = json.loads(feedback.read_text().splitlines()[-1])
     assert record["helpful"] is False and record["cached"] is True and record["question"] == question

@@ -355,15 +355,15 @@ def test_safe_filename_strips_paths_and_odd_characters():
     assert safe_filename("C:\\x\\sit rep;rm -rf.md") == "sit rep_rm -rf.md"
 
 
-def test_upload_validation_is_enforced_server_side(tmp_path, settings):
+def test_upload_validation_is_enforced_server_side(gradio_uploads, settings):
     kb = KnowledgeBaseHandlers(FakeAssistant(Settings(data_dir=settings.paths.data_dir, upload_max_mb=1)))
-    ok = tmp_path / "sop.md"
+    ok = gradio_uploads / "sop.md"
     ok.write_text("# SOP\nText.")
-    exe = tmp_path / "tool.exe"
+    exe = gradio_uploads / "tool.exe"
     exe.write_bytes(b"MZ")
-    big = tmp_path / "big.txt"
+    big = gradio_uploads / "big.txt"
     big.write_bytes(b"a" * (1024 * 1024 + 1))
-    empty = tmp_path / "empty.md"
+    empty = gradio_uploads / "empty.md"
     empty.write_text("")
     accepted, rejected = kb.validate([str(ok), str(exe), str(big), str(empty)])
     assert [name for _, name in accepted] == ["sop.md"]
@@ -374,13 +374,13 @@ def test_upload_validation_is_enforced_server_side(tmp_path, settings):
 
 
 @pytest.mark.slow
-def test_upload_ingests_lists_and_deletes_a_document(container, tmp_path):
+def test_upload_ingests_lists_and_deletes_a_document(container, gradio_uploads):
     assistant = container.assistant
     kb = KnowledgeBaseHandlers(assistant)
-    doc = tmp_path / "incoming" / "Dam break plan.md"
+    doc = gradio_uploads / "incoming" / "Dam break plan.md"
     doc.parent.mkdir()
     doc.write_text("# Dam break plan\n\nIf the Kulekhani dam is breached, evacuate zone A within 30 minutes.\n")
-    bad = tmp_path / "incoming" / "virus.exe"
+    bad = gradio_uploads / "incoming" / "virus.exe"
     bad.write_bytes(b"MZ...")
     before = assistant.kb_version()
     summary, rows, dropdown, info = kb.upload([str(doc), str(bad)])
@@ -441,3 +441,11 @@ def test_build_ui_limits_generation_concurrency_to_the_pool(fake):
     respond_ids = sorted(f._id for f in generate)
     assert len(cancellers) == 3 and all(sorted(f.cancels) == respond_ids for f in cancellers)  # Stop, New, Clear
     assert demo.get_config_file()["analytics_enabled"] is False
+
+
+def test_system_tab_shows_answer_slots_queue_and_busy_quotes():
+    stats = {"pool": {"batching": True, "in_use": 3, "size": 8, "waiting": 2, "expected_wait_seconds": 5.2,
+                      "refused_busy": 4}}
+    md = render.metrics_markdown(stats)
+    assert r"answer slots (one batched context) in use / size | 3 / 8 \(2 queued, expected wait 5 s\)" in md
+    assert "answered with quotes because the model was busy | 4" in md

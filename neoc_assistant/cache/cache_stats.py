@@ -20,7 +20,7 @@ from collections import deque
 from typing import Callable
 
 from neoc_assistant.cache.counters import Counters
-from neoc_assistant.cache.tiers import CacheTiers
+from neoc_assistant.cache.tiers import CacheTiers, TierUnavailable
 from neoc_assistant.figures import latency_summary
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,9 @@ class CacheStatistics:
         self.emit("clear")
 
     def l2_error(self, where: str, exc: Exception) -> None:
-        log.warning("response cache: disk tier error during %s: %s", where, exc)
+        # a tier known to be down said so once (redis_tier.RedisLink); each call is then only counted
+        (log.debug if isinstance(exc, TierUnavailable) else log.warning)(
+            "response cache: shared tier error during %s: %s", where, exc)
         self.counts.add("l2_errors", shared=False)
         self.emit("l2_error")
 

@@ -15,7 +15,9 @@ questions. This class makes those local copies agree with the shared tier:
   versions from L2 (one indexed DELETE per version); each process drops its
   own entries of other versions the first time it sees the new one. A request
   that started before a re-ingest carries a known, older version and evicts
-  nothing (``sync``).
+  nothing (``sync``). An ingest records its new version at once
+  (``ResponseCache.knowledge_changed``) and, with Redis, announces it: every
+  instance listening drops its other-version L1 entries (``announced``).
 """
 
 from __future__ import annotations
@@ -64,26 +66,39 @@ class CacheCoherence:
                         self.drop_local(lambda ctx_hash: True)
                         self.kb_seen = None
                     self.epoch_seen = epoch
-        if ctx.kb_version == self.kb_seen:
+        self.sync_version(ctx.kb_version)
+
+    def sync_version(self, kb_version: str) -> None:
+        """Record ``kb_version`` in the shared tier (a new one evicts the others) and drop this
+        process's entries of versions that are no longer current."""
+        if kb_version == self.kb_seen:
             return
+        l2 = self._tiers.l2
         with self._lock:
-            if ctx.kb_version == self.kb_seen:
+            if kb_version == self.kb_seen:
                 return
             evicted = 0
-            current = ctx.kb_version
+            current = kb_version
             if l2 is not None:
                 try:
-                    _is_new, stale = l2.note_kb_version(ctx.kb_version)
+                    _is_new, stale = l2.note_kb_version(kb_version)
                     for version in stale:
                         evicted += l2.evict_version(version)
-                    current = l2.current_kb_version() or ctx.kb_version
+                    current = l2.current_kb_version() or kb_version
                 except Exception as exc:  # noqa: BLE001
                     self._stats.l2_error("kb_version", exc)
             dropped = self.drop_local(lambda ctx_hash: self.ctx_versions.get(ctx_hash, current) != current)
-            if ctx.kb_version == current:
+            if kb_version == current:
                 self.kb_seen = current
         if evicted or dropped:
             self._stats.kb_evicted(evicted + dropped)
+
+    def announced(self, kb_version: str) -> None:
+        """Another instance made ``kb_version`` current (the Redis channel): drop other versions' L1
+        entries now, before this process has even synced its own knowledge base."""
+        dropped = self.drop_local(lambda ctx_hash: self.ctx_versions.get(ctx_hash, kb_version) != kb_version)
+        if dropped:
+            self._stats.kb_evicted(dropped)
 
     def drop_local(self, doomed: Callable[[str], bool]) -> int:
         """Forget this process's L1 entries and indexes of the contexts ``doomed`` names."""

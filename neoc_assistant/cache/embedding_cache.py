@@ -7,11 +7,13 @@ already fingerprints the weights, so a different model never reads another's
 vectors, and the text itself is not stored. Values are raw float32 bytes.
 
 Two tiers: a small in-process LRU (hot query vectors: no disk read at all) and a
-``diskcache`` store (``<cache_dir>/embeddings``) shared by all processes, with
-no expiry (a vector never goes stale) and least-recently-stored culling at
-``cache.embedding_size_limit_mb``. The disk store is opened on first use, so
-building the cache touches no disk. Disk errors degrade to a miss; the
-Embedder then simply computes the vector.
+shared store, opened on first use so building the cache touches nothing: by
+default a ``diskcache`` store (``<cache_dir>/embeddings``) shared by this
+machine's processes, with no expiry (a vector never goes stale) and
+least-recently-stored culling at ``cache.embedding_size_limit_mb``; with
+``cache.l2_backend = "redis"`` Redis (``redis_tier.RedisBlobStore``), shared
+by every instance. Store errors degrade to a miss; the Embedder then simply
+computes the vector.
 """
 
 from __future__ import annotations
@@ -20,18 +22,41 @@ import hashlib
 import logging
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from cachetools import LRUCache
 
 from neoc_assistant.cache.counters import Counters
+from neoc_assistant.cache.tiers import TierUnavailable
 
 log = logging.getLogger(__name__)
 
 
+class DiskBlobStore:
+    """The ``diskcache`` store, with the ``set_many`` the cache writes through."""
+
+    def __init__(self, directory: Path, size_limit_mb: int):
+        import diskcache
+
+        directory.mkdir(parents=True, exist_ok=True)
+        self.cache = diskcache.Cache(str(directory), size_limit=size_limit_mb * (1 << 20),
+                                     eviction_policy="least-recently-stored", timeout=30)
+        self.get, self.volume, self.clear, self.close = self.cache.get, self.cache.volume, self.cache.clear, self.cache.close
+
+    def set_many(self, items: list[tuple[str, bytes]]) -> None:
+        with self.cache.transact():
+            for key, raw in items:
+                self.cache.set(key, raw)
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+
 class EmbeddingCache:
-    def __init__(self, directory: Path, size_limit_mb: int = 256, *, memory_items: int = 4096):
+    def __init__(self, directory: Path, size_limit_mb: int = 256, *, memory_items: int = 4096,
+                 open_store: Callable[[], Any] | None = None):
+        """``open_store``: the shared store to use instead of the disk one under ``directory``."""
         self._mem: LRUCache = LRUCache(maxsize=max(1, memory_items))
         self._lock = threading.Lock()
         self.counts = Counters()
@@ -39,6 +64,7 @@ class EmbeddingCache:
         self._size_limit_mb = int(size_limit_mb)
         self._disk_store = None
         self._disk_opened = False
+        self._open_store = open_store
 
     @property
     def hits(self) -> int:
@@ -63,11 +89,9 @@ class EmbeddingCache:
 
     def _open_disk(self):
         try:
-            import diskcache
-
-            self._directory.mkdir(parents=True, exist_ok=True)
-            return diskcache.Cache(str(self._directory), size_limit=self._size_limit_mb * (1 << 20),
-                                   eviction_policy="least-recently-stored", timeout=30)
+            if self._open_store is not None:
+                return self._open_store()
+            return DiskBlobStore(self._directory, self._size_limit_mb)
         except Exception as exc:  # noqa: BLE001 - memory-only is still useful
             log.warning("embedding cache: disk store unavailable (%s); using memory only", exc)
             return None
@@ -107,15 +131,13 @@ class EmbeddingCache:
         if disk is None:
             return
         try:
-            with disk.transact():
-                for key, vec in items:
-                    disk.set(key, vec.tobytes())
+            disk.set_many([(key, vec.tobytes()) for key, vec in items])
         except Exception as exc:  # noqa: BLE001
             self._error(exc)
 
     def _error(self, exc: Exception) -> None:
         self.counts.add("errors", shared=False)
-        log.warning("embedding cache: disk error: %s", exc)
+        (log.debug if isinstance(exc, TierUnavailable) else log.warning)("embedding cache: store error: %s", exc)
 
     def stats(self) -> dict:
         data = {"hits": self.hits, "misses": self.misses, "errors": self.errors, "memory_items": len(self._mem)}

@@ -32,8 +32,9 @@ so old entries are unreachable at once, and they are reclaimed eagerly
 Model or prompt changes make old entries unreachable; those expire lazily
 (L2 TTL, size-limit culling).
 
-Failures of the disk tier (locked, full, corrupt) never fail a question: they
-are logged, counted (``l2_errors``) and the cache carries on in memory.
+Failures of the shared tier (a disk locked, full or corrupt; Redis down) never
+fail a question: they are logged, counted (``l2_errors``) and the cache carries
+on in memory.
 Statistics and the events sent to monitoring: ``cache_stats.py``.
 """
 
@@ -50,7 +51,7 @@ from neoc_assistant.cache.cache_stats import CacheStatistics
 from neoc_assistant.cache.coherence import CacheCoherence
 from neoc_assistant.cache.entries import CACHE_FORMAT, CACHEABLE_MODES, CacheContext, CachedAnswer, CacheEntry, CacheLookup, text_hash
 from neoc_assistant.cache.lexicon import KBLexicon
-from neoc_assistant.cache.tiers import CacheTiers, DiskTier, MemoryTier, open_l2_tier
+from neoc_assistant.cache.tiers import CacheTiers, DiskTier, MemoryTier, SharedTier, open_l2_tier
 from neoc_assistant.cache.vocabulary import KBVocabulary
 from neoc_assistant.language.discourse import normalize_key
 from neoc_assistant.settings import CacheSettings
@@ -75,6 +76,7 @@ class ResponseCache:
         lexicon: KBLexicon | None = None,
         on_event: Callable[[str], None] | None = None,
         latency_window: int = 1000,
+        redis=None,
         l1_timer: Callable[[], float] = time.monotonic,
         corroborate: Callable[[str, np.ndarray, str, np.ndarray], bool] | None = None,
     ):
@@ -82,7 +84,8 @@ class ResponseCache:
         version (shared with the answerability check); ``lexicon`` instead fixes one guard vocabulary
         (tests, evaluation). ``latency_window``: lookups whose latency ``stats()`` summarises.
         ``corroborate(cached, cached_vector, incoming, incoming_vector)``: the evidence a relaxed
-        guard verdict needs (``agreement.RetrievalAgreement``); without it relaxed matches are refused."""
+        guard verdict needs (``agreement.RetrievalAgreement``); without it relaxed matches are refused.
+        ``redis``: the process's ``RedisLink`` when ``cache.l2_backend = "redis"``."""
         if lexicon is not None:
             vocabulary = KBVocabulary.fixed(lexicon)
         if vocabulary is None:
@@ -94,7 +97,7 @@ class ResponseCache:
         self.threshold = float(settings.similarity_threshold)
         self.l2_ttl = float(settings.l2_ttl_seconds)
         l1 = MemoryTier(settings.l1_max_items, settings.l1_ttl_seconds, timer=l1_timer)
-        self.tiers = CacheTiers(l1, (lambda: open_l2_tier(settings, Path(directory))) if self.enabled else None)
+        self.tiers = CacheTiers(l1, (lambda: open_l2_tier(settings, Path(directory), redis)) if self.enabled else None)
         self.statistics = CacheStatistics(self.tiers, on_event, latency_window)
         self.coherence = CacheCoherence(self.tiers, self.statistics)
         self._dim: int | None = None
@@ -105,7 +108,7 @@ class ResponseCache:
         return self.tiers.l1
 
     @property
-    def l2(self) -> DiskTier | None:
+    def l2(self) -> SharedTier | None:
         return self.tiers.l2
 
     # ================================================================== public API
@@ -211,6 +214,24 @@ class ResponseCache:
             except Exception as exc:  # noqa: BLE001
                 self.statistics.l2_error("clear", exc)
         self.statistics.cleared()
+
+    def knowledge_changed(self, kb_version: str) -> None:
+        """This process changed the knowledge base: make ``kb_version`` current for every process now
+        (old entries evicted, other instances told), not at the next question."""
+        if not self.enabled:
+            return
+        self.coherence.sync_version(kb_version)
+        l2 = self.l2
+        if l2 is not None:
+            try:
+                l2.announce(kb_version)
+            except Exception as exc:  # noqa: BLE001
+                self.statistics.l2_error("announce", exc)
+
+    def on_announced(self, kb_version: str) -> None:
+        """Another instance announced ``kb_version`` (Redis channel)."""
+        if self.enabled:
+            self.coherence.announced(kb_version)
 
     def shed_l1(self, fraction: float = 0.5) -> int:
         n = self.l1.shed(fraction)

@@ -9,8 +9,9 @@
   ``cache.l2_ttl_seconds`` and the whole store is culled least-recently-stored
   beyond ``cache.l2_size_limit_mb``. It survives restarts and is shared by
   every process on the machine. ``open_l2_tier`` picks the L2 by the
-  setting (a Redis tier would be one more ``case``); ``CacheTiers`` opens it
-  on first use, so building a cache touches no disk.
+  setting: ``"redis"`` is ``RedisTier`` (``redis_tier.py``), the same methods
+  shared by every instance; ``CacheTiers`` opens it on first use, so building
+  a cache touches no disk.
 * ``SemanticIndex``: per cache context, a float32 matrix of cached-question
   vectors plus their guard features, searched with one matrix-vector product
   (single-threaded on purpose: see ``search``).
@@ -38,14 +39,21 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
 
 import numpy as np
 from cachetools import TTLCache
 
 from neoc_assistant.settings import CacheSettings
 
+if TYPE_CHECKING:
+    from neoc_assistant.cache.redis_tier import RedisLink, RedisTier
+
 log = logging.getLogger(__name__)
+
+
+class TierUnavailable(ConnectionError):
+    """The shared tier is known to be down (already reported once): this call is a miss."""
 
 
 # -- L1 -------------------------------------------------------------------------------------------
@@ -211,16 +219,28 @@ class DiskTier:
         self.cache.clear()
         self.cache.set("meta:epoch", epoch + 1)
 
+    def announce(self, version: str) -> None:
+        """Nothing to do: every process on this machine reads the current version from this store."""
+
     def close(self) -> None:
         self.cache.close()
 
 
-def open_l2_tier(settings: CacheSettings, directory: Path) -> DiskTier:
-    """The shared tier ``settings.l2_backend`` names."""
+SharedTier = Union[DiskTier, "RedisTier"]
+
+
+def open_l2_tier(settings: CacheSettings, directory: Path, redis: RedisLink | None = None) -> SharedTier:
+    """The shared tier ``settings.l2_backend`` names (``redis``: over the process's ``RedisLink``)."""
     match settings.l2_backend:
         case "disk":
             return DiskTier(directory, size_limit_bytes=int(settings.l2_size_limit_mb) * (1 << 20),
                             ttl_seconds=float(settings.l2_ttl_seconds))
+        case "redis":
+            from neoc_assistant.cache.redis_tier import RedisTier
+
+            if redis is None:
+                raise ValueError("cache.l2_backend = redis needs the process's RedisLink")
+            return RedisTier(redis, ttl_seconds=float(settings.l2_ttl_seconds))
     raise ValueError(f"unknown cache.l2_backend {settings.l2_backend!r}")  # pragma: no cover - Literal
 
 
@@ -231,15 +251,15 @@ class CacheTiers:
     the cache carries on in memory: a broken disk must never fail a question.
     """
 
-    def __init__(self, l1: MemoryTier, open_l2: Callable[[], DiskTier] | None):
+    def __init__(self, l1: MemoryTier, open_l2: Callable[[], SharedTier] | None):
         self.l1 = l1
         self._open_l2 = open_l2
-        self._l2: DiskTier | None = None
+        self._l2: SharedTier | None = None
         self._opened = open_l2 is None
         self._lock = threading.Lock()
 
     @property
-    def l2(self) -> DiskTier | None:
+    def l2(self) -> SharedTier | None:
         if not self._opened:
             with self._lock:
                 if not self._opened:
@@ -251,7 +271,7 @@ class CacheTiers:
         return self._l2
 
     @property
-    def l2_if_open(self) -> DiskTier | None:
+    def l2_if_open(self) -> SharedTier | None:
         """The L2 if it was opened already (closing and exiting must not open it)."""
         return self._l2
 

@@ -38,6 +38,10 @@ def ingest(
         True, "--prune/--no-prune", help="Purge documents that disappeared from an ingested folder."
     ),
     delete: Optional[list[str]] = typer.Option(None, "--delete", help="Remove a document by its source name."),
+    repair: bool = typer.Option(False, "--repair", help="Make the vector store match the manifest (re-embeds "
+                                "missing chunks from the manifest; reads no file)."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Start a new manifest from PATHS (default: the KB "
+                                 "folder); the old, e.g. corrupt, one is moved aside."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
@@ -45,6 +49,10 @@ def ingest(
     service = assistant()
     if delete:
         summary = service.delete_documents(delete)
+    elif repair:
+        summary = service.repair_store()
+    elif rebuild:
+        summary = service.rebuild(paths or None)
     else:
         summary = service.ingest(paths or None, prune=prune, show_progress=progress and not as_json)
     if as_json:

@@ -18,7 +18,7 @@ from rich.table import Table
 from neoc_assistant.cli import app
 from neoc_assistant.cli.common import assistant, settings
 from neoc_assistant.errors import ModelError
-from neoc_assistant.generate import model_file, model_install
+from neoc_assistant.generate import model_file, model_install, quantize
 
 models_app = typer.Typer(no_args_is_help=True, help="List and verify local GGUF chat models.")
 app.add_typer(models_app, name="models")
@@ -108,6 +108,8 @@ def verify(
         "recommended": rec.key if rec else None, "sha256": None, "expected_sha256": want, "checksum_ok": None,
     }
     result["chat_template_used"] = assistant().describe_template(path).source
+    result["quantization"] = quantize.file_type(info.metadata)
+    result["quantization_advice"] = quantize.slow_type_advice(info.metadata, path)
     if checksum:
         import sys
 
@@ -128,6 +130,9 @@ def verify(
         used = result['chat_template_used']
         label = "the file's own (tokenizer.chat_template)" if used == "gguf" else used
         typer.echo(f"chat template: {label}")
+        typer.echo(f"quantization: {result['quantization']}")
+        if result["quantization_advice"]:
+            typer.echo(f"note: {result['quantization_advice']}")
         if result["sha256"]:
             typer.echo(f"sha256 {result['sha256']}")
             if want is None:
@@ -167,3 +172,21 @@ def install(
     finally:
         bar.close()
     typer.echo(f"{path}: {model.title}; sha256 {model.sha256[:16]}... verified ({model.licence})")
+    advice = quantize.slow_type_advice(model_file.inspect_gguf(path).metadata, path)
+    if advice:
+        typer.echo(f"note: {advice}")
+
+
+@models_app.command("convert")
+def convert(
+    path: Path = typer.Argument(..., help="The .gguf file to requantize."),
+    to: str = typer.Option("Q4_0", "--to", help="Target type: " + ", ".join(quantize.FAST_TYPES)),
+    out: Path = typer.Option(None, "--out", help="Where to write it (default: beside it, type in the name)."),
+) -> None:
+    """Requantize a GGUF to a type with fast CPU kernels (e.g. Q4_1 -> Q4_0), with llama.cpp's own quantizer."""
+    info = model_file.inspect_gguf(path)
+    target = out or path.with_name(f"{path.stem.rsplit('.', 1)[0]}.{to}.gguf")
+    typer.echo(f"{path.name} ({quantize.file_type(info.metadata)}) -> {target.name} ({to}) ...")
+    quantize.quantize(path, target, to)
+    typer.echo(f"{target}: {_mb(target.stat().st_size)}; check it with `models verify {target}`. The models folder "
+               "loads the first .gguf by name: remove or rename the old file, or set NEOC_MODEL_PATH.")

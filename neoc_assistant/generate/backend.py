@@ -1,12 +1,12 @@
 """What the chain and the front door need from whatever writes the answers, and where it is chosen.
 
-``generation.backend`` names the implementation (PrivateGPT-style): today
-``"llamacpp"`` - a local GGUF model in this process (``engine.py``). An
-OpenAI-compatible server (llama.cpp's ``llama-server``, vLLM, ...) is added
-as one class with these methods - its ``stream`` posting the chat messages and
-yielding the streamed text - plus a ``case`` in ``open_generation_backend``
-and its settings in ``GenerationSettings``. The chain, the verifier and the
-cache do not change: they only see messages in and text pieces out.
+``generation.backend`` names the implementation (PrivateGPT-style):
+``"llamacpp"`` - a local GGUF model in this process (``engine.py``, the laptop
+default) - or ``"openai"`` - OpenAI-compatible servers (llama.cpp's
+``llama-server``, vLLM, Ollama, ``llama_cpp.server``: ``openai_backend.py``).
+The chain, the verifier and the cache do not change: they only see messages in
+and text pieces out. A backend that cannot reach its model raises
+``UnavailableError`` from ``stream``; the chain then answers with quotes.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ class GenerationBackend(Protocol):
 
     def stream(self, messages: list[dict], *, max_tokens: int | None = None,
                cancel: threading.Event | None = None) -> TextStream:
-        """Start an answer; raises ``BusyError``/``MemoryGuardError``/``ModelError``/``InputError``
-        before any text."""
+        """Start an answer; raises ``BusyError``/``MemoryGuardError``/``ModelError`` (``UnavailableError``:
+        the model's server cannot be reached)/``InputError`` before any text."""
         ...
 
     def pool_stats(self) -> dict: ...
@@ -76,4 +76,8 @@ def open_generation_backend(
             from neoc_assistant.generate.engine import GenerationEngine
 
             return GenerationEngine(settings, on_guard_action=on_guard_action, shed_cache=shed_cache)
+        case "openai":
+            from neoc_assistant.generate.openai_backend import OpenAIBackend
+
+            return OpenAIBackend(settings)
     raise ValueError(f"unknown generation.backend {settings.backend!r}")  # pragma: no cover - Literal

@@ -43,7 +43,8 @@ import psutil
 from neoc_assistant import runtime
 from neoc_assistant.errors import InputError, ModelError
 from neoc_assistant.generate import model_file
-from neoc_assistant.generate.chat_template import ChatTemplate, choose_template
+from neoc_assistant.generate.batching import BatchScheduler
+from neoc_assistant.generate.chat_template import ALWAYS_STOP, ChatTemplate, choose_template
 from neoc_assistant.generate.llama_backend import drop_mapped_file_pages, init_backend
 from neoc_assistant.generate.llama_model import ContextSlot, LlamaModel
 from neoc_assistant.generate.memory_guard import MemoryGuard
@@ -67,6 +68,7 @@ class GenerationEngine:
         self._load_lock = threading.Lock()
         self._model: LlamaModel | None = None
         self._pool: ContextPool[ContextSlot] | None = None
+        self._scheduler: BatchScheduler | None = None
         self._llama = None
         self._identity: tuple[tuple, str] | None = None
         self.info: model_file.GGUFInfo | None = None
@@ -139,30 +141,41 @@ class GenerationEngine:
                 self.template = self._choose_template(info, model)
                 self.chat_template_source = self.template.source
                 self.pool_plan = self._plan_pool(info, model)
-                pool: ContextPool[ContextSlot] = ContextPool(
-                    factory=self._new_slot, closer=lambda s: s.free(), size=self.pool_plan["size"],
-                    affinity=lambda slot, prompt: slot.common_prefix(prompt),
-                )
+                st = self.settings
+                if st.batching:
+                    self._scheduler = BatchScheduler(
+                        model, n_slots=self.pool_plan["size"], slot_ctx=n_ctx, n_batch=min(st.n_batch, n_ctx),
+                        n_threads=self.n_threads, stop_texts=self.template.stop_texts + ALWAYS_STOP,
+                        loop_guard=st.loop_guard, admission_wait_seconds=st.admission_wait_seconds,
+                        on_end=self._on_batched_end)
+                else:
+                    self._pool = ContextPool(
+                        factory=self._new_slot, closer=lambda s: s.free(), size=self.pool_plan["size"],
+                        affinity=lambda slot, prompt: slot.common_prefix(prompt),
+                    )
             except BaseException:
                 model.free()
                 raise
             self.info = info
             self._llama = ll
-            self._pool = pool
             self._model = model  # last: other threads treat a set _model as "fully loaded"
-            log.info("model %s loaded in %.1fs: %d layers, ctx %d, pool %d, %d threads, template %s",
-                     path.name, time.perf_counter() - t0, model.n_layer, n_ctx, pool.size, self.n_threads,
+            log.info("model %s loaded in %.1fs: %d layers, ctx %d, %s %d, %d threads, template %s",
+                     path.name, time.perf_counter() - t0, model.n_layer, n_ctx,
+                     "batch slots" if self._scheduler else "pool", self.pool_plan["size"], self.n_threads,
                      self.chat_template_source)
 
-    def _new_slot(self) -> ContextSlot:
+    def _sampling(self) -> SamplingParams:
         with self._stats_lock:
             self._seed += 1
             seed = self._seed
         st = self.settings
-        params = SamplingParams(temperature=st.temperature, repeat_penalty=st.repeat_penalty,
-                                repeat_last_n=st.repeat_last_n, dry_multiplier=st.dry_multiplier,
-                                dry_base=st.dry_base, dry_allowed_length=st.dry_allowed_length, seed=seed)
-        return ContextSlot(self._model, self.n_ctx, min(st.n_batch, self.n_ctx), self.n_threads, params)
+        return SamplingParams(temperature=st.temperature, repeat_penalty=st.repeat_penalty,
+                              repeat_last_n=st.repeat_last_n, dry_multiplier=st.dry_multiplier,
+                              dry_base=st.dry_base, dry_allowed_length=st.dry_allowed_length, seed=seed)
+
+    def _new_slot(self) -> ContextSlot:
+        st = self.settings
+        return ContextSlot(self._model, self.n_ctx, min(st.n_batch, self.n_ctx), self.n_threads, self._sampling())
 
     def _plan_pool(self, info: model_file.GGUFInfo, model: LlamaModel) -> dict:
         """Pool size from the memory budget (or ``pool_size`` if set)."""
@@ -173,10 +186,14 @@ class GenerationEngine:
         compute_bytes = n_batch * (4 * model.n_embd + 3 * int(info.arch_value("feed_forward_length", 4 * model.n_embd)
                                                               or 4 * model.n_embd)) * 4 + model.n_vocab * 4 * 2
         compute_bytes += 16 << 20  # graph metadata, sampler arrays, allocator slack
-        per_context = kv_bytes + compute_bytes
+        # Batched: the slots share one context, so one set of compute buffers (sized for a batch
+        # of n_batch tokens, which the estimate above already is) and one KV share each; plus one
+        # KV share for the kept prefix.
+        batching = self.settings.batching
+        per_context = kv_bytes + (0 if batching else compute_bytes)
         available = psutil.virtual_memory().available
         budget = int(available * self.settings.memory_budget_fraction)
-        model_bytes = info.file_size
+        model_bytes = info.file_size + (compute_bytes + kv_bytes if batching else 0)
         by_budget = (budget - model_bytes) // per_context if per_context else 1
         if self.settings.pool_size:
             size = self.settings.pool_size
@@ -184,6 +201,7 @@ class GenerationEngine:
             size = int(max(1, min(self.settings.pool_max_size, by_budget)))
         return {
             "size": size,
+            "batching": batching,
             "from_setting": bool(self.settings.pool_size),
             "model_bytes": model_bytes,
             "kv_bytes_per_context": kv_bytes,
@@ -262,6 +280,14 @@ class GenerationEngine:
         self.guard.check("before", may_refuse=True)
         with self._stats_lock:
             self._stats["requests"] += 1
+        if self._scheduler is not None:
+            stats = stats if stats is not None else {}
+            stream = self._scheduler.submit(prompt, limit, self._sampling(), cancel, stats,
+                                            self.settings.pool_wait_timeout_seconds)
+            if stream is None:  # cancelled while queued
+                return EmptyStream(cancel, stats)  # type: ignore[return-value]
+            self._count_prompt(stats.get("reused_tokens", 0), 0)
+            return stream  # type: ignore[return-value]
         lease = self._pool.acquire(self.settings.pool_wait_timeout_seconds, cancel, hint=prompt)
         if lease is None:  # cancelled while queued
             stats = stats if stats is not None else {}
@@ -299,6 +325,18 @@ class GenerationEngine:
             except Exception:  # never let the after-check break a finished answer
                 log.exception("memory guard after generation failed")
 
+    def _on_batched_end(self, stats: dict) -> None:
+        """The scheduler ended an answer (called on its thread)."""
+        with self._stats_lock:
+            self._stats["generated_tokens"] += stats.get("generated_tokens", 0)
+            self._stats["prompt_tokens_evaluated"] += stats.get("evaluated_tokens", 0)
+            self._stats[f"finished_{stats.get('finish_reason')}"] += 1
+        self.last_stats = dict(stats)
+        try:
+            self.guard.check("after", may_refuse=False)
+        except Exception:  # never let the after-check break a finished answer
+            log.exception("memory guard after generation failed")
+
     def _active_streams(self) -> int:
         pool = self._pool
         return len(pool._leases) if pool is not None else 1  # unlocked read of a set size: fine for a hint
@@ -308,8 +346,13 @@ class GenerationEngine:
 
     # -- introspection / shutdown ---------------------------------------------------
     def pool_stats(self) -> dict:
-        pool = self._pool.stats() if self._pool is not None else {
-            "size": 0, "created": 0, "in_use": 0, "idle": 0, "waiting": 0, "busy_rejections": 0, "reclaimed": 0}
+        if self._scheduler is not None:
+            pool = self._scheduler.stats()
+        elif self._pool is not None:
+            pool = self._pool.stats()
+        else:
+            pool = {"size": 0, "created": 0, "in_use": 0, "idle": 0, "waiting": 0, "busy_rejections": 0,
+                    "reclaimed": 0}
         with self._stats_lock:
             counters = dict(self._stats)
         return {
@@ -329,12 +372,12 @@ class GenerationEngine:
     def close(self) -> None:
         with self._load_lock:
             self._closed = True
-            pool, model = self._pool, self._model
-            if pool is not None:
-                if not pool.close():
-                    log.warning("generation still running at shutdown; leaving the model mapped")
-                    return
+            pool, model, scheduler = self._pool, self._model, self._scheduler
+            if pool is not None and not pool.close() or scheduler is not None and not scheduler.close():
+                log.warning("generation still running at shutdown; leaving the model mapped")
+                return
             self._pool = None
+            self._scheduler = None
             self._model = None
             if model is not None:
                 model.free()

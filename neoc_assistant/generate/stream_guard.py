@@ -108,3 +108,43 @@ class LoopDetector:
             if all(text[n - (k + 1) * period: n - k * period] == unit for k in range(1, self.tail_repeats)):
                 return True
         return False
+
+
+class TextScreen:
+    """Token bytes in, text safe to show out: UTF-8 decoding across token boundaries, chat
+    markers held back, loops detected. One per answer; used by every stream kind.
+
+    ``feed`` returns the text to show now; after it, ``end_reason`` is "stop" (a chat
+    marker), "loop", or None. ``flush`` gives what was held back once the answer ends.
+    """
+
+    def __init__(self, stop_texts: tuple[str, ...], loop_guard: bool):
+        import codecs
+
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.stops = StopScanner(stop_texts)
+        self.loop = LoopDetector() if loop_guard else None
+        self.end_reason: str | None = None
+
+    def feed(self, data: bytes) -> str:
+        text = self._decoder.decode(data)
+        if not text or self.end_reason:
+            return ""
+        shown, stopped = self.stops.feed(text)
+        if stopped:
+            self.end_reason = "stop"
+        elif self.loop is not None and self.loop.feed(text):
+            self.end_reason = "loop"
+        return shown
+
+    def flush(self) -> str:
+        text = self._decoder.decode(b"", final=True)
+        shown = self.stops.feed(text)[0] if text and not self.end_reason else ""
+        return shown + self.stops.flush()
+
+    def describe(self, stats: dict) -> None:
+        """Put what ended the text into a stream's stats."""
+        if self.end_reason == "stop":
+            stats["stopped_on"] = self.stops.stopped_on
+        elif self.end_reason == "loop":
+            stats["loop"] = self.loop.reason

@@ -11,7 +11,6 @@ decode, one sample, one piece lookup.
 
 from __future__ import annotations
 
-import codecs
 import threading
 import time
 from typing import TYPE_CHECKING, Iterator
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Iterator
 from neoc_assistant.generate.chat_template import ALWAYS_STOP
 from neoc_assistant.generate.llama_model import ContextSlot
 from neoc_assistant.generate.pool import Lease
-from neoc_assistant.generate.stream_guard import LoopDetector, StopScanner
+from neoc_assistant.generate.stream_guard import TextScreen
 
 if TYPE_CHECKING:
     from neoc_assistant.generate.engine import GenerationEngine
@@ -40,10 +39,7 @@ class TokenStream(Iterator[str]):
         self._slot: ContextSlot = lease.context
         self._prompt = prompt
         self._max_tokens = max_tokens
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._stops = StopScanner(engine.template.stop_texts + ALWAYS_STOP)
-        self._loop = LoopDetector() if engine.settings.loop_guard else None
-        self._ending = False  # a stop text or loop was seen: the next call ends the stream
+        self._screen = TextScreen(engine.template.stop_texts + ALWAYS_STOP, engine.settings.loop_guard)
         self._pending: int | None = None
         self._started = False
         self._done = False
@@ -102,7 +98,7 @@ class TokenStream(Iterator[str]):
                 return None
             self._t_decode = time.perf_counter()
         slot.share_threads(self._engine._active_streams())
-        if self._ending:
+        if self._screen.end_reason:
             return None
         while True:
             if cancel.is_set():
@@ -125,30 +121,16 @@ class TokenStream(Iterator[str]):
             if self._n_gen == 1:
                 self.stats["ttft_seconds"] = time.perf_counter() - self._t0
             self._pending = token
-            text = self._decoder.decode(model.piece(token))
-            if text:
-                shown = self._screen(text)
-                if shown or self._ending:
-                    return shown or None
-
-    def _screen(self, text: str) -> str:
-        """Hold back chat markers; end the stream at one, or when the text loops."""
-        shown, stopped = self._stops.feed(text)
-        if stopped:
-            self.stats["finish_reason"] = "stop"
-            self.stats["stopped_on"] = self._stops.stopped_on
-            self._ending = True
-        elif self._loop is not None and self._loop.feed(text):
-            self.stats["finish_reason"] = "loop"
-            self.stats["loop"] = self._loop.reason
-            self._ending = True
-        return shown
+            shown = self._screen.feed(model.piece(token))
+            if self._screen.end_reason:
+                self.stats["finish_reason"] = self._screen.end_reason
+                self._screen.describe(self.stats)
+                return shown or None
+            if shown:
+                return shown
 
     def _flush(self) -> str | None:
-        text = self._decoder.decode(b"", final=True)
-        shown = self._stops.feed(text)[0] if text else ""
-        shown += self._stops.flush()
-        return shown or None
+        return self._screen.flush() or None
 
     def _finish(self, reason: str, *, from_gc: bool = False) -> None:
         with self._lease.lock:

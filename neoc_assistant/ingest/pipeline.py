@@ -5,7 +5,8 @@ bytes with a known hash cost no embedding (a touched file, or the same content
 under another name); only new content is loaded, chunked and embedded. The
 write protocol that makes each file all-or-nothing is described in
 ``store/manifest.py``. A folder is the source of truth for what was ingested
-from it: files that disappeared from it are purged unless ``prune=False``.
+from it: files under it that disappeared are purged unless ``prune=False``.
+Which files a run covers and the names they get: ``sources.py``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from typing import Callable, Iterable
 
 from neoc_assistant.errors import InputError, NeocError, StoreError
 from neoc_assistant.ingest.chunking import Chunker
-from neoc_assistant.ingest.loaders import SUPPORTED_SUFFIXES, load_document
+from neoc_assistant.ingest.loaders import load_document
+from neoc_assistant.ingest.sources import plan_sources, source_name
 from neoc_assistant.settings import StoreSettings
+from neoc_assistant.store.database import read_only_message
+from neoc_assistant.store.drift import find_drift, repair, vectors_probably_drifted
 from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.store.records import ChunkRecord, FileRecord
@@ -87,11 +91,13 @@ ProgressCallback = Callable[[int, int, str], None]  # (done, total, current sour
 
 
 class Ingestor:
-    def __init__(self, settings: StoreSettings, data_dir: Path, manifest: Manifest, vectors: VectorStore,
-                 embedder: Embedder):
-        """``settings``: the chunk sizes; ``data_dir``: where the one-ingest-at-a-time lock lives."""
+    def __init__(self, settings: StoreSettings, data_dir: Path, kb_dir: Path, manifest: Manifest,
+                 vectors: VectorStore, embedder: Embedder):
+        """``settings``: chunk sizes, link rule; ``data_dir``: where the one-ingest-at-a-time lock lives;
+        ``kb_dir``: the folder source names are relative to."""
         self._settings = settings
         self._data_dir = Path(data_dir)
+        self._kb_dir = Path(kb_dir).expanduser().resolve()
         self._manifest = manifest
         self._vectors = vectors
         self._embedder = embedder
@@ -123,9 +129,10 @@ class Ingestor:
         started = time.perf_counter()
         summary = IngestSummary()
         with self._exclusive():
-            self._finish_interrupted_writes()
-            self._check_pipeline(summary)
-            plan, roots = self._plan(paths, summary)
+            self._prepare(summary)
+            planned = plan_sources(paths, self._kb_dir, follow_external_symlinks=self._settings.follow_external_symlinks)
+            summary.outcomes.extend(FileOutcome(source, status, reason=reason) for source, status, reason in planned.refused)
+            plan = [(f.path, f.root, f.source) for f in planned.files]
             bar = _progress_bar(len(plan), show_progress)
             try:
                 for done, (path, root, source) in enumerate(plan):
@@ -143,11 +150,33 @@ class Ingestor:
                 on_progress(len(plan), len(plan), "")
             if prune:
                 seen = {source for _, _, source in plan}
-                for root in roots:
+                for root in planned.roots:
                     gone = [r.source for r in self._manifest.files_under(str(root)) if r.source not in seen]
                     summary.outcomes.extend(self._remove(gone, "no longer in " + str(root)))
         summary.seconds = time.perf_counter() - started
         summary.kb_version = self._manifest.kb_version()
+        return summary
+
+    def repair(self) -> IngestSummary:
+        """Compare every vector id with the manifest and fix what differs (`ingest --repair`)."""
+        started = time.perf_counter()
+        summary = IngestSummary()
+        with self._exclusive():
+            self._prepare(summary, full_drift_check=True)
+        summary.seconds = time.perf_counter() - started
+        summary.kb_version = self._manifest.kb_version()
+        return summary
+
+    def rebuild(self, paths: Iterable[Path]) -> IngestSummary:
+        """Start a new manifest from ``paths`` (`ingest --rebuild`, the way out of a corrupt one). The old
+        file is moved to ``<data_dir>/damaged-<time>/``, never deleted; vectors whose text is unchanged
+        are reused and those of files that are gone are removed by the drift repair."""
+        with self._exclusive():
+            folder = self._data_dir / time.strftime("damaged-%Y%m%d-%H%M%S")
+            moved = self._manifest.move_aside(folder)
+        summary = self.ingest(paths)
+        if moved:
+            summary.notes.insert(0, f"the old manifest was moved to {folder}")
         return summary
 
     def delete(self, sources: Iterable[str]) -> IngestSummary:
@@ -155,6 +184,7 @@ class Ingestor:
         started = time.perf_counter()
         summary = IngestSummary()
         with self._exclusive():
+            self._prepare(summary)
             known = [s for s in sources if self._manifest.file(s)]
             summary.outcomes.extend(self._remove(known, "deleted on request"))
         summary.seconds = time.perf_counter() - started
@@ -166,23 +196,47 @@ class Ingestor:
         from filelock import FileLock, Timeout
 
         lock_path = self._data_dir / "ingest.lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(lock_path), timeout=0)
 
         class _Guard:
             def __enter__(inner):
                 try:
+                    lock_path.parent.mkdir(parents=True, exist_ok=True)
                     lock.acquire()
-                except Timeout as exc:
+                except Timeout as exc:  # before OSError: filelock's Timeout is a TimeoutError
                     raise StoreError(
                         f"Another ingest is running on {self._data_dir} (lock {lock_path}). "
                         "Wait for it to finish, then retry."
                     ) from exc
+                except OSError as exc:
+                    raise StoreError(read_only_message(self._data_dir, exc.strerror or str(exc))) from exc
 
             def __exit__(inner, *exc):
                 lock.release()
 
         return _Guard()
+
+    def _prepare(self, summary: IngestSummary, *, full_drift_check: bool = False) -> None:
+        """What every write starts with: refuse a damaged manifest, see what other processes wrote,
+        finish what a killed run left, bring names and vectors up to date."""
+        integrity = self._manifest.integrity() if self._manifest.path.exists() else {"ok": True}
+        if not integrity["ok"]:
+            raise StoreError(integrity["message"])
+        self._manifest.refresh(strict=True)  # a shared knowledge base: start from its current state
+        self._vectors.refresh(self._manifest.kb_version())
+        renamed = self._manifest.rename_sources(str(self._kb_dir), lambda abs_path: source_name(Path(abs_path),
+                                                                                              self._kb_dir))
+        if renamed:
+            self._vectors.note_written(self._manifest.kb_version())
+            summary.notes.append(f"{renamed} document name(s) changed to the form that cannot collide "
+                                 "(relative to the knowledge-base folder, or the full path outside it)")
+        self._finish_interrupted_writes()
+        self._check_pipeline(summary)
+        if full_drift_check or vectors_probably_drifted(self._manifest, self._vectors):
+            drift = find_drift(self._manifest, self._vectors)
+            if not drift.none:
+                log.warning("manifest and vector store disagree: %s; repairing", drift.describe())
+                summary.notes.append(repair(self._manifest, self._vectors, self._embedder, drift))
 
     def _finish_interrupted_writes(self) -> None:
         """Delete vectors a killed run left behind (see the protocol in manifest.py)."""
@@ -208,34 +262,6 @@ class Ingestor:
             self._vectors.delete_documents(old)
         else:
             self._manifest.set_meta("pipeline", current)
-
-    def _plan(self, paths: Iterable[Path], summary: IngestSummary) -> tuple[list[tuple[Path, Path, str]], list[Path]]:
-        plan: list[tuple[Path, Path, str]] = []
-        roots: list[Path] = []
-        for given in paths:
-            path = Path(given).expanduser()
-            if not path.exists():
-                summary.outcomes.append(FileOutcome(str(given), "failed", reason="path does not exist"))
-                continue
-            path = path.resolve()
-            if path.is_dir():
-                roots.append(path)
-                files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
-                for file in files:
-                    source = file.relative_to(path).as_posix()
-                    if file.suffix.lower() not in SUPPORTED_SUFFIXES:
-                        summary.outcomes.append(
-                            FileOutcome(source, "skipped", reason=f"unsupported file type '{file.suffix or '(none)'}'")
-                        )
-                        continue
-                    plan.append((file, path, source))
-            elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                summary.outcomes.append(
-                    FileOutcome(path.name, "skipped", reason=f"unsupported file type '{path.suffix or '(none)'}'")
-                )
-            else:
-                plan.append((path, path.parent, path.name))
-        return plan, roots
 
     def _ingest_file(self, path: Path, root: Path, source: str) -> FileOutcome:
         try:
@@ -274,7 +300,7 @@ class Ingestor:
             return FileOutcome(source, "unchanged")
         if self._manifest.has_document(doc_hash):
             others = self._manifest.sources_of([doc_hash])[doc_hash]
-            self._drop_vectors(self._manifest.commit_file(record))
+            self._committed(self._manifest.commit_file(record))
             return FileOutcome(source, status, reason=f"same content as {', '.join(others)}; stored once")
 
         doc = load_document(path, data)
@@ -296,24 +322,23 @@ class Ingestor:
         records = [
             ChunkRecord(cid, doc_hash, c.index, c.page, c.section, c.text, c.content_hash) for cid, c in zip(ids, chunks)
         ]
-        self._drop_vectors(self._manifest.commit_file(record, document=document, chunks=records))
+        self._committed(self._manifest.commit_file(record, document=document, chunks=records))
         return FileOutcome(source, status, chunks=len(chunks), pages=document["n_pages"], reason="; ".join(doc.notes))
 
     def _remove(self, sources: list[str], reason: str) -> list[FileOutcome]:
         if not sources:
             return []
-        self._drop_vectors(self._manifest.remove_files(sources))
+        self._committed(self._manifest.remove_files(sources))
         return [FileOutcome(s, "purged", reason=reason) for s in sources]
 
-    def _drop_vectors(self, doc_hashes: list[str]) -> None:
+    def _committed(self, doc_hashes: list[str]) -> None:
+        """After a manifest commit: this process's vector client holds the new version (no reload
+        needed); ``doc_hashes``, no longer referenced, leave the vector store."""
+        self._vectors.note_written(self._manifest.kb_version())
         if doc_hashes:
             self._vectors.delete_documents(doc_hashes)
             for doc_hash in doc_hashes:
                 self._manifest.clear_pending(doc_hash)
-
-
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith((".", "~$")) for part in relative.parts)
 
 
 def _short(source: str, width: int = 40) -> str:

@@ -3,7 +3,7 @@
 ``HealthCheck(...).check()`` (what ``Assistant.health()`` and ``/health`` call) returns::
 
     {"healthy": bool, "status": "ok" | "degraded" | "unhealthy",
-     "checks": {"model": {...}, "store": {...}, "disk": {...}, "memory": {...}}}
+     "checks": {"model": {...}, "store": {...}, "integrity": {...}, "disk": {...}, "memory": {...}}}
 
 Each check has ``ok`` (False makes the whole result unhealthy), ``degraded``
 (works, but not fully) and a one-line ``message``.
@@ -11,11 +11,23 @@ Each check has ``ok`` (False makes the whole result unhealthy), ``degraded``
 * **model** - no model configured = extractive (quotes-only) mode: healthy but degraded
   (answers are passages, not prose). A configured model file that is missing
   or not a valid GGUF is unhealthy: the operator expects generated answers.
+  With LLM servers (``generation.backend = "openai"``): each server's state;
+  some down = degraded, all down = degraded too (answers are quotes until one
+  is back - every instance is in the same position, so taking this one out of
+  a load balancer would not help).
 * **store** - the manifest opens and reports its chunk count, and the Chroma
   collection answers ``count()``. A missing data directory or an empty
-  knowledge base is unhealthy (every question would be "not found"); vectors
-  and manifest disagreeing is degraded (an interrupted ingest; re-run ingest).
-  Nothing is created: a missing store is reported, not initialised.
+  knowledge base is unhealthy (every question would be "not found"). Drift -
+  chunks without a vector, vectors of no chunk, compared id by id
+  (``store/drift.py``; remembered until the version or the count moves) - is
+  degraded, with the command that repairs it. Nothing is created: a missing
+  store is reported, not initialised.
+* **integrity** - SQLite's ``quick_check`` of the manifest (re-run only when the
+  file changed): damage is unhealthy, with the command that rebuilds it.
+  A replica of a Chroma server's knowledge base that cannot sync is degraded
+  (it answers from its last copy).
+* **cache** - with Redis as the shared tier: Redis down is degraded (the cache
+  runs on this process's memory only).
 * **disk** - free bytes on the filesystem holding ``data_dir`` against a
   minimum (the cache, logs and ingest need room).
 * **memory** - system memory in use against ``guard_system_memory_percent``
@@ -35,6 +47,7 @@ import psutil
 
 from neoc_assistant.generate.backend import GenerationBackend
 from neoc_assistant.settings import GenerationSettings, MonitoringSettings, PathSettings
+from neoc_assistant.store.drift import REPAIR_HINT, find_drift
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.store.vector_store import VectorStore
 
@@ -43,26 +56,72 @@ DEFAULT_MIN_FREE_DISK_BYTES = 1 << 30  # 1 GiB
 
 class HealthCheck:
     def __init__(self, paths: PathSettings, generation: GenerationSettings, monitoring: MonitoringSettings,
-                 engine: GenerationBackend, manifest: Manifest, vectors: VectorStore):
+                 engine: GenerationBackend, manifest: Manifest, vectors: VectorStore, *, redis=None):
+        """``redis``: the process's ``RedisLink`` when the shared cache tier is Redis."""
         self.paths = paths
         self.generation = generation
         self.monitoring = monitoring
         self.engine = engine
         self.manifest = manifest
         self.vectors = vectors
+        self._drift: tuple[tuple, dict] | None = None
+        self.redis = redis
 
     def check(self, *, min_free_disk_bytes: int = DEFAULT_MIN_FREE_DISK_BYTES) -> dict:
         checks = {
-            "model": _guard(check_model, self.generation, self.engine),
-            "store": _guard(check_store, self.paths, self.manifest, self.vectors),
+            "model": _guard(check_servers if self.generation.backend == "openai" else check_model,
+                            self.generation, self.engine),
+            "store": _guard(self.check_store),
+            "integrity": _guard(check_integrity, self.paths, self.manifest),
             "disk": _guard(check_disk, self.paths.data_dir, min_free_disk_bytes),
             "memory": _guard(check_memory, self.generation.guard_system_memory_percent,
                              self.monitoring.alert_memory_percent),
         }
+        if self.redis is not None:
+            checks["cache"] = _guard(check_redis, self.redis)
         healthy = all(c["ok"] for c in checks.values())
         degraded = any(c.get("degraded") for c in checks.values())
         status = "unhealthy" if not healthy else ("degraded" if degraded else "ok")
         return {"healthy": healthy, "status": status, "checks": checks}
+
+    def check_store(self) -> dict:
+        """Counts, and drift id by id (cached: the System tab refreshes every few seconds)."""
+        paths, manifest, vectors = self.paths, self.manifest, self.vectors
+        if not paths.manifest_path.is_file():  # reported, not created
+            return {"ok": False, "degraded": False, "reachable": False, "chunks": 0,
+                    "message": f"no knowledge base at {paths.data_dir}: run `python -m neoc_assistant ingest`"}
+        try:
+            counts = manifest.counts()
+        except Exception as exc:  # noqa: BLE001 - StoreError or sqlite errors
+            return {"ok": False, "degraded": False, "reachable": False, "chunks": 0,
+                    "message": f"manifest unreadable: {exc}"}
+        try:
+            vectors.refresh(manifest.kb_version())
+            n_vectors = int(vectors.count())
+        except Exception as exc:  # noqa: BLE001
+            return {"ok": False, "degraded": False, "reachable": False, "chunks": counts["chunks"],
+                    "documents": counts["documents"], "message": f"vector store unreachable: {exc}"}
+        result = {"reachable": True, "chunks": counts["chunks"], "documents": counts["documents"],
+                  "files": counts["files"], "vectors": n_vectors, "kb_version": manifest.kb_version()}
+        sync = getattr(manifest, "sync_state", None)  # a replica of a shared knowledge base
+        if sync is not None:
+            result["sync"] = dict(sync)
+            if sync.get("error"):
+                return {**result, "ok": True, "degraded": True,
+                        "message": f"answering from this instance's last copy of the knowledge base: {sync['error']}"}
+        if counts["chunks"] == 0 and n_vectors == 0:
+            return {**result, "ok": False, "degraded": False,
+                    "message": "the knowledge base is empty: run `python -m neoc_assistant ingest`"}
+        stamp = (manifest.kb_version(), n_vectors, counts["chunks"])
+        if self._drift is None or self._drift[0] != stamp:
+            drift = find_drift(manifest, vectors)
+            self._drift = (stamp, {"missing_vectors": len(drift.missing), "stray_vectors": len(drift.stray),
+                                   "drift": drift.describe()})
+        result.update(self._drift[1])
+        if result["drift"]:
+            return {**result, "ok": True, "degraded": True, "message": f"{result['drift']}: {REPAIR_HINT}"}
+        return {**result, "ok": True, "degraded": False,
+                "message": f"{counts['documents']} documents, {counts['chunks']} chunks, every chunk has its vector"}
 
 
 def _guard(fn, *args) -> dict:
@@ -104,31 +163,34 @@ def check_model(settings: GenerationSettings, engine: GenerationBackend) -> dict
             "message": f"model {path.name} ({info.architecture}) available, loads on first question"}
 
 
-def check_store(paths: PathSettings, manifest: Manifest, vectors: VectorStore) -> dict:
-    if not paths.manifest_path.is_file():  # reported, not created
-        return {"ok": False, "degraded": False, "reachable": False, "chunks": 0,
-                "message": f"no knowledge base at {paths.data_dir}: run `python -m neoc_assistant ingest`"}
+def check_integrity(paths: PathSettings, manifest: Manifest) -> dict:
+    if not paths.manifest_path.is_file():
+        return {"ok": True, "degraded": False, "message": "no manifest yet"}
+    result = manifest.integrity()
+    return {"ok": result["ok"], "degraded": False, "read_only": manifest.read_only, "message": result["message"]}
+
+
+def check_servers(settings: GenerationSettings, engine: GenerationBackend) -> dict:
+    servers = engine.pool_stats().get("servers") or []
+    up = [s for s in servers if s["up"]]
+    result = {"ok": True, "mode": "llm", "available": bool(up), "loaded": True, "servers": servers}
+    if not up:
+        return {**result, "degraded": True, "mode": "extractive",
+                "message": f"no LLM server answering ({servers[0]['last_error'] if servers else 'none'}): "
+                           "answers are the documents' own sentences until one is back"}
+    if len(up) < len(servers):
+        down = ", ".join(f"{s['url']} ({s['last_error']})" for s in servers if not s["up"])
+        return {**result, "degraded": True, "message": f"{len(up)} of {len(servers)} LLM servers up; down: {down}"}
+    return {**result, "degraded": False, "message": f"{len(servers)} LLM server(s) up"}
+
+
+def check_redis(redis) -> dict:
     try:
-        counts = manifest.counts()
-    except Exception as exc:  # noqa: BLE001 - StoreError or sqlite errors
-        return {"ok": False, "degraded": False, "reachable": False, "chunks": 0,
-                "message": f"manifest unreadable: {exc}"}
-    try:
-        n_vectors = int(vectors.count())
-    except Exception as exc:  # noqa: BLE001
-        return {"ok": False, "degraded": False, "reachable": False, "chunks": counts["chunks"],
-                "documents": counts["documents"], "message": f"vector store unreachable: {exc}"}
-    result = {"reachable": True, "chunks": counts["chunks"], "documents": counts["documents"],
-              "files": counts["files"], "vectors": n_vectors}
-    if counts["chunks"] == 0:
-        return {**result, "ok": False, "degraded": False,
-                "message": "the knowledge base is empty: run `python -m neoc_assistant ingest`"}
-    if n_vectors < counts["chunks"]:
-        return {**result, "ok": True, "degraded": True,
-                "message": f"{counts['chunks'] - n_vectors} chunks have no vector (interrupted ingest?): "
-                           "re-run ingest"}
-    return {**result, "ok": True, "degraded": False,
-            "message": f"{counts['documents']} documents, {counts['chunks']} chunks"}
+        redis.call(lambda r: r.ping())
+    except Exception as exc:  # noqa: BLE001 - TierUnavailable and friends
+        return {"ok": True, "degraded": True, "shared": False,
+                "message": f"Redis unreachable ({exc}): caching in this process's memory only"}
+    return {"ok": True, "degraded": False, "shared": True, "message": f"shared cache at {redis.url}"}
 
 
 def _existing_ancestor(path: Path) -> Path:

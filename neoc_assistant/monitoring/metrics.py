@@ -66,6 +66,7 @@ class Metrics:
         registry: CollectorRegistry | None = None,
         *,
         pool_stats: Callable[[], dict | None] | None = None,
+        backend: str = "llamacpp",
         persist: bool = True,
         history_max_bytes: int = 2_000_000,
         persist_sample_seconds: float = 30.0,
@@ -114,6 +115,17 @@ class Metrics:
                                       "p95 of total latency over the last metrics_window requests.", registry=r)
         self.window_hit_gauge = Gauge("neoc_window_cache_hit_rate", "Cache hit rate over the window.", registry=r)
         self.window_error_gauge = Gauge("neoc_window_error_rate", "Error rate over the window.", registry=r)
+        # Which answer writer this instance uses (join on it: one backend per instance), and its servers.
+        Gauge("neoc_generation_backend_info", "The generation backend of this instance (value 1).", ["backend"],
+              registry=r).labels(backend=label(backend)).set(1)
+        self.server_up_gauge = Gauge("neoc_llm_server_up", "LLM server not marked down (1) or down (0).",
+                                     ["backend", "server"], registry=r)
+        self.server_in_flight_gauge = Gauge("neoc_llm_server_in_flight", "Answers this instance streams from "
+                                            "the server now.", ["backend", "server"], registry=r)
+        self.shared_cache_up_gauge = Gauge("neoc_cache_shared_tier_up", "The shared cache tier answers (1) or "
+                                           "is down and the cache runs on L1 only (0).", registry=r)
+        self.shared_cache_up_gauge.set(1)
+        self._backend = label(backend)
         self.alerts = AlertMonitor(settings, registry=r, min_samples=alert_min_samples,
                                    interval_seconds=alert_interval_seconds, clock=clock)
         # Label values known up front appear (as 0) from the first scrape.
@@ -176,6 +188,8 @@ class Metrics:
 
     def cache_event(self, event: str) -> None:
         event = label(event)
+        if event in ("l2_down", "l2_up"):
+            self.shared_cache_up_gauge.set(1 if event == "l2_up" else 0)
         self.cache_total.labels(event=event).inc()
         with self._lock:
             self._cache[event] += 1
@@ -203,6 +217,10 @@ class Metrics:
             self.pool_size_gauge.set(pool.get("size", 0) or 0)
             self.pool_in_use_gauge.set(pool.get("in_use", 0) or 0)
             self.pool_queue_gauge.set(pool.get("waiting", pool.get("queue", 0)) or 0)
+            for server in pool.get("servers") or ():
+                labels = {"backend": self._backend, "server": server["url"]}  # from settings: few
+                self.server_up_gauge.labels(**labels).set(1 if server["up"] else 0)
+                self.server_in_flight_gauge.labels(**labels).set(server["in_flight"])
         reading = {
             "rss_bytes": rss,
             "system_percent": vm.percent,
@@ -311,7 +329,7 @@ class Metrics:
 def _pool_summary(pool: dict | None) -> dict | None:
     if not pool:
         return None
-    keys = ("size", "in_use", "idle", "waiting", "busy_rejections", "model_loaded")
+    keys = ("size", "in_use", "idle", "waiting", "busy_rejections", "model_loaded", "backend", "servers")
     return {k: pool[k] for k in keys if k in pool}
 
 

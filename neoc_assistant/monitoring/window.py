@@ -1,7 +1,8 @@
 """Request outcomes and the statistics of a window of requests: shared by the live metrics and the history file.
 
 An outcome is what became of one request - ``llm``, ``extractive``,
-``not-found``, ``cached_l1``/``cached_l2``, ``cancelled`` or ``error:<kind>``.
+``extractive_busy`` (quoted because the model was busy), ``not-found``,
+``cached_l1``/``cached_l2``, ``cancelled`` or ``error:<kind>``.
 ``summarize`` turns a list of them (with their stage timings) into the
 figures ``stats`` and the System tab show: latency percentiles per stage, hit
 rate over answers the cache could have served, error rate over what the
@@ -19,7 +20,7 @@ from neoc_assistant.figures import latency_summary
 #: Latency stages the chain reports in ``Answer.timings_ms``.
 STAGES = ("cache", "embed", "retrieve", "rerank", "generate", "total")
 #: Answer outcomes (errors are ``error:<kind>``).
-OUTCOMES = ("llm", "extractive", "not-found", "cached_l1", "cached_l2")
+OUTCOMES = ("llm", "extractive", "extractive_busy", "not-found", "cached_l1", "cached_l2")
 CACHED_OUTCOMES = frozenset({"cached_l1", "cached_l2"})
 #: Not failures of the assistant: the user stopped the answer, or the question was rejected (empty/too long).
 CANCELLED_OUTCOMES = frozenset({"cancelled", "error:cancelled"})
@@ -45,7 +46,10 @@ def outcome_of(answer) -> str:
     if get("cached", False):
         tier = get("cache_tier") or "l1"
         return f"cached_{tier}"
-    return str(get("mode") or "unknown")
+    mode = str(get("mode") or "unknown")
+    if mode == "extractive" and (get("generation") or {}).get("admission") == "busy":
+        return "extractive_busy"  # quoted because every model slot was taken (admission control)
+    return mode
 
 
 def summarize(records: list[tuple[float, str, dict]], capacity: int) -> dict:

@@ -133,8 +133,8 @@ class TermStatistics:
         try:
             freqs = self._manifest.term_doc_freqs()
             total = self._manifest.chunk_total()
-        except Exception:  # noqa: BLE001 - the direct path keeps working; retry on the next lookup
-            log.warning("could not load term statistics; counting per query", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - the direct path keeps working; retry on the next lookup
+            log.warning("could not load term statistics (%s); counting per query", exc)
             with self._lock:
                 self._loading = None
             return

@@ -112,6 +112,8 @@ class KnowledgeBaseRetriever:
         query_vector = np.asarray(query_vector, dtype=np.float32)
         clock.lap("embed")
 
+        self.vectors.refresh(self.manifest.kb_version())  # another process may have ingested since
+
         doc_hashes = self._allowed_documents(filters)
         clock.lap("filter")
         n_candidates = max(k, s.candidates)

@@ -1,14 +1,20 @@
 """The Knowledge base and System tabs' behaviour: uploads, deletes, the document list, health and metrics.
 
 Uploads are checked on the server (the browser's file filter is only a
-convenience) and saved under ``<kb_dir>/uploads`` with an atomic rename, then
-the whole knowledge-base folder is re-scanned so an upload gets the same
-source name as a later ``ingest`` from the CLI. Everything goes through the
-``Assistant``.
+convenience; only files Gradio itself received are accepted) and saved under
+``<kb_dir>/uploads``, then the whole knowledge-base folder is re-scanned so an
+upload gets the same source name as a later ``ingest`` from the CLI.
+
+An upload never replaces anything: a name already taken by other bytes gets a
+number (``report (2).md``), the same bytes again are not stored twice. An
+upload that fails to ingest is removed again (kept, it would fail on every
+later ingest), and files left in ``uploads/`` that are not in the knowledge
+base are offered for deletion. Everything goes through the ``Assistant``.
 """
 
 from __future__ import annotations
 
+import filecmp
 import logging
 import os
 import re
@@ -36,6 +42,17 @@ UPLOADS_DIRNAME = "uploads"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._() -]+")
 
 
+def received_by_gradio(path: Path) -> bool:
+    """True when ``path`` (symlinks resolved) lies in Gradio's upload folder: only files Gradio itself
+    received from a browser may become uploads, never an arbitrary path a client names."""
+    from gradio.utils import get_upload_folder
+
+    try:
+        return path.resolve(strict=True).is_relative_to(Path(get_upload_folder()).resolve())
+    except OSError:
+        return False
+
+
 def safe_filename(name: str) -> str:
     base = Path(str(name).replace("\\", "/")).name
     base = _SAFE_NAME.sub("_", base).strip(" .")
@@ -45,7 +62,7 @@ def safe_filename(name: str) -> str:
 class KnowledgeBaseHandlers:
     def __init__(self, assistant):
         self.assistant = assistant
-        self.kb_dir = Path(assistant.paths.kb_dir)
+        self.kb_dir = Path(assistant.paths.kb_dir).expanduser().resolve()  # as ingest names sources
         self.upload_max_mb = assistant.serve.upload_max_mb
 
     @property
@@ -69,6 +86,9 @@ class KnowledgeBaseHandlers:
                 rejected.append((path.name, f"file type '{suffix or '(none)'}' is not supported (allowed: {allowed})"))
             elif not path.is_file():
                 rejected.append((path.name, "upload is missing on the server; try again"))
+            elif not received_by_gradio(path):
+                log.warning("refused an upload that Gradio did not receive: %s", path)
+                rejected.append((path.name, "was not uploaded through this page; upload the file again"))
             elif path.stat().st_size > limit:
                 size_mb = path.stat().st_size / 1024 / 1024
                 rejected.append((path.name, f"{size_mb:.1f} MB is over the {self.upload_max_mb} MB limit"))
@@ -81,8 +101,8 @@ class KnowledgeBaseHandlers:
                 accepted.append((path, name))
         return accepted, rejected
 
-    def store(self, accepted: list[tuple[Path, str]]) -> list[Path]:
-        """Copy uploads into ``kb_dir/uploads`` (atomic rename, so no half-written files)."""
+    def store(self, accepted: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+        """Copy uploads into ``kb_dir/uploads`` without ever replacing a file; returns (stored path, note)."""
         target_dir = self.uploads_dir
         target_dir.mkdir(parents=True, exist_ok=True)
         stored = []
@@ -91,11 +111,10 @@ class KnowledgeBaseHandlers:
             os.close(fd)
             try:
                 shutil.copyfile(src, tmp)
-                os.replace(tmp, target_dir / name)
+                stored.append(_place(Path(tmp), target_dir, name))
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
-            stored.append(target_dir / name)
         return stored
 
     def upload(self, files, progress=gr.Progress()):
@@ -107,7 +126,7 @@ class KnowledgeBaseHandlers:
             md = render.ingest_summary_markdown({}, rejected, title="Nothing ingested")
             return (md, *self.listing())
         try:
-            self.store(accepted)
+            stored = self.store(accepted)
         except OSError as exc:
             return (render.error_markdown("StoreError", f"could not save the upload: {exc.strerror or exc}"), *self.listing())
 
@@ -124,7 +143,31 @@ class KnowledgeBaseHandlers:
         except Exception:  # noqa: BLE001
             log.exception("ingest from the UI failed")
             return (render.error_markdown("Error", "Ingest failed (see the server log)."), *self.listing())
-        return (render.ingest_summary_markdown(summary.to_dict(), rejected), *self.listing())
+        data = summary.to_dict()
+        data["notes"] = [note for _, note in stored if note] + data["notes"]
+        data["notes"] += self._remove_failed([path for path, _ in stored], data["failures"])
+        return (render.ingest_summary_markdown(data, rejected), *self.listing())
+
+    def _source_of(self, path: Path) -> str:
+        return path.relative_to(self.kb_dir).as_posix()
+
+    def _remove_failed(self, stored: list[Path], failures: list[dict]) -> list[str]:
+        """Uploads of this request that could not be ingested leave ``uploads/`` again."""
+        failed = {item["source"] for item in failures}
+        notes = []
+        for path in stored:
+            if self._source_of(path) in failed and path.is_file():
+                path.unlink()
+                notes.append(f"{self._source_of(path)} was removed again because it could not be ingested; "
+                             "fix the file and upload it again")
+        return notes
+
+    def _stray_uploads(self, known: set[str]) -> list[str]:
+        """Files in ``uploads/`` that are not in the knowledge base (e.g. failed uploads of older versions)."""
+        if not self.uploads_dir.is_dir():
+            return []
+        return sorted(self._source_of(p) for p in self.uploads_dir.iterdir()
+                      if p.is_file() and not p.name.startswith(".") and self._source_of(p) not in known)
 
     def delete(self, source: str | None):
         if not source:
@@ -139,6 +182,8 @@ class KnowledgeBaseHandlers:
         candidate = (self.kb_dir / source).resolve()
         if candidate.is_relative_to(uploads) and candidate.is_file():
             candidate.unlink()
+            if not data.get("purged"):
+                return (f"The file {render.code(source)} (not in the knowledge base) was deleted.", *self.listing())
             note = f"\n\nThe uploaded file {render.code(source)} was deleted too."
         elif data.get("purged"):
             note = ("\n\nThe file itself was not touched: a later full ingest of its folder adds it again "
@@ -155,10 +200,32 @@ class KnowledgeBaseHandlers:
         except NeocError as exc:
             return [], gr.update(choices=[], value=None), render.error_markdown(error_kind(exc), str(exc))
         rows = render.document_rows(docs)
-        sources = sorted({s for d in docs for s in d.sources}, key=str.lower)
+        known = {s for d in docs for s in d.sources}
+        sources = sorted(known, key=str.lower) + self._stray_uploads(known)
         n_chunks = sum(d.n_chunks for d in docs)
         info = f"**{len(docs)} documents**, {n_chunks} chunks · knowledge-base version `{version}`"
         return rows, gr.update(choices=sources, value=None), info
+
+
+def _place(tmp: Path, folder: Path, name: str) -> tuple[Path, str]:
+    """Give the copied upload ``tmp`` its name in ``folder`` without replacing anything: the same bytes
+    already there are reused, another file of that name makes this one ``name (2)``, ``name (3)``...
+    ``os.link`` fails if the name was taken meanwhile, so two uploads at once cannot overwrite either."""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for n in range(1, 1000):
+        candidate = folder / (name if n == 1 else f"{stem} ({n}){suffix}")
+        if candidate.exists():
+            if filecmp.cmp(tmp, candidate, shallow=False):
+                return candidate, f"{name}: identical to uploads/{candidate.name} already in the folder; not stored twice"
+            continue
+        try:
+            os.link(tmp, candidate)
+        except FileExistsError:
+            continue
+        note = "" if n == 1 else (f"saved as uploads/{candidate.name}: uploads/{name} already exists "
+                                  "with different content and was kept")
+        return candidate, note
+    raise OSError(f"too many files named like {name} in {folder}")
 
 
 class SystemHandlers:

@@ -1,12 +1,18 @@
 """One local web server: the Gradio UI at ``/`` plus JSON endpoints.
 
 * ``POST /api/ask`` ``{"question", "use_cache"?, "history"?}`` -> ``Answer.to_json()``
-  (400 bad input, 503 busy/memory/model unavailable + ``Retry-After``, 500 otherwise;
-  body ``{"error": kind, "message": one line}``). HTTP Basic auth when auth is configured.
-* ``GET /health`` -> ``assistant.health()``; 503 when unhealthy.
+  (400 bad input - malformed JSON included, never echoed back; 413 body over
+  ``serve.max_request_body_kb``; 503 busy/memory/model unavailable + ``Retry-After``;
+  500 otherwise; body ``{"error": kind, "message": one line}``). HTTP Basic auth when auth is configured.
+* ``GET /health`` -> ``assistant.health()``; 503 when unhealthy. With auth configured, a caller
+  without credentials (a load balancer) gets only ``{"healthy", "status"}``: the checks name
+  paths and counts, which are for signed-in operators.
 * ``GET /metrics`` -> ``assistant.metrics_text()`` (Prometheus text); 503 if metrics are unavailable.
+  Behind HTTP Basic auth when auth is configured (Prometheus scrapes with ``basic_auth``).
+* ``/openapi.json`` and FastAPI's docs pages: 404 (the docs would load Swagger UI from a CDN,
+  and the schema only tells a stranger what to probe).
 
-FastAPI's own docs pages are disabled: they load Swagger UI from a CDN.
+Wrong passwords are throttled and request bodies capped before any route runs (``guards.py``).
 """
 
 from __future__ import annotations
@@ -21,13 +27,15 @@ from neoc_assistant import runtime
 
 runtime.configure_process()  # Gradio reads its environment when it is imported
 import gradio as gr  # noqa: E402
-from fastapi import Depends, FastAPI, HTTPException  # noqa: E402
+from fastapi import Depends, FastAPI, HTTPException, Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse, PlainTextResponse  # noqa: E402
 from fastapi.security import HTTPBasic, HTTPBasicCredentials  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
 
 from neoc_assistant.errors import BusyError, InputError, MemoryGuardError, ModelError, NeocError  # noqa: E402
 from neoc_assistant.serve.chat_handlers import RecentRequests  # noqa: E402
+from neoc_assistant.serve.guards import BodyLimit, LoginThrottle  # noqa: E402
 from neoc_assistant.serve.ui import CSS, ON_LOAD_JS, build_ui, make_theme  # noqa: E402
 from neoc_assistant.settings import ServeSettings  # noqa: E402
 
@@ -79,18 +87,38 @@ def create_app(assistant, *, host: str | None = None, port: int | None = None, c
     pairs = auth_pairs(settings)
 
     app = FastAPI(title="NEOC Assistant", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_kb * 1024)
+    app.add_middleware(LoginThrottle, free_attempts=settings.login_free_attempts,
+                       max_delay_seconds=settings.login_backoff_max_seconds)
     basic = HTTPBasic(auto_error=False)
 
-    def require_auth(credentials: HTTPBasicCredentials | None = Depends(basic)) -> None:
+    def authenticated(credentials: HTTPBasicCredentials | None) -> bool:
         if not pairs:
-            return
-        if credentials is not None:
-            for user, password in pairs:
-                if secrets.compare_digest(credentials.username.encode(), user.encode()) and \
-                        secrets.compare_digest(credentials.password.encode(), password.encode()):
-                    return
-        raise HTTPException(status_code=401, detail="authentication required",
-                            headers={"WWW-Authenticate": "Basic"})
+            return True
+        if credentials is None:
+            return False
+        return any(secrets.compare_digest(credentials.username.encode(), user.encode())
+                   and secrets.compare_digest(credentials.password.encode(), password.encode())
+                   for user, password in pairs)
+
+    def require_auth(credentials: HTTPBasicCredentials | None = Depends(basic)) -> None:
+        if not authenticated(credentials):
+            raise HTTPException(status_code=401, detail="authentication required",
+                                headers={"WWW-Authenticate": "Basic"})
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """The documented 400 shape; the input is never echoed back (it may be huge or hostile)."""
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', '')}"
+                             for e in exc.errors()[:3])
+        return JSONResponse({"error": "InputError",
+                             "message": f"The request body is not valid ({problems}): send JSON like "
+                                        '{"question": "What are the EOC activation levels?"}.'},
+                            status_code=400)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def no_schema() -> JSONResponse:
+        return JSONResponse({"detail": "Not Found"}, status_code=404)
 
     @app.post("/api/ask", dependencies=[Depends(require_auth)])
     def api_ask(body: AskBody) -> JSONResponse:
@@ -114,15 +142,19 @@ def create_app(assistant, *, host: str | None = None, port: int | None = None, c
         return JSONResponse(answer.to_json())
 
     @app.get("/health")
-    def health() -> JSONResponse:
+    def health(credentials: HTTPBasicCredentials | None = Depends(basic)) -> JSONResponse:
+        full = authenticated(credentials)
         try:
             data: dict[str, Any] = assistant.health()
         except Exception as exc:  # noqa: BLE001
             log.warning("health() failed: %s", exc)
-            return JSONResponse({"healthy": False, "error": f"{type(exc).__name__}: {exc}"}, status_code=503)
+            detail = {"error": f"{type(exc).__name__}: {exc}"} if full else {}
+            return JSONResponse({"healthy": False, "status": "unhealthy", **detail}, status_code=503)
+        if not full:
+            data = {"healthy": data.get("healthy", False), "status": data.get("status", "unhealthy")}
         return JSONResponse(data, status_code=200 if data.get("healthy") else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", dependencies=[Depends(require_auth)])
     def metrics() -> PlainTextResponse:
         try:
             text = assistant.metrics_text()
@@ -144,6 +176,10 @@ def create_app(assistant, *, host: str | None = None, port: int | None = None, c
         max_file_size=f"{settings.upload_max_mb}mb",
         allowed_paths=[],
     )
+    # Gradio checks that an event's input files are ones it received (in its upload folder)
+    # only once the app counts as launched, which mount_gradio_app never marks: without this
+    # a forged FileData could name any file on the server (issue 12.1).
+    blocks.has_launched = True
     return app
 
 

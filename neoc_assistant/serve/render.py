@@ -302,10 +302,18 @@ def metrics_markdown(stats: dict, queue: dict | None = None) -> str:
          f"{format_megabytes(memory.get('rss_bytes'))} / {MISSING if memory.get('system_percent') is None else str(memory['system_percent']) + '%'} used"),
     ]
     if pool:
-        rows.append(("model contexts in use / size", f"{pool.get('in_use', 0)} / {pool.get('size', 0)}"
-                                                     f" ({pool.get('waiting', 0)} waiting)"))
+        kind = "answer slots (one batched context)" if pool.get("batching") else "model contexts"
+        wait = f", expected wait {pool['expected_wait_seconds']:.0f} s" if pool.get("expected_wait_seconds") else ""
+        rows.append((f"{kind} in use / size", f"{pool.get('in_use', 0)} / {pool.get('size', 0)}"
+                                              f" ({pool.get('waiting', 0)} queued{wait})"))
+        if pool.get("refused_busy"):
+            rows.append(("answered with quotes because the model was busy", str(pool["refused_busy"])))
     else:
         rows.append(("model contexts", "model not loaded"))
+    for server in pool.get("servers") or ():  # generation on LLM servers: each one's state
+        state = (f"up, {server['in_flight']} answering" if server["up"] else
+                 f"down ({server['last_error']}), retry in {server['retry_in_seconds']:.0f} s")
+        rows.append((f"LLM server {server['url']}", state))
     if queue:
         rows.append(("UI queue (waiting / running)", f"{queue.get('waiting', 0)} / {queue.get('running', 0)}"))
     if stats.get("uptime_seconds") is not None:

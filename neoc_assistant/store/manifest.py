@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable
 
-from neoc_assistant.errors import StoreError
+from neoc_assistant.store.database import SqliteDatabase
 from neoc_assistant.store.fulltext import FTS_TOKENIZER, FullTextIndex
 from neoc_assistant.store.records import ChunkRecord, DocumentInfo, FileRecord
 
@@ -42,8 +40,8 @@ CREATE TABLE IF NOT EXISTS documents (
     ingested_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS files (
-    source TEXT PRIMARY KEY,          -- path relative to the ingested root
-    root TEXT NOT NULL,               -- absolute root it was ingested from
+    source TEXT PRIMARY KEY,          -- relative to the KB folder, or absolute outside it (ingest/sources.py)
+    root TEXT NOT NULL,               -- absolute folder it was ingested from
     abs_path TEXT NOT NULL,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
@@ -71,72 +69,20 @@ CREATE TABLE IF NOT EXISTS chroma_pending (doc_hash TEXT PRIMARY KEY, reason TEX
 """.replace("{tokenizer}", FTS_TOKENIZER)
 
 
-class Manifest(FullTextIndex):
+class Manifest(SqliteDatabase, FullTextIndex):
     """Thread-safe access to the manifest database (one connection per thread).
 
     The file registry lives here; searching the full-text index is inherited
-    from ``FullTextIndex`` (``fulltext.py``).
+    from ``FullTextIndex`` (``fulltext.py``); connections, read-only opening,
+    error messages and the integrity check from ``SqliteDatabase`` (``database.py``).
     """
 
     def __init__(self, path: Path):
-        """An existing file is checked at once (a corrupt manifest is reported before any work);
-        a missing one is created on first use, so building a Manifest - e.g. for a health
-        check on a fresh machine - initialises nothing."""
-        self.path = Path(path)
-        self._local = threading.local()
-        self._schema_lock = threading.Lock()
-        self._schema_ready = False
-        if self.path.exists():
-            self._ensure_schema()
+        super().__init__(path, SCHEMA)
 
-    # -- connections -----------------------------------------------------------
-    def _ensure_schema(self) -> None:
-        with self._schema_lock:
-            if self._schema_ready:
-                return
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._open().executescript(SCHEMA)  # executescript manages its own transaction
-            except sqlite3.DatabaseError as exc:
-                raise StoreError(_db_error_message(self.path, exc)) from exc
-            self._schema_ready = True
-
-    def _open(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
-        return conn
-
-    def _conn(self) -> sqlite3.Connection:
-        if not self._schema_ready:
-            self._ensure_schema()
-        return self._open()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise StoreError(_db_error_message(self.path, exc)) from exc
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+    def refresh(self, *, strict: bool = False) -> None:
+        """Catch up with the knowledge base's source of truth. This file is its own; a replica of a
+        shared knowledge base (``replica.py``) syncs here. ``strict``: raise if that is impossible."""
 
     # -- meta / version ----------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -170,12 +116,16 @@ class Manifest(FullTextIndex):
         ).fetchone()
         return FileRecord(*row) if row else None
 
-    def files_under(self, root: str) -> list[FileRecord]:
+    def files_under(self, folder: str) -> list[FileRecord]:
+        """Files whose path lies under ``folder``, whichever folder they were ingested from."""
+        prefix = folder.rstrip("/") + "/"
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = self._conn().execute(
-            "SELECT source, root, abs_path, size, mtime_ns, doc_hash, ingested_at FROM files WHERE root=?",
-            (root,),
+            "SELECT source, root, abs_path, size, mtime_ns, doc_hash, ingested_at FROM files "
+            "WHERE abs_path LIKE ? ESCAPE '\\'",
+            (escaped + "%",),
         ).fetchall()
-        return [FileRecord(*r) for r in rows]
+        return [FileRecord(*r) for r in rows if r[2].startswith(prefix)]
 
     def has_document(self, doc_hash: str) -> bool:
         return self._conn().execute("SELECT 1 FROM documents WHERE doc_hash=?", (doc_hash,)).fetchone() is not None
@@ -247,6 +197,9 @@ class Manifest(FullTextIndex):
             )
         return out
 
+    def all_chunk_ids(self) -> set[str]:
+        return {r[0] for r in self._conn().execute("SELECT chunk_id FROM chunks")}
+
     def chunk_total(self) -> int:
         return int(self._conn().execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
@@ -257,7 +210,7 @@ class Manifest(FullTextIndex):
         if source_prefixes:
             clauses = []
             for prefix in source_prefixes:
-                prefix = prefix.strip("/")
+                prefix = prefix.rstrip("/")
                 clauses.append("(f.source = ? OR f.source LIKE ? ESCAPE '\\')")
                 escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 params.extend([prefix, escaped + "/%"])
@@ -301,21 +254,7 @@ class Manifest(FullTextIndex):
         """
         with self._tx() as conn:
             if document is not None:
-                conn.execute(
-                    "INSERT OR IGNORE INTO documents(doc_hash, title, doc_type, n_pages, n_chunks, ingested_at) "
-                    "VALUES (:doc_hash, :title, :doc_type, :n_pages, :n_chunks, :ingested_at)",
-                    document,
-                )
-                for c in chunks:
-                    cur = conn.execute(
-                        "INSERT OR IGNORE INTO chunks(chunk_id, doc_hash, chunk_index, page, section, text, content_hash) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (c.chunk_id, c.doc_hash, c.chunk_index, c.page, c.section, c.text, c.content_hash),
-                    )
-                    if cur.rowcount:
-                        conn.execute(
-                            "INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, c.section + "\n" + c.text)
-                        )
+                self._insert_document(conn, document, chunks)
                 conn.execute("DELETE FROM chroma_pending WHERE doc_hash=?", (record.doc_hash,))
             old = conn.execute("SELECT doc_hash FROM files WHERE source=?", (record.source,)).fetchone()
             conn.execute(
@@ -326,6 +265,23 @@ class Manifest(FullTextIndex):
             orphaned = self._drop_unreferenced(conn, [old[0]] if old and old[0] != record.doc_hash else [])
             self._bump_version(conn)
         return orphaned
+
+    @staticmethod
+    def _insert_document(conn: sqlite3.Connection, document: dict, chunks: Iterable[ChunkRecord]) -> None:
+        """The document row, its chunks and their FTS rows (inside the caller's transaction)."""
+        conn.execute(
+            "INSERT OR IGNORE INTO documents(doc_hash, title, doc_type, n_pages, n_chunks, ingested_at) "
+            "VALUES (:doc_hash, :title, :doc_type, :n_pages, :n_chunks, :ingested_at)",
+            document,
+        )
+        for c in chunks:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO chunks(chunk_id, doc_hash, chunk_index, page, section, text, content_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (c.chunk_id, c.doc_hash, c.chunk_index, c.page, c.section, c.text, c.content_hash),
+            )
+            if cur.rowcount:
+                conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, c.section + "\n" + c.text))
 
     def remove_files(self, sources: Iterable[str]) -> list[str]:
         """Forget these sources; returns doc hashes whose vectors must leave Chroma."""
@@ -342,6 +298,36 @@ class Manifest(FullTextIndex):
             orphaned = self._drop_unreferenced(conn, hashes)
             self._bump_version(conn)
         return orphaned
+
+    def rename_sources(self, scheme: str, name_of: Callable[[str], str]) -> int:
+        """Give every file the name ``name_of(abs_path)`` unless this was done for ``scheme`` already
+        (a manifest from before source names could not collide; or the KB folder moved).
+
+        Returns how many files were renamed. Two rows for the same file (ingested once through a
+        sub-folder and once through the KB folder) become one: the most recently ingested wins.
+        """
+        if self.get_meta("source_names") == scheme:
+            return 0
+        with self._tx() as conn:
+            rows = conn.execute("SELECT source, abs_path, doc_hash FROM files ORDER BY ingested_at DESC").fetchall()
+            renamed, taken, dropped = [], set(), []
+            for source, abs_path, doc_hash in rows:
+                new = name_of(abs_path)
+                if new in taken:
+                    dropped.append((source, doc_hash))
+                elif new != source:
+                    renamed.append((source, new))
+                taken.add(new)
+            for source, _ in dropped:
+                conn.execute("DELETE FROM files WHERE source=?", (source,))
+            for source, new in renamed:  # through a temporary name: a new name may be another row's old one
+                conn.execute("UPDATE files SET source=? WHERE source=?", ("\x01" + new, source))
+            conn.execute("UPDATE files SET source=substr(source, 2) WHERE substr(source, 1, 1) = char(1)")
+            self._drop_unreferenced(conn, [h for _, h in dropped])
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('source_names', ?)", (scheme,))
+            if renamed or dropped:
+                self._bump_version(conn)
+        return len(renamed) + len(dropped)
 
     def reset(self, pipeline: str) -> list[str]:
         """Forget everything (the chunking/embedding pipeline changed); returns all doc hashes."""
@@ -371,17 +357,3 @@ class Manifest(FullTextIndex):
             )
             dropped.append(doc_hash)
         return dropped
-
-
-def _db_error_message(path: Path, exc: Exception) -> str:
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return f"The knowledge-base manifest {path} is locked by another process (an ingest?). Wait for it to finish and retry."
-    if "disk" in text and ("full" in text or "I/O" in text):
-        return f"No space left to write {path}. Free disk space under {path.parent} and retry; nothing was changed."
-    if "not a database" in text or "malformed" in text:
-        return (
-            f"The knowledge-base manifest {path} is corrupt ({text}). Move the data directory "
-            f"{path.parent} aside and re-run `python -m neoc_assistant ingest` to rebuild it."
-        )
-    return f"Knowledge-base manifest error at {path}: {text}"

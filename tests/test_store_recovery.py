@@ -1,0 +1,103 @@
+"""A damaged store is noticed, explained and repaired: lost vectors, a corrupt manifest, a read-only data dir.
+
+Real manifest, real Chroma, real embedding model; each scenario is what an operator
+(or a disk) actually does to the data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from neoc_assistant.errors import StoreError
+
+from conftest import REPO_ROOT
+from test_ingest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def ingested(container):
+    kb = container.settings.paths.kb_dir
+    kb.mkdir(parents=True)
+    (kb / "water.md").write_text("# Water\n\nEach person needs at least 15 litres of water per day.\n")
+    (kb / "radio.md").write_text("# Radio\n\nDistrict EOCs check in by VHF radio at 07:30 and 19:30 daily.\n")
+    (kb / "boats.md").write_text("# Boats\n\nFourteen inflatable rescue boats are stored at Sunsari depot.\n")
+    assert container.assistant.ingest().ok
+    return container
+
+
+def test_a_deleted_vector_store_is_reported_and_the_next_ingest_re_embeds_it(ingested, make_container, monkeypatch):
+    """Issue 12.8: with chroma/ deleted, ingest said "unchanged", health said "re-run ingest" (which did
+    nothing) and search silently fell back to keywords."""
+    ingested.vectors.close()  # as the ingesting process exiting does
+    shutil.rmtree(ingested.settings.paths.chroma_dir)
+    fresh = make_container()  # a new process
+    store = fresh.assistant.health()["checks"]["store"]
+    assert store.get("degraded"), store
+    assert store["vectors"] == 0 and "ingest --repair" in store["message"]
+    import neoc_assistant.ingest.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "load_document", lambda *a: pytest.fail("repair must not re-read files"))
+    summary = fresh.assistant.ingest()
+    assert summary.count("unchanged") == 3
+    assert any("re-embedded 3 chunk" in note for note in summary.notes), summary.notes
+    assert fresh.vectors.count() == fresh.manifest.counts()["chunks"] == 3
+    hit = fresh.assistant.search("how many rescue boats", k=1)[0]
+    assert hit.source == "boats.md" and "vector" in hit.scores
+    assert not fresh.assistant.health()["checks"]["store"]["degraded"]
+
+
+def test_ingest_repair_finds_drift_that_counts_do_not_show(ingested):
+    """One chunk lost its vector and a stray vector took its place: same count, wrong ids."""
+    vectors, manifest = ingested.vectors, ingested.manifest
+    victim = sorted(manifest.chunks_by_id(vectors.ids()))[0]
+    vectors.delete_ids([victim])
+    stray = vectors.vectors([sorted(vectors.ids())[0]])
+    vectors.upsert(["ffffffffffffffff-00000"], next(iter(stray.values()))[None, :], "f" * 32, [None])
+    assert vectors.count() == manifest.counts()["chunks"]
+    store = ingested.assistant.health()["checks"]["store"]
+    assert store["degraded"] and store["missing_vectors"] == 1 and store["stray_vectors"] == 1
+    summary = ingested.assistant.repair_store()
+    assert any("re-embedded 1" in n and "removed 1" in n for n in summary.notes), summary.notes
+    assert vectors.ids() == set(manifest.chunk_ids_of([d.doc_hash for d in manifest.documents()]))
+
+
+def _corrupt_middle(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:
+        fh.seek(size // 3)
+        fh.write(os.urandom(size // 2))
+
+
+def test_a_corrupt_manifest_is_unhealthy_and_every_command_says_how_to_rebuild(ingested, make_container):
+    """Issue 12.9: health said "store ok", search/ask crashed with "database disk image is malformed",
+    ingest said "unchanged"."""
+    paths = ingested.settings.paths
+    ingested.manifest.close()
+    _corrupt_middle(paths.manifest_path)
+    fresh = make_container()
+    health = fresh.assistant.health()
+    assert not health["healthy"] and not health["checks"]["integrity"]["ok"]
+    assert "ingest --rebuild" in health["checks"]["integrity"]["message"]
+    with pytest.raises(StoreError, match="ingest --rebuild"):
+        fresh.assistant.search("rescue boats")
+    with pytest.raises(StoreError, match="ingest --rebuild"):
+        fresh.assistant.ingest()
+    proc = run_cli(["search", "rescue boats"], paths.data_dir, NEOC_KB_DIR=str(paths.kb_dir))
+    assert proc.returncode == 2 and "ingest --rebuild" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli(["ingest", "--rebuild", "--json"], paths.data_dir, NEOC_KB_DIR=str(paths.kb_dir))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert any(p.name.startswith("damaged-") for p in paths.data_dir.iterdir())
+    after = make_container()
+    assert after.assistant.health()["checks"]["integrity"]["ok"]
+    assert after.assistant.search("how many rescue boats", k=1)[0].source == "boats.md"
