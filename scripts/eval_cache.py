@@ -285,8 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     final = score(configured)
     final.update({
         "threshold": threshold,
-        "dev": score([r for r in configured if r["split"] == "dev"]),
-        "test": score([r for r in configured if r["split"] == "test"]),
+        **{split: score([r for r in configured if r["split"] == split]) for split in sorted({r["split"] for r in configured})},
         "collision_wrong_hits": coll,
     })
     print(json.dumps(final))

@@ -123,7 +123,7 @@ class Guard(QuestionReader):
         relaxed = ""
         if rest_a or rest_b:
             category = self._categorise(rest_a, rest_b)
-            relaxed = self._related(rest_a, rest_b, surf_a, surf_b) if category in ("term", "unknown_word") else ""
+            relaxed = self._relaxed(category, rest_a, rest_b, surf_a, surf_b)
             if not relaxed:
                 return Verdict(False, category, f"{rest_a} vs {rest_b}")
 
@@ -134,8 +134,26 @@ class Guard(QuestionReader):
             return Verdict(True, "related_words", relaxed, needs_evidence=True)
         return Verdict(True)
 
+    def _relaxed(self, category: str, rest_a: list[str], rest_b: list[str], surf_a: dict, surf_b: dict) -> str:
+        """A relaxed explanation for the remaining words, or "".
+
+        Plain terms may pair up through any WordNet relation ``_related`` accepts. A word the KB
+        always capitalises ("Procedure" in a document title) or a listed target group ("family")
+        is labelled ``name``/``target_group`` although it may be ordinary English; such words may
+        pair up only as WordNet *synonyms* ("procedure"/"process", "family"/"household") and only
+        when every word is ordinary lower-case English - never an acronym or a place name, which
+        WordNet does not list as common words ("Humla"/"Jumla" stay apart)."""
+        if category in ("term", "unknown_word"):
+            return self._related(rest_a, rest_b, surf_a, surf_b)
+        if category in ("name", "target_group"):
+            words = [surf_a.get(w, w) for w in rest_a] + [surf_b.get(w, w) for w in rest_b]
+            if all(":" not in w for w in rest_a + rest_b) and all(wordnet.common_word(w) for w in words):
+                return self._related(rest_a, rest_b, surf_a, surf_b, kinds=("synonym",))
+        return ""
+
     @staticmethod
-    def _related(rest_a: list[str], rest_b: list[str], surf_a: dict, surf_b: dict) -> str:
+    def _related(rest_a: list[str], rest_b: list[str], surf_a: dict, surf_b: dict,
+                 kinds: tuple[str, ...] = ("synonym", "broader")) -> str:
         """Pair every remaining word of one question with a word of the other that WordNet relates
         (same common sense, or one is the other's direct hypernym: "procedure"/"process",
         "warn"/"alert"); "" unless all pair up. Such a match is only a candidate - ``needs_evidence``:
@@ -146,7 +164,7 @@ class Guard(QuestionReader):
         left = list(rest_b)
         for x in rest_a:
             sx = surf_a.get(x, x)
-            partner = next((y for y in left if wordnet.relation(sx, surf_b.get(y, y)) in ("synonym", "broader")), None)
+            partner = next((y for y in left if wordnet.relation(sx, surf_b.get(y, y)) in kinds), None)
             if partner is None:
                 return ""
             left.remove(partner)
