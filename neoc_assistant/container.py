@@ -161,12 +161,15 @@ class Container:
         return self._once("response_cache", self._build_response_cache)
 
     def _build_response_cache(self) -> ResponseCache:
+        from neoc_assistant.cache.agreement import RetrievalAgreement
         from neoc_assistant.cache.response_cache import ResponseCache
 
         s = self.settings
         cache = ResponseCache(s.cache, s.paths.cache_dir / "responses", self.embedder, vocabulary=self.vocabulary,
                               on_event=self.metrics.cache_event, latency_window=s.monitoring.metrics_window,
-                              redis=self.redis)
+                              redis=self.redis,
+                              corroborate=RetrievalAgreement(self.retriever, s.cache.agreement_top_n,
+                                                             s.cache.agreement_min_shared))
         if self.redis is not None:
             self.redis.subscribe_kb(cache.on_announced)
         return cache

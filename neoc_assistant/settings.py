@@ -154,6 +154,11 @@ class RetrievalSettings(_Section):
         description="BM25 searches the rarest query terms whose chunk frequencies sum to at most this "
         "(bounds the rows FTS5 scores on a large store; 0 = all terms).",
     )
+    query_expansion: bool = Field(
+        default=False,
+        description="Add WordNet synonyms and lay_terms.toml doctrine words the knowledge base uses to the "
+        "BM25 query (retrieve/expansion.py).",
+    )
     reranker_model_path: str | None = Field(default=None, description="Local sentence-transformers CrossEncoder dir.")
     rerank_top_n: int = Field(default=20, ge=1, le=200, description="Cross-encoder: pairs scored per query.")
     rerank_max_length: int = Field(default=256, ge=32, le=512, description="Cross-encoder: word pieces per pair.")
@@ -199,6 +204,11 @@ class CacheSettings(_Section):
     l2_ttl_seconds: float = Field(default=24 * 3600, gt=0)
     l2_size_limit_mb: int = Field(default=512, ge=1)
     similarity_threshold: float = Field(default=0.85, ge=0.0, le=1.0)
+    agreement_top_n: int = Field(
+        default=3, ge=1, le=20, description="Relaxed matches (WordNet-related words): passages each question "
+        "retrieves for the agreement check (cache/agreement.py).")
+    agreement_min_shared: int = Field(
+        default=2, ge=1, le=20, description="Relaxed matches: passages the two top lists must share.")
     embedding_size_limit_mb: int = Field(default=256, ge=1, description="Disk budget of the embedding cache.")
     query_log_enabled: bool = Field(default=True, description="Log questions (never answers) locally for `cache warm`.")
     prompt_version: str = Field(default="v1", description="Bump to make every cached answer unreachable.")
@@ -355,7 +365,7 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     "retrieval_top_k": ("retrieval", "top_k"),
     "retrieval_candidates": ("retrieval", "candidates"),
     **_same("retrieval", "fusion", "rrf_k", "fusion_vector_weight", "lexical_max_terms", "lexical_max_postings",
-            "reranker_model_path", "rerank_top_n", "rerank_max_length", "feature_rerank_top_n",
+            "query_expansion", "reranker_model_path", "rerank_top_n", "rerank_max_length", "feature_rerank_top_n",
             "rerank_cosine_weight", "rerank_bm25_weight", "rerank_coverage_weight", "mmr_lambda",
             "near_duplicate_threshold", "relevance_floor", "relevance_bias", "relevance_cosine_weight",
             "relevance_coverage_weight"),
@@ -367,7 +377,7 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     "cache_similarity_threshold": ("cache", "similarity_threshold"),
     "cache_embedding_size_limit_mb": ("cache", "embedding_size_limit_mb"),
     **_same("cache", "query_log_enabled", "prompt_version", "l2_backend", "redis_url", "redis_timeout_seconds",
-            "redis_retry_seconds", "redis_prefix"),
+            "redis_retry_seconds", "redis_prefix", "agreement_top_n", "agreement_min_shared"),
     "llm_backend": ("generation", "backend"),
     "llm_urls": ("generation", "server_urls"),
     "llm_model": ("generation", "server_model"),

@@ -154,7 +154,7 @@ def collisions(cache: ResponseCache, files: list[Path]) -> tuple[int, int, list[
     All questions are stored in one context; before each lookup the question's own
     entry is taken out (and put back afterwards), so only another question can answer.
     """
-    from neoc_assistant.language.normalize import normalize_key
+    from neoc_assistant.language.discourse import normalize_key
     from neoc_assistant.cache.entries import text_hash
     from neoc_assistant.cache.tiers import DiskTier
 
@@ -178,12 +178,31 @@ def collisions(cache: ResponseCache, files: list[Path]) -> tuple[int, int, list[
     return len(questions), len(wrong), wrong
 
 
+def agreement(store: Path, embedder: Embedder):
+    """The production corroboration of relaxed matches: retrieval over ``knowledge_base/`` (None: off)."""
+    if str(store).lower() == "none":
+        print("# retrieval agreement: off (relaxed matches are refused)")
+        return None
+    from neoc_assistant.cache.agreement import RetrievalAgreement
+    from neoc_assistant.container import Container
+
+    s = Settings(data_dir=store, kb_dir=ROOT / "knowledge_base")
+    container = Container(s, embedder=embedder)
+    if container.manifest.counts()["chunks"] == 0:
+        container.ingestor.ingest([ROOT / "knowledge_base"], show_progress=False)
+    print(f"# retrieval agreement over {store}: {container.manifest.counts()}")
+    return RetrievalAgreement(container.retriever, s.cache.agreement_top_n, s.cache.agreement_min_shared)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("pairs", nargs="?", default=str(ROOT / "tests/data/cache_pairs.jsonl"))
     ap.add_argument("--threshold", type=float, default=None, help="default: the cache.similarity_threshold setting")
     ap.add_argument("--show-errors", action="store_true", help="list wrong hits and missed paraphrases")
     ap.add_argument("--no-collisions", action="store_true", help="skip the leave-one-out collision check")
+    ap.add_argument("--kb-store", type=Path, default=Path("/tmp/neoc-eval/cache-kb"),
+                    help="store of knowledge_base/ for the retrieval-agreement evidence of relaxed matches "
+                         "(ingested on first use); 'none': no agreement, relaxed matches are refused")
     args = ap.parse_args(argv)
 
     rows = load_pairs(Path(args.pairs))
@@ -206,10 +225,13 @@ def main(argv: list[str] | None = None) -> int:
                 texts |= {guard.features(json.loads(line)["text"]).text for line in f.read_text().splitlines() if line.strip()}
         embedder.encode(sorted(texts))
 
+        corroborate = agreement(args.kb_store, embedder)
+
         def make(t: float, name: str) -> ResponseCache:
             s = Settings(data_dir=Path(tmp) / name, kb_dir=ROOT / "knowledge_base", cache_similarity_threshold=t,
                          cache_l1_max_items=100_000)
-            return ResponseCache(s.cache, s.paths.cache_dir / "responses", embedder, lexicon=lexicon)
+            return ResponseCache(s.cache, s.paths.cache_dir / "responses", embedder, lexicon=lexicon,
+                                 corroborate=corroborate)
 
         t0 = time.perf_counter()
         sweep_results = run_pairs(make(0.0, "sweep"), rows, embedder)
@@ -263,8 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     final = score(configured)
     final.update({
         "threshold": threshold,
-        "dev": score([r for r in configured if r["split"] == "dev"]),
-        "test": score([r for r in configured if r["split"] == "test"]),
+        **{split: score([r for r in configured if r["split"] == split]) for split in sorted({r["split"] for r in configured})},
         "collision_wrong_hits": coll,
     })
     print(json.dumps(final))

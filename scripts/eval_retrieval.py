@@ -74,7 +74,7 @@ import numpy as np  # noqa: E402
 from neoc_assistant.container import Container  # noqa: E402
 from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever  # noqa: E402
 from neoc_assistant.retrieve.search import STAGE_CONFIGS  # noqa: E402
-from neoc_assistant.settings import Settings  # noqa: E402
+from neoc_assistant.settings import LEGACY_NAMES, Settings  # noqa: E402
 
 CONFIG_LABELS = {
     "bm25": "BM25 only",
@@ -392,7 +392,7 @@ def parse_overrides(pairs: list[str]) -> dict:
     out = {}
     for pair in pairs:
         name, _, value = pair.partition("=")
-        if name not in Settings.model_fields:
+        if name not in Settings.model_fields and name.lower() not in LEGACY_NAMES:
             raise SystemExit(f"unknown setting {name!r}")
         out[name] = value
     return out

@@ -79,7 +79,8 @@ from dataclasses import dataclass
 
 from neoc_assistant.cache.question_features import Features, QuestionReader
 from neoc_assistant.language.normalize import damerau_levenshtein, is_substitution, is_transposition, light_stem
-from neoc_assistant.language.words import GROUP_WORDS, LIGHT, TIME_WORDS, is_antonym
+from neoc_assistant.language import wordnet
+from neoc_assistant.language.words import GROUP_WORDS, LIGHT, PARTICLES, TIME_WORDS, is_antonym
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Verdict:
     ok: bool
     category: str | None = None  # negation | number | form | antonym | name | hazard | ...
     detail: str = ""
+    needs_evidence: bool = False  # ok only through WordNet relations: the cache must corroborate it
 
     @property
     def reason(self) -> str | None:
@@ -118,14 +120,56 @@ class Guard(QuestionReader):
         self._explain(left_a, left_b, surf_a, surf_b, a, b)
         rest_a = [w for w in left_a.elements() if w not in LIGHT]
         rest_b = [w for w in left_b.elements() if w not in LIGHT]
+        relaxed = ""
         if rest_a or rest_b:
             category = self._categorise(rest_a, rest_b)
-            return Verdict(False, category, f"{rest_a} vs {rest_b}")
+            relaxed = self._relaxed(category, rest_a, rest_b, surf_a, surf_b)
+            if not relaxed:
+                return Verdict(False, category, f"{rest_a} vs {rest_b}")
 
-        swap = relation_swap(a, b)
+        swap = relation_swap(a, b) or order_swap(a, b)
         if swap:
             return Verdict(False, "direction", swap)
+        if relaxed:
+            return Verdict(True, "related_words", relaxed, needs_evidence=True)
         return Verdict(True)
+
+    def _relaxed(self, category: str, rest_a: list[str], rest_b: list[str], surf_a: dict, surf_b: dict) -> str:
+        """A relaxed explanation for the remaining words, or "".
+
+        Plain terms may pair up through any WordNet relation ``_related`` accepts. A word the KB
+        always capitalises ("Procedure" in a document title) or a listed target group ("family")
+        is labelled ``name``/``target_group`` although it may be ordinary English; such words may
+        pair up only as WordNet *synonyms* ("procedure"/"process", "family"/"household") and only
+        when every word is ordinary lower-case English - never an acronym or a place name, which
+        WordNet does not list as common words ("Humla"/"Jumla" stay apart)."""
+        if category in ("term", "unknown_word"):
+            return self._related(rest_a, rest_b, surf_a, surf_b)
+        if category in ("name", "target_group"):
+            words = [surf_a.get(w, w) for w in rest_a] + [surf_b.get(w, w) for w in rest_b]
+            if all(":" not in w for w in rest_a + rest_b) and all(wordnet.common_word(w) for w in words):
+                return self._related(rest_a, rest_b, surf_a, surf_b, kinds=("synonym",))
+        return ""
+
+    @staticmethod
+    def _related(rest_a: list[str], rest_b: list[str], surf_a: dict, surf_b: dict,
+                 kinds: tuple[str, ...] = ("synonym", "broader")) -> str:
+        """Pair every remaining word of one question with a word of the other that WordNet relates
+        (same common sense, or one is the other's direct hypernym: "procedure"/"process",
+        "warn"/"alert"); "" unless all pair up. Such a match is only a candidate - ``needs_evidence``:
+        WordNet knows English senses, not what this knowledge base means by a word."""
+        if len(rest_a) != len(rest_b) or not rest_a:
+            return ""
+        pairs = []
+        left = list(rest_b)
+        for x in rest_a:
+            sx = surf_a.get(x, x)
+            partner = next((y for y in left if wordnet.relation(sx, surf_b.get(y, y)) in kinds), None)
+            if partner is None:
+                return ""
+            left.remove(partner)
+            pairs.append(f"{sx}~{surf_b.get(partner, partner)}")
+        return ", ".join(pairs)
 
     def _explain(self, left_a: Counter, left_b: Counter, surf_a: dict, surf_b: dict, a: Features, b: Features) -> None:
         # compounds: "reorder" vs "re order", "gobag" vs "go bag"
@@ -262,3 +306,44 @@ def relation_swap(a: Features, b: Features) -> str:
 
 def _present(obj: str, f: Features) -> bool:
     return obj in f.items
+
+
+def order_swap(a: Features, b: Features) -> str:
+    """Same words, swapped roles: "the landline is up but the radio is down" vs "the radio is up
+    but the landline is down", "does the Chief call the PIO" vs "does the PIO call the Chief".
+
+    Who or what a state word or verb attaches to is read from word order. Around each pivot - a
+    particle ("up", "above") or a word WordNet knows as a verb or adjective, said as often in
+    both questions - the words before and after it are compared. A swap moves one word from
+    before the pivot to after it *and* another the other way; moving one phrase to the front or
+    the back ("At Level 1, how many ...?" vs "How many ... at Level 1?") moves words in one
+    direction only, so reordering is still allowed. Question words are left out (they move
+    freely between the two ends); a word said twice is told apart by its occurrence.
+    """
+    seq_a, seq_b = _occurrences(a.order), _occurrences(b.order)
+    common = {w for w, _ in seq_a} & {w for w, _ in seq_b}
+    if len(common) < 3:
+        return ""
+    pos_a = {w: i for i, (w, _) in enumerate(seq_a) if w in common}
+    pos_b = {w: i for i, (w, _) in enumerate(seq_b) if w in common}
+    for pivot, surface in seq_a:
+        if pivot not in common or not (surface in PARTICLES or wordnet.predicate_word(surface)):
+            continue
+        before_a = {w for w in common if pos_a[w] < pos_a[pivot]}
+        before_b = {w for w in common if pos_b[w] < pos_b[pivot]}
+        went_after, came_before = before_a - before_b, before_b - before_a
+        if went_after and came_before:
+            return f"'{min(went_after)}' and '{min(came_before)}' swap around '{surface}'"
+    return ""
+
+
+def _occurrences(order: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """("call", "call"), ("down", ..), ("call", ..) -> "call#1", "down#1", "call#2"; question words dropped."""
+    seen: Counter = Counter()
+    out = []
+    for canon, surface in order:
+        if canon.startswith("wh:"):
+            continue
+        seen[canon] += 1
+        out.append((f"{canon}#{seen[canon]}", surface))
+    return out

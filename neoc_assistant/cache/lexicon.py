@@ -140,7 +140,9 @@ class KBLexicon:
             acr = m.group(1)
             if acr.endswith("s") and acr[:-1].isupper():
                 acr = acr[:-1]
-            if not acr.isupper() or len(acr) < 2:
+            # all capitals ("DHM"), or mixed case with at least two capitals ("MoHP", "HoD"): the
+            # initials check below decides; "(Nepal)" has one capital and is a name, not an acronym
+            if len(acr) < 2 or sum(c.isupper() for c in acr) < 2:
                 continue
             before = text[max(0, m.start() - 120) : m.start()]
             if not before.endswith((" ", "\t")):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from neoc_assistant.language.normalize import normalize_key
+from neoc_assistant.language.discourse import normalize_key
 
 try:  # POSIX advisory locks; elsewhere O_APPEND alone
     import fcntl

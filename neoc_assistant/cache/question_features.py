@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 
 from neoc_assistant.cache.lexicon import KBLexicon
-from neoc_assistant.language.normalize import is_number, light_stem, strip_filler, tokenize
+from neoc_assistant.language.discourse import question_tokens
+from neoc_assistant.language.normalize import is_number, light_stem
 from neoc_assistant.language.words import (
     AMBIGUOUS_UNITS,
     AUXILIARIES,
@@ -24,6 +25,7 @@ from neoc_assistant.language.words import (
     DIRECTIONAL,
     EXPANSION_JOINERS,
     NEGATORS,
+    PARTICLES,
     PHRASES,
     QUESTION_STOPWORDS,
     SYNONYMS,
@@ -47,6 +49,7 @@ class Features:
     items: frozenset[str]  # content + numbers + "head:number" combos + "<end>"
     polar: bool = False  # a yes/no question ("Is the Koshi at danger level?")
     number_context: tuple[tuple[str, str], ...] = ()  # (number, preceding word)
+    order: tuple[tuple[str, str], ...] = ()  # (canonical, surface) of content, numbers, particles, in order
 
 
 class QuestionReader:
@@ -144,7 +147,7 @@ class QuestionReader:
     def features(self, question: str) -> Features:
         caps = {w.lower() for w in re.findall(r"\b[A-Z][A-Z]+s?\b", question or "")}
         caps |= {w[:-1] for w in caps if w.endswith("s")}
-        surface = [self.lex.correct(t) for t in strip_filler(tokenize(question))]
+        surface = [self.lex.correct(t) for t in question_tokens(question)]
         text = self._embedding_text(surface, caps)
 
         # stems, then multi-word replacements (longest first)
@@ -187,12 +190,16 @@ class QuestionReader:
                 relations.append((p, obj))
             pending_preps.clear()
 
+        order: list[tuple[str, str]] = []
         for idx, (item, word) in enumerate(items):
             nxt = items[idx + 1][0] if idx + 1 < len(items) else ""
+            if word in PARTICLES:
+                order.append((word, word))
             if item.startswith(("acr:", "wh:", "u:")) or item in ("level", "tier", "phase", "category"):
                 canon = item
             elif is_number(item) or re.fullmatch(r"\d+[a-z]", item) or re.fullmatch(r"\d+(?:[.:]\d+)+", item):
                 numbers.append(item)
+                order.append((item, word))
                 number_context.append((item, prev_word))
                 if prev_canon:
                     combos.add(f"{prev_canon}:{item}")
@@ -232,6 +239,8 @@ class QuestionReader:
                 ):
                     canon = f"acr:{item}"
             content.append(canon)
+            if word not in PARTICLES:
+                order.append((canon, word))
             surf.append(word)
             if pending_preps:
                 # object = the head plus a directly following number ("level 3")
@@ -256,6 +265,7 @@ class QuestionReader:
             items=frozenset(all_items),
             number_context=tuple(number_context),
             polar=polar,
+            order=tuple(order),
         )
 
     # -- comparison -------------------------------------------------------------------------------------------

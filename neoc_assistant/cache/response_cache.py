@@ -53,7 +53,7 @@ from neoc_assistant.cache.entries import CACHE_FORMAT, CACHEABLE_MODES, CacheCon
 from neoc_assistant.cache.lexicon import KBLexicon
 from neoc_assistant.cache.tiers import CacheTiers, DiskTier, MemoryTier, SharedTier, open_l2_tier
 from neoc_assistant.cache.vocabulary import KBVocabulary
-from neoc_assistant.language.normalize import normalize_key
+from neoc_assistant.language.discourse import normalize_key
 from neoc_assistant.settings import CacheSettings
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,14 @@ class ResponseCache:
         latency_window: int = 1000,
         redis=None,
         l1_timer: Callable[[], float] = time.monotonic,
+        corroborate: Callable[[str, np.ndarray, str, np.ndarray], bool] | None = None,
     ):
         """``directory``: where the shared (L2) tier lives. ``vocabulary`` supplies the guard per kb
         version (shared with the answerability check); ``lexicon`` instead fixes one guard vocabulary
-        (tests, evaluation). ``latency_window``: lookups whose latency ``stats()`` summarises. ``redis``: the
-        process's ``RedisLink`` when ``cache.l2_backend = "redis"``."""
+        (tests, evaluation). ``latency_window``: lookups whose latency ``stats()`` summarises.
+        ``corroborate(cached, cached_vector, incoming, incoming_vector)``: the evidence a relaxed
+        guard verdict needs (``agreement.RetrievalAgreement``); without it relaxed matches are refused.
+        ``redis``: the process's ``RedisLink`` when ``cache.l2_backend = "redis"``."""
         if lexicon is not None:
             vocabulary = KBVocabulary.fixed(lexicon)
         if vocabulary is None:
@@ -98,6 +101,7 @@ class ResponseCache:
         self.statistics = CacheStatistics(self.tiers, on_event, latency_window)
         self.coherence = CacheCoherence(self.tiers, self.statistics)
         self._dim: int | None = None
+        self.corroborate = corroborate
 
     @property
     def l1(self) -> MemoryTier:
@@ -309,9 +313,21 @@ class ResponseCache:
                     with index.lock:
                         index.remove(row.key)
                     continue
+            if verdict.needs_evidence and not self._corroborated(entry, features.text or question, vector):
+                if refusal is None:
+                    refusal, refusal_cat = f"unconfirmed: {verdict.detail}", "unconfirmed"
+                continue
+            if tier == "l2":
                 self.l1.set(row.key, entry)
             return entry, tier, sim, refusal, refusal_cat, vector, "semantic"
         return None, None, best, refusal, refusal_cat, vector, None
+
+    def _corroborated(self, entry: CacheEntry, text: str, vector: np.ndarray) -> bool:
+        """A relaxed verdict (words only WordNet relates) is served only when the knowledge base
+        agrees: both questions retrieve the same passages (``agreement.py``)."""
+        if self.corroborate is None:
+            return False
+        return bool(self.corroborate(entry.features.text or entry.question, entry.vector, text, vector))
 
     def _from_l1(self, key: str, ctx_hash: str) -> CacheEntry | None:
         entry = self.l1.get(key)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from neoc_assistant.language.normalize import normalize_key
+from neoc_assistant.language.discourse import normalize_key
 from neoc_assistant.errors import InputError
 
 

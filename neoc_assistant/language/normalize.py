@@ -1,6 +1,6 @@
-"""Question normalisation: the exact-match key, the text that is embedded, and tokens for the guard.
+"""Question normalisation: tokens and morphology for the exact-match key, the embedded text and the guard.
 
-Three levels, each stricter about what it may change:
+Two levels, each stricter about what it may change:
 
 * ``tokenize`` - lower-case word and number tokens: Unicode NFKC, curly quotes,
   contractions expanded (``can't`` -> ``can not``, ``what's`` -> ``what is``,
@@ -9,11 +9,10 @@ Three levels, each stricter about what it may change:
   digits (``five`` -> ``5``), hyphens and punctuation split. Decimal points are
   kept, so ``6.2`` never becomes ``62``; a letter glued to a number stays a code
   (``215A`` -> ``215a``) unless it is a unit (``24h`` -> ``24 h``).
-* ``strip_filler`` - drops politeness and framing that never changes the answer:
-  ``please``/``kindly`` anywhere, ``can you tell me``/``I'd like to know``/``hi``
-  and the like at the start, ``thanks`` at the end.
-* ``normalize_key`` = both, joined by spaces: the **exact-match key**. It never
-  corrects spelling or applies synonyms, so an exact hit needs no guard.
+* what never changes an answer - courtesy, introductions, filler - is removed
+  in ``discourse.py``, which also builds the **exact-match key**
+  (``normalize_key``: tokens of the question without them). It never corrects
+  spelling or applies synonyms, so an exact hit needs no guard.
 
 ``light_stem`` and ``canonical_spelling`` are the morphology used by the guard
 (inflections only, plus ``-ation``/``-ate`` and British/American spelling);
@@ -131,67 +130,6 @@ def tokenize(text: str) -> list[str]:
             continue
         merged.append(tok)
     return merged
-
-
-# -- filler ---------------------------------------------------------------------------------------
-
-FILLER_ANYWHERE = {"please", "pls", "plz", "kindly"}
-
-# Matched at the start, longest first, repeatedly ("hi, can you tell me ...").
-FILLER_PREFIXES = sorted(
-    (
-        tuple(p.split())
-        for p in [
-            "hi", "hello", "hey", "dear", "ok", "okay", "so", "quick question", "question",
-            "just checking", "just", "sorry",
-            "can you tell me", "could you tell me", "would you tell me", "can you let me know",
-            "could you let me know", "let me know", "tell me", "please tell me",
-            "can you please tell me", "could you please tell me",
-            "can you explain", "could you explain", "could you please explain", "can you please explain",
-            "explain", "could you remind me", "can you remind me", "remind me",
-            "i want to know", "i would like to know", "i wanted to know", "i need to know",
-            "i would like to ask", "i want to ask", "i have a question", "do you know",
-            "can you help me", "help me understand", "can you check",
-            "can you list", "could you list", "can you give me", "could you give me", "give me",
-            "can you describe", "could you describe", "can you show me", "could you show me", "show me",
-        ]
-    ),
-    key=len,
-    reverse=True,
-)
-FILLER_SUFFIXES = sorted(
-    (tuple(p.split()) for p in ["thanks", "thank you", "thx", "cheers", "thanks a lot", "thank you very much"]),
-    key=len,
-    reverse=True,
-)
-
-
-def strip_filler(tokens: list[str]) -> list[str]:
-    toks = [t for t in tokens if t not in FILLER_ANYWHERE]
-    changed = True
-    while changed and toks:
-        changed = False
-        for prefix in FILLER_PREFIXES:
-            n = len(prefix)
-            if len(toks) > n and tuple(toks[:n]) == prefix:
-                toks = toks[n:]
-                changed = True
-                break
-    changed = True
-    while changed and toks:
-        changed = False
-        for suffix in FILLER_SUFFIXES:
-            n = len(suffix)
-            if len(toks) > n and tuple(toks[-n:]) == suffix:
-                toks = toks[:-n]
-                changed = True
-                break
-    return toks
-
-
-def normalize_key(question: str) -> str:
-    """The exact-match key: case, whitespace, punctuation and filler removed; nothing else."""
-    return " ".join(strip_filler(tokenize(question)))
 
 
 # -- morphology -------------------------------------------------------------------------------

@@ -109,3 +109,53 @@ def common_word(word: str) -> bool:
             if name.islower() and "_" not in name:
                 return True
     return False
+
+
+@lru_cache(maxsize=50_000)
+def predicate_word(word: str) -> bool:
+    """True when WordNet knows the word (any inflection) as a verb or an adjective - a word that
+    says what something does or is ("report", "working", "closed"), as opposed to only a thing."""
+    wn = wordnet()
+    if wn is None or not word.isalpha():
+        return False
+    return any(wn.morphy(word.lower(), pos) for pos in ("v", "a"))
+
+
+# How many of a word's senses (WordNet orders them by frequency) a relation may use: the
+# common readings only. 3, not 2: "strike" is the third verb sense of "hit" (tune split of
+# cache_pairs_v2.jsonl); rare senses still do not count.
+TOP_SENSES = 3
+
+
+@lru_cache(maxsize=50_000)
+def relation(a: str, b: str) -> str:
+    """How two different words relate in WordNet, through their common senses only:
+
+    * ``"synonym"`` - they share a synset among the first ``TOP_SENSES`` senses of each, in one
+      part of speech ("procedure"/"process", "hits"/"strikes");
+    * ``"broader"`` - the first sense of one is a direct hypernym of the first sense of the other
+      ("warn"/"alert", "staff"/"personnel");
+    * ``"antonym"`` - a lemma of one lists the other as its antonym ("safe"/"unsafe");
+    * ``""`` - none of these, or WordNet is not installed.
+    """
+    wn = wordnet()
+    if wn is None or a == b or not (a.isalpha() and b.isalpha()):
+        return ""
+    a, b = a.lower(), b.lower()
+    found = ""
+    for pos in ("n", "v", "a", "r"):
+        sa, sb = wn.synsets(a, pos), wn.synsets(b, pos)
+        if not sa or not sb:
+            continue
+        if _antonyms(sa, sb) or _antonyms(sb, sa):
+            return "antonym"
+        if set(sa[:TOP_SENSES]) & set(sb[:TOP_SENSES]):
+            found = "synonym"
+        elif not found and (sa[0] in sb[0].hypernyms() or sb[0] in sa[0].hypernyms()):
+            found = "broader"
+    return found
+
+
+def _antonyms(synsets_a, synsets_b) -> bool:
+    names_b = {lemma.name() for s in synsets_b for lemma in s.lemmas()}
+    return any(ant.name() in names_b for s in synsets_a for lemma in s.lemmas() for ant in lemma.antonyms())

@@ -19,6 +19,15 @@ class Hit:
     doc_type: str = ""
     scores: dict[str, float] = field(default_factory=dict)  # per-stage scores, for debugging/eval
 
+    def add_sources(self, duplicate: "Hit") -> None:
+        """Add the files of a duplicate that is not shown (same text in another file) to ``sources``;
+        the first source stays first."""
+        names = self.sources or [self.source]
+        for name in duplicate.sources or [duplicate.source]:
+            if name not in names:
+                names.append(name)
+        self.sources = names
+
     def to_json(self, rank: int) -> dict:
         """The stable `search --json` hit shape."""
         return {

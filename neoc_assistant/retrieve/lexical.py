@@ -157,7 +157,8 @@ class LexicalPlan:
     idf: dict[str, float] = field(default_factory=dict)  # index term -> IDF, for every query term
 
 
-def plan_lexical(query: str, stats: TermStatistics, max_terms: int, max_postings: int) -> LexicalPlan:
+def plan_lexical(query: str, stats: TermStatistics, max_terms: int, max_postings: int,
+                 extra: Sequence[str] = ()) -> LexicalPlan:
     """Choose the query terms BM25 searches: the rarest first, within a postings budget.
 
     FTS5 evaluates BM25 for every row matching any OR-ed term, so one common
@@ -166,23 +167,29 @@ def plan_lexical(query: str, stats: TermStatistics, max_terms: int, max_postings
     frequencies stays within ``max_postings`` (the rarest term that occurs at
     all is always kept; 0 = no budget). Dropped terms have the lowest IDF, so they move BM25 the
     least; they still count in relevance coverage.
+
+    ``extra`` (query expansion, ``expansion.py``) is searched too, but only within what the
+    budget leaves after the query's own terms, and it is left out of ``idf`` - relevance
+    coverage counts the words the officer actually used.
     """
     terms = query_terms(query, max_terms)
     if not terms:
         return LexicalPlan(None, [], [])
-    stems = stats.index_terms(terms)
-    all_stems = set().union(*stems)
-    freqs, total = stats.lookup(all_stems)
-    idf = {t: math.log1p((total - df + 0.5) / (df + 0.5)) for t, df in freqs.items()}
-    df_of = {t: max((freqs.get(s, 0) for s in st), default=0) for t, st in zip(terms, stems)}
+    own = set(terms)
+    extra = [t for t in dict.fromkeys(query_terms(" ".join(extra), max_terms)) if t not in own]
+    stems = stats.index_terms(terms + extra)
+    own_stems = set().union(*stems[: len(terms)])
+    freqs, total = stats.lookup(set().union(*stems))
+    idf = {t: math.log1p((total - df + 0.5) / (df + 0.5)) for t, df in freqs.items() if t in own_stems}
+    df_of = {t: max((freqs.get(s, 0) for s in st), default=0) for t, st in zip(terms + extra, stems)}
     kept: list[str] = []
     used = 0
-    for term in sorted(terms, key=lambda t: df_of[t]):
+    for term in sorted(terms, key=lambda t: df_of[t]) + sorted(extra, key=lambda t: df_of[t]):
         # used == 0: nothing kept so far matches any chunk, so keep the rarest term that does.
         if used == 0 or max_postings <= 0 or used + df_of[term] <= max_postings:
             kept.append(term)
             used += df_of[term]
-    dropped = [t for t in terms if t not in kept]
-    kept = [t for t in terms if t in kept]  # query order, for readable logs
+    dropped = [t for t in terms + extra if t not in kept]
+    kept = [t for t in terms + extra if t in kept]  # query order, for readable logs
     match = _or_of_quoted(kept) if kept else None
     return LexicalPlan(match, kept, dropped, idf)

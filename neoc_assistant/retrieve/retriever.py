@@ -45,6 +45,7 @@ from typing import Sequence
 
 import numpy as np
 
+from neoc_assistant.retrieve.expansion import expansion_terms
 from neoc_assistant.retrieve.hits import Hit
 from neoc_assistant.retrieve.lexical import LexicalPlan, TermStatistics, plan_lexical
 from neoc_assistant.retrieve.ranking import Candidate, fuse, mmr, normalise
@@ -124,7 +125,8 @@ class KnowledgeBaseRetriever:
         clock.lap("vector")
 
         lexical_list: list[tuple[str, float]] = []
-        plan = plan_lexical(query, self.term_stats, s.lexical_max_terms, s.lexical_max_postings)
+        extra = expansion_terms(query, self.term_stats) if s.query_expansion else []
+        plan = plan_lexical(query, self.term_stats, s.lexical_max_terms, s.lexical_max_postings, extra)
         match = plan.match if stages.lexical else None
         if match:
             lexical_list = self.manifest.lexical_search(match, n_candidates, doc_hashes)
@@ -334,7 +336,11 @@ class KnowledgeBaseRetriever:
         return [c.coverage for c in cands]
 
     def _diversify(self, pool: list[Candidate], vecs: dict[str, np.ndarray], k: int) -> list[Candidate]:
-        """Drop near-duplicates of better-ranked chunks, then MMR-select ``k``."""
+        """Drop near-duplicates of better-ranked chunks, then MMR-select ``k``.
+
+        The same text in two files (a one-page ICS form and the forms booklet that contains it)
+        is shown once, but a dropped duplicate's files are added to the kept hit's ``sources``:
+        the officer sees both documents say it, and either file counts as found."""
         s = self.settings
         dim = next(iter(vecs.values())).shape[0] if vecs else 1
         matrix = np.stack([vecs.get(c.chunk_id, np.zeros(dim, dtype=np.float32)) for c in pool])
@@ -343,14 +349,18 @@ class KnowledgeBaseRetriever:
         sim = matrix @ matrix.T
 
         kept: list[int] = []
-        seen_hashes: set[str] = set()
+        seen_hashes: dict[str, int] = {}
         for i, cand in enumerate(pool):
-            if cand.content_hash and cand.content_hash in seen_hashes:
-                continue
-            if kept and float(sim[i, kept].max()) >= s.near_duplicate_threshold:
+            twin = seen_hashes.get(cand.content_hash) if cand.content_hash else None
+            if twin is None and kept:
+                best = int(np.argmax(sim[i, kept]))
+                if float(sim[i, kept[best]]) >= s.near_duplicate_threshold:
+                    twin = kept[best]
+            if twin is not None:
+                pool[twin].hit.add_sources(cand.hit)
                 continue
             kept.append(i)
-            seen_hashes.add(cand.content_hash)
+            seen_hashes.setdefault(cand.content_hash, i)
 
         rel = normalise(np.array([pool[i].hit.score for i in kept]))
         order = mmr(rel, sim[np.ix_(kept, kept)], s.mmr_lambda, k)
@@ -414,3 +424,4 @@ class KnowledgeBaseRetriever:
             )
             out[cid] = (hit, chunk.content_hash)
         return out
+
