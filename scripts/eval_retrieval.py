@@ -74,7 +74,8 @@ import numpy as np  # noqa: E402
 from neoc_assistant.container import Container  # noqa: E402
 from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever  # noqa: E402
 from neoc_assistant.retrieve.search import STAGE_CONFIGS  # noqa: E402
-from neoc_assistant.settings import LEGACY_NAMES, Settings  # noqa: E402
+from neoc_assistant.settings import Settings  # noqa: E402
+from neoc_assistant.settings_legacy import LEGACY_NAMES  # noqa: E402
 
 CONFIG_LABELS = {
     "bm25": "BM25 only",
