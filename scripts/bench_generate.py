@@ -190,7 +190,7 @@ def worker_speed(path: Path, args) -> dict:
                 raw_runs.append(raw_decode(path, prompt, args.tokens, args.ctx, eng.n_threads))
             else:
                 eng.close()  # fresh engine each rep: cold prefix, same conditions as the raw loop
-                eng = GenerationEngine(_settings(path, args, pool_size=1))
+                eng = GenerationEngine(_settings(path, args, pool_size=1).generation)
                 eng_runs.append(engine_decode(eng, msgs, args.tokens))
         print(f"  rep {rep + 1}: raw {raw_runs[-1]['decode_tps']:.1f} tok/s, "
               f"engine {eng_runs[-1]['decode_tps']:.1f} tok/s", file=sys.stderr, flush=True)
