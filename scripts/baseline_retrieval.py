@@ -3,7 +3,9 @@
 
 Standalone on purpose: it shares only text extraction with the package
 (``neoc_assistant.ingest.loaders.load_document``, i.e. the same pypdf text the
-ingest pipeline sees) and nothing of its chunking, store or ranking.
+ingest pipeline sees) and nothing of its chunking, store or ranking; the
+passage-match rule is imported from ``_retrieval_metrics.py`` so both scripts
+judge alike.
 
 * chunks: each document's pages joined with a blank line, cut into fixed
   ``--chunk-chars`` (800) character windows, no overlap; empty windows dropped;
@@ -42,7 +44,6 @@ import os
 import re
 import sys
 import time
-import unicodedata
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -50,36 +51,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
+from _retrieval_metrics import evidence_in  # noqa: E402  (the passage rule of eval_retrieval.py)
+
 SUFFIXES = {".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt", ".text", ".csv"}
-
-
-# -- matching (same rule as scripts/eval_retrieval.py) -------------------------------------
-def collapse(text: str) -> str:
-    return " ".join(str(text).split()).lower()
-
-
-def words_of(text: str) -> list[str]:
-    return re.findall(r"\w+", unicodedata.normalize("NFKC", str(text)).lower())
-
-
-def in_order_share(needle: list[str], hay: list[str]) -> float:
-    if not needle:
-        return 0.0
-    prev = [0] * (len(needle) + 1)
-    for word in hay:
-        cur = [0]
-        for j, nw in enumerate(needle, start=1):
-            cur.append(prev[j - 1] + 1 if word == nw else max(prev[j], cur[j - 1]))
-        prev = cur
-    return prev[-1] / len(needle)
-
-
-def evidence_in(evidence: str, text: str) -> str:
-    if collapse(evidence) in collapse(text):
-        return "exact"
-    if in_order_share(words_of(evidence), words_of(text)) >= 0.8:
-        return "fuzzy"
-    return ""
 
 
 # -- corpus ---------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
+from _bench_raw_llama import RawLoop, raw_decode  # noqa: E402
+
 PRESET = {"0.5b": "qwen0.5b", "1.5b": "qwen1.5b"}
 WORDS = ("shelter evacuation flood cyclone district coordinator register water sanitation radio logistics "
          "warehouse generator fuel cholera response report assessment volunteers communities warning level "
@@ -107,91 +109,6 @@ def _fit_messages(engine, target_tokens: int, seed: int, question: str) -> list[
             break
         n_words = max(10, int(n_words * target_tokens / max(n, 1)))
     return msgs
-
-
-def raw_decode(path: Path, prompt: list[int], n_tokens: int, n_ctx: int, n_threads: int) -> dict:
-    """The bare llama.cpp loop the engine is compared with (same process environment as the engine)."""
-    import ctypes
-
-    from neoc_assistant.generate.llama_backend import init_backend
-
-    ll = llama_cpp = init_backend()  # same quiet logging (and OpenMP policy) as the engine
-    mp = llama_cpp.llama_model_default_params()
-    mp.n_gpu_layers = 0
-    model = ll.llama_model_load_from_file(str(path).encode(), mp)
-    vocab = ll.llama_model_get_vocab(model)
-    cp = ll.llama_context_default_params()
-    cp.n_ctx, cp.n_batch, cp.n_ubatch, cp.n_seq_max = n_ctx, 256, 256, 1
-    cp.n_threads = cp.n_threads_batch = n_threads
-    cp.no_perf = True
-    ctx = ll.llama_init_from_model(model, cp)
-    smpl = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
-    ll.llama_sampler_chain_add(smpl, ll.llama_sampler_init_greedy())
-    buf = ctypes.create_string_buffer(256)
-    t0 = time.perf_counter()
-    for i in range(0, len(prompt), 256):
-        chunk = prompt[i:i + 256]
-        arr = (ll.llama_token * len(chunk))(*chunk)
-        assert ll.llama_decode(ctx, ll.llama_batch_get_one(arr, len(chunk))) == 0
-    t_prefill = time.perf_counter() - t0
-    tok = ll.llama_sampler_sample(smpl, ctx, -1)
-    ttft = time.perf_counter() - t0
-    one = (ll.llama_token * 1)()
-    t1 = time.perf_counter()
-    for _ in range(n_tokens - 1):
-        ll.llama_token_to_piece(vocab, tok, buf, 256, 0, False)
-        one[0] = tok
-        assert ll.llama_decode(ctx, ll.llama_batch_get_one(one, 1)) == 0
-        tok = ll.llama_sampler_sample(smpl, ctx, -1)
-    t_decode = time.perf_counter() - t1
-    ll.llama_sampler_free(smpl)
-    ll.llama_free(ctx)
-    ll.llama_model_free(model)
-    return {"prefill_tps": len(prompt) / t_prefill, "ttft_s": ttft, "decode_tps": (n_tokens - 1) / t_decode}
-
-
-class RawLoop:
-    """The same bare loop as ``raw_decode``, steppable, for interleaving with the engine."""
-
-    def __init__(self, path: Path, prompt: list[int], n_ctx: int, n_threads: int):
-        import ctypes
-
-        from neoc_assistant.generate.llama_backend import init_backend
-
-        ll = self.ll = init_backend()
-        mp = ll.llama_model_default_params()
-        mp.n_gpu_layers = 0
-        self.model = ll.llama_model_load_from_file(str(path).encode(), mp)
-        self.vocab = ll.llama_model_get_vocab(self.model)
-        cp = ll.llama_context_default_params()
-        cp.n_ctx, cp.n_batch, cp.n_ubatch, cp.n_seq_max = n_ctx, 256, 256, 1
-        cp.n_threads = cp.n_threads_batch = n_threads
-        cp.no_perf = True
-        self.ctx = ll.llama_init_from_model(self.model, cp)
-        self.smpl = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
-        ll.llama_sampler_chain_add(self.smpl, ll.llama_sampler_init_greedy())
-        self.buf = ctypes.create_string_buffer(256)
-        self.one = (ll.llama_token * 1)()
-        for i in range(0, len(prompt), 256):
-            chunk = prompt[i:i + 256]
-            arr = (ll.llama_token * len(chunk))(*chunk)
-            assert ll.llama_decode(self.ctx, ll.llama_batch_get_one(arr, len(chunk))) == 0
-        self.tok = ll.llama_sampler_sample(self.smpl, self.ctx, -1)
-
-    def step(self, n: int) -> None:
-        ll, ctx, smpl, one, buf, vocab = self.ll, self.ctx, self.smpl, self.one, self.buf, self.vocab
-        tok = self.tok
-        for _ in range(n):
-            ll.llama_token_to_piece(vocab, tok, buf, 256, 0, False)
-            one[0] = tok
-            assert ll.llama_decode(ctx, ll.llama_batch_get_one(one, 1)) == 0
-            tok = ll.llama_sampler_sample(smpl, ctx, -1)
-        self.tok = tok
-
-    def close(self) -> None:
-        self.ll.llama_sampler_free(self.smpl)
-        self.ll.llama_free(self.ctx)
-        self.ll.llama_model_free(self.model)
 
 
 def interleaved_decode(engine, path: Path, msgs: list[dict], n_tokens: int, segment: int) -> dict:
@@ -273,7 +190,7 @@ def worker_speed(path: Path, args) -> dict:
                 raw_runs.append(raw_decode(path, prompt, args.tokens, args.ctx, eng.n_threads))
             else:
                 eng.close()  # fresh engine each rep: cold prefix, same conditions as the raw loop
-                eng = GenerationEngine(_settings(path, args, pool_size=1))
+                eng = GenerationEngine(_settings(path, args, pool_size=1).generation)
                 eng_runs.append(engine_decode(eng, msgs, args.tokens))
         print(f"  rep {rep + 1}: raw {raw_runs[-1]['decode_tps']:.1f} tok/s, "
               f"engine {eng_runs[-1]['decode_tps']:.1f} tok/s", file=sys.stderr, flush=True)

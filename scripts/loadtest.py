@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # loadgen.py, next to 
 from neoc_assistant import runtime  # noqa: E402
 
 runtime.configure_process()
+import _loadgen_report  # noqa: E402
 import loadgen  # noqa: E402
 
 DEFAULT_QUESTIONS = ROOT / "tests" / "data" / "loadtest_questions.jsonl"
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                               ramp_up_seconds=args.ramp_up, seed=args.seed, pids=pids, on_record=on_record)
     stop_progress.set()
 
-    report = loadgen.build_report(result, config)
+    report = _loadgen_report.build_report(result, config)
     report["warm"] = warm_info
     report["preflight"] = preflight
     if assistant is not None:
@@ -240,12 +241,12 @@ def main(argv: list[str] | None = None) -> int:
                                                               "error_rate", "memory", "pool", "alerts")}
     report_path = out / "report.json"
     report["report_path"] = str(report_path)
-    plot_path = loadgen.plot_latency(result.records, out / "latency.png",
-                                     title=f"{mode}, {args.users} users, repeat ratio {args.repeat_ratio}")
+    plot_path = _loadgen_report.plot_latency(result.records, out / "latency.png",
+                                             title=f"{mode}, {args.users} users, repeat ratio {args.repeat_ratio}")
     report["plot_path"] = str(plot_path)
     report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
     with open(out / "requests.jsonl", "w", encoding="utf-8") as fh:
-        for row in loadgen.records_json(result.records):
+        for row in _loadgen_report.records_json(result.records):
             fh.write(json.dumps(row) + "\n")
 
     lat = report["latency_ms"]
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     print("peak RSS " + ", ".join(f"{k} {v / 2**20:.0f} MB" for k, v in peak.items())
           + f"   peak system memory {report['resources']['peak_system_memory_percent']}%")
     print(f"report {report_path}   plot {plot_path}")
-    print(json.dumps(loadgen.summary_line(report)), flush=True)
+    print(json.dumps(_loadgen_report.summary_line(report)), flush=True)
     if assistant is not None:
         assistant.close()
     return 0

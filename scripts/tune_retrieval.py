@@ -31,7 +31,7 @@ runtime.configure_process()  # offline, quiet, OpenMP policy: before any library
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from eval_retrieval import doc_id_from_source, ndcg_at, read_jsonl, read_qrels, recall_at  # noqa: E402
+from _retrieval_metrics import doc_id_from_source, ndcg_at, read_jsonl, read_qrels, recall_at  # noqa: E402
 
 from neoc_assistant.container import Container  # noqa: E402
 from neoc_assistant.retrieve.lexical import plan_lexical  # noqa: E402

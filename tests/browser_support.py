@@ -9,12 +9,18 @@
   process group (``services.ManagedProcess``).
 * ``launch_browser()``: headless Chromium through Playwright's Python API with
   the offline flags and a fresh user-data-dir.
+* For ``test_ui_browser.py``: ``live_session()`` (a server on a copy of an
+  ingested data dir, its socket watcher and a browser context recording every
+  request: ``Live``), and the page and HTTP helpers its tests share (``ask``,
+  ``wait_bot``, ``metric``, ``post_json``, ``screenshot``...). They live here so
+  the test file holds the tests and their fixtures only.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +45,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+OUTPUT_DIR = REPO_ROOT / "test-output"  # screenshots and server logs of the browser tests (git-ignored)
+BOT = '#neoc-chat [data-testid="bot"]'
 
 
 class SetupError(ServiceError):
@@ -194,3 +202,149 @@ class ConnectionWatcher:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+# ---------------------------------------------------------------------------
+# live server + browser, and page helpers (test_ui_browser.py)
+# ---------------------------------------------------------------------------
+def server_root(ingested: Path, tmp_path_factory, name: str) -> Path:
+    """A copy of the ingested data dir and knowledge base, so each server's uploads stay its own."""
+    root = tmp_path_factory.mktemp(name)
+    shutil.copytree(ingested / "data", root / "data")
+    shutil.copytree(ingested / "kb", root / "kb")
+    (root / "models").mkdir()
+    return root
+
+
+class Recorder:
+    """Every request made by any page of the browser context."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.urls: list[str] = []
+
+    def __call__(self, request) -> None:
+        self.urls.append(request.url)
+
+    def external(self) -> list[str]:
+        return [u for u in self.urls if not is_local(u, self.port)]
+
+
+class Live:
+    def __init__(self, server: ServerProcess, watcher: ConnectionWatcher, context, recorder: Recorder):
+        self.server, self.watcher, self.context, self.recorder = server, watcher, context, recorder
+        self.url = server.url
+
+    def new_page(self):
+        page = self.context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(self.url + "/", wait_until="load")
+        page.wait_for_selector("#neoc-chat")
+        page.wait_for_selector("#neoc-input textarea")
+        return page
+
+    def assert_offline(self) -> None:
+        assert self.recorder.urls, "no requests were recorded at all"
+        assert not self.recorder.external(), f"requests left the machine: {self.recorder.external()}"
+        assert not self.watcher.remote, f"the server connected to non-local hosts: {self.watcher.remote}"
+
+
+def live_session(root: Path, name: str, pw, **env_extra):
+    """A server on ``root`` and a browser context (a fixture yields from it); all stopped afterwards."""
+    env = server_env(root / "data", root / "kb", root / "models", **env_extra)
+    server = ServerProcess(env, log_path=OUTPUT_DIR / f"ui-server-{name}.log")
+    watcher = context = None
+    try:  # whatever fails below, the server is stopped
+        server.start()
+        watcher = ConnectionWatcher(server.proc.pid).start()
+        print(f"\n[{name}] server ready in {server.ready_seconds:.1f}s at {server.url}")
+        context, first = launch_browser(pw, root / "chromium-profile")
+        first.close()
+        recorder = Recorder(server.port)
+        context.on("request", recorder)
+        yield Live(server, watcher, context, recorder)
+    finally:
+        if context is not None:
+            context.close()
+        if watcher is not None:
+            watcher.stop()
+        server.stop()
+
+
+def ask(page, question: str, *, button: bool = False) -> None:
+    box = page.locator("#neoc-input textarea")
+    box.fill(question)
+    if button:
+        page.click("#neoc-send")
+    else:
+        box.press("Enter")
+
+
+def bot_count(page) -> int:
+    return page.locator(BOT).count()
+
+
+def bot_text(page, index: int = -1) -> str:
+    bots = page.locator(BOT)
+    n = bots.count()
+    return bots.nth(n + index if index < 0 else index).inner_text() if n else ""
+
+
+def wait_bot(page, n: int, predicate, timeout: float = 120, what: str = "") -> str:
+    """Wait until bot message number ``n`` (1-based) satisfies ``predicate(text)``."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        if bot_count(page) >= n:
+            text = page.locator(BOT).nth(n - 1).inner_text()
+            if predicate(text):
+                return text
+        time.sleep(0.1)
+    raise AssertionError(f"bot message {n} never {what or 'matched'}; last text: {text[:500]!r}")
+
+
+def metric(base_url: str, name: str, labels: str = "") -> float | None:
+    status, body = http_get(base_url + "/metrics")
+    assert status == 200, body[:200]
+    pattern = re.compile(rf"^{re.escape(name)}{re.escape(labels)}\s+([0-9.eE+-]+)$", re.MULTILINE)
+    match = pattern.search(body.decode())
+    return float(match.group(1)) if match else None
+
+
+def cancelled(base_url: str) -> float:
+    """Requests the service counted as cancelled (finished early, or closed by the UI)."""
+    return sum(metric(base_url, "neoc_requests_total", f'{{outcome="{o}"}}') or 0.0
+               for o in ("cancelled", "error:cancelled"))
+
+
+def post_json(url: str, payload: dict, timeout: float = 600) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - localhost
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def screenshot(page, name: str) -> Path:
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    path = OUTPUT_DIR / name
+    page.screenshot(path=str(path))
+    print(f"screenshot: {path}")
+    return path
+
+
+def streaming(text: str, min_chars: int = 20) -> bool:
+    """Still streaming (cursor at the end) with some visible text already."""
+    text = text.rstrip()
+    return text.endswith("▌") and len(text) > min_chars
+
+
+def streaming_lengths(page, n: int, samples: int = 12, every: float = 0.15) -> list[int]:
+    lengths = []
+    for _ in range(samples):
+        text = page.locator(BOT).nth(n - 1).inner_text()
+        if text.rstrip().endswith("▌"):
+            lengths.append(len(text))
+        time.sleep(every)
+    return lengths

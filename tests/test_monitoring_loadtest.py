@@ -22,6 +22,7 @@ from neoc_assistant.errors import BusyError, InputError
 from tests.conftest import DATA_DIR, REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
+import _loadgen_report  # noqa: E402
 import loadgen  # noqa: E402  (scripts/loadgen.py: a development tool, not part of the package)
 
 QUESTIONS = DATA_DIR / "loadtest_questions.jsonl"
@@ -112,7 +113,7 @@ def test_run_is_bounded_by_requests_and_concurrent(questions):
     assert result.stopped_by == "requests"
     assert fake.max_active >= 4  # users really ran concurrently
     assert {r.user for r in result.records} == set(range(8))
-    report = loadgen.build_report(result, {"mode": "in-process", "users": 8})
+    report = _loadgen_report.build_report(result, {"mode": "in-process", "users": 8})
     n_busy = sum(r.outcome == "error:BusyError" for r in result.records)
     assert n_busy > 0 and report["errors_by_kind"] == {"BusyError": n_busy} and report["errors"] == n_busy
     ok = [r for r in result.records if not r.outcome.startswith("error")]
@@ -125,7 +126,7 @@ def test_run_is_bounded_by_requests_and_concurrent(questions):
     assert report["server_stage_ms"]["total"]["n"] == len(ok)
     assert report["by_kind"]["new"]["hit_rate"] < report["by_kind"]["repeat"]["hit_rate"]
     assert report["throughput_rps"] > 0 and report["resources"]["peak_rss_bytes"]["loadtest"] > 10 * 2**20
-    line = loadgen.summary_line(report)
+    line = _loadgen_report.summary_line(report)
     assert line["requests"] == 200 and line["errors"] == n_busy and json.dumps(line)
 
 

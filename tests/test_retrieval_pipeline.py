@@ -195,9 +195,9 @@ def test_filters_by_source_folder_file_and_type(filter_kb, stages, vector_path, 
     st = Stages.named(stages)
     # The three ways a filtered vector search can run (small allowed set / over-fetch / Chroma where).
     if vector_path != "exact":
-        monkeypatch.setattr(r, "FILTER_EXACT_MAX_CHUNKS", 0)
+        monkeypatch.setattr(r.filtered, "FILTER_EXACT_MAX_CHUNKS", 0)
     if vector_path == "chroma":
-        monkeypatch.setattr(r, "FILTER_OVERFETCH_MAX", 0)
+        monkeypatch.setattr(r.filtered, "FILTER_OVERFETCH_MAX", 0)
     chroma_filtered = []
     real_query = container.vectors.query
     monkeypatch.setattr(

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from neoc_assistant.settings import LEGACY_NAMES, Settings, bundled_embedding_model_path
+from neoc_assistant.settings import Settings, bundled_embedding_model_path
+from neoc_assistant.settings_legacy import LEGACY_NAMES
 
 from conftest import REPO_ROOT
 

@@ -16,7 +16,7 @@ from neoc_assistant.container import Container
 from neoc_assistant.serve.app import create_app, is_loopback
 from neoc_assistant.settings import Settings
 
-from test_ui_handlers import FakeAssistant, make_answer
+from ui_fixtures import FakeAssistant, make_answer
 from test_store_recovery import ingested  # noqa: F401 - the real three-document store fixture
 
 

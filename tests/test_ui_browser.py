@@ -28,30 +28,35 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from browser_support import (
+    BOT,
     REPO_ROOT,
-    ConnectionWatcher,
-    ServerProcess,
     SetupError,
+    ask,
+    bot_count,
+    cancelled,
     clean_environ,
     ensure_chromium,
     http_get,
-    is_local,
-    launch_browser,
+    live_session,
+    metric,
+    post_json,
+    screenshot,
     server_env,
+    server_root,
+    streaming,
+    streaming_lengths,
+    wait_bot,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-OUTPUT_DIR = REPO_ROOT / "test-output"
 KB_DIR = REPO_ROOT / "knowledge_base"
 QUESTION = "How many litres of water per person per day is the minimum?"
-BOT = '#neoc-chat [data-testid="bot"]'
 MAX_TOKENS = 4000  # the tiny model never stops by itself: ~10 s of tokens on an idle 2-core machine
 
 
@@ -89,47 +94,6 @@ def ingested(tmp_path_factory) -> Path:
     return root
 
 
-def _server_root(ingested: Path, tmp_path_factory, name: str) -> Path:
-    root = tmp_path_factory.mktemp(name)
-    shutil.copytree(ingested / "data", root / "data")
-    shutil.copytree(ingested / "kb", root / "kb")
-    (root / "models").mkdir()
-    return root
-
-
-class Recorder:
-    """Every request made by any page of the browser context."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.urls: list[str] = []
-
-    def __call__(self, request) -> None:
-        self.urls.append(request.url)
-
-    def external(self) -> list[str]:
-        return [u for u in self.urls if not is_local(u, self.port)]
-
-
-class Live:
-    def __init__(self, server: ServerProcess, watcher: ConnectionWatcher, context, recorder: Recorder):
-        self.server, self.watcher, self.context, self.recorder = server, watcher, context, recorder
-        self.url = server.url
-
-    def new_page(self):
-        page = self.context.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(self.url + "/", wait_until="load")
-        page.wait_for_selector("#neoc-chat")
-        page.wait_for_selector("#neoc-input textarea")
-        return page
-
-    def assert_offline(self) -> None:
-        assert self.recorder.urls, "no requests were recorded at all"
-        assert not self.recorder.external(), f"requests left the machine: {self.recorder.external()}"
-        assert not self.watcher.remote, f"the server connected to non-local hosts: {self.watcher.remote}"
-
-
 @pytest.fixture(scope="session")
 def playwright(chromium):
     """One Playwright driver for the session (a second sync instance cannot run alongside it)."""
@@ -142,30 +106,9 @@ def playwright(chromium):
         pw.stop()
 
 
-def _live(root: Path, name: str, pw, **env_extra):
-    env = server_env(root / "data", root / "kb", root / "models", **env_extra)
-    server = ServerProcess(env, log_path=OUTPUT_DIR / f"ui-server-{name}.log")
-    watcher = context = None
-    try:  # whatever fails below, the server is stopped
-        server.start()
-        watcher = ConnectionWatcher(server.proc.pid).start()
-        print(f"\n[{name}] server ready in {server.ready_seconds:.1f}s at {server.url}")
-        context, first = launch_browser(pw, root / "chromium-profile")
-        first.close()
-        recorder = Recorder(server.port)
-        context.on("request", recorder)
-        yield Live(server, watcher, context, recorder)
-    finally:
-        if context is not None:
-            context.close()
-        if watcher is not None:
-            watcher.stop()
-        server.stop()
-
-
 @pytest.fixture(scope="module")
 def retrieval_live(ingested, tmp_path_factory, playwright):
-    yield from _live(_server_root(ingested, tmp_path_factory, "ui-retrieval"), "retrieval", playwright)
+    yield from live_session(server_root(ingested, tmp_path_factory, "ui-retrieval"), "retrieval", playwright)
 
 
 @pytest.fixture(scope="module")
@@ -173,14 +116,14 @@ def llm_live(ingested, tmp_path_factory, playwright):
     sys.path.insert(0, str(Path(__file__).parent))
     from generate_fixtures import built_model
 
-    root = _server_root(ingested, tmp_path_factory, "ui-llm")
+    root = server_root(ingested, tmp_path_factory, "ui-llm")
     shutil.copy(built_model("chatml"), root / "models" / "tiny-test.gguf")
     # One model context, so a second question queues; long answers, so Stop has something to stop.
     # Random weights never write a verifiable sentence and repeat themselves: verification and the
     # loop guard are off here, so the raw tokens stream (these tests are about the UI's streaming,
     # Stop and queueing).
-    yield from _live(root, "llm", playwright, NEOC_POOL_SIZE="1", NEOC_MAX_TOKENS=str(MAX_TOKENS), NEOC_N_CTX="8192",
-                     NEOC_VERIFY_ANSWERS="false", NEOC_LOOP_GUARD="false")
+    yield from live_session(root, "llm", playwright, NEOC_POOL_SIZE="1", NEOC_MAX_TOKENS=str(MAX_TOKENS),
+                            NEOC_N_CTX="8192", NEOC_VERIFY_ANSWERS="false", NEOC_LOOP_GUARD="false")
 
 
 @pytest.fixture(scope="module")
@@ -188,75 +131,9 @@ def smollm2_live(ingested, tmp_path_factory, playwright):
     sys.path.insert(0, str(Path(__file__).parent))
     from generate_fixtures import real_model
 
-    root = _server_root(ingested, tmp_path_factory, "ui-smollm2")
+    root = server_root(ingested, tmp_path_factory, "ui-smollm2")
     (root / "models" / "smollm2.gguf").symlink_to(real_model("smollm2-135m"))
-    yield from _live(root, "smollm2", playwright, NEOC_N_CTX="2048", NEOC_MAX_TOKENS="200")
-
-
-# ---------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------
-def ask(page, question: str, *, button: bool = False) -> None:
-    box = page.locator("#neoc-input textarea")
-    box.fill(question)
-    if button:
-        page.click("#neoc-send")
-    else:
-        box.press("Enter")
-
-
-def bot_count(page) -> int:
-    return page.locator(BOT).count()
-
-
-def bot_text(page, index: int = -1) -> str:
-    bots = page.locator(BOT)
-    n = bots.count()
-    return bots.nth(n + index if index < 0 else index).inner_text() if n else ""
-
-
-def wait_bot(page, n: int, predicate, timeout: float = 120, what: str = "") -> str:
-    """Wait until bot message number ``n`` (1-based) satisfies ``predicate(text)``."""
-    deadline = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < deadline:
-        if bot_count(page) >= n:
-            text = page.locator(BOT).nth(n - 1).inner_text()
-            if predicate(text):
-                return text
-        time.sleep(0.1)
-    raise AssertionError(f"bot message {n} never {what or 'matched'}; last text: {text[:500]!r}")
-
-
-def metric(base_url: str, name: str, labels: str = "") -> float | None:
-    status, body = http_get(base_url + "/metrics")
-    assert status == 200, body[:200]
-    pattern = re.compile(rf"^{re.escape(name)}{re.escape(labels)}\s+([0-9.eE+-]+)$", re.MULTILINE)
-    match = pattern.search(body.decode())
-    return float(match.group(1)) if match else None
-
-
-def cancelled(base_url: str) -> float:
-    """Requests the service counted as cancelled (finished early, or closed by the UI)."""
-    return sum(metric(base_url, "neoc_requests_total", f'{{outcome="{o}"}}') or 0.0
-               for o in ("cancelled", "error:cancelled"))
-
-
-def post_json(url: str, payload: dict, timeout: float = 600) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - localhost
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-def screenshot(page, name: str) -> Path:
-    OUTPUT_DIR.mkdir(exist_ok=True)
-    path = OUTPUT_DIR / name
-    page.screenshot(path=str(path))
-    print(f"screenshot: {path}")
-    return path
+    yield from live_session(root, "smollm2", playwright, NEOC_N_CTX="2048", NEOC_MAX_TOKENS="200")
 
 
 # ---------------------------------------------------------------------------
@@ -418,22 +295,6 @@ def test_nothing_left_the_machine(retrieval_live):
 # ---------------------------------------------------------------------------
 # server with the tiny model
 # ---------------------------------------------------------------------------
-def streaming(text: str, min_chars: int = 20) -> bool:
-    """Still streaming (cursor at the end) with some visible text already."""
-    text = text.rstrip()
-    return text.endswith("▌") and len(text) > min_chars
-
-
-def streaming_lengths(page, n: int, samples: int = 12, every: float = 0.15) -> list[int]:
-    lengths = []
-    for _ in range(samples):
-        text = page.locator(BOT).nth(n - 1).inner_text()
-        if text.rstrip().endswith("▌"):
-            lengths.append(len(text))
-        time.sleep(every)
-    return lengths
-
-
 def test_streaming_and_stop_really_stops(llm_live):
     base = llm_live.url
     page = llm_live.new_page()

@@ -7,14 +7,11 @@ use the real ingest pipeline on a temp data dir.
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from neoc_assistant.answer import Answer, StreamEvent
 from neoc_assistant.errors import BusyError, InputError, MemoryGuardError, ModelError, StoreError
 from neoc_assistant.serve import render
 from neoc_assistant.serve.admin_handlers import KnowledgeBaseHandlers, SystemHandlers, safe_filename
@@ -31,67 +28,7 @@ from neoc_assistant.settings import Settings
 
 import gradio as gr
 
-
-def make_answer(text="Each person needs at least 15 litres per day [1].", **kw) -> Answer:
-    defaults = dict(
-        question="q",
-        answer=text,
-        mode="llm",
-        sources=[{"source": "11-minimum-standards-wash-shelter.md", "page": None, "chunk_id": "c1", "score": 0.9,
-                  "excerpt": "Minimum 15 litres of water per person per day for drinking, cooking and hygiene."}],
-        timings_ms={"total": 1234.0},
-    )
-    defaults.update(kw)
-    return Answer(**defaults)
-
-
-class FakeAssistant:
-    """Streams scripted tokens; honours ``cancel`` like the real chain (done with complete=False)."""
-
-    def __init__(self, settings: Settings, tokens=("Each ", "person ", "needs ", "15 litres [1]."), *,
-                 error: Exception | None = None, token_delay: float = 0.0, answer: Answer | None = None):
-        self.paths = settings.paths
-        self.serve = settings.serve
-        self.tokens = list(tokens)
-        self.error = error
-        self.token_delay = token_delay
-        self.answer = answer
-        self.calls: list[dict] = []
-        self.feedback_calls: list[tuple] = []
-        self.started = threading.Event()
-
-    def ask_stream(self, question, *, history=None, filters=None, use_cache=True, cancel=None):
-        self.calls.append({"question": question, "history": history, "cancel": cancel})
-        if self.error is not None:
-            raise self.error
-        self.started.set()
-        sent = []
-        for tok in self.tokens:
-            if cancel is not None and cancel.is_set():
-                break
-            if self.token_delay:
-                time.sleep(self.token_delay)
-            sent.append(tok)
-            yield StreamEvent("token", text=tok)
-        complete = not (cancel is not None and cancel.is_set())
-        answer = self.answer or make_answer("".join(sent).strip(), question=question, complete=complete)
-        yield StreamEvent("done", answer=answer)
-
-    def feedback(self, question, answer, helpful, comment=""):
-        self.feedback_calls.append((question, answer, helpful))
-
-    def documents(self):
-        return []
-
-    def kb_version(self):
-        return "v0"
-
-    def health(self):
-        return {"healthy": True, "checks": {"model": {"ok": True, "mode": "extractive"}}}
-
-    def stats(self):
-        return {"latency_ms": {"total": {"p50": 120.0, "p95": 900.0, "p99": None}}, "hit_rate": 0.5,
-                "cache": {"hit_rate": 0.5}}
+from ui_fixtures import FakeAssistant, make_answer
 
 
 @pytest.fixture

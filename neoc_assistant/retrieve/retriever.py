@@ -9,7 +9,8 @@ Pipeline (each stage timed in ``RetrievalResult.timings_ms``, wall clock, and
    Chroma's cosine HNSW index and from the manifest's FTS5 BM25 index (the
    same chunks, kept in step with ingest in one SQLite transaction). User text
    becomes a safe OR-of-quoted-terms MATCH query, rarest terms first within a
-   postings budget (``lexical.py``). Filters restrict both lists.
+   postings budget (``lexical.py``). Filters restrict both lists
+   (``filtered_search.py``).
 3. **fuse** -- min-max-normalised weighted score fusion (default) or
    reciprocal-rank fusion; weighted won on the SciFact train split.
 4. **resolve** -- ids are looked up in the manifest; ids it does not know
@@ -40,12 +41,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from typing import Sequence
 
 import numpy as np
 
 from neoc_assistant.retrieve.expansion import expansion_terms
+from neoc_assistant.retrieve.filtered_search import FilteredVectorSearch
 from neoc_assistant.retrieve.hits import Hit
 from neoc_assistant.retrieve.lexical import LexicalPlan, TermStatistics, plan_lexical
 from neoc_assistant.retrieve.ranking import Candidate, fuse, mmr, normalise
@@ -69,8 +70,7 @@ class KnowledgeBaseRetriever:
         self._cross_encoder = None
         self._ce_lock = threading.Lock()
         self.term_stats = TermStatistics(manifest)
-        self._filter_cache: OrderedDict[tuple, tuple[list[str], frozenset[str]]] = OrderedDict()
-        self._filter_lock = threading.Lock()
+        self.filtered = FilteredVectorSearch(manifest, vectors)
 
     # -- public API -----------------------------------------------------------------
     def search(
@@ -115,13 +115,13 @@ class KnowledgeBaseRetriever:
 
         self.vectors.refresh(self.manifest.kb_version())  # another process may have ingested since
 
-        doc_hashes = self._allowed_documents(filters)
+        doc_hashes = self.filtered.allowed_documents(filters)
         clock.lap("filter")
         n_candidates = max(k, s.candidates)
 
         vector_list: list[tuple[str, float]] = []
         if stages.vector:
-            vector_list = self._vector_search(query_vector, n_candidates, doc_hashes, k)
+            vector_list = self.filtered.search(query_vector, n_candidates, doc_hashes, k)
         clock.lap("vector")
 
         lexical_list: list[tuple[str, float]] = []
@@ -175,59 +175,6 @@ class KnowledgeBaseRetriever:
         return hit.scores.get("relevance", 0.0) >= self.settings.relevance_floor
 
     # -- stages -----------------------------------------------------------------------
-    def _allowed_documents(self, filters: SearchFilters | None) -> list[str] | None:
-        if not filters:
-            return None
-        return self.manifest.doc_hashes_matching(list(filters.sources) or None, list(filters.doc_types) or None)
-
-    # Filtered vector search. Chroma's metadata-filtered query costs 30-70 ms on a 50k-chunk
-    # store whatever the filter (scripts/bench_retrieval.py --filtered), so: score a small
-    # allowed set exactly, otherwise over-fetch unfiltered nearest neighbours and keep the
-    # allowed ones (the nearest allowed chunks, as long as enough come back).
-    FILTER_EXACT_MAX_CHUNKS = 256
-    FILTER_OVERFETCH_MAX = 1000
-
-    def _vector_search(
-        self, query_vector: np.ndarray, n: int, doc_hashes: list[str] | None, k: int
-    ) -> list[tuple[str, float]]:
-        if doc_hashes is None:
-            return [(h.chunk_id, h.similarity) for h in self.vectors.query(query_vector, n)]
-        if not doc_hashes:
-            return []
-        allowed, allowed_set = self._allowed_chunks(doc_hashes)
-        if not allowed:
-            return []
-        if len(allowed) <= self.FILTER_EXACT_MAX_CHUNKS:
-            stored = self.vectors.vectors(allowed)
-            if not stored:
-                return []
-            ids = list(stored)
-            sims = np.stack([stored[i] for i in ids]) @ query_vector
-            return [(ids[i], float(sims[i])) for i in np.argsort(-sims, kind="stable")[:n]]
-        total = max(1, self.manifest.chunk_total())
-        fetch = min(total, self.FILTER_OVERFETCH_MAX, max(n, int(np.ceil(1.5 * n * total / len(allowed)))))
-        if fetch > 0 and fetch >= min(n, total):
-            kept = [(h.chunk_id, h.similarity) for h in self.vectors.query(query_vector, fetch) if h.chunk_id in allowed_set]
-            if len(kept) >= min(n, len(allowed)) or len(kept) >= k:
-                return kept[:n]
-        return [(h.chunk_id, h.similarity) for h in self.vectors.query(query_vector, n, doc_hashes)]
-
-    def _allowed_chunks(self, doc_hashes: list[str]) -> tuple[list[str], frozenset[str]]:
-        """Chunk ids of the filtered documents, cached per (knowledge-base version, filter)."""
-        key = (self.manifest.kb_version(), tuple(sorted(doc_hashes)))
-        with self._filter_lock:
-            cached = self._filter_cache.get(key)
-            if cached is not None:
-                self._filter_cache.move_to_end(key)
-                return cached
-        allowed = self.manifest.chunk_ids_of(doc_hashes)
-        value = (allowed, frozenset(allowed))
-        with self._filter_lock:
-            self._filter_cache[key] = value
-            while len(self._filter_cache) > 16:
-                self._filter_cache.popitem(last=False)
-        return value
-
     def _fuse(
         self, vector_list: list[tuple[str, float]], lexical_list: list[tuple[str, float]], stages: Stages
     ) -> list[Candidate]:

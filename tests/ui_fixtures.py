@@ -1,0 +1,77 @@
+"""A scripted stand-in for the assistant service, for the UI tests (handlers and the FastAPI app).
+
+``FakeAssistant`` streams fixed tokens and honours ``cancel`` like the real
+chain, so the UI's streaming, Stop, errors and feedback can be tested without a
+model or a store. One home for it: ``test_ui_handlers.py`` and
+``test_ui_app.py`` both use it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from neoc_assistant.answer import Answer, StreamEvent
+from neoc_assistant.settings import Settings
+
+
+def make_answer(text="Each person needs at least 15 litres per day [1].", **kw) -> Answer:
+    defaults = dict(
+        question="q",
+        answer=text,
+        mode="llm",
+        sources=[{"source": "11-minimum-standards-wash-shelter.md", "page": None, "chunk_id": "c1", "score": 0.9,
+                  "excerpt": "Minimum 15 litres of water per person per day for drinking, cooking and hygiene."}],
+        timings_ms={"total": 1234.0},
+    )
+    defaults.update(kw)
+    return Answer(**defaults)
+
+
+class FakeAssistant:
+    """Streams scripted tokens; honours ``cancel`` like the real chain (done with complete=False)."""
+
+    def __init__(self, settings: Settings, tokens=("Each ", "person ", "needs ", "15 litres [1]."), *,
+                 error: Exception | None = None, token_delay: float = 0.0, answer: Answer | None = None):
+        self.paths = settings.paths
+        self.serve = settings.serve
+        self.tokens = list(tokens)
+        self.error = error
+        self.token_delay = token_delay
+        self.answer = answer
+        self.calls: list[dict] = []
+        self.feedback_calls: list[tuple] = []
+        self.started = threading.Event()
+
+    def ask_stream(self, question, *, history=None, filters=None, use_cache=True, cancel=None):
+        self.calls.append({"question": question, "history": history, "cancel": cancel})
+        if self.error is not None:
+            raise self.error
+        self.started.set()
+        sent = []
+        for tok in self.tokens:
+            if cancel is not None and cancel.is_set():
+                break
+            if self.token_delay:
+                time.sleep(self.token_delay)
+            sent.append(tok)
+            yield StreamEvent("token", text=tok)
+        complete = not (cancel is not None and cancel.is_set())
+        answer = self.answer or make_answer("".join(sent).strip(), question=question, complete=complete)
+        yield StreamEvent("done", answer=answer)
+
+    def feedback(self, question, answer, helpful, comment=""):
+        self.feedback_calls.append((question, answer, helpful))
+
+    def documents(self):
+        return []
+
+    def kb_version(self):
+        return "v0"
+
+    def health(self):
+        return {"healthy": True, "checks": {"model": {"ok": True, "mode": "extractive"}}}
+
+    def stats(self):
+        return {"latency_ms": {"total": {"p50": 120.0, "p95": 900.0, "p99": None}}, "hit_rate": 0.5,
+                "cache": {"hit_rate": 0.5}}
