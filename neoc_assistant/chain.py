@@ -113,6 +113,7 @@ class RagChain:
                 cache_tier=state.cached.tier,
                 sources=list(hit.sources),
                 verification=hit.verification,
+                notice=hit.notice,
                 timings_ms={**state.timings_ms, "retrieve": 0.0, "generate": 0.0, "total": state.elapsed_ms()},
             )
             yield StreamEvent("token", text=answer.answer)
@@ -143,13 +144,21 @@ class RagChain:
                 yield event
 
     def _store_if_cacheable(self, state: ChainState, answer: Answer) -> None:
-        """Only complete, verified, model-written answers: never quotes, never one cut off."""
-        cacheable = (answer.mode == "llm" and answer.complete and answer.finish_reason not in ("length", "error") and answer.answer
-                     and (answer.verification or {}).get("status") in ("verified", "partial"))
+        """What the model's run ended with, if it ran to its end: its verified sentences, or the
+        documents' quotes that replaced an answer which failed verification. Those quotes are cached
+        too: the same model on the same prompt fails the same way (greedy decoding), and without them
+        every repeat of such a question paid a full generation (with SmolLM2 most answers end as
+        quotes, so under load the cache hit almost nothing). Never cached: an answer cut off
+        (length limit, server failure) or cancelled, and quotes given *instead of* running the model
+        (no model, busy, servers down: ``finish_reason`` is empty) - next time the model may answer."""
+        status = (answer.verification or {}).get("status")
+        ran_to_end = answer.complete and answer.finish_reason in ("stop", "loop")
+        cacheable = ran_to_end and answer.answer and (
+            (answer.mode == "llm" and status in ("verified", "partial")) or answer.mode == "extractive")
         if not cacheable or state.cache_context is None:
             return
         cached = CachedAnswer(
             question=state.question, answer=answer.answer, mode=answer.mode, sources=answer.sources,
-            created_at=time.time(), verification=answer.verification,
+            created_at=time.time(), verification=answer.verification, notice=answer.notice,
         )
         self.response_cache.store(state.question, state.cache_context, cached, query_vector=state.query_vector)

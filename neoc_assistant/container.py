@@ -250,7 +250,8 @@ class Container:
 
         s = self.settings
         return self._once("assistant", lambda: Assistant(
-            paths=s.paths, serve=s.serve, cache=s.cache, monitoring=s.monitoring, manifest=self.manifest,
+            paths=s.paths, serve=s.serve, cache=s.cache, monitoring=s.monitoring, generation=s.generation,
+            manifest=self.manifest,
             ingestor=self.ingestor, retriever=self.retriever, embedder=self.embedder, chain=self.chain,
             engine=self.engine, response_cache=self.response_cache, embedding_cache=self.embedding_cache,
             query_log=self.query_log, metrics=self.metrics, health=self.health))

@@ -33,7 +33,7 @@ from neoc_assistant.monitoring.metrics import Metrics
 from neoc_assistant.monitoring.window import outcome_of
 from neoc_assistant.retrieve.hits import Hit
 from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever, SearchFilters
-from neoc_assistant.settings import CacheSettings, MonitoringSettings, PathSettings, ServeSettings
+from neoc_assistant.settings import CacheSettings, GenerationSettings, MonitoringSettings, PathSettings, ServeSettings
 from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.store.records import DocumentInfo
@@ -51,6 +51,7 @@ class Assistant:
         serve: ServeSettings,
         cache: CacheSettings,
         monitoring: MonitoringSettings,
+        generation: GenerationSettings,
         manifest: Manifest,
         ingestor: Ingestor,
         retriever: KnowledgeBaseRetriever,
@@ -69,6 +70,7 @@ class Assistant:
         self.serve = serve
         self._cache_settings = cache
         self._monitoring = monitoring
+        self._generation = generation
         self._manifest = manifest
         self._ingestor = ingestor
         self._retriever = retriever
@@ -261,6 +263,12 @@ class Assistant:
             return EXTRACTIVE_SLOTS, "extractive"
         size = int((getattr(engine, "pool_plan", None) or {}).get("size") or 1)
         return max(1, size), "llm"
+
+    def model_problem(self) -> str | None:
+        """What is wrong with the configured model path (a folder, a typo), or None."""
+        from neoc_assistant.generate.model_file import configured_path_problem
+
+        return configured_path_problem(self._generation.model_path)
 
     def describe_template(self, model: Path):
         """The chat template ``model`` would get (from its vocabulary alone: ``models verify``)."""

@@ -116,7 +116,6 @@ def test_l1_lru_eviction(make_cache):
 @pytest.mark.parametrize(
     "mode, text, sources",
     [
-        ("extractive", "passages", None),
         ("not-found", "Not in the knowledge base", None),
         ("error", "boom", None),
         ("cancelled", "partial ans", None),
@@ -124,7 +123,7 @@ def test_l1_lru_eviction(make_cache):
         ("llm", "An answer without citations", []),
     ],
 )
-def test_only_grounded_llm_answers_are_stored(make_cache, mode, text, sources):
+def test_only_grounded_answers_are_stored(make_cache, mode, text, sources):
     cache = make_cache()
     a = answer(Q_WARD5, mode=mode, sources=sources)
     a.answer = text

@@ -193,3 +193,15 @@ def test_the_system_tab_shows_store_integrity_drift_and_free_disk(ingested):
     _corrupt_middle(container.settings.paths.manifest_path)
     damaged = rows()
     assert damaged["integrity"].startswith(" ✗") and "ingest --rebuild" in damaged["integrity"], damaged
+
+
+def test_the_status_line_says_what_is_wrong_with_a_model_path(make_container, tmp_path):
+    """Issue 12.13: a NEOC_MODEL_PATH naming a folder read "No model installed" in the UI."""
+    from neoc_assistant.serve.admin_handlers import status_line
+
+    folder = tmp_path / "my-models"
+    folder.mkdir()
+    line = status_line(make_container(model_path=folder).assistant, 2, "extractive")
+    assert "names the folder" in line and "No model installed" not in line, line
+    line = status_line(make_container(model_path=None).assistant, 2, "extractive")
+    assert "No model installed" in line, line

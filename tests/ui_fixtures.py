@@ -69,6 +69,9 @@ class FakeAssistant:
     def kb_version(self):
         return "v0"
 
+    def model_problem(self):
+        return None
+
     def health(self):
         return {"healthy": True, "checks": {"model": {"ok": True, "mode": "extractive"}}}
 

@@ -17,8 +17,10 @@ import numpy as np
 
 from neoc_assistant.cache.question_features import Features
 
-CACHE_FORMAT = "rc2"  # rc2: answers carry their claim verification
-CACHEABLE_MODES = frozenset({"llm"})
+CACHE_FORMAT = "rc3"  # rc2: answers carry their claim verification; rc3: and their notice
+# "extractive": the documents' quotes that replaced a model answer which failed verification (the
+# chain decides which quotes qualify); "not-found" and errors are never stored.
+CACHEABLE_MODES = frozenset({"llm", "extractive"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class CachedAnswer:
     sources: list[dict]
     created_at: float = field(default_factory=time.time)
     verification: dict | None = None
+    notice: str = ""  # why the answer is quotes, or that sentences were removed: shown on every hit
 
 
 @dataclass

@@ -284,5 +284,7 @@ def status_line(assistant, generation_slots: int, mode: str) -> str:
     if mode == "llm":
         model = f"● Model ready · {generation_slots} answer slot{'s' if generation_slots != 1 else ''}"
     else:
-        model = "⚠ No model installed — answers show knowledge-base passages"
+        problem = assistant.model_problem()
+        model = (f"⚠ {render.md_escape(problem)} — answers quote the documents" if problem
+                 else "⚠ No model installed — answers quote the documents")
     return f"{model} · {kb}"
