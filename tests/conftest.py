@@ -67,3 +67,19 @@ def gradio_uploads(tmp_path: Path, monkeypatch) -> Path:
     folder.mkdir()
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
     return folder
+
+
+KB_DIR = REPO_ROOT / "knowledge_base"
+
+
+@pytest.fixture(scope="module")
+def guard(embedder):
+    """The cache guard over the default knowledge base's vocabulary."""
+    from neoc_assistant.cache.guard import Guard
+    from neoc_assistant.cache.lexicon import KBLexicon, wordpiece_common_words
+
+    return Guard(KBLexicon.from_paths([KB_DIR], wordpiece_common_words(embedder)))
+
+
+def verdict(guard, a: str, b: str):
+    return guard.compare(guard.features(a), guard.features(b))

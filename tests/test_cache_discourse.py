@@ -9,25 +9,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import verdict
 
 from neoc_assistant.cache.agreement import RetrievalAgreement
-from neoc_assistant.cache.guard import Guard
-from neoc_assistant.cache.lexicon import KBLexicon, wordpiece_common_words
 from neoc_assistant.language import wordnet
 from neoc_assistant.language.discourse import normalize_key, strip_discourse
 
 DATA = Path(__file__).resolve().parent / "data"
-KB = Path(__file__).resolve().parent.parent / "knowledge_base"
 needs_wordnet = pytest.mark.skipif(not wordnet.available(), reason="WordNet (wordnet-base) not installed")
-
-
-@pytest.fixture(scope="module")
-def guard(embedder) -> Guard:
-    return Guard(KBLexicon.from_paths([KB], wordpiece_common_words(embedder)))
-
-
-def verdict(guard: Guard, a: str, b: str):
-    return guard.compare(guard.features(a), guard.features(b))
 
 
 @pytest.mark.parametrize(

@@ -6,21 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import verdict
 
 from neoc_assistant.cache.guard import Guard
-from neoc_assistant.cache.lexicon import KBLexicon, wordpiece_common_words
+from neoc_assistant.cache.lexicon import KBLexicon
 
 DATA = Path(__file__).resolve().parent / "data"
-KB = Path(__file__).resolve().parent.parent / "knowledge_base"
-
-
-@pytest.fixture(scope="module")
-def guard(embedder) -> Guard:
-    return Guard(KBLexicon.from_paths([KB], wordpiece_common_words(embedder)))
-
-
-def verdict(guard: Guard, a: str, b: str):
-    return guard.compare(guard.features(a), guard.features(b))
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,26 @@ from typing import Callable, Iterator, Protocol
 from neoc_assistant.settings import GenerationSettings
 
 
+class ClosingStream:
+    """A text stream that is a context manager and closes when dropped: an abandoned stream (a
+    client gone, an exception in the consumer) must free its slot or connection, never hold it."""
+
+    def close(self) -> None:  # pragma: no cover - every stream defines it
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
 class TextStream(Protocol):
     """Text pieces of one answer; ``stats`` holds the backend's figures (``finish_reason``,
     ``prompt_tokens``, ``generated_tokens``, ``ttft_seconds``...) once it has ended."""

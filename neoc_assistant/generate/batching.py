@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from neoc_assistant.errors import BusyError, ModelError
+from neoc_assistant.generate.backend import ClosingStream
 from neoc_assistant.generate.llama_model import LlamaModel
 from neoc_assistant.generate.sampling import SamplingParams, build_sampler
 from neoc_assistant.generate.stream_guard import TextScreen
@@ -82,7 +83,7 @@ class _Request:
         return self.pos < len(self.prompt)
 
 
-class BatchedStream(Iterator[str]):
+class BatchedStream(ClosingStream, Iterator[str]):
     """The text of one answer as the scheduler produces it (same contract as ``TokenStream``)."""
 
     def __init__(self, scheduler: "BatchScheduler", request: _Request):
@@ -122,17 +123,6 @@ class BatchedStream(Iterator[str]):
             self._request.closed.set()
             self._scheduler.wake()
 
-    def __enter__(self) -> "BatchedStream":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 class BatchScheduler:

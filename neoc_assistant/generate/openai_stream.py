@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
 from neoc_assistant.errors import InputError
+from neoc_assistant.generate.backend import ClosingStream
 from neoc_assistant.generate.chat_template import ALWAYS_STOP
 from neoc_assistant.generate.server_pool import Server
 from neoc_assistant.generate.stream_guard import LoopDetector, StopScanner
@@ -126,7 +127,7 @@ class CancelWatcher:
                 exchange.abort()
 
 
-class RemoteStream(Iterator[str]):
+class RemoteStream(ClosingStream, Iterator[str]):
     """Text pieces of one streamed answer (see ``TextStream`` in ``backend.py``)."""
 
     def __init__(self, backend: "OpenAIBackend", server: Server | None, exchange: Exchange | None,
@@ -223,17 +224,6 @@ class RemoteStream(Iterator[str]):
         if not busy:
             self._finish("cancelled")
 
-    def __enter__(self) -> "RemoteStream":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
 
 
 def _sse_events(response: http.client.HTTPResponse) -> Iterator[dict]:

@@ -15,6 +15,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Iterator
 
+from neoc_assistant.generate.backend import ClosingStream
 from neoc_assistant.generate.chat_template import ALWAYS_STOP
 from neoc_assistant.generate.llama_model import ContextSlot
 from neoc_assistant.generate.pool import Lease
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from neoc_assistant.generate.engine import GenerationEngine
 
 
-class TokenStream(Iterator[str]):
+class TokenStream(ClosingStream, Iterator[str]):
     """Iterator of text pieces holding one pooled context until it ends.
 
     Ends (and releases the context at once) when the model stops, after
@@ -158,13 +159,7 @@ class TokenStream(Iterator[str]):
         if not busy:
             self._finish("cancelled")  # if busy, the running next() stops at its next check
 
-    def __enter__(self) -> "TokenStream":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
+    def __del__(self):  # not close(): from the garbage collector the slot is released without waiting
         try:
             if not self._done:
                 self._lease.stop.set()
