@@ -69,6 +69,21 @@ def test_unrelated_or_opposite_words_are_refused(guard):
         assert not verdict(guard, a, b).ok, (a, b)
 
 
+def test_statements_around_a_question_are_set_aside_only_with_evidence(guard):
+    """Courtesy no pattern lists ("thanks for holding") is a statement beside the question: a
+    relaxed match at most. Context that changes the answer is refused outright when it names
+    something (a place, a time), and a statement inside the question is never set aside."""
+    cached = "What is the maximum length of a flood warning SMS?"
+    v = verdict(guard, cached, "Roger, thanks for holding. What is the maximum length of a flood warning SMS?")
+    assert v.ok and v.needs_evidence, v.reason
+    for incoming in [
+        "The road to Jumla is closed. What is the maximum length of a flood warning SMS?",
+        "What is the maximum length of a flood warning SMS? Asking for tonight.",
+        "What is the maximum length of a flood warning SMS for the sirens?",
+    ]:
+        assert not verdict(guard, cached, incoming).ok, incoming
+
+
 def test_swapped_roles_are_refused(guard):
     v = verdict(guard, "The landline is up but the radio is down - who do we call?",
                 "The radio is up but the landline is down - who do we call?")

@@ -123,7 +123,9 @@ class Guard(QuestionReader):
         relaxed = ""
         if rest_a or rest_b:
             category = self._categorise(rest_a, rest_b)
-            relaxed = self._relaxed(category, rest_a, rest_b, surf_a, surf_b)
+            relaxed = self._relaxed(category, rest_a, rest_b, surf_a, surf_b) or self._context_only(
+                category, rest_a, rest_b, a, b
+            )
             if not relaxed:
                 return Verdict(False, category, f"{rest_a} vs {rest_b}")
 
@@ -150,6 +152,22 @@ class Guard(QuestionReader):
             if all(":" not in w for w in rest_a + rest_b) and all(wordnet.common_word(w) for w in words):
                 return self._related(rest_a, rest_b, surf_a, surf_b, kinds=("synonym",))
         return ""
+
+    @staticmethod
+    def _context_only(category: str, rest_a: list[str], rest_b: list[str], a: Features, b: Features) -> str:
+        """A relaxed explanation when every remaining word stands in a statement around one question
+        and in nothing else of it ("Good evening, shelter team here. How many ...?"), or "".
+
+        Courtesy outruns any list of discourse acts, but a statement can also be context that
+        changes the answer ("The road is blocked. Which route ...?"), so only plain terms qualify
+        (no number, negation, name, place, hazard, role, time or group word: those were compared
+        or categorised before this) and the match ``needs_evidence`` like a WordNet one."""
+        if category not in ("term", "unknown_word"):
+            return ""
+        for rest, feat in ((rest_a, a), (rest_b, b)):
+            if Counter(rest) - Counter(feat.context):
+                return ""
+        return "context: " + " ".join(rest_a + rest_b)
 
     @staticmethod
     def _related(rest_a: list[str], rest_b: list[str], surf_a: dict, surf_b: dict,

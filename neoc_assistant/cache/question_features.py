@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from neoc_assistant.cache.lexicon import KBLexicon
-from neoc_assistant.language.discourse import question_tokens
+from neoc_assistant.language.discourse import edge_statements, question_tokens
 from neoc_assistant.language.normalize import is_number, light_stem
 from neoc_assistant.language.words import (
     AMBIGUOUS_UNITS,
@@ -50,6 +50,7 @@ class Features:
     polar: bool = False  # a yes/no question ("Is the Koshi at danger level?")
     number_context: tuple[tuple[str, str], ...] = ()  # (number, preceding word)
     order: tuple[tuple[str, str], ...] = ()  # (canonical, surface) of content, numbers, particles, in order
+    context: tuple[str, ...] = ()  # content tokens of the statements around the question (discourse.edge_statements)
 
 
 class QuestionReader:
@@ -144,7 +145,7 @@ class QuestionReader:
         return cached
 
     # -- features -----------------------------------------------------------------------------------------
-    def features(self, question: str) -> Features:
+    def features(self, question: str, *, with_context: bool = True) -> Features:
         caps = {w.lower() for w in re.findall(r"\b[A-Z][A-Z]+s?\b", question or "")}
         caps |= {w[:-1] for w in caps if w.endswith("s")}
         surface = [self.lex.correct(t) for t in question_tokens(question)]
@@ -266,7 +267,12 @@ class QuestionReader:
             number_context=tuple(number_context),
             polar=polar,
             order=tuple(order),
+            context=self._context(question) if with_context else (),
         )
+
+    def _context(self, question: str) -> tuple[str, ...]:
+        statements = edge_statements(question)
+        return self.features(statements, with_context=False).content if statements else ()
 
     # -- comparison -------------------------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from neoc_assistant.language.normalize import tokenize
-from neoc_assistant.language.words import load
+from neoc_assistant.language.words import AUXILIARIES, WH_SINGLE, load
 
 _data = load("discourse")
 SPEAKER_WORDS = frozenset(_data["speaker"]["nouns"])
@@ -44,6 +44,7 @@ FILLER_SUFFIXES = sorted((tuple(p.split()) for p in _data["filler"]["suffixes"])
 # Segment boundaries: after . ! ? (followed by space), at : ; and commas, and at a spaced dash.
 _BOUNDARY = re.compile(r"(?<=[.!?])\s+|\s*[:;,]\s*|\s+[-\u2013\u2014]+\s+|\s*[!?]+\s*(?=\S)")
 _CONJUNCTIONS = ("but", "so", "and", "well", "anyway")
+WH_WORDS = frozenset(WH_SINGLE)
 
 
 # -- patterns ------------------------------------------------------------------------------------
@@ -166,6 +167,37 @@ def strip_discourse(text: str) -> str:
     if lo > 0 and len(words) == 2 and words[0].lower().strip(",") in _CONJUNCTIONS:
         core = words[1]
     return core
+
+
+def edge_statements(text: str) -> str:
+    """The statements around the question once discourse acts are gone ("Good evening, shelter
+    team here. How many ...?" -> "shelter team here"), joined; "" when there are none.
+
+    A segment is a statement when it does not end in "?" and does not open with a question word
+    or an auxiliary. Only segments before the first and after the last question segment count,
+    and only when some segment is a question. Such words may be courtesy the patterns above do
+    not know ("thanks for holding", "apologies if this is a silly question") or context that
+    changes the answer ("the road is blocked"); the cache guard treats them as neither: they
+    may be set aside only as a relaxed match the knowledge base must corroborate
+    (``cache/guard.py``)."""
+    core = strip_discourse(text or "")
+    spans = _segments(core)
+    if len(spans) < 2:
+        return ""
+    is_question = [_is_question(core[a:b], core[b:b + 2]) for a, b in spans]
+    if not any(is_question):
+        return ""
+    first = is_question.index(True)
+    last = len(is_question) - 1 - is_question[::-1].index(True)
+    outside = [core[a:b] for i, (a, b) in enumerate(spans) if i < first or i > last]
+    return " ".join(outside)
+
+
+def _is_question(segment: str, after: str) -> bool:
+    tokens = tokenize(segment)
+    if "?" in segment or after.startswith("?"):
+        return True
+    return bool(tokens) and (tokens[0] in WH_WORDS or tokens[0] in AUXILIARIES)
 
 
 def strip_filler(tokens: list[str]) -> list[str]:
