@@ -310,6 +310,8 @@ def test_config_key_covers_every_result_setting():
             other = "rrf" if value == "weighted" else "weighted"
         elif name == "reranker_model_path":
             other = "/some/cross-encoder"
+        elif isinstance(value, bool):
+            other = not value
         elif isinstance(value, int):
             other = value + 1
         else:

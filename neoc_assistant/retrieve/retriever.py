@@ -22,7 +22,7 @@ Pipeline (each stage timed in ``RetrievalResult.timings_ms``, wall clock, and
    complete features fusion did not have: exact bi-encoder cosine against the
    stored chunk vector (also for chunks only BM25 found), BM25, and the
    IDF-weighted share of query terms the chunk contains (weights chosen on the
-   SciFact train split with ``scripts/tune_retrieval.py``).
+   officer-phrased FEMA tune split, checked on SciFact test; see ``settings.py``).
 6. **mmr** -- near-duplicates (same ``content_hash``, or cosine >=
    ``near_duplicate_threshold`` to a better-ranked chunk) are dropped, then
    maximal marginal relevance (``mmr_lambda``) picks the final ``k``.
@@ -252,7 +252,7 @@ class KnowledgeBaseRetriever:
         * exact bi-encoder cosine against the stored chunk vector (min-max over the window);
         * BM25 from the lexical list (0 when the chunk was not in it; min-max);
         * coverage: IDF-weighted share of the query's terms in the chunk (absolute, 0..1).
-        Weights: ``rerank_*_weight``, chosen on the SciFact train split (scripts/tune_retrieval.py).
+        Weights: ``rerank_*_weight``, chosen on the officer-phrased FEMA tune split (``settings.py``).
         Filling in the exact BM25 of chunks missing from the lexical list was measured too and
         changed nDCG@10 by < 0.002, so it is not done.
         """
