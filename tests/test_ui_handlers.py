@@ -263,6 +263,22 @@ def test_new_conversation_clears_and_cancels(fake):
     assert event.is_set()
 
 
+def test_nothing_is_shown_after_a_new_conversation_started(fake):
+    """A streaming answer cancelled by "New conversation" must not put the old chat back into the
+    cleared one with its last (stopped) update: the browser test saw exactly that race."""
+    fake.tokens = [f"t{i} " for i in range(2000)]
+    fake.token_delay = 0.002
+    chat = ChatHandlers(fake)
+    request = SimpleNamespace(session_hash="s3")
+    _, messages, pending = chat.add_user("long question", [], request)
+    gen = chat.respond(pending, messages, [], request)
+    for _ in range(3):
+        next(gen)
+    assert chat.new_conversation(request) == ([], [], "")
+    assert list(gen) == []
+    assert not chat.running("s3") and fake.calls[-1]["cancel"].is_set()
+
+
 def test_feedback_calls_the_service_for_the_rated_answer(fake):
     chat = ChatHandlers(fake)
     messages, turns = run_turn(chat, "How much water?")[-1]

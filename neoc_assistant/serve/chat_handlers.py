@@ -76,6 +76,7 @@ class ChatHandlers:
         self.recent = recent or RecentRequests()
         self._cancels: dict[str, threading.Event] = {}
         self._live: dict[str, dict] = {}  # session -> the answer being streamed (for Stop)
+        self._epochs: dict[str, int] = {}  # session -> how many times it started a new conversation
         self._lock = threading.Lock()
 
     # -- cancellation registry --------------------------------------------------
@@ -130,13 +131,31 @@ class ChatHandlers:
 
     def respond(self, question: str, messages: list | None, turns: list | None,
                 request: gr.Request = None) -> Iterator[tuple[list, list]]:
-        """Queued generator: stream the answer into the last bubble."""
+        """Queued generator: stream the answer into the last bubble.
+
+        After "New conversation" nothing more is shown: Gradio's cancellation of this event
+        is not instant, and an update already on its way (the stopped answer) would put the old
+        conversation back into the cleared chat."""
+        session = self._session(request)
+        with self._lock:
+            epoch = self._epochs.get(session, 0)
+        updates = self._respond(question, messages, turns, session)
+        try:
+            for update in updates:
+                with self._lock:
+                    if self._epochs.get(session, 0) != epoch:
+                        return
+                yield update
+        finally:
+            updates.close()
+
+    def _respond(self, question: str, messages: list | None, turns: list | None,
+                 session: str) -> Iterator[tuple[list, list]]:
         messages = list(messages or [])
         turns = list(turns or [])
         if not messages or messages[-1].get("role") != "assistant":
             messages.append({"role": "assistant", "content": ""})
         index = len(messages) - 1
-        session = self._session(request)
         cancel = self._register(session)
         live = {"question": question, "index": index, "partial": "", "stopped": False}
         with self._lock:
@@ -218,7 +237,10 @@ class ChatHandlers:
         return messages, turns
 
     def new_conversation(self, request: gr.Request = None):
-        self._cancel_session(self._session(request))
+        session = self._session(request)
+        with self._lock:
+            self._epochs[session] = self._epochs.get(session, 0) + 1
+        self._cancel_session(session)
         return [], [], ""
 
     def feedback(self, turns: list | None, data: gr.LikeData) -> None:
