@@ -279,6 +279,21 @@ def test_nothing_is_shown_after_a_new_conversation_started(fake):
     assert not chat.running("s3") and fake.calls[-1]["cancel"].is_set()
 
 
+def test_a_question_stopped_while_waiting_for_a_slot_is_never_answered(fake):
+    """Stop no longer cancels the queued event (the generator shows the stopped answer itself),
+    so a question still waiting for a slot must be skipped when its turn comes."""
+    chat = ChatHandlers(fake)
+    request = SimpleNamespace(session_hash="s4")
+    _, messages, pending = chat.add_user("queued question", [], request)
+    stopped, _ = chat.stop(roundtrip(messages), [], request)
+    assert message_text(stopped[-1]).endswith("_■ Stopped._")
+    assert list(chat.respond(pending, roundtrip(messages), [], request)) == []
+    assert fake.calls == []
+    # the next question is answered as usual
+    assert run_turn(chat, "next question", stopped, [], request)[-1][0][-1]["content"]
+    assert len(fake.calls) == 1
+
+
 def test_feedback_calls_the_service_for_the_rated_answer(fake):
     chat = ChatHandlers(fake)
     messages, turns = run_turn(chat, "How much water?")[-1]
@@ -392,7 +407,9 @@ def test_build_ui_limits_generation_concurrency_to_the_pool(fake):
     assert ingest and all(f.concurrency_id == "ingest" and f.concurrency_limit == 1 for f in ingest)
     cancellers = [f for f in fns if f.cancels]
     respond_ids = sorted(f._id for f in generate)
-    assert len(cancellers) == 3 and all(sorted(f.cancels) == respond_ids for f in cancellers)  # Stop, New, Clear
+    # New and Clear cancel the answer's event; Stop only signals it (the answer shows "Stopped" last)
+    assert len(cancellers) == 2 and all(sorted(f.cancels) == respond_ids for f in cancellers)
+    assert not next(f for f in fns if f.name == "stop").cancels
     assert demo.get_config_file()["analytics_enabled"] is False
 
 

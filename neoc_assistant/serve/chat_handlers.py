@@ -77,6 +77,7 @@ class ChatHandlers:
         self._cancels: dict[str, threading.Event] = {}
         self._live: dict[str, dict] = {}  # session -> the answer being streamed (for Stop)
         self._epochs: dict[str, int] = {}  # session -> how many times it started a new conversation
+        self._stopped_waiting: dict[str, str] = {}  # session -> a question stopped before it started
         self._lock = threading.Lock()
 
     # -- cancellation registry --------------------------------------------------
@@ -133,12 +134,18 @@ class ChatHandlers:
                 request: gr.Request = None) -> Iterator[tuple[list, list]]:
         """Queued generator: stream the answer into the last bubble.
 
-        After "New conversation" nothing more is shown: Gradio's cancellation of this event
-        is not instant, and an update already on its way (the stopped answer) would put the old
-        conversation back into the cleared chat."""
+        Stop is a signal, not a cancellation of this event: the generator itself shows the
+        stopped answer as its last update, so no streaming update can arrive after it and leave
+        the bubble "still writing". A question stopped while it waited for a slot is skipped
+        when its turn comes. After "New conversation" nothing more is shown at all."""
         session = self._session(request)
         with self._lock:
             epoch = self._epochs.get(session, 0)
+            skipped = self._stopped_waiting.get(session) == question
+            if skipped:
+                del self._stopped_waiting[session]
+        if skipped:
+            return
         updates = self._respond(question, messages, turns, session)
         try:
             for update in updates:
@@ -223,9 +230,13 @@ class ChatHandlers:
 
     def stop(self, messages: list | None, turns: list | None, request: gr.Request = None):
         """Stop button: signal the generation, mark the bubble as stopped, keep the partial turn."""
-        live = self._cancel_session(self._session(request))
+        session = self._session(request)
+        live = self._cancel_session(session)
         messages = list(messages or [])
         turns = list(turns or [])
+        if live is None and len(messages) >= 2 and message_text(messages[-1]) in (WAITING_TEXT, THINKING_TEXT):
+            with self._lock:  # still queued: its answer must not start when a slot frees up
+                self._stopped_waiting[session] = message_text(messages[-2])
         if messages and messages[-1].get("role") == "assistant":
             content = message_text(messages[-1])
             if content.endswith("▌") or content in (WAITING_TEXT, THINKING_TEXT):

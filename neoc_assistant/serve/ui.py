@@ -115,8 +115,9 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
                     pick_example, inputs=[chatbot], outputs=[question, chatbot, pending], **input_lane,
                 ).success(**respond_kwargs)
                 generating = [submit_evt, click_evt, example_evt]
-                stop_btn.click(chat.stop, inputs=[chatbot, turns], outputs=[chatbot, turns], cancels=generating,
-                               queue=False,
+                # Stop signals the generation (chat_handlers.respond shows the stopped answer last);
+                # cancelling the event as well let a late streaming update overwrite "Stopped".
+                stop_btn.click(chat.stop, inputs=[chatbot, turns], outputs=[chatbot, turns], queue=False,
                                api_visibility="private")
                 new_btn.click(chat.new_conversation, inputs=None, outputs=[chatbot, turns, question],
                               cancels=generating, queue=False, api_visibility="private")
