@@ -78,3 +78,20 @@ class FakeAssistant:
     def stats(self):
         return {"latency_ms": {"total": {"p50": 120.0, "p95": 900.0, "p99": None}}, "hit_rate": 0.5,
                 "cache": {"hit_rate": 0.5}}
+
+
+def roundtrip(messages):
+    """What the browser sends back: Gradio's postprocess -> preprocess (content as a list of parts)."""
+    import gradio as gr
+
+    chatbot = gr.Chatbot()
+    return chatbot.preprocess(chatbot.postprocess(messages))
+
+
+def run_turn(chat, question: str, messages=None, turns=None, request=None):
+    """One question through ``add_user`` and ``respond``, as the browser would send it; all updates."""
+    from neoc_assistant.serve.chat_handlers import WAITING_TEXT
+
+    _, messages, pending = chat.add_user(question, roundtrip(messages or []), request)
+    assert messages[-1]["content"] == WAITING_TEXT
+    return list(chat.respond(pending, roundtrip(messages), turns, request))
