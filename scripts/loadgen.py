@@ -324,29 +324,31 @@ def run_load(
     t0 = time.perf_counter()
     deadline = t0 + duration_seconds if duration_seconds is not None else math.inf
 
-    def claim() -> bool:
+    def claim() -> float | None:
+        """The start time of the next request, or None once the run is over (the deadline is
+        checked at the same instant the start is taken, so no request starts after it)."""
         nonlocal sent
         with lock:
+            now = time.perf_counter()
             if stop.is_set():
-                return False
-            if time.perf_counter() >= deadline:
+                return None
+            if now >= deadline:
                 stop.set()
-                return False
+                return None
             if max_requests is not None and sent >= max_requests:
                 stop.set()
-                return False
+                return None
             sent += 1
             if max_requests is not None and sent >= max_requests:
                 stop.set()  # wake thinking users now; this last request still runs
-            return True
+            return now
 
     def user(index: int) -> None:
         rng = random.Random(seed * 1000 + index)
         if ramp_up_seconds > 0 and stop.wait(rng.uniform(0, ramp_up_seconds)):
             return
-        while claim():
+        while (start := claim()) is not None:
             question = mix.draw()
-            start = time.perf_counter()
             timings: dict = {}
             try:
                 answer = target.ask(question.text)

@@ -138,7 +138,7 @@ def test_run_is_bounded_by_duration(questions):
     elapsed = time.perf_counter() - t0
     assert 0.55 < elapsed < 2.0
     assert result.stopped_by == "duration" and 10 < len(result.records) < 200
-    assert max(r.start for r in result.records) < 0.6
+    assert max(r.start for r in result.records) <= 0.6  # starts are rounded to 0.1 ms
 
 
 def test_warm_primes_the_hot_set(questions):
