@@ -44,7 +44,6 @@ FILLER_SUFFIXES = sorted((tuple(p.split()) for p in _data["filler"]["suffixes"])
 # Segment boundaries: after . ! ? (followed by space), at : ; and commas, and at a spaced dash.
 _BOUNDARY = re.compile(r"(?<=[.!?])\s+|\s*[:;,]\s*|\s+[-\u2013\u2014]+\s+|\s*[!?]+\s*(?=\S)")
 _CONJUNCTIONS = ("but", "so", "and", "well", "anyway")
-WH_WORDS = frozenset(WH_SINGLE)
 
 
 # -- patterns ------------------------------------------------------------------------------------
@@ -197,7 +196,7 @@ def _is_question(segment: str, after: str) -> bool:
     tokens = tokenize(segment)
     if "?" in segment or after.startswith("?"):
         return True
-    return bool(tokens) and (tokens[0] in WH_WORDS or tokens[0] in AUXILIARIES)
+    return bool(tokens) and (tokens[0] in WH_SINGLE or tokens[0] in AUXILIARIES)
 
 
 def strip_filler(tokens: list[str]) -> list[str]:
