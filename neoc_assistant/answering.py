@@ -39,7 +39,7 @@ from neoc_assistant.answer import (
     StreamEvent,
     shorten,
 )
-from neoc_assistant.cache.vocabulary import KBVocabulary
+from neoc_assistant.reading.vocabulary import KBVocabulary
 from neoc_assistant.errors import BusyError, UnavailableError
 from neoc_assistant.generate.backend import GenerationBackend
 from neoc_assistant.generate.model_file import configured_path_problem

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from neoc_assistant.cache.query_log import QueryLog
     from neoc_assistant.cache.redis_tier import RedisLink
     from neoc_assistant.cache.response_cache import ResponseCache
-    from neoc_assistant.cache.vocabulary import KBVocabulary
+    from neoc_assistant.reading.vocabulary import KBVocabulary
     from neoc_assistant.chain import RagChain
     from neoc_assistant.generate.backend import GenerationBackend
     from neoc_assistant.ingest.pipeline import Ingestor
@@ -150,7 +150,7 @@ class Container:
     # -- cache -------------------------------------------------------------------------------------------
     @property
     def vocabulary(self) -> KBVocabulary:
-        from neoc_assistant.cache.vocabulary import KBVocabulary
+        from neoc_assistant.reading.vocabulary import KBVocabulary
 
         s = self.settings
         return self._once("vocabulary", lambda: KBVocabulary(

@@ -46,7 +46,7 @@ runtime.configure_process()  # offline, quiet, OpenMP policy: before any library
 import numpy as np  # noqa: E402
 
 from neoc_assistant.cache.embedding_cache import EmbeddingCache  # noqa: E402
-from neoc_assistant.cache.lexicon import KBLexicon, wordpiece_common_words  # noqa: E402
+from neoc_assistant.reading.lexicon import KBLexicon, wordpiece_common_words  # noqa: E402
 from neoc_assistant.cache.response_cache import CacheContext, CachedAnswer, ResponseCache  # noqa: E402
 from neoc_assistant.settings import Settings  # noqa: E402
 from neoc_assistant.store.embeddings import Embedder  # noqa: E402

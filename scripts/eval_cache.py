@@ -43,7 +43,7 @@ from neoc_assistant import runtime  # noqa: E402
 runtime.configure_process()  # offline, quiet, OpenMP policy: before any library loads
 
 from neoc_assistant.cache.embedding_cache import EmbeddingCache  # noqa: E402
-from neoc_assistant.cache.lexicon import KBLexicon, wordpiece_common_words  # noqa: E402
+from neoc_assistant.reading.lexicon import KBLexicon, wordpiece_common_words  # noqa: E402
 from neoc_assistant.cache.response_cache import CacheContext, CachedAnswer, ResponseCache  # noqa: E402
 from neoc_assistant.settings import Settings  # noqa: E402
 from neoc_assistant.store.embeddings import Embedder  # noqa: E402
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                             cache=EmbeddingCache(emb_settings.paths.cache_dir / "embeddings", memory_items=20_000))
         common = wordpiece_common_words(embedder)
         lexicon = KBLexicon.from_paths([ROOT / "knowledge_base"], common)
-        from neoc_assistant.cache.guard import Guard
+        from neoc_assistant.reading.guard import Guard
 
         guard = Guard(lexicon)
         texts = {guard.features(r[k]).text for r in rows for k in ("cached", "incoming")}

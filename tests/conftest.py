@@ -75,8 +75,8 @@ KB_DIR = REPO_ROOT / "knowledge_base"
 @pytest.fixture(scope="module")
 def guard(embedder):
     """The cache guard over the default knowledge base's vocabulary."""
-    from neoc_assistant.cache.guard import Guard
-    from neoc_assistant.cache.lexicon import KBLexicon, wordpiece_common_words
+    from neoc_assistant.reading.guard import Guard
+    from neoc_assistant.reading.lexicon import KBLexicon, wordpiece_common_words
 
     return Guard(KBLexicon.from_paths([KB_DIR], wordpiece_common_words(embedder)))
 

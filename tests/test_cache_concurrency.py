@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neoc_assistant.cache.lexicon import KBLexicon
+from neoc_assistant.reading.lexicon import KBLexicon
 from neoc_assistant.cache.response_cache import CacheContext, CachedAnswer, ResponseCache
 from neoc_assistant.settings import Settings
 
@@ -49,7 +49,7 @@ CHILD = FAKE_EMBEDDER + textwrap.dedent(
     '''
     import sys, time, json, random
     from pathlib import Path
-    from neoc_assistant.cache.lexicon import KBLexicon
+    from neoc_assistant.reading.lexicon import KBLexicon
     from neoc_assistant.cache.response_cache import CacheContext, CachedAnswer, ResponseCache
     from neoc_assistant.settings import Settings
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import verdict
 
-from neoc_assistant.cache.guard import Guard
-from neoc_assistant.cache.lexicon import KBLexicon
+from neoc_assistant.reading.guard import Guard
+from neoc_assistant.reading.lexicon import KBLexicon
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from neoc_assistant.cache.lexicon import KBLexicon
+from neoc_assistant.reading.lexicon import KBLexicon
 from neoc_assistant.language.discourse import normalize_key
 from neoc_assistant.language.normalize import (
     canonical_number,

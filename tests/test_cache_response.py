@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neoc_assistant.cache.lexicon import KBLexicon, wordpiece_common_words
+from neoc_assistant.reading.lexicon import KBLexicon, wordpiece_common_words
 from neoc_assistant.cache.response_cache import CacheContext, CachedAnswer, ResponseCache
 from neoc_assistant.settings import Settings
 

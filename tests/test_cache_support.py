@@ -126,7 +126,7 @@ def test_warm_counts_outcomes_and_survives_failures():
 
 
 def test_warm_through_a_real_cache_then_everything_is_a_hit(tmp_path, embedder):
-    from neoc_assistant.cache.lexicon import KBLexicon
+    from neoc_assistant.reading.lexicon import KBLexicon
     from neoc_assistant.cache.response_cache import CacheContext, CachedAnswer, ResponseCache
 
     cache = ResponseCache(Settings().cache, tmp_path / "d" / "cache" / "responses", embedder, lexicon=KBLexicon())
@@ -164,7 +164,7 @@ def test_question_files(tmp_path):
 # -- CLI ---------------------------------------------------------------------------------------------------
 
 def test_cache_cli_stats_and_clear(tmp_path, embedder):
-    from neoc_assistant.cache.lexicon import KBLexicon
+    from neoc_assistant.reading.lexicon import KBLexicon
     from neoc_assistant.cache.response_cache import CacheContext, CachedAnswer, ResponseCache
 
     data = tmp_path / "data"

@@ -53,7 +53,7 @@ def test_least_busy_server_first_down_ones_skipped_until_their_retry():
 
 def test_redis_values_are_json_and_round_trip_entries():
     from neoc_assistant.cache.entries import CachedAnswer, CacheEntry
-    from neoc_assistant.cache.question_features import QuestionReader
+    from neoc_assistant.reading.question_features import QuestionReader
     from neoc_assistant.cache.redis_tier import decode, encode
 
     features = QuestionReader().features("How many litres of water per person in ward 5?")

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from neoc_assistant.cache.question_features import Features
+from neoc_assistant.reading.question_features import Features
 
 CACHE_FORMAT = "rc3"  # rc2: answers carry their claim verification; rc3: and their notice
 # "extractive": the documents' quotes that replaced a model answer which failed verification (the

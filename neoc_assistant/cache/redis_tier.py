@@ -33,7 +33,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from neoc_assistant.cache.question_features import Features
+from neoc_assistant.reading.question_features import Features
 from neoc_assistant.cache.tiers import TierUnavailable
 
 log = logging.getLogger(__name__)

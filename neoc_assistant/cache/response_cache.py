@@ -10,7 +10,7 @@ Lookup order (``ResponseCache.lookup``), stopping at the first hit:
    through the embedding cache) and compared by one dot product with every
    cached question *of the same context*; up to ``CANDIDATES`` entries at or
    above ``cache.similarity_threshold`` are offered, best first, to the
-   guard (``guard.py``), and the first one it accepts is served. The tier is
+   guard (``reading/guard.py``), and the first one it accepts is served. The tier is
    ``l1`` if that entry is still in memory, else ``l2`` (and it is promoted).
 
 The query vector is returned on every path - from the stored entry on an
@@ -50,9 +50,9 @@ import numpy as np
 from neoc_assistant.cache.cache_stats import CacheStatistics
 from neoc_assistant.cache.coherence import CacheCoherence
 from neoc_assistant.cache.entries import CACHE_FORMAT, CACHEABLE_MODES, CacheContext, CachedAnswer, CacheEntry, CacheLookup, text_hash
-from neoc_assistant.cache.lexicon import KBLexicon
+from neoc_assistant.reading.lexicon import KBLexicon
 from neoc_assistant.cache.tiers import CacheTiers, DiskTier, MemoryTier, SharedTier, open_l2_tier
-from neoc_assistant.cache.vocabulary import KBVocabulary
+from neoc_assistant.reading.vocabulary import KBVocabulary
 from neoc_assistant.language.discourse import normalize_key
 from neoc_assistant.settings import CacheSettings
 

@@ -178,7 +178,7 @@ def edge_statements(text: str) -> str:
     not know ("thanks for holding", "apologies if this is a silly question") or context that
     changes the answer ("the road is blocked"); the cache guard treats them as neither: they
     may be set aside only as a relaxed match the knowledge base must corroborate
-    (``cache/guard.py``)."""
+    (``reading/guard.py``)."""
     core = strip_discourse(text or "")
     spans = _segments(core)
     if len(spans) < 2:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from neoc_assistant.cache.guard import Guard
+from neoc_assistant.reading.guard import Guard
 from neoc_assistant.language.normalize import tokenize
 from neoc_assistant.language import wordnet
 from neoc_assistant.language.words import CODE_HEADS, QUESTION_STOPWORDS

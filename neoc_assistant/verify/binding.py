@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from neoc_assistant.cache.guard import Guard, relation_swap
+from neoc_assistant.reading.guard import Guard, relation_swap
 from neoc_assistant.language.normalize import is_number, light_stem, tokenize
 from neoc_assistant.language.words import CODE_HEADS, NEGATORS, QUESTION_STOPWORDS, is_antonym
 from neoc_assistant.verify.facts import fact_tokens, unit_of

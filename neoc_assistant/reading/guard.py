@@ -77,7 +77,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from neoc_assistant.cache.question_features import Features, QuestionReader
+from neoc_assistant.reading.question_features import Features, QuestionReader
 from neoc_assistant.language.normalize import damerau_levenshtein, is_substitution, is_transposition, light_stem
 from neoc_assistant.language import wordnet
 from neoc_assistant.language.words import GROUP_WORDS, LIGHT, PARTICLES, TIME_WORDS, is_antonym

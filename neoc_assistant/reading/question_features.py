@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from neoc_assistant.cache.lexicon import KBLexicon
+from neoc_assistant.reading.lexicon import KBLexicon
 from neoc_assistant.language.discourse import edge_statements, question_tokens
 from neoc_assistant.language.normalize import is_number, light_stem
 from neoc_assistant.language.words import (

@@ -19,8 +19,8 @@ import threading
 import time
 from pathlib import Path
 
-from neoc_assistant.cache.guard import Guard
-from neoc_assistant.cache.lexicon import KBLexicon, wordpiece_common_words
+from neoc_assistant.reading.guard import Guard
+from neoc_assistant.reading.lexicon import KBLexicon, wordpiece_common_words
 from neoc_assistant.store.manifest import Manifest
 
 log = logging.getLogger(__name__)
