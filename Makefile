@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# llama.cpp is compiled for this CPU (-march=native), but its AMX kernels die with "Illegal instruction"
+# on VMs that advertise AMX without letting a process use it (seen here: every model load crashed).
+# Explicit -mno-* flags win over -march=native in GCC; the AVX-512 kernels are unaffected.
+LLAMA_CFLAGS := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16,)
 
 .PHONY: setup run test ingest bench clean
 
@@ -23,6 +27,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip wheel setuptools
 	$(PY) -m pip install torch==2.13.0
+	CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" $(PY) -m pip install --no-cache-dir 'llama-cpp-python>=0.3.16'
 	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)
 
