@@ -1,47 +1,71 @@
-"""The RAG chain: cache → retrieve → write the answer (``answering.py``) → cache, as LangChain runnables.
+"""The RAG chain: read → cache → retrieve → answer (``answering/``) → cache, as LangChain runnables.
 
-Each stage is a small function over one ``ChainState``; LangChain composes them
-(``RunnableBranch`` short-circuits cache hits, ``RunnableGenerator`` streams
-tokens), so ``chain.stream(state)`` yields ``StreamEvent``s and ends with one
-``done`` event carrying the ``Answer``.
+Each stage takes what the one before produced and returns a new value (``Question`` →
+``Looked`` → ``Found`` → events; ``question.py``); LangChain composes them
+(``RunnableBranch`` short-circuits cache hits, ``RunnableGenerator`` streams the answer), so
+``chain.stream(question)`` yields ``StreamEvent``s and ends with one ``done`` event carrying the
+``Answer``. Callers may pass LangChain ``config`` (callbacks, tags) through ``stream``; each stage
+is named, so a tracer sees read / cache / retrieve / answer.
 
 Decisions that matter for safety:
-- the question is embedded once (by the cache lookup) and the vector is reused
-  by retrieval;
-- the model is not called when nothing passes the relevance floor, nor when
-  the question names something the passages never mention (a district, a
-  year, a phone number: ``verify/answerability.py``) - "not-found", with the
-  part that was not found;
-- the model's text reaches the user only claim by claim, after each claim was
-  checked against the passages (``verify/``); unsupported claims are removed
-  and listed; if nothing survives - or there is no model - the answer is the
-  documents' own best sentences, labelled as quotes ("extractive");
-- only complete, verified, model-written answers are stored in the cache
-  (never one cut off at the length limit); follow-up questions (with
-  conversation history) neither read nor write the cache, because the same
-  words can mean something else in another conversation.
+- the question is read with the centre's glossary (``reading/glossary.py``) for retrieval and
+  composition, while the cache keys on the officer's own words;
+- the question is embedded once (by the cache lookup) and the vector is reused by retrieval;
+- the answer is not-found when nothing passes the relevance floor, when the question names
+  something the passages never mention, or when no extract gives what was asked
+  (``answering/router.py``) - never related quotes;
+- the model's text reaches the user only claim by claim, after each claim was checked against
+  the passages (``verify/``); if nothing survives - or there is no model - the answer is the
+  reader's composition of the documents' own words, labelled as quotes;
+- what is cached: answers of a model run that ended normally - its verified text, the quotes that
+  replaced it, or the extracts the model chose. Never: an answer cut off (length limit, server
+  failure) or cancelled, not-found, and quotes given *instead of* running the model (no model,
+  busy, servers down: next time the model may answer). Follow-up questions (with conversation
+  history) neither read nor write the cache: the same words can mean something else in another
+  conversation.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from typing import Iterator
 
-from langchain_core.runnables import RunnableBranch, RunnableGenerator, RunnableLambda
+import numpy as np
+from langchain_core.runnables import RunnableBranch, RunnableConfig, RunnableGenerator, RunnableLambda
 
 from neoc_assistant.answer import Answer, StreamEvent
 from neoc_assistant.answering import AnswerWriter
 from neoc_assistant.cache.entries import CacheContext, CachedAnswer
+from neoc_assistant.cache.entries import CacheLookup
 from neoc_assistant.cache.response_cache import ResponseCache
+from neoc_assistant.compose.model_choice import READER_PROMPT_VERSION
 from neoc_assistant.generate.backend import GenerationBackend
 from neoc_assistant.generate.prompt import PROMPT_VERSION
-from neoc_assistant.question import ChainState
+from neoc_assistant.question import Question, Retrieved
+from neoc_assistant.reading.glossary import Glossary
 from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever
-from neoc_assistant.settings import CacheSettings
+from neoc_assistant.settings import CacheSettings, ReaderSettings
 from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.manifest import Manifest
 
-__all__ = ["ChainState", "RagChain"]
+__all__ = ["Question", "RagChain"]
+
+
+@dataclass(frozen=True)
+class Looked:
+    """The question after the cache lookup: the key it was looked up under, its vector, and the hit."""
+
+    question: Question
+    context: CacheContext | None = None
+    vector: np.ndarray | None = None
+    hit: CacheLookup | None = None
+
+
+@dataclass(frozen=True)
+class Found:
+    looked: Looked
+    retrieved: Retrieved
 
 
 class RagChain:
@@ -55,110 +79,117 @@ class RagChain:
         engine: GenerationBackend,
         response_cache: ResponseCache,
         manifest: Manifest,
+        glossary: Glossary,
         cache: CacheSettings,
+        reader: ReaderSettings,
         writer: AnswerWriter,
     ):
-        """``manifest`` and ``engine``: the knowledge-base version and the model identity, both part
-        of every cache key; ``writer``: the last stage, which writes the answer."""
+        """``manifest``, ``engine`` and ``reader``: the knowledge-base version, the model identity and
+        the composition settings, all part of every cache key; ``writer``: the last stage."""
         self.retriever = retriever
         self.embedder = embedder
         self.engine = engine
         self.response_cache = response_cache
         self.manifest = manifest
+        self.glossary = glossary
         self.cache = cache
+        self.reader = reader
         self.writer = writer
-        self.runnable = RunnableBranch(
-            (lambda s: s.cached is not None, RunnableGenerator(self._emit_cached)),
-            RunnableLambda(self._retrieve) | RunnableGenerator(self._answer),
+        self.pipeline = (
+            RunnableLambda(self._read, name="read")
+            | RunnableLambda(self._cache_lookup, name="cache")
+            | RunnableBranch(
+                (lambda looked: looked.hit is not None, RunnableGenerator(self._emit_cached, name="cached")),
+                RunnableLambda(self._retrieve, name="retrieve") | RunnableGenerator(self._answer, name="answer"),
+            )
         )
-        self.pipeline = RunnableLambda(self._cache_lookup) | self.runnable
 
     # -- public -----------------------------------------------------------------------
-    def stream(self, state: ChainState) -> Iterator[StreamEvent]:
-        yield from self.pipeline.stream(state)
+    def stream(self, question: Question, config: RunnableConfig | None = None) -> Iterator[StreamEvent]:
+        yield from self.pipeline.stream(question, config=config)
 
-    # -- stages -------------------------------------------------------------------------
-    def cache_context(self, state: ChainState) -> CacheContext:
+    def cache_context(self, question: Question) -> CacheContext:
         engine = self.engine
+        model = (engine.model_identity() or "none") if engine.available() else "none"
         return CacheContext(
             kb_version=self.manifest.kb_version(),
-            model_id=(engine.model_identity() or "none") if engine.available() else "none",
-            prompt_version=f"{self.cache.prompt_version}/{PROMPT_VERSION}",
-            retrieval_key=self.retriever.config_key(),  # every retrieval setting can change the passages
-            filters_key=state.filters.cache_key() if state.filters else "",
+            model_id=f"{model}/{self.reader.mode}" if model != "none" else model,
+            prompt_version=f"{self.cache.prompt_version}/{PROMPT_VERSION}/{READER_PROMPT_VERSION}",
+            retrieval_key=f"{self.retriever.config_key()}/{self.reader.model_dump_json()}",
+            filters_key=question.filters.cache_key() if question.filters else "",
         )
 
-    def _cache_usable(self, state: ChainState) -> bool:
-        return state.use_cache and self.cache.enabled and not state.history
+    # -- stages -------------------------------------------------------------------------
+    def _read(self, question: Question) -> Question:
+        return replace(question, reading=self.glossary.gloss(question.text))
 
-    def _cache_lookup(self, state: ChainState) -> ChainState:
+    def _cache_lookup(self, question: Question) -> Looked:
         t0 = time.perf_counter()
-        if self._cache_usable(state):
-            state.cache_context = self.cache_context(state)
-            lookup = self.response_cache.lookup(state.question, state.cache_context)
-            state.query_vector = lookup.query_vector
-            if lookup.answer is not None:
-                state.cached = lookup
-        state.timings_ms["cache"] = (time.perf_counter() - t0) * 1000
-        return state
+        looked = Looked(question)
+        if question.use_cache and self.cache.enabled and not question.history:
+            context = self.cache_context(question)
+            lookup = self.response_cache.lookup(question.text, context)
+            looked = Looked(question, context, lookup.query_vector, lookup if lookup.answer is not None else None)
+        question.timings_ms["cache"] = (time.perf_counter() - t0) * 1000
+        return looked
 
-    def _emit_cached(self, states: Iterator[ChainState]) -> Iterator[StreamEvent]:
-        for state in states:
-            hit = state.cached.answer
+    def _emit_cached(self, items: Iterator[Looked]) -> Iterator[StreamEvent]:
+        for looked in items:
+            question, hit = looked.question, looked.hit.answer
             answer = Answer(
-                question=state.question,
+                question=question.text,
                 answer=hit.answer,
                 mode=hit.mode,
                 cached=True,
-                cache_tier=state.cached.tier,
+                cache_tier=looked.hit.tier,
                 sources=list(hit.sources),
                 verification=hit.verification,
                 notice=hit.notice,
-                timings_ms={**state.timings_ms, "retrieve": 0.0, "generate": 0.0, "total": state.elapsed_ms()},
+                timings_ms={**question.timings_ms, "retrieve": 0.0, "generate": 0.0, "total": question.elapsed_ms()},
             )
             yield StreamEvent("token", text=answer.answer)
             yield StreamEvent("done", answer=answer)
 
-    def _retrieve(self, state: ChainState) -> ChainState:
+    def _retrieve(self, looked: Looked) -> Found:
         t0 = time.perf_counter()
-        retriever = self.retriever
-        query = state.question
-        if state.history:
+        question = looked.question
+        query = question.read_as
+        vector = looked.vector
+        if question.history:
             # A follow-up ("and for children?") is retrieved together with the previous question.
-            query = f"{state.history[-1][0]} {state.question}"
-            state.query_vector = None
-        if state.query_vector is None:
+            query = f"{self.glossary.gloss(question.history[-1][0])} {query}"
+            vector = None
+        if vector is None or query != question.text:
             e0 = time.perf_counter()
-            state.query_vector = self.embedder.embed_query_vector(query)
-            state.timings_ms["embed"] = (time.perf_counter() - e0) * 1000
-        state.hits = retriever.search(query, filters=state.filters, query_vector=state.query_vector)
-        state.relevant = [h for h in state.hits if retriever.is_relevant(h)]
-        state.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
-        return state
+            vector = self.embedder.embed_query_vector(query)
+            question.timings_ms["embed"] = (time.perf_counter() - e0) * 1000
+        hits = self.retriever.search(query, filters=question.filters, query_vector=vector)
+        relevant = [h for h in hits if self.retriever.is_relevant(h)]
+        question.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
+        return Found(looked, Retrieved(hits, relevant, vector))
 
-    def _answer(self, states: Iterator[ChainState]) -> Iterator[StreamEvent]:
-        for state in states:
-            for event in self.writer.write(state):
+    def _answer(self, items: Iterator[Found]) -> Iterator[StreamEvent]:
+        for found in items:
+            for event in self.writer.write(found.looked.question, found.retrieved):
                 if event.kind == "done":
-                    self._store_if_cacheable(state, event.answer)
+                    self._store_if_cacheable(found, event.answer)
                 yield event
 
-    def _store_if_cacheable(self, state: ChainState, answer: Answer) -> None:
-        """What the model's run ended with, if it ran to its end: its verified sentences, or the
-        documents' quotes that replaced an answer which failed verification. Those quotes are cached
-        too: the same model on the same prompt fails the same way (greedy decoding), and without them
-        every repeat of such a question paid a full generation (with SmolLM2 most answers end as
-        quotes, so under load the cache hit almost nothing). Never cached: an answer cut off
-        (length limit, server failure) or cancelled, and quotes given *instead of* running the model
-        (no model, busy, servers down: ``finish_reason`` is empty) - next time the model may answer."""
+    def _store_if_cacheable(self, found: Found, answer: Answer) -> None:
+        """See the module docstring for what is cached and why. Quotes that replaced a model answer
+        which failed verification are cached too: the same model on the same prompt fails the same
+        way (greedy decoding), and without them every repeat of such a question paid a full
+        generation."""
+        looked = found.looked
         status = (answer.verification or {}).get("status")
         ran_to_end = answer.complete and answer.finish_reason in ("stop", "loop")
         cacheable = ran_to_end and answer.answer and (
             (answer.mode == "llm" and status in ("verified", "partial")) or answer.mode == "extractive")
-        if not cacheable or state.cache_context is None:
+        if not cacheable or looked.context is None:
             return
+        question = looked.question
         cached = CachedAnswer(
-            question=state.question, answer=answer.answer, mode=answer.mode, sources=answer.sources,
+            question=question.text, answer=answer.answer, mode=answer.mode, sources=answer.sources,
             created_at=time.time(), verification=answer.verification, notice=answer.notice,
         )
-        self.response_cache.store(state.question, state.cache_context, cached, query_vector=state.query_vector)
+        self.response_cache.store(question.text, looked.context, cached, query_vector=looked.vector)

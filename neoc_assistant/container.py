@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from neoc_assistant.cache.response_cache import ResponseCache
     from neoc_assistant.reading.vocabulary import KBVocabulary
     from neoc_assistant.chain import RagChain
+    from neoc_assistant.compose.reader import Reader
+    from neoc_assistant.reading.glossary import Glossary
     from neoc_assistant.generate.backend import GenerationBackend
     from neoc_assistant.ingest.pipeline import Ingestor
     from neoc_assistant.monitoring.health import HealthCheck
@@ -207,13 +209,35 @@ class Container:
 
     # -- the question path and the front door ------------------------------------------------------------
     @property
+    def reader(self) -> Reader:
+        from neoc_assistant.compose.extracts import ExtractWeights
+        from neoc_assistant.compose.reader import Reader, ReaderRules
+
+        r = self.settings.reader
+        weights = ExtractWeights(term_weight=r.term_weight, ask_weight=r.ask_weight, length_penalty=r.length_penalty,
+                                 rank_penalty=r.rank_penalty, max_statements=r.max_statements, unit=r.unit)
+        return self._once("reader", lambda: Reader(ReaderRules(
+            weights=weights, min_coverage=r.min_coverage, second_margin=r.second_margin, max_extracts=r.max_extracts,
+            max_list_items=r.max_list_items)))
+
+    @property
+    def glossary(self) -> Glossary:
+        from neoc_assistant.reading.glossary import default_glossary
+
+        return self._once("glossary", default_glossary)
+
+    @property
     def writer(self) -> AnswerWriter:
         from neoc_assistant.answering import AnswerWriter
+        from neoc_assistant.answering.written import WrittenWriter
+        from neoc_assistant.compose.model_choice import ModelChooser
 
         s = self.settings
         return self._once("writer", lambda: AnswerWriter(
-            engine=self.engine, verifier=self.verifier, embedder=self.embedder, vocabulary=self.vocabulary,
-            manifest=self.manifest, generation=s.generation, verification=s.verification))
+            engine=self.engine, checker=self.verifier.checker, reader=self.reader,
+            written=WrittenWriter(self.engine, self.verifier, s.generation, s.verification.extractive_off_topic_margin),
+            chooser=ModelChooser(self.engine, s.reader.model_offered), vocabulary=self.vocabulary,
+            manifest=self.manifest, glossary=self.glossary, reading=s.reader, verification=s.verification))
 
     @property
     def chain(self) -> RagChain:
@@ -222,7 +246,8 @@ class Container:
         s = self.settings
         return self._once("chain", lambda: RagChain(
             retriever=self.retriever, embedder=self.embedder, engine=self.engine,
-            response_cache=self.response_cache, manifest=self.manifest, cache=s.cache, writer=self.writer))
+            response_cache=self.response_cache, manifest=self.manifest, glossary=self.glossary, cache=s.cache,
+            reader=s.reader, writer=self.writer))
 
     @property
     def metrics(self) -> Metrics:

@@ -1,11 +1,15 @@
-"""One question on its way through the chain: everything the stages hand each other."""
+"""What the chain's stages hand each other: the question, then what retrieval found.
+
+Each stage receives what the one before produced and returns something new - the question as
+asked (``Question``), the cache's verdict (``chain.Looked``), the passages found (``Retrieved``) -
+instead of filling in one shared record, so a stage's signature says what it depends on.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -13,23 +17,29 @@ from neoc_assistant.retrieve.hits import Hit
 from neoc_assistant.retrieve.retriever import SearchFilters
 
 
-@dataclass
-class ChainState:
-    question: str
-    history: list[tuple[str, str]] = field(default_factory=list)
+@dataclass(frozen=True)
+class Question:
+    text: str  # as the officer asked it: what is shown, logged and cached
+    reading: str = ""  # as the stages read it: glossary terms written out ("khola (stream river)")
+    history: tuple[tuple[str, str], ...] = ()
     filters: SearchFilters | None = None
     use_cache: bool = True
     cancel: threading.Event | None = None
     started: float = field(default_factory=time.perf_counter)
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    query_vector: np.ndarray | None = None
-    cache_context: Any = None
-    cached: Any = None  # CacheLookup with an answer
-    hits: list[Hit] = field(default_factory=list)
-    relevant: list[Hit] = field(default_factory=list)
-    messages: list[dict] = field(default_factory=list)
-    passages: list[Hit] = field(default_factory=list)  # as the model saw them
-    originals: dict[str, Hit] = field(default_factory=dict)  # chunk_id -> the whole passage (for sources)
+    timings_ms: dict[str, float] = field(default_factory=dict)  # each stage adds its own
+
+    @property
+    def read_as(self) -> str:
+        return self.reading or self.text
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """The passages found for a question: ``hits`` ranked, ``relevant`` those above the floor."""
+
+    hits: list[Hit]
+    relevant: list[Hit]
+    query_vector: np.ndarray

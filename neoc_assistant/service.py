@@ -22,7 +22,7 @@ from neoc_assistant.cache.query_log import QueryLog
 from neoc_assistant.cache.response_cache import ResponseCache
 from neoc_assistant.cache.warming import WarmReport, warm
 from neoc_assistant.chain import RagChain
-from neoc_assistant.question import ChainState
+from neoc_assistant.question import Question
 from neoc_assistant.errors import InputError, NeocError
 from neoc_assistant.generate.backend import GenerationBackend
 from neoc_assistant.ingest.pipeline import IngestSummary, Ingestor, ProgressCallback
@@ -178,12 +178,11 @@ class Assistant:
             metrics.record_error("input")
             raise
         self._query_log.record(question)
-        state = ChainState(
-            question=question, history=list(history or []), filters=filters, use_cache=use_cache, cancel=cancel
-        )
+        asked = Question(text=question, history=tuple(history or ()), filters=filters, use_cache=use_cache,
+                         cancel=cancel)
         answer = None
         try:
-            for event in self._chain.stream(state):
+            for event in self._chain.stream(asked):
                 if event.kind == "done":
                     answer = event.answer
                     # Recorded before yielding: a caller may stop iterating once it has the answer.
@@ -219,7 +218,7 @@ class Assistant:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         if not helpful and self._cache_settings.enabled:
             # Also when the answer was fresh: it may have been stored and would be served next time.
-            ctx = self._chain.cache_context(ChainState(question=question))
+            ctx = self._chain.cache_context(Question(text=question))
             self._response_cache.remove(question, ctx)
 
     # -- the response cache --------------------------------------------------------------------

@@ -256,12 +256,9 @@ class GenerationSettings(_Section):
     loop_guard: bool = Field(default=True, description="End a stream that repeats itself (finish_reason 'loop').")
     use_mmap: bool = True
     use_mlock: bool = False
-    prompt_statements: int = Field(
-        default=4, ge=0, description="Send the model each passage's N statements that best answer the question "
-        "instead of the whole passage (0 = whole passages): fewer tokens to evaluate before the first one.")
-    prompt_drop_margin: float = Field(
-        default=0.35, ge=0.0, description="Leave out a passage whose best statement scores this far below the best "
-        "statement of all (it adds nothing).")
+    prompt_extracts: int = Field(
+        default=4, ge=0, description="Send the model the reader's N best extracts instead of whole passages "
+        "(0 = whole passages): fewer tokens to evaluate before the first one.")
     batching: bool = Field(
         default=True, description="Answers share one context and advance in one decode step (continuous "
         "batching); False: one context per answer (the older pool, kept for comparison).")
@@ -321,12 +318,38 @@ class VerificationSettings(_Section):
                                      description="Cosine that is enough on its own (facts still checked).")
     nli_model_path: str | None = Field(default=None, description="Local NLI cross-encoder dir (optional extra check).")
     nli_min_entailment: float = Field(default=0.5, ge=0.0, le=1.0)
-    extractive_max_sentences: int = Field(default=3, ge=1, le=10)
-    extractive_term_weight: float = Field(default=0.5, ge=0.0)
-    extractive_margin: float = Field(default=0.25, ge=0.0)
     extractive_off_topic_margin: float = Field(
         default=0.25, ge=0.0, description="Show quotes instead of a verified answer that scores this far below them "
         "(tune split of tests/data/answers_kb.jsonl).")
+
+
+class ReaderSettings(_Section):
+    """How the shown answer is composed from the passages (``compose/``); chosen on the tune splits
+    of tests/data/reader_*.jsonl (scripts/eval_reader.py)."""
+
+    mode: Literal["rules", "model"] = Field(
+        default="rules", description="With a model installed: rules = the model writes, verified, over the "
+        "reader's extracts; model = the model only chooses which extract answers (quoted verbatim).")
+    unit: Literal["window", "scattered", "passage"] = Field(
+        default="window", description="What an extract is: a run of statements within one paragraph/list/"
+        "table, single statements, or a whole short passage.")
+    max_statements: int = Field(default=3, ge=1, le=10, description="Longest run of statements in one extract.")
+    max_extracts: int = Field(default=2, ge=1, le=5)
+    term_weight: float = Field(default=1.6, ge=0.0, description="Weight of question-word coverage in an extract's score.")
+    ask_weight: float = Field(default=0.3, ge=0.0, description="Bonus of an extract that gives what is asked for.")
+    length_penalty: float = Field(default=0.06, ge=0.0, description="Cost of each statement beyond the first.")
+    rank_penalty: float = Field(default=0.02, ge=0.0, description="Cost per retrieval rank of the passage.")
+    min_coverage: float = Field(
+        default=0.3, ge=0.0, le=1.0, description="Not-found when the best extract holds less than this share of the "
+        "question's (IDF-weighted) content words.")
+    common_weight: float = Field(default=1.0, ge=0.0, description="Weight of an ordinary English word the "
+                                 "knowledge base never uses (the officer's own situation: 'gym', 'tanker').")
+    background_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="Weight of words outside the "
+                                     "clause that asks (the situation around the question).")
+    second_margin: float = Field(default=0.15, ge=0.0, description="A second extract is shown if it scores within "
+                                 "this of the best and adds question words.")
+    max_list_items: int = Field(default=8, ge=1, description="A question asking for steps gets a whole list up to this.")
+    model_offered: int = Field(default=5, ge=2, le=8, description="Model reader: extracts it chooses among.")
 
 
 class ServeSettings(_Section):
@@ -368,6 +391,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     verification: VerificationSettings = Field(default_factory=VerificationSettings)
+    reader: ReaderSettings = Field(default_factory=ReaderSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 

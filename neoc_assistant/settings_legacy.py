@@ -20,7 +20,10 @@ def _same(section: str, *fields: str) -> dict[str, tuple[str, str]]:
     return {name: (section, name) for name in fields}
 
 
-#: Every flat name of the settings before they had sections -> (section, field).
+#: Every flat name of the settings before they had sections -> (section, field). Frozen: settings
+#: added since have only their sectioned names (``NEOC_READER__MODE``, ``[reader] mode``).
+#: Retired without a replacement (ignored if set): prompt_drop_margin, extractive_max_sentences,
+#: extractive_term_weight, extractive_margin - the reader (``[reader]``) composes answers now.
 LEGACY_NAMES: dict[str, tuple[str, str]] = {
     **_same("paths", "data_dir", "kb_dir"),
     "embedding_model_path": ("embedding", "model_path"),
@@ -59,7 +62,6 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     **_same("generation", "models_dir", "model_path", "n_ctx", "n_batch", "n_threads", "max_tokens", "temperature",
             "repeat_penalty", "repeat_last_n", "dry_multiplier", "dry_base", "dry_allowed_length", "loop_guard",
             "use_mmap", "use_mlock", "pool_size", "pool_max_size", "pool_wait_timeout_seconds", "batching",
-            "prompt_statements", "prompt_drop_margin",
             "admission_wait_seconds",
             "memory_budget_fraction", "guard_rss_limit_mb", "guard_system_memory_percent"),
     "verify_answers": ("verification", "enabled"),
@@ -68,8 +70,9 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     "verify_min_sum": ("verification", "min_sum"),
     "verify_strong_similarity": ("verification", "strong_similarity"),
     **_same("verification", "answerability_check", "nli_model_path", "nli_min_entailment",
-            "extractive_max_sentences", "extractive_term_weight", "extractive_margin",
             "extractive_off_topic_margin"),
+    # the reader took over what these chose: the N best statements became the N best extracts
+    "prompt_statements": ("generation", "prompt_extracts"),
     **_same("serve", "host", "port", "auth_username", "auth_password", "upload_max_mb", "max_question_chars",
             "max_request_body_kb", "login_free_attempts", "login_backoff_max_seconds"),
     **_same("monitoring", "metrics_window", "alert_p95_seconds", "alert_error_rate", "alert_cache_hit_rate",

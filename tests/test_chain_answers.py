@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from generate_fixtures import smollm2  # noqa: F401
+from ui_fixtures import quoted_lines
 
 from neoc_assistant.verify.facts import extract_facts
 
@@ -128,7 +129,7 @@ def test_nothing_verified_means_quotes_and_the_quotes_are_cached(make_container,
     answer = container.assistant.ask(WATER_Q)
     assert answer.mode == "extractive" and answer.notice
     assert answer.answer.startswith("Quoted from the documents:")
-    first_quote = answer.answer.splitlines()[1]
+    first_quote = quoted_lines(answer.answer)[0]
     assert "15 litres per person per day" in first_quote  # the sentence that answers it comes first
     assert "2.1" not in answer.answer
     again = container.assistant.ask(WATER_Q)  # the model is not run again for the same failure
@@ -155,7 +156,7 @@ def test_an_answer_cut_off_at_the_length_limit_is_marked_and_not_cached(make_con
 def test_no_model_gives_a_useful_extractive_answer(make_container, kb_copy):
     container = _assistant(make_container, kb_copy, model_path=Path("/nonexistent/none.gguf"))
     answer = container.assistant.ask("What is the minimum water per person per day?")
-    assert answer.mode == "extractive" and "15 litres per person per day" in answer.answer.splitlines()[1]
+    assert answer.mode == "extractive" and "15 litres per person per day" in quoted_lines(answer.answer)[0]
     assert answer.sources[0]["n"] == 1 and "[1]" in answer.answer
 
 

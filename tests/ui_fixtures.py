@@ -95,3 +95,8 @@ def run_turn(chat, question: str, messages=None, turns=None, request=None):
     _, messages, pending = chat.add_user(question, roundtrip(messages or []), request)
     assert messages[-1]["content"] == WAITING_TEXT
     return list(chat.respond(pending, roundtrip(messages), turns, request))
+
+
+def quoted_lines(answer_text: str) -> list[str]:
+    """The quoted document lines of a composed answer (not its label or heading lines)."""
+    return [line for line in answer_text.splitlines() if "\u201c" in line]

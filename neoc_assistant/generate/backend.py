@@ -63,6 +63,11 @@ class GenerationBackend(Protocol):
         """A model is configured and present (cheap: nothing is loaded)."""
         ...
 
+    def unavailable_notice(self) -> str:
+        """Shown above quoted answers when ``available()`` is False: why there is no written answer
+        and what to do about it."""
+        ...
+
     def model_identity(self) -> str | None:
         """Changes whenever the model does (part of the response-cache key)."""
         ...
@@ -72,9 +77,10 @@ class GenerationBackend(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
     def stream(self, messages: list[dict], *, max_tokens: int | None = None,
-               cancel: threading.Event | None = None) -> TextStream:
+               cancel: threading.Event | None = None, grammar: str | None = None) -> TextStream:
         """Start an answer; raises ``BusyError``/``MemoryGuardError``/``ModelError`` (``UnavailableError``:
-        the model's server cannot be reached)/``InputError`` before any text."""
+        the model's server cannot be reached)/``InputError`` before any text. ``grammar`` (GBNF)
+        constrains the output where the engine supports it; callers still validate what comes back."""
         ...
 
     def pool_stats(self) -> dict: ...

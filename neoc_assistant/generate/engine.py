@@ -41,6 +41,7 @@ from typing import Callable
 import psutil
 
 from neoc_assistant import runtime
+from neoc_assistant.answer import BAD_MODEL_PATH_NOTICE, NO_MODEL_NOTICE
 from neoc_assistant.errors import InputError, ModelError
 from neoc_assistant.generate import model_file
 from neoc_assistant.generate.batching import BatchScheduler
@@ -97,6 +98,11 @@ class GenerationEngine:
     def available(self) -> bool:
         path = self.model_path()
         return bool(path) and path.is_file()
+
+    def unavailable_notice(self) -> str:
+        """Why there is no written answer: the configured path is wrong, or no model is installed."""
+        problem = model_file.configured_path_problem(self.settings.model_path)
+        return BAD_MODEL_PATH_NOTICE.format(problem=problem) if problem else NO_MODEL_NOTICE
 
     def model_identity(self) -> str | None:
         path = self.model_path()
@@ -164,11 +170,13 @@ class GenerationEngine:
                      "batch slots" if self._scheduler else "pool", self.pool_plan["size"], self.n_threads,
                      self.chat_template_source)
 
-    def _sampling(self) -> SamplingParams:
+    def _sampling(self, grammar: str | None = None) -> SamplingParams:
         with self._stats_lock:
             self._seed += 1
             seed = self._seed
         st = self.settings
+        if grammar:  # a constrained choice: greedy, no penalties (they would push away from the grammar's tokens)
+            return SamplingParams(temperature=0.0, repeat_penalty=1.0, dry_multiplier=0.0, seed=seed, grammar=grammar)
         return SamplingParams(temperature=st.temperature, repeat_penalty=st.repeat_penalty,
                               repeat_last_n=st.repeat_last_n, dry_multiplier=st.dry_multiplier,
                               dry_base=st.dry_base, dry_allowed_length=st.dry_allowed_length, seed=seed)
@@ -257,7 +265,8 @@ class GenerationEngine:
 
     # -- generation -------------------------------------------------------------
     def stream(self, messages: list[dict], *, max_tokens: int | None = None,
-               cancel: threading.Event | None = None, stats: dict | None = None) -> TokenStream:
+               cancel: threading.Event | None = None, stats: dict | None = None,
+               grammar: str | None = None) -> TokenStream:
         """Start an answer; returns an iterator of text pieces (see ``TokenStream``).
 
         Raises ``ModelError`` (model unusable), ``MemoryGuardError`` (memory
@@ -265,6 +274,8 @@ class GenerationEngine:
         ``pool_wait_timeout_seconds``) or ``InputError`` (prompt longer than
         the context) here, before any text. ``stats``, if given, is filled with
         per-request figures (prompt/reused/evaluated/generated tokens, ttft...).
+        ``grammar`` (GBNF) constrains the output; the batched engine honours it per answer, the
+        one-context-per-answer pool swaps the slot's sampler for that answer.
         """
         self.load()
         cancel = cancel or threading.Event()
@@ -282,7 +293,7 @@ class GenerationEngine:
             self._stats["requests"] += 1
         if self._scheduler is not None:
             stats = stats if stats is not None else {}
-            stream = self._scheduler.submit(prompt, limit, self._sampling(), cancel, stats,
+            stream = self._scheduler.submit(prompt, limit, self._sampling(grammar), cancel, stats,
                                             self.settings.pool_wait_timeout_seconds)
             if stream is None:  # cancelled while queued
                 return EmptyStream(cancel, stats)  # type: ignore[return-value]
@@ -295,6 +306,7 @@ class GenerationEngine:
             return EmptyStream(cancel, stats)  # type: ignore[return-value]
         try:
             slot = lease.context
+            slot.use_sampling(self._sampling(grammar) if grammar else None)
             slot.ll.llama_sampler_reset(slot.sampler)
             return TokenStream(self, lease, prompt, limit, stats)
         except BaseException:

@@ -149,8 +149,9 @@ class ContextSlot:
         self.mem = ll.llama_get_memory(ctx)
         self.n_ctx = ll.llama_n_ctx(ctx)
         self.n_batch = n_batch
-        chain = build_sampler(ll, model.vocab, model.n_vocab, sampling)
-        self.sampler = chain
+        self._default_sampling = sampling
+        self._sampling = sampling
+        self.sampler = build_sampler(ll, model.vocab, model.n_vocab, sampling)
         self.n_threads = self._threads_now = n_threads
         self.tokens: list[int] = []  # exactly what is in the KV cache, in order
         self._one = (ll.llama_token * 1)()
@@ -217,6 +218,16 @@ class ContextSlot:
 
     def sample(self) -> int:
         return self.ll.llama_sampler_sample(self.sampler, self.ctx, -1)
+
+    def use_sampling(self, sampling: SamplingParams | None) -> None:
+        """The sampler chain for the next answer: ``sampling`` (a grammar-constrained choice), or None
+        for the slot's usual one. A chain is rebuilt only when it changes."""
+        wanted = sampling or self._default_sampling
+        if wanted is self._sampling or (sampling is None and self._sampling is self._default_sampling):
+            return
+        self.ll.llama_sampler_free(self.sampler)
+        self.sampler = build_sampler(self.ll, self.model.vocab, self.model.n_vocab, wanted)
+        self._sampling = wanted
 
     def reset(self) -> None:
         self.ll.llama_memory_clear(self.mem, True)

@@ -53,6 +53,7 @@ from urllib.parse import urlsplit
 
 from cachetools import LRUCache
 
+from neoc_assistant.answer import SERVERS_DOWN_NOTICE
 from neoc_assistant.errors import BusyError, InputError, UnavailableError
 from neoc_assistant.generate.chat_template import ALWAYS_STOP
 from neoc_assistant.generate.openai_stream import CancelWatcher, Exchange, RemoteStream, ServerFailure, check_status
@@ -105,6 +106,9 @@ class OpenAIBackend:
     def available(self) -> bool:
         """Some server is not marked down (no network: the next request is the probe)."""
         return self.pool.any_up()
+
+    def unavailable_notice(self) -> str:
+        return SERVERS_DOWN_NOTICE
 
     def model_identity(self) -> str | None:
         """The served model's name: the same on every instance, so they share cached answers."""
@@ -206,10 +210,12 @@ class OpenAIBackend:
 
     # -- answers -------------------------------------------------------------------------------------
     def stream(self, messages: list[dict], *, max_tokens: int | None = None,
-               cancel: threading.Event | None = None) -> RemoteStream:
+               cancel: threading.Event | None = None, grammar: str | None = None) -> RemoteStream:
         """Start an answer on the least-busy server that accepts it. Raises ``BusyError`` (this
         instance already streams ``server_max_concurrent`` answers), ``UnavailableError`` (no server
-        answered) or ``InputError`` (the server refused the prompt) before any text."""
+        answered) or ``InputError`` (the server refused the prompt) before any text. ``grammar`` is sent as
+        llama.cpp's servers take it (``grammar``); servers that ignore it return free text, which the
+        caller validates."""
         cancel = cancel or threading.Event()
         limit = max_tokens if max_tokens is not None else self.settings.max_tokens
         clean = [{"role": m["role"], "content": defuse(str(m.get("content", "")))} for m in messages]
@@ -231,7 +237,7 @@ class OpenAIBackend:
                                     self.settings.server_read_timeout_seconds, self._headers)
                 self._watcher.watch(cancel, exchange)
                 try:
-                    check_status(exchange.post("/chat/completions", self._body(clean, limit)))
+                    check_status(exchange.post("/chat/completions", self._body(clean, limit, grammar)))
                 except ServerFailure as exc:
                     self._drop(server, exchange)
                     self.pool.failed(server, str(exc))
@@ -253,7 +259,7 @@ class OpenAIBackend:
             self._slots.release()
             raise
 
-    def _body(self, messages: list[dict], max_tokens: int) -> dict:
+    def _body(self, messages: list[dict], max_tokens: int, grammar: str | None = None) -> dict:
         s = self.settings
         body = {"messages": messages, "stream": True, "max_tokens": max_tokens, "temperature": s.temperature,
                 "stream_options": {"include_usage": True},
@@ -261,6 +267,8 @@ class OpenAIBackend:
                 "repeat_penalty": s.repeat_penalty, "repeat_last_n": s.repeat_last_n,
                 "dry_multiplier": s.dry_multiplier, "dry_base": s.dry_base,
                 "dry_allowed_length": s.dry_allowed_length}
+        if grammar:
+            body.update(grammar=grammar, temperature=0.0, repeat_penalty=1.0, dry_multiplier=0.0)
         model = self._model_name()
         if model:
             body["model"] = model

@@ -30,6 +30,9 @@ class SamplingParams:
     dry_allowed_length: int = 2
     dry_last_n: int = -1  # -1 = the whole context
     seed: int = 1234
+    # A GBNF grammar the output must follow (llama.cpp's grammar sampler): the model reader's choice
+    # of extract letters, which can then only be letters the reader offered.
+    grammar: str | None = None
 
 
 def build_sampler(ll, vocab, n_vocab: int, params: SamplingParams):
@@ -39,6 +42,8 @@ def build_sampler(ll, vocab, n_vocab: int, params: SamplingParams):
     (``penalties`` still takes ``n_vocab``; ``dry`` takes no ``n_ctx_train``)."""
     chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
     add = ll.llama_sampler_chain_add
+    if params.grammar:
+        add(chain, ll.llama_sampler_init_grammar(vocab, params.grammar.encode(), b"root"))
     if params.repeat_penalty and params.repeat_penalty != 1.0:
         add(chain, ll.llama_sampler_init_penalties(n_vocab, params.repeat_last_n, params.repeat_penalty, 0.0, 0.0))
     if params.dry_multiplier > 0:

@@ -7,11 +7,16 @@ model is asked, the question's **specific constraints** must be covered by the
 passages:
 
 - **names** - places, organisations, people, named plans: words the knowledge
-  base always capitalises (``lexicon.names``), capitalised words the
-  knowledge base never uses, and unknown words used like a place ("in
-  gorkha", "gorkha district"). Only the sentence that asks counts: in
-  "120 kits approved for Bardiya. What form do we send?" Bardiya is
-  background, not a condition of the answer;
+  base always capitalises (``lexicon.names``), and words the knowledge base
+  never uses that are written like a name (capitalised) or used like a place
+  ("in gorkha", "gorkha district"). Only the clause that asks counts: in
+  "120 kits approved for Bardiya. What form do we send?" and "Planning the
+  IRA in Dolakha hills - how many wards can a team do in a day?" the place is
+  background, not a condition of the answer. Any other unknown word ("khola",
+  "distro") is no veto: the centre's glossary (``reading/glossary.py``)
+  explains many, and the reader weighs the rest with the whole question
+  (``compose/reader.py``: one unknown word lowers the coverage, it does not
+  decide it);
 - **identifiers** - years and editions (``2031 edition``), numbers that
   name something (``ward 5``, ``Level 2``, ``ICS 215``, ``phase 3``) and
   form codes (``215A``);
@@ -32,9 +37,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from neoc_assistant.reading.asks import asking_clause
 from neoc_assistant.reading.guard import Guard
 from neoc_assistant.language.normalize import tokenize
-from neoc_assistant.language import wordnet
 from neoc_assistant.language.words import CODE_HEADS, QUESTION_STOPWORDS
 
 _YEAR = re.compile(r"^(19|20)\d\d$")
@@ -67,30 +72,26 @@ class Answerability:
         return "Nothing about " + " or ".join(parts) + " in the documents."
 
 
-def asking_part(question: str) -> str:
-    """The sentence(s) that ask: "Logistics approved 120 kits for Bardiya. What paper do we send?"
-    names Bardiya as background, not as a condition of the answer."""
-    sentences = [s for s in re.split(r"(?<=[.!?])\s+", question.strip()) if s]
-    asking = [s for s in sentences if s.endswith("?")]
-    return " ".join(asking or sentences[-1:])
-
-
-def constraints(question: str, guard: Guard) -> tuple[list[str], list[str], list[str]]:
-    """(names, identifiers, asked-for kinds) the question specifies."""
+def constraints(question: str, guard: Guard, known: frozenset[str] = frozenset()) -> tuple[list[str], list[str], list[str]]:
+    """(names, identifiers, asked-for kinds) the question specifies; ``known``: words that are
+    never unknown (the glossary's terms)."""
     lex = guard.lex
-    asking = set(guard.features(asking_part(question)).surface)
+    clause = asking_clause(question)
+    asking = set(guard.features(clause).surface)
     features = guard.features(question)
-    caps = {w.lower() for w in re.findall(r"(?<!^)(?<![.?!]\s)\b[A-Z][a-zA-Z]+", question.strip())}
+    caps = {w.lower() for w in re.findall(r"(?<!^)(?<![.?!]\s)\b[A-Z][a-zA-Z]+", clause.strip())}
     names: list[str] = []
     for word in features.surface:
         if not word.isalpha() or len(word) < 3 or word in QUESTION_STOPWORDS or word in lex.acronyms or word in names:
             continue
-        if word in lex.names and word in asking:
+        if word in known or word not in asking:
+            continue
+        if word in lex.names:
             names.append(word)  # a place/agency/person the KB names: the passages must name it too
-        elif not lex.in_kb(word) and not lex.common_or_english(word) and (
-            wordnet.available() or word in caps or _placed(question, word)
+        elif not lex.in_kb(word) and (word in caps or _placed(clause, word)) and (
+            word in caps or not lex.common_or_english(word)
         ):
-            names.append(word)  # a word no document uses and no dictionary knows: "Gorkha", "temephos"
+            names.append(word)  # written like a name, and no document uses it: "Gorkha", "Cox's Bazar"
     identifiers: list[str] = []
     for number, head in features.number_context:
         if number.startswith("code:"):
@@ -109,8 +110,9 @@ def _placed(question: str, word: str) -> bool:
     return re.search(pattern, question, re.IGNORECASE) is not None
 
 
-def check_answerable(question: str, passages: list[str], guard: Guard) -> Answerability:
-    names, identifiers, asks = constraints(question, guard)
+def check_answerable(question: str, passages: list[str], guard: Guard,
+                     known: frozenset[str] = frozenset()) -> Answerability:
+    names, identifiers, asks = constraints(question, guard, known)
     text = "\n".join(passages)
     tokens = set(tokenize(text))
     acronyms = guard.lex.acronyms

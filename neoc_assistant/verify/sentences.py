@@ -48,6 +48,13 @@ class Statement:
     text: str  # clean text (markup removed), what is quoted and compared
     heading: str = ""  # nearest heading above it in the passage ("" if none)
     kind: str = "sentence"  # sentence | item | row
+    # Where it stands, so that an answer can be composed from a run of statements with the context
+    # they need: ``block`` numbers the paragraph, list or table it belongs to; ``marker`` is a numbered
+    # item's step number ("3."); ``lead`` is the sentence that introduces its list ("Every order
+    # states:") or the table's caption line.
+    block: int = 0
+    marker: str = ""
+    lead: str = ""
 
     @property
     def with_context(self) -> str:
@@ -99,14 +106,35 @@ def split_passage(text: str) -> list[Statement]:
     heading = ""
     header_cells: list[str] | None = None
     paragraph: list[str] = []
+    block = 0
+    last_kind = ""  # kind of the block being read ("" after a blank line or a heading)
+    lead = ""  # the sentence before a list or table that introduces it
+
+    def start(kind: str) -> None:
+        """A new block begins when the kind of line changes or after a blank line."""
+        nonlocal block, last_kind, lead
+        if kind != last_kind:
+            if kind in ("item", "row") and statements and statements[-1].block == block and \
+                    statements[-1].kind == "sentence" and statements[-1].text.endswith(":"):
+                lead = statements[-1].text
+            elif kind in ("item", "row"):
+                lead = ""
+            block += 1
+            last_kind = kind
 
     def flush() -> None:
         if paragraph:
+            start("sentence")
             for sentence in _split_sentences(" ".join(paragraph)):
                 cleaned = clean_markup(sentence)
                 if _has_words(cleaned):
-                    statements.append(Statement(cleaned, heading, "sentence"))
+                    statements.append(Statement(cleaned, heading, "sentence", block))
             paragraph.clear()
+
+    def blank() -> None:
+        nonlocal last_kind
+        flush()
+        last_kind = ""
 
     lines = text.splitlines()
     for i, raw in enumerate(lines):
@@ -115,7 +143,7 @@ def split_passage(text: str) -> list[Statement]:
             heading = _heading_text(line.rsplit(" > ", 1)[-1])
             continue
         if not line:
-            flush()
+            blank()
             header_cells = None
             continue
         if line.startswith("|"):
@@ -124,23 +152,28 @@ def split_passage(text: str) -> list[Statement]:
                 continue
             cells = [c for c in _table_cells(line)]
             nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            start("row")
             if header_cells is None and _TABLE_RULE.match(nxt):
                 header_cells = cells
                 continue
             row = _render_row(cells, header_cells)
             if _has_words(row):
-                statements.append(Statement(row, heading, "row"))
+                statements.append(Statement(row, heading, "row", block, lead=lead))
             continue
         if _HEADING.match(line):
-            flush()
+            blank()
             heading = _heading_text(line.lstrip("#").strip().rstrip(":"))
             continue
-        if _LIST_MARKER.match(line):
+        marker = _LIST_MARKER.match(line)
+        if marker:
             flush()
+            start("item")
+            number = marker.group(0).strip()
             item = clean_markup(_LIST_MARKER.sub("", line, count=1))
-            for sentence in _split_sentences(item):
+            for n, sentence in enumerate(_split_sentences(item)):
                 if _has_words(sentence):
-                    statements.append(Statement(sentence, heading, "item"))
+                    step = number if n == 0 and number[:1].isdigit() else ""
+                    statements.append(Statement(sentence, heading, "item", block, step, lead))
             continue
         paragraph.append(line)
     flush()

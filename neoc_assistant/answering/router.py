@@ -1,0 +1,140 @@
+"""Which answer a question gets once its passages are known - not-found, quoted, or written.
+
+The last stage of the chain (``chain.py``):
+
+1. no passage above the relevance floor, or the question names something no passage mentions (a
+   district, a year, a phone number: ``verify/answerability.py``) -> **not-found**;
+2. the reader composes the answer from the passages' extracts (``compose/reader.py``); if no
+   extract gives what was asked, or none covers the question -> **not-found** with the nearest
+   documents (never related quotes);
+3. no model (or its servers are down) -> the composition, **quoted**;
+4. ``reader.mode = "model"`` -> the model *chooses* among the extracts (``compose/model_choice.py``)
+   and its choice is quoted; an invalid choice leaves the rules' composition;
+5. otherwise the model **writes** over the reader's extracts, verified claim by claim
+   (``written.py``); if nothing survives or it does not answer, the composition is quoted instead.
+Every model failure that happens before text (busy, servers down) quotes the composition at once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+from neoc_assistant.answer import BUSY_NOTICE, NOT_FOUND_NOTICE, SERVERS_DOWN_NOTICE, Answer, StreamEvent
+from neoc_assistant.answering.not_found import not_found
+from neoc_assistant.answering.quoted import Composed, quoted_answer
+from neoc_assistant.answering.sources import generation_stats
+from neoc_assistant.answering.written import WrittenWriter
+from neoc_assistant.compose.model_choice import ModelChooser
+from neoc_assistant.compose.reader import Reader
+from neoc_assistant.errors import BusyError, UnavailableError
+from neoc_assistant.generate.backend import GenerationBackend
+from neoc_assistant.question import Question, Retrieved
+from neoc_assistant.reading.asks import read_ask
+from neoc_assistant.reading.glossary import Glossary
+from neoc_assistant.reading.vocabulary import KBVocabulary
+from neoc_assistant.reading.weights import WeightRules, question_weights
+from neoc_assistant.settings import ReaderSettings, VerificationSettings
+from neoc_assistant.store.manifest import Manifest
+from neoc_assistant.verify.answerability import check_answerable
+from neoc_assistant.verify.support import SupportChecker
+
+NOT_ANSWERED_NOTICE = "Not in the documents: the passages found are about this topic, but none of them {what}."
+
+
+class AnswerWriter:
+    def __init__(self, *, engine: GenerationBackend, checker: SupportChecker, reader: Reader,
+                 written: WrittenWriter, chooser: ModelChooser, vocabulary: KBVocabulary, manifest: Manifest,
+                 glossary: Glossary, reading: ReaderSettings, verification: VerificationSettings):
+        """``vocabulary`` + ``manifest``: the KB's words for the current kb version, which the
+        answerability check reads questions with; ``checker`` cuts passages into statements."""
+        self.engine = engine
+        self.checker = checker
+        self.reader = reader
+        self.written = written
+        self.chooser = chooser
+        self.vocabulary = vocabulary
+        self.manifest = manifest
+        self.glossary = glossary
+        self.known = glossary.known_words()
+        self.weight_rules = WeightRules(reading.common_weight, reading.background_weight)
+        self.reading = reading
+        self.verification = verification
+
+    def write(self, question: Question, retrieved: Retrieved) -> Iterator[StreamEvent]:
+        t0 = time.perf_counter()
+        passages = retrieved.relevant
+        if not passages:
+            yield from _finish(question, not_found(question.text, NOT_FOUND_NOTICE, retrieved.hits))
+            return
+        if self.verification.answerability_check:
+            guard = self.vocabulary.guard(self.manifest.kb_version())
+            verdict = check_answerable(question.read_as, [h.text for h in passages], guard, self.known)
+            if not verdict.answerable:
+                yield from _finish(question, not_found(question.text, verdict.message, passages))
+                return
+        composed = self.compose(question, retrieved)
+        question.timings_ms["compose"] = (time.perf_counter() - t0) * 1000
+        composition = composed.composition
+        if not composition.answers:
+            what = f"gives {composition.missing}" if composition.missing else "answers this question"
+            yield from _finish(question, not_found(question.text, NOT_ANSWERED_NOTICE.format(what=what), passages))
+            return
+        if not self.engine.available():
+            yield from _finish(question, quoted_answer(question.text, composed, self.engine.unavailable_notice()))
+        elif self.reading.mode == "model":
+            yield from self._model_reads(question, composed, t0)
+        else:
+            yield from self._model_writes(question, composed, t0)
+
+    def compose(self, question: Question, retrieved: Retrieved) -> Composed:
+        views = self.checker.prepare([h.text for h in retrieved.relevant])
+        lex = self.vocabulary.lexicon(self.manifest.kb_version())
+        words = question_weights(question.text, lex, self.glossary, self.weight_rules)
+        scorer = self.reader.scorer(question.read_as, retrieved.query_vector, read_ask(question.text), views, words)
+        return Composed(retrieved.relevant, views, scorer, self.reader.compose(scorer))
+
+    def _model_reads(self, question: Question, composed: Composed, t0: float) -> Iterator[StreamEvent]:
+        try:
+            choice = self.chooser.choose(question.read_as, composed.scorer, composed.composition.candidates,
+                                         question.cancel)
+        except BusyError:
+            yield from _finish(question, quoted_answer(question.text, composed, BUSY_NOTICE), admission="busy")
+            return
+        except UnavailableError:
+            yield from _finish(question, quoted_answer(question.text, composed, SERVERS_DOWN_NOTICE))
+            return
+        if choice.picked:
+            composed = composed.with_composition(self.reader.choose(composed.scorer, choice.picked,
+                                                                    composed.composition.candidates))
+        answer = quoted_answer(question.text, composed, "")
+        stats = choice.stats or {}
+        answer.generation = {**generation_stats(stats), "reader_choice": choice.raw}
+        answer.finish_reason = (stats.get("finish_reason") or "stop") if choice.stats else ""
+        answer.tokens = {"prompt": stats.get("prompt_tokens", 0), "completion": stats.get("generated_tokens", 0)}
+        question.timings_ms["generate"] = (time.perf_counter() - t0) * 1000
+        yield from _finish(question, answer)
+
+    def _model_writes(self, question: Question, composed: Composed, t0: float) -> Iterator[StreamEvent]:
+        try:
+            run, _, passages = self.written.start(question, composed)
+        except BusyError:
+            # Every answer slot is taken for longer than the admission budget: quote the documents
+            # now rather than keep the officer waiting (never cached; the model answers next time).
+            yield from _finish(question, quoted_answer(question.text, composed, BUSY_NOTICE), admission="busy")
+            return
+        except UnavailableError:  # the model's servers are down: quote the documents (never an error)
+            yield from _finish(question, quoted_answer(question.text, composed, SERVERS_DOWN_NOTICE))
+            return
+        if not self.verification.enabled:
+            yield from self.written.write_unchecked(question, run, passages, t0)
+        else:
+            yield from self.written.write(question, composed, run, passages, t0)
+
+
+def _finish(question: Question, answer: Answer, **generation) -> Iterator[StreamEvent]:
+    if generation:
+        answer.generation = {**answer.generation, **generation}
+    answer.timings_ms = {"generate": 0.0, **question.timings_ms, "total": question.elapsed_ms()}
+    yield StreamEvent("token", text=answer.answer)
+    yield StreamEvent("done", answer=answer)

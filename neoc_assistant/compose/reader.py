@@ -1,0 +1,113 @@
+"""The reader: which extracts of the found passages answer the question - or that none does.
+
+The relevance floor (``retrieve/``) measures topic; the reader measures *answer*. It ranks the
+extracts of the passages (``extracts.py``) and composes the shown answer from the best one, plus a
+second one only when it adds question words the first lacks (the toilet ratio *and* the
+per-person figure live in two rows of one table, or two passages). It answers "none" when
+
+* the question asks for a kind of thing - a figure, a time, a person, a contact, a form
+  (``reading/asks.py``) - and no extract supplies it ("How many doses of oral cholera vaccine...":
+  the passages discuss vaccination campaigns but give no dose count), or
+* the best extract covers less than ``min_coverage`` of the question's IDF-weighted content words
+  (it is about something else: "What overtime rate applies to county employees staffing the EOC?"
+  against passages about who directs the EOC).
+
+A question that asks for steps gets the whole list its best extract belongs to (up to
+``max_list_items``): "what do I do" answered with three of seven steps is a dangerous answer.
+The thresholds were chosen on the tune splits of the reader sets (``scripts/eval_reader.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neoc_assistant.compose.extracts import Extract, ExtractScorer, ExtractWeights
+from neoc_assistant.reading.asks import Ask
+from neoc_assistant.reading.weights import QuestionWeights
+from neoc_assistant.verify.support import PassageView
+
+
+@dataclass(frozen=True)
+class ReaderRules:
+    weights: ExtractWeights = field(default_factory=ExtractWeights)
+    min_coverage: float = 0.3
+    second_margin: float = 0.15
+    max_extracts: int = 2
+    max_list_items: int = 8
+
+
+@dataclass
+class Composition:
+    """What the reader chose: ``extracts`` in the order they are shown; ``candidates`` the ranked
+    alternatives it chose from (a model reader re-chooses among them)."""
+
+    extracts: list[Extract]
+    answers: bool
+    missing: str = ""  # what no extract gives (for the not-found message)
+    candidates: list[Extract] = field(default_factory=list)
+    best_coverage: float = 0.0
+
+
+class Reader:
+    def __init__(self, rules: ReaderRules):
+        self.rules = rules
+
+    def scorer(self, question: str, question_vector: np.ndarray, ask: Ask, views: list[PassageView],
+               words: QuestionWeights | None = None) -> ExtractScorer:
+        return ExtractScorer(question, question_vector, ask, views, self.rules.weights, words)
+
+    def compose(self, scorer: ExtractScorer) -> Composition:
+        rules = self.rules
+        candidates = scorer.candidates()
+        if not candidates:
+            return Composition([], False, "an answer", candidates)
+        ask = scorer.ask
+        pool = [c for c in candidates if c.supplies] if ask.typed else candidates
+        if not pool:
+            return Composition([], False, ask.describe(), candidates, candidates[0].coverage)
+        best = pool[0]
+        if best.coverage < rules.min_coverage:
+            return Composition([], False, "", candidates, best.coverage)
+        if ask.kind == "steps":
+            best = self._whole_list(scorer, best)
+        chosen = [best]
+        covered = set(best.covered)
+        for cand in pool[1:]:
+            if len(chosen) >= rules.max_extracts or cand.score < best.score - rules.second_margin:
+                break
+            if any(cand.overlaps(c) for c in chosen) or not (cand.covered - covered):
+                continue
+            chosen.append(cand)
+            covered |= cand.covered
+        return Composition(self.in_reading_order(chosen), True, "", candidates, best.coverage)
+
+    def choose(self, scorer: ExtractScorer, picked: list[Extract], candidates: list[Extract]) -> Composition:
+        """A composition from extracts someone else picked among ``candidates`` (the model reader)."""
+        if not picked:
+            return Composition([], False, "", candidates)
+        if scorer.ask.kind == "steps":
+            picked = [self._whole_list(scorer, picked[0])] + picked[1:]
+        distinct: list[Extract] = []
+        for e in picked:
+            if not any(e.overlaps(d) for d in distinct):
+                distinct.append(e)
+        return Composition(self.in_reading_order(distinct[: self.rules.max_extracts]), True, "", candidates,
+                           max(e.coverage for e in distinct))
+
+    def _whole_list(self, scorer: ExtractScorer, extract: Extract) -> Extract:
+        view = scorer.views[extract.passage]
+        block = view.statements[extract.statements[0]].block
+        members = [i for i, st in enumerate(view.statements) if st.block == block]
+        if view.statements[members[0]].kind != "item" or len(members) > self.rules.max_list_items:
+            return extract
+        return scorer.measure(extract.passage, tuple(members))
+
+    @staticmethod
+    def in_reading_order(extracts: list[Extract]) -> list[Extract]:
+        """Best passage first; within a passage, document order (a table read top to bottom)."""
+        first_rank = {}
+        for rank, e in enumerate(extracts):
+            first_rank.setdefault(e.passage, rank)
+        return sorted(extracts, key=lambda e: (first_rank[e.passage], e.statements[0]))

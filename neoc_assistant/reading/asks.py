@@ -1,0 +1,164 @@
+"""What a question asks for - a figure, a time, a person, a contact, a form - and whether a text supplies it.
+
+Why: the passages found for "How many doses of cholera vaccine does each person get?" talk about
+cholera vaccination, and their best sentence ("campaigns are decided by MoHP...") is on topic, so
+similarity and word overlap call it an answer. It is not: the officer asked for a *number of doses*
+and no sentence gives one. The composer (``compose/``) therefore only shows an extract that supplies
+what was asked, and answers not-found when none does. The reading is deliberately coarse: a
+question whose kind is not recognised is ``open`` and constrains nothing (a wrong guess would refuse
+a good answer, which is the costlier mistake on an answerable question).
+
+The phrases are data (``language/data/asks.toml``). The first question word of the asking clause
+decides ("What do we do when the river reaches danger level?" asks *what*, not *when*).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from neoc_assistant.language.normalize import tokenize
+from neoc_assistant.language.words import QUESTION_STOPWORDS, TIME_UNITS, UNITS, load
+from neoc_assistant.verify.facts import extract_facts, unit_of
+
+_DATA = load("asks")
+_NUMBER_WORDS = frozenset(_DATA["number_words"])
+_TIME_WORDS = frozenset(w for w in _DATA["time_words"] if " " not in w)
+_TIME_PHRASES = tuple(w for w in _DATA["time_words"] if " " in w)
+_PERSON_WORDS = frozenset(_DATA["person_words"])
+_WH = ("who", "whom", "whose", "what", "which", "when", "where", "how", "why")
+
+_PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d\s\-()]{4,}\d(?![\w.])")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+_FREQUENCY = re.compile(r"\d+(?:\.\d+)?\s*(?:mhz|khz)|\bchannel\s+\d+", re.IGNORECASE)
+_FORM = re.compile(r"\b(?:ICS|NEOC-F|FEMA|form)\s*-?\s*\d+[A-Za-z]?\b", re.IGNORECASE)
+_CLOCK = re.compile(r"\b\d{1,2}[:.]\d\d\b|\b\d{1,2}\s*(?:am|pm)\b", re.IGNORECASE)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]{2,}|\b[A-Z]{2,}\b")
+
+
+@dataclass(frozen=True)
+class Ask:
+    kind: str = "open"  # quantity | time | person | contact | form | steps | open
+    detail: str = ""  # contact: phone | email | frequency
+    unit: str | None = None  # a unit the question names ("how many grams" -> "u:g")
+    counted: tuple[str, ...] = field(default_factory=tuple)  # what "how many X" counts, as tokens
+
+    @property
+    def typed(self) -> bool:
+        """Asks for a kind of thing a statement must supply (steps and open questions do not)."""
+        return self.kind not in ("open", "steps")
+
+    def describe(self) -> str:
+        """For the not-found message: what the documents did not give."""
+        if self.kind == "contact":
+            return {"phone": "a phone number", "email": "an e-mail address"}.get(self.detail, "a radio frequency")
+        if self.kind == "quantity":
+            return f"a figure for {' '.join(self.counted)}" if self.counted else "the figure asked for"
+        return {"time": "the time or deadline asked for", "person": "who it is", "form": "the form asked for"}.get(
+            self.kind, "the answer")
+
+
+def asking_clause(question: str) -> str:
+    """The clause that asks: "Planning the IRA in Dolakha hills - roughly how many wards...?" asks
+    after the dash; "Jumla DEOC asks: how much snowfall...?" after the colon."""
+    clauses = [c.strip() for c in re.split(r"(?<=[.!?;:])\s+|\s+[-\u2013\u2014]\s+", question.strip()) if c.strip()]
+    for clause in reversed(clauses):
+        if clause.endswith("?"):
+            return clause
+    for clause in reversed(clauses):
+        if any(w in _WH for w in tokenize(clause)):
+            return clause
+    return clauses[-1] if clauses else question
+
+
+def _has_phrase(text: str, phrases) -> bool:
+    return any(re.search(rf"\b{re.escape(p)}\b", text) for p in phrases)
+
+
+def read_ask(question: str) -> Ask:
+    clause = asking_clause(question).lower()
+    words = tokenize(clause)
+    if _has_phrase(clause, _DATA["contact_phone"]):
+        return Ask("contact", "phone")
+    if _has_phrase(clause, _DATA["contact_email"]):
+        return Ask("contact", "email")
+    if _has_phrase(clause, _DATA["contact_frequency"]):
+        return Ask("contact", "frequency")
+    if _has_phrase(clause, _DATA["form"]):
+        return Ask("form")
+    first = next((w for w in words if w in _WH), "")
+    if first in ("who", "whom", "whose") or (first in ("which", "what") and _has_phrase(clause, _DATA["person"])):
+        return Ask("person")
+    if re.search(r"\bhow long (?:is|are|can|should|must|may|will)\b.*\bbe\b", clause):
+        return Ask("quantity")  # "how long can a sitrep be?" asks for a length, not a time
+    if first == "when" or _has_phrase(clause, [p for p in _DATA["time"] if p != "when"]):
+        unit = next((UNITS[w] for w in words if w in TIME_UNITS and w in UNITS), None)
+        return Ask("time", unit=unit)
+    unit = _named_unit(words)
+    if _has_phrase(clause, _DATA["quantity"]) or (unit and first in ("what", "which")):
+        return Ask("quantity", unit=unit, counted=_counted(words))
+    if _has_phrase(clause, _DATA["steps"]):
+        return Ask("steps")
+    return Ask()
+
+
+def _named_unit(words: list[str]) -> str | None:
+    """The unit the answer must be given in: "how many grams", "how much ... in NPR"."""
+    for i, w in enumerate(words[:-1]):
+        nxt = words[i + 1]
+        if (w in ("many", "much") or (w == "in" and (i == 0 or not words[i - 1].isdigit()))) and nxt not in _PEOPLE:
+            unit = unit_of(nxt, after_number=False)
+            if unit:
+                return unit
+    return None
+
+
+_PREPOSITIONS = frozenset({"after", "before", "in", "for", "at", "on", "during", "per", "of", "from", "to",
+                           "with", "by", "within", "across", "over", "under", "between", "among"})
+_PEOPLE = frozenset({"people", "persons", "person", "families", "family", "households", "household"})
+
+
+def _counted(words: list[str]) -> tuple[str, ...]:
+    """The head noun after "how many" ("how many Nepal Red Cross ambulances are..." -> ambulances):
+    an answer must give a number *of that*. Not for "how much" (the substance is often left unsaid:
+    "how much rain" -> "100 mm in 3 hours")."""
+    for i in range(len(words) - 1):
+        if words[i] == "how" and words[i + 1] == "many":
+            run: list[str] = []
+            for w in words[i + 2:i + 7]:
+                if w.isdigit():
+                    continue
+                if not w.isalpha() or w in QUESTION_STOPWORDS or w in _PREPOSITIONS:
+                    break
+                run.append(w)
+            if run and unit_of(run[-1], after_number=False) is None:
+                return (run[-1],)
+    return ()
+
+
+def supplies(ask: Ask, text: str) -> bool:
+    """Does ``text`` (a statement or an extract) give the kind of thing asked for?"""
+    if not ask.typed:
+        return True
+    lower = text.lower()
+    if ask.kind == "contact":
+        pattern = {"phone": _PHONE, "email": _EMAIL}.get(ask.detail, _FREQUENCY)
+        return any(ask.detail != "phone" or len(re.sub(r"\D", "", m.group(0))) >= 6 for m in pattern.finditer(text))
+    if ask.kind == "form":
+        return _FORM.search(text) is not None
+    tokens = tokenize(text)
+    facts = extract_facts(text)
+    if ask.kind == "time":
+        if ask.unit and any(u == ask.unit for _, u in facts.quantities):
+            return True
+        return (any(unit_of(t, True) in {UNITS.get(u) for u in TIME_UNITS} for t in tokens)
+                or _CLOCK.search(text) is not None or any(w in _TIME_WORDS for w in tokens)
+                or _has_phrase(lower, _TIME_PHRASES))
+    if ask.kind == "quantity":
+        has_number = bool(facts.all_numbers()) or any(w in _NUMBER_WORDS for w in tokens)
+        if not has_number:
+            return False
+        return ask.unit is None or ask.unit in facts.units
+    if ask.kind == "person":
+        return any(w in _PERSON_WORDS for w in tokens) or _NAME.search(text) is not None
+    return True  # pragma: no cover - every kind is handled above
