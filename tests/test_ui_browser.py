@@ -374,7 +374,7 @@ def test_verified_answer_cached_badge_and_thumbs_down_evicts_it(smollm2_live):
         status, body = post_json(base + "/api/ask", {"question": question})
         assert status == 200 and not body["cached"], body
         answers.append(body)
-        if body["mode"] == "llm":
+        if body["mode"] == "llm" and body["finish_reason"] == "stop":  # cached only if it ran to its end
             break
     assert body["mode"] == "llm", [(a["mode"], a["answer"][:200]) for a in answers]
     assert body["verification"]["status"] in ("verified", "partial")

@@ -82,8 +82,12 @@ def prompt_passages(composed: Composed, extracts: int) -> list[Hit]:
     out = []
     for p, group in by_passage.items():
         group.sort(key=lambda e: e.statements[0])
-        text = "\n".join(extract_text(e, composed.views[p]) for e in group)
-        out.append(replace(composed.passages[p], text=text))
+        view, lines, heading = composed.views[p], [], None
+        for e in group:  # a heading is written once for the extracts under it
+            first = view.statements[e.statements[0]].heading
+            lines.append(extract_text(e, view, heading=first != heading))
+            heading = first
+        out.append(replace(composed.passages[p], text="\n".join(lines)))
     return out
 
 

@@ -58,13 +58,12 @@ def quoted_statements(extracts: list[Extract], views: list[PassageView]) -> dict
     return out
 
 
-def extract_text(extract: Extract, view: PassageView) -> str:
-    """One extract as plain text (for a model to read, or to compare): heading, lead-in, statements."""
+def extract_text(extract: Extract, view: PassageView, heading: bool = True) -> str:
+    """One extract as a model reads it: its heading line, the list's lead-in, then one statement per
+    line ("- " or its step number)."""
     first = view.statements[extract.statements[0]]
-    parts = [f"{first.heading}:"] if first.heading else []
-    lead = first.lead
-    if lead:
-        parts.append(lead)
-    parts += [(f"{view.statements[i].marker} " if view.statements[i].marker else "") + view.statements[i].text
-              for i in extract.statements]
-    return " ".join(parts)
+    lines = [f"{first.heading}:"] if heading and first.heading else []
+    if first.lead:
+        lines.append(first.lead)
+    lines += [f"{view.statements[i].marker or '-'} {view.statements[i].text}" for i in extract.statements]
+    return "\n".join(lines)

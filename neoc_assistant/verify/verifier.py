@@ -35,6 +35,7 @@ _REFUSAL = re.compile(
 _NO_INFO = re.compile(r"^(?:i (?:do not|don't) know|there is no information|no information (?:is|was) (?:found|given))",
                       re.IGNORECASE)
 
+_PROMPT_TAG = re.compile(r"</?\s*passage\b", re.IGNORECASE)
 _NOT_A_FACT = ("repeated", "refusal", "lead-in", "cut off", "heading")
 STATUSES = ("verified", "partial", "extractive", "not-found", "unchecked")
 
@@ -139,7 +140,7 @@ class ClaimStream:
         if _REFUSAL.search(claim.text) or _NO_INFO.search(claim.text):
             result.reason = "refusal"
             return result
-        if " > " in claim.text:  # a chunk's section path copied from the prompt
+        if " > " in claim.text or _PROMPT_TAG.search(claim.text):  # the prompt's section path or fences copied
             result.reason = "heading"
             return result
         key = tuple(content_stems(claim.text))
