@@ -61,6 +61,7 @@ class Answer:
     verification: dict | None = None  # {"status", "claims": [{"text", "supported", "sources"}]}
     finish_reason: str = ""  # the model's: stop | length | loop | cancelled ("" when no model ran)
     generation: dict = field(default_factory=dict)  # engine figures: ttft, prefill, stopped_on (a marker), loop
+    understood_as: str = ""  # a follow-up as read with the conversation ("" when it stood alone)
 
     @property
     def unsupported_claims(self) -> list[dict]:
@@ -85,6 +86,7 @@ class Answer:
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "tokens": self.tokens,
             "notice": self.notice,
+            "understood_as": self.understood_as,
         }
 
 

@@ -20,9 +20,10 @@ Decisions that matter for safety:
 - what is cached: answers of a model run that ended normally - its verified text, the quotes that
   replaced it, or the extracts the model chose. Never: an answer cut off (length limit, server
   failure) or cancelled, not-found, and quotes given *instead of* running the model (no model,
-  busy, servers down: next time the model may answer). Follow-up questions (with conversation
-  history) neither read nor write the cache: the same words can mean something else in another
-  conversation.
+  busy, servers down: next time the model may answer);
+- a follow-up is read as a standalone question first (``reading/followup.py``): the cache keys on
+  that reading, never on the officer's words alone ("and for children?" means something else in
+  every conversation), and the answer says how the question was understood.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from neoc_assistant.compose.model_choice import READER_PROMPT_VERSION
 from neoc_assistant.generate.backend import GenerationBackend
 from neoc_assistant.generate.prompt import PROMPT_VERSION
 from neoc_assistant.question import Question, Retrieved
+from neoc_assistant.reading.followup import resolve_conversation
 from neoc_assistant.reading.glossary import Glossary
 from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever
 from neoc_assistant.settings import CacheSettings, ReaderSettings
@@ -121,14 +123,18 @@ class RagChain:
 
     # -- stages -------------------------------------------------------------------------
     def _read(self, question: Question) -> Question:
-        return replace(question, reading=self.glossary.gloss(question.text))
+        resolved = question.text
+        if question.history:
+            asked = [q for q, _ in question.history] + [question.text]
+            resolved = resolve_conversation(asked, self.embedder.encode)[-1].question
+        return replace(question, resolved=resolved, reading=self.glossary.gloss(resolved))
 
     def _cache_lookup(self, question: Question) -> Looked:
         t0 = time.perf_counter()
         looked = Looked(question)
-        if question.use_cache and self.cache.enabled and not question.history:
+        if question.use_cache and self.cache.enabled:
             context = self.cache_context(question)
-            lookup = self.response_cache.lookup(question.text, context)
+            lookup = self.response_cache.lookup(question.standalone, context)
             looked = Looked(question, context, lookup.query_vector, lookup if lookup.answer is not None else None)
         question.timings_ms["cache"] = (time.perf_counter() - t0) * 1000
         return looked
@@ -146,6 +152,7 @@ class RagChain:
                 verification=hit.verification,
                 notice=hit.notice,
                 timings_ms={**question.timings_ms, "retrieve": 0.0, "generate": 0.0, "total": question.elapsed_ms()},
+                understood_as=_understood(question),
             )
             yield StreamEvent("token", text=answer.answer)
             yield StreamEvent("done", answer=answer)
@@ -155,11 +162,7 @@ class RagChain:
         question = looked.question
         query = question.read_as
         vector = looked.vector
-        if question.history:
-            # A follow-up ("and for children?") is retrieved together with the previous question.
-            query = f"{self.glossary.gloss(question.history[-1][0])} {query}"
-            vector = None
-        if vector is None or query != question.text:
+        if vector is None or query != question.standalone:
             e0 = time.perf_counter()
             vector = self.embedder.embed_query_vector(query)
             question.timings_ms["embed"] = (time.perf_counter() - e0) * 1000
@@ -172,6 +175,7 @@ class RagChain:
         for found in items:
             for event in self.writer.write(found.looked.question, found.retrieved):
                 if event.kind == "done":
+                    event.answer.understood_as = _understood(found.looked.question)
                     self._store_if_cacheable(found, event.answer)
                 yield event
 
@@ -189,7 +193,11 @@ class RagChain:
             return
         question = looked.question
         cached = CachedAnswer(
-            question=question.text, answer=answer.answer, mode=answer.mode, sources=answer.sources,
+            question=question.standalone, answer=answer.answer, mode=answer.mode, sources=answer.sources,
             created_at=time.time(), verification=answer.verification, notice=answer.notice,
         )
-        self.response_cache.store(question.text, looked.context, cached, query_vector=looked.vector)
+        self.response_cache.store(question.standalone, looked.context, cached, query_vector=looked.vector)
+
+
+def _understood(question: Question) -> str:
+    return question.standalone if question.standalone != question.text else ""

@@ -19,8 +19,9 @@ from neoc_assistant.retrieve.retriever import SearchFilters
 
 @dataclass(frozen=True)
 class Question:
-    text: str  # as the officer asked it: what is shown, logged and cached
-    reading: str = ""  # as the stages read it: glossary terms written out ("khola (stream river)")
+    text: str  # as the officer asked it: what is shown and logged
+    resolved: str = ""  # standing alone, a follow-up read with the conversation (``reading/followup.py``): cached
+    reading: str = ""  # as the stages read it: the resolved question with glossary terms written out
     history: tuple[tuple[str, str], ...] = ()
     filters: SearchFilters | None = None
     use_cache: bool = True
@@ -30,7 +31,11 @@ class Question:
 
     @property
     def read_as(self) -> str:
-        return self.reading or self.text
+        return self.reading or self.standalone
+
+    @property
+    def standalone(self) -> str:
+        return self.resolved or self.text
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000

@@ -319,8 +319,8 @@ class VerificationSettings(_Section):
     nli_model_path: str | None = Field(default=None, description="Local NLI cross-encoder dir (optional extra check).")
     nli_min_entailment: float = Field(default=0.5, ge=0.0, le=1.0)
     extractive_off_topic_margin: float = Field(
-        default=0.25, ge=0.0, description="Show quotes instead of a verified answer that scores this far below them "
-        "(tune split of tests/data/answers_kb.jsonl).")
+        default=0.2, ge=0.0, description="Show quotes instead of a verified answer whose best claim is this much "
+        "further (cosine) from the question than the passages' best statement.")
 
 
 class ReaderSettings(_Section):
@@ -335,20 +335,28 @@ class ReaderSettings(_Section):
         "table, single statements, or a whole short passage.")
     max_statements: int = Field(default=3, ge=1, le=10, description="Longest run of statements in one extract.")
     max_extracts: int = Field(default=2, ge=1, le=5)
-    term_weight: float = Field(default=1.6, ge=0.0, description="Weight of question-word coverage in an extract's score.")
+    term_weight: float = Field(default=0.8, ge=0.0, description="Weight of question-word coverage in an extract's score.")
     ask_weight: float = Field(default=0.3, ge=0.0, description="Bonus of an extract that gives what is asked for.")
-    length_penalty: float = Field(default=0.06, ge=0.0, description="Cost of each statement beyond the first.")
-    rank_penalty: float = Field(default=0.02, ge=0.0, description="Cost per retrieval rank of the passage.")
+    length_penalty: float = Field(default=0.0, ge=0.0, description="Cost of each statement beyond the first.")
+    rank_penalty: float = Field(default=0.05, ge=0.0, description="Cost per retrieval rank of the passage.")
     min_coverage: float = Field(
-        default=0.3, ge=0.0, le=1.0, description="Not-found when the best extract holds less than this share of the "
+        default=0.15, ge=0.0, le=1.0, description="Not-found when the best extract holds less than this share of the "
         "question's (IDF-weighted) content words.")
     common_weight: float = Field(default=1.0, ge=0.0, description="Weight of an ordinary English word the "
                                  "knowledge base never uses (the officer's own situation: 'gym', 'tanker').")
     background_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="Weight of words outside the "
                                      "clause that asks (the situation around the question).")
-    second_margin: float = Field(default=0.15, ge=0.0, description="A second extract is shown if it scores within "
+    second_margin: float = Field(default=0.1, ge=0.0, description="A second extract is shown if it scores within "
                                  "this of the best and adds question words.")
     max_list_items: int = Field(default=8, ge=1, description="A question asking for steps gets a whole list up to this.")
+    max_block: int = Field(default=6, ge=0, description="Show the whole paragraph/list/table of the best extract "
+                           "when it has at most this many statements (0 = never).")
+    read_all_hits: bool = Field(default=True, description="Read every retrieved passage (those above the relevance "
+                                "floor first), not only those above it.")
+    below_floor: int = Field(default=3, ge=0, description="When no passage passes the relevance floor, read this "
+                             "many of the best anyway (0 = not-found at once)...")
+    min_coverage_below_floor: float = Field(default=0.3, ge=0.0, le=1.0, description="...and answer from them only "
+                                            "if the best extract holds this share of the question's words.")
     model_offered: int = Field(default=5, ge=2, le=8, description="Model reader: extracts it chooses among.")
 
 

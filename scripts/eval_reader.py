@@ -90,7 +90,8 @@ def ceiling_texts(container: Container, items: list[dict]) -> dict[str, str]:
         texts: list[str] = []
         for source in item.get("files", []):
             if source not in chunk_cache:
-                record = manifest.file(source)
+                # a corpus given as one file is stored under its bare name
+                record = manifest.file(source) or manifest.file(Path(source).name)
                 ids = manifest.chunk_ids_of([record.doc_hash]) if record else []
                 chunk_cache[source] = [c.text for c in manifest.chunks_by_id(ids).values()]
             texts += chunk_cache[source]

@@ -18,6 +18,7 @@ Every model failure that happens before text (busy, servers down) quotes the com
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Iterator
 
 from neoc_assistant.answer import BUSY_NOTICE, NOT_FOUND_NOTICE, SERVERS_DOWN_NOTICE, Answer, StreamEvent
@@ -30,7 +31,7 @@ from neoc_assistant.compose.reader import Reader
 from neoc_assistant.errors import BusyError, UnavailableError
 from neoc_assistant.generate.backend import GenerationBackend
 from neoc_assistant.question import Question, Retrieved
-from neoc_assistant.reading.asks import read_ask
+from neoc_assistant.reading.asks import named, read_ask
 from neoc_assistant.reading.glossary import Glossary
 from neoc_assistant.reading.vocabulary import KBVocabulary
 from neoc_assistant.reading.weights import WeightRules, question_weights
@@ -63,6 +64,12 @@ class AnswerWriter:
 
     def write(self, question: Question, retrieved: Retrieved) -> Iterator[StreamEvent]:
         t0 = time.perf_counter()
+        below_floor = not retrieved.relevant and self.reading.below_floor > 0
+        if below_floor:  # nothing passed the relevance floor: read the best few, and ask more of them
+            retrieved = replace(retrieved, relevant=retrieved.hits[: self.reading.below_floor])
+        elif retrieved.relevant and self.reading.read_all_hits:  # the floor judges topic; the reader judges answer
+            retrieved = replace(retrieved, relevant=retrieved.relevant + [h for h in retrieved.hits
+                                                                          if h not in retrieved.relevant])
         passages = retrieved.relevant
         if not passages:
             yield from _finish(question, not_found(question.text, NOT_FOUND_NOTICE, retrieved.hits))
@@ -73,10 +80,13 @@ class AnswerWriter:
             if not verdict.answerable:
                 yield from _finish(question, not_found(question.text, verdict.message, passages))
                 return
-        composed = self.compose(question, retrieved)
+        composed = self.compose(question, retrieved, self.reading.min_coverage_below_floor if below_floor else None)
         question.timings_ms["compose"] = (time.perf_counter() - t0) * 1000
         composition = composed.composition
         if not composition.answers:
+            if below_floor:
+                yield from _finish(question, not_found(question.text, NOT_FOUND_NOTICE, retrieved.hits))
+                return
             what = f"gives {composition.missing}" if composition.missing else "answers this question"
             yield from _finish(question, not_found(question.text, NOT_ANSWERED_NOTICE.format(what=what), passages))
             return
@@ -87,12 +97,13 @@ class AnswerWriter:
         else:
             yield from self._model_writes(question, composed, t0)
 
-    def compose(self, question: Question, retrieved: Retrieved) -> Composed:
+    def compose(self, question: Question, retrieved: Retrieved, min_coverage: float | None = None) -> Composed:
         views = self.checker.prepare([h.text for h in retrieved.relevant])
         lex = self.vocabulary.lexicon(self.manifest.kb_version())
-        words = question_weights(question.text, lex, self.glossary, self.weight_rules)
-        scorer = self.reader.scorer(question.read_as, retrieved.query_vector, read_ask(question.text), views, words)
-        return Composed(retrieved.relevant, views, scorer, self.reader.compose(scorer))
+        words = question_weights(question.standalone, lex, self.glossary, self.weight_rules)
+        scorer = self.reader.scorer(question.read_as, retrieved.query_vector, read_ask(question.standalone), views,
+                                    words, tuple(named(question.standalone, self.known)))
+        return Composed(retrieved.relevant, views, scorer, self.reader.compose(scorer, min_coverage))
 
     def _model_reads(self, question: Question, composed: Composed, t0: float) -> Iterator[StreamEvent]:
         try:

@@ -158,14 +158,15 @@ class WrittenWriter:
         yield StreamEvent("done", answer=answer)
 
     def _off_topic(self, composed: Composed, shown_claims) -> str:
-        """OFF_TOPIC_NOTICE when the verified claims answer the question clearly worse than the
-        reader's best extract does (true, but about something else), else ""."""
-        extracts = composed.composition.extracts
-        if not extracts or not shown_claims:
+        """OFF_TOPIC_NOTICE when the verified claims are clearly further in meaning from the question
+        than the passages' best statement (true, but about something else: "the IRA covers these
+        sectors" for a toilet question), else "". Meaning only: a statement is read with its heading
+        and a claim is not, so word coverage would count the heading against the claim."""
+        candidates = composed.composition.candidates
+        if not composed.composition.extracts or not candidates or not shown_claims:
             return ""
-        scorer = composed.scorer
-        best = extracts[0].similarity + scorer.weights.term_weight * extracts[0].coverage
-        best_claim = max(scorer.score_text(text, vector) for text, vector in shown_claims)
+        best = max(c.similarity for c in candidates)
+        best_claim = max(float(vector @ composed.scorer.vector) for _, vector in shown_claims)
         return OFF_TOPIC_NOTICE if best_claim < best - self.off_topic_margin else ""
 
     def write_unchecked(self, question: Question, run: ModelRun, passages: list[Hit],

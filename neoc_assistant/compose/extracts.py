@@ -64,7 +64,9 @@ class ExtractScorer:
     and alternatives (``reading/weights.py``); without them, IDF over the passages' statements."""
 
     def __init__(self, question: str, question_vector: np.ndarray, ask: Ask, views: list[PassageView],
-                 weights: ExtractWeights, words: QuestionWeights | None = None):
+                 weights: ExtractWeights, words: QuestionWeights | None = None, names: tuple[str, ...] = ()):
+        """``names``: words the question asks about by name; an extract that lacks one does not
+        supply the answer."""
         self.vector = question_vector
         self.ask = ask
         self.views = views
@@ -79,9 +81,14 @@ class ExtractScorer:
         self.idf = words.weights
         self.total = sum(self.idf.values()) or 1.0
         self.counted = frozenset(content_stems(" ".join(ask.counted)))
+        self.names = frozenset(s for n in names for s in content_stems(n))
+        self.name_words = tuple(names)
         self._sims = [v.vectors @ question_vector if v.vectors is not None and len(v.statements) else np.zeros(0)
                       for v in views]
         self._stems = [[set(content_stems(st.with_context + " " + st.lead)) for st in v.statements] for v in views]
+
+    def stems_of(self, extract: Extract) -> set[str]:
+        return set().union(*(self._stems[extract.passage][i] for i in extract.statements))
 
     def score_text(self, text: str, vector: np.ndarray) -> float:
         """The same score for any text (a model's verified claim), as a one-statement extract."""
@@ -99,7 +106,7 @@ class ExtractScorer:
         covered = self.words.covered(stems)
         coverage = sum(self.idf[s] for s in covered) / self.total
         similarity = float(max(self._sims[passage][i] for i in statements))
-        gives = supplies(self.ask, self.text_of(passage, statements)) and self.counted <= stems
+        gives = supplies(self.ask, self.text_of(passage, statements)) and (self.counted | self.names) <= stems
         score = (similarity + w.term_weight * coverage + w.ask_weight * gives
                  - w.length_penalty * (len(statements) - 1) - w.rank_penalty * passage)
         return Extract(passage, statements, score, coverage, similarity, gives, covered)

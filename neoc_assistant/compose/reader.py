@@ -36,6 +36,7 @@ class ReaderRules:
     second_margin: float = 0.15
     max_extracts: int = 2
     max_list_items: int = 8
+    max_block: int = 0  # show the whole paragraph/list/table of the best extract when it is this short
 
 
 @dataclass
@@ -55,23 +56,27 @@ class Reader:
         self.rules = rules
 
     def scorer(self, question: str, question_vector: np.ndarray, ask: Ask, views: list[PassageView],
-               words: QuestionWeights | None = None) -> ExtractScorer:
-        return ExtractScorer(question, question_vector, ask, views, self.rules.weights, words)
+               words: QuestionWeights | None = None, names: tuple[str, ...] = ()) -> ExtractScorer:
+        return ExtractScorer(question, question_vector, ask, views, self.rules.weights, words, names)
 
-    def compose(self, scorer: ExtractScorer) -> Composition:
+    def compose(self, scorer: ExtractScorer, min_coverage: float | None = None) -> Composition:
+        """``min_coverage`` overrides the rule's (passages below the relevance floor need more)."""
         rules = self.rules
+        floor = rules.min_coverage if min_coverage is None else min_coverage
         candidates = scorer.candidates()
         if not candidates:
             return Composition([], False, "an answer", candidates)
         ask = scorer.ask
-        pool = [c for c in candidates if c.supplies] if ask.typed else candidates
+        pool = [c for c in candidates if c.supplies] if ask.typed or scorer.names else candidates
         if not pool:
-            return Composition([], False, ask.describe(), candidates, candidates[0].coverage)
+            named = [c for c in candidates if scorer.names <= scorer.stems_of(c)]
+            missing = ask.describe() if named or not scorer.names else \
+                "anything about " + " or ".join(f"'{n.title()}'" for n in scorer.name_words)
+            return Composition([], False, missing, candidates, candidates[0].coverage)
         best = pool[0]
-        if best.coverage < rules.min_coverage:
+        if best.coverage < floor:
             return Composition([], False, "", candidates, best.coverage)
-        if ask.kind == "steps":
-            best = self._whole_list(scorer, best)
+        best = self._whole_block(scorer, best, ask.kind == "steps")
         chosen = [best]
         covered = set(best.covered)
         for cand in pool[1:]:
@@ -87,8 +92,7 @@ class Reader:
         """A composition from extracts someone else picked among ``candidates`` (the model reader)."""
         if not picked:
             return Composition([], False, "", candidates)
-        if scorer.ask.kind == "steps":
-            picked = [self._whole_list(scorer, picked[0])] + picked[1:]
+        picked = [self._whole_block(scorer, picked[0], scorer.ask.kind == "steps")] + picked[1:]
         distinct: list[Extract] = []
         for e in picked:
             if not any(e.overlaps(d) for d in distinct):
@@ -96,13 +100,18 @@ class Reader:
         return Composition(self.in_reading_order(distinct[: self.rules.max_extracts]), True, "", candidates,
                            max(e.coverage for e in distinct))
 
-    def _whole_list(self, scorer: ExtractScorer, extract: Extract) -> Extract:
+    def _whole_block(self, scorer: ExtractScorer, extract: Extract, steps: bool) -> Extract:
+        """The whole paragraph, list or table the extract belongs to, when it is short (``max_block``)
+        or when the question asks for steps and it is a list (``max_list_items``)."""
         view = scorer.views[extract.passage]
         block = view.statements[extract.statements[0]].block
-        members = [i for i, st in enumerate(view.statements) if st.block == block]
-        if view.statements[members[0]].kind != "item" or len(members) > self.rules.max_list_items:
+        members = tuple(i for i, st in enumerate(view.statements) if st.block == block)
+        is_list = view.statements[members[0]].kind == "item"
+        limit = max(self.rules.max_block, self.rules.max_list_items if steps and is_list else 0)
+        if members == extract.statements or len(members) > limit:
             return extract
-        return scorer.measure(extract.passage, tuple(members))
+        whole = scorer.measure(extract.passage, members)
+        return whole if whole.supplies or not extract.supplies else extract
 
     @staticmethod
     def in_reading_order(extracts: list[Extract]) -> list[Extract]:

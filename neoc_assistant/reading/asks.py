@@ -23,9 +23,13 @@ from neoc_assistant.verify.facts import extract_facts, unit_of
 
 _DATA = load("asks")
 _NUMBER_WORDS = frozenset(_DATA["number_words"])
-_TIME_WORDS = frozenset(w for w in _DATA["time_words"] if " " not in w)
-_TIME_PHRASES = tuple(w for w in _DATA["time_words"] if " " in w)
+_DURATION_WORDS = frozenset(w for w in _DATA["duration_words"] if " " not in w)
+_DURATION_PHRASES = tuple(w for w in _DATA["duration_words"] if " " in w)
+_TIME_WORDS = _DURATION_WORDS | frozenset(w for w in _DATA["time_words"] if " " not in w)
+_TIME_PHRASES = _DURATION_PHRASES + tuple(w for w in _DATA["time_words"] if " " in w)
 _PERSON_WORDS = frozenset(_DATA["person_words"])
+_YEAR = re.compile(r"^(?:19|20)\d\d$")
+_TIME_UNIT_NAMES = frozenset(UNITS[u] for u in TIME_UNITS if u in UNITS)
 _WH = ("who", "whom", "whose", "what", "which", "when", "where", "how", "why")
 
 _PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d\s\-()]{4,}\d(?![\w.])")
@@ -39,7 +43,7 @@ _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]{2,}|\b[A-Z]{2,}\b")
 @dataclass(frozen=True)
 class Ask:
     kind: str = "open"  # quantity | time | person | contact | form | steps | open
-    detail: str = ""  # contact: phone | email | frequency
+    detail: str = ""  # contact: phone | email | frequency; time: duration | when
     unit: str | None = None  # a unit the question names ("how many grams" -> "u:g")
     counted: tuple[str, ...] = field(default_factory=tuple)  # what "how many X" counts, as tokens
 
@@ -87,13 +91,16 @@ def read_ask(question: str) -> Ask:
     if _has_phrase(clause, _DATA["form"]):
         return Ask("form")
     first = next((w for w in words if w in _WH), "")
+    if first == "when" and "," in clause:  # "When we review the plan, which criteria...": the main clause asks
+        main = tokenize(clause.split(",", 1)[1])
+        first = next((w for w in main if w in _WH), first)
     if first in ("who", "whom", "whose") or (first in ("which", "what") and _has_phrase(clause, _DATA["person"])):
         return Ask("person")
     if re.search(r"\bhow long (?:is|are|can|should|must|may|will)\b.*\bbe\b", clause):
         return Ask("quantity")  # "how long can a sitrep be?" asks for a length, not a time
     if first == "when" or _has_phrase(clause, [p for p in _DATA["time"] if p != "when"]):
         unit = next((UNITS[w] for w in words if w in TIME_UNITS and w in UNITS), None)
-        return Ask("time", unit=unit)
+        return Ask("time", "duration" if _has_phrase(clause, _DATA["duration"]) else "when", unit=unit)
     unit = _named_unit(words)
     if _has_phrase(clause, _DATA["quantity"]) or (unit and first in ("what", "which")):
         return Ask("quantity", unit=unit, counted=_counted(words))
@@ -151,14 +158,33 @@ def supplies(ask: Ask, text: str) -> bool:
     if ask.kind == "time":
         if ask.unit and any(u == ask.unit for _, u in facts.quantities):
             return True
-        return (any(unit_of(t, True) in {UNITS.get(u) for u in TIME_UNITS} for t in tokens)
-                or _CLOCK.search(text) is not None or any(w in _TIME_WORDS for w in tokens)
-                or _has_phrase(lower, _TIME_PHRASES))
-    if ask.kind == "quantity":
-        has_number = bool(facts.all_numbers()) or any(w in _NUMBER_WORDS for w in tokens)
+        if any(unit_of(t, True) in _TIME_UNIT_NAMES for t in tokens) or _CLOCK.search(text) is not None:
+            return True
+        words, phrases = (_DURATION_WORDS, _DURATION_PHRASES) if ask.detail == "duration" else (_TIME_WORDS, _TIME_PHRASES)
+        return any(w in words for w in tokens) or _has_phrase(lower, phrases)
+    if ask.kind == "quantity":  # a year ("the 2015 earthquake") is a date, not the figure asked for
+        figures = {n for n in facts.all_numbers() if not _YEAR.match(n)}
+        has_number = bool(figures) or any(w in _NUMBER_WORDS for w in tokens)
         if not has_number:
             return False
-        return ask.unit is None or ask.unit in facts.units
+        return ask.unit is None or ask.unit in facts.units or any(u == ask.unit for _, u in facts.quantities)
     if ask.kind == "person":
         return any(w in _PERSON_WORDS for w in tokens) or _NAME.search(text) is not None
     return True  # pragma: no cover - every kind is handled above
+
+
+_MID_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-Z][a-z][A-Za-z\-]+)")
+
+
+def named(question: str, ignore: frozenset[str] = frozenset()) -> list[str]:
+    """Capitalised words inside the clause that asks ("the warning levels on the *Mahakali*?"): a
+    place, a river, an agency. The answer must name it too - a passage about another river's levels
+    is not the answer. Acronyms and ``ignore`` (glossary terms) are left out; so is the situation
+    around the question ("Planning the IRA in Dolakha - how many wards a day?")."""
+    clause = asking_clause(question).strip()
+    out = []
+    for word in _MID_NAME.findall(clause):
+        low = word.lower()
+        if low not in QUESTION_STOPWORDS and low not in ignore and low not in out:
+            out.append(low)
+    return out

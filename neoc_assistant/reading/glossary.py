@@ -41,6 +41,11 @@ class Glossary:
                 out.append((m.group(1), self.terms[key]))
         return out
 
+    @staticmethod
+    def alternatives(meaning: str) -> list[str]:
+        """ "stream | river" -> ["stream", "river"]: the documents may write any one of them."""
+        return [a.strip() for a in meaning.split("|") if a.strip()]
+
     def gloss(self, text: str) -> str:
         """``text`` with each term's meaning written in after it, unless the text already says it."""
         if self._pattern is None:
@@ -48,8 +53,10 @@ class Glossary:
         lowered = text.lower()
 
         def add(m: re.Match) -> str:
-            meaning = self.terms[m.group(1).lower()]
-            return m.group(0) if meaning in lowered else f"{m.group(0)} ({meaning})"
+            options = self.alternatives(self.terms[m.group(1).lower()])
+            if any(o in lowered for o in options):
+                return m.group(0)
+            return f"{m.group(0)} ({' '.join(options)})"
 
         return self._pattern.sub(add, text)
 

@@ -10,7 +10,7 @@ specific term it does not know ("temephos") - they weigh as much as the rarest w
 Words outside the clause that asks ("Lab result shows 2 E.coli per 100 ml. *What's the standard
 we must meet?*") are the situation around the question: they count ``background_weight`` times
 as much. A glossary term ("sitrep", "khola") is covered by the term itself or by its meaning
-("situation report", "stream"/"river": at least half of the meaning's words), since documents use
+("situation report", "stream" or "river": all the words of one alternative), since documents use
 either; the meaning's words, written into the question by the glossary, weigh nothing of their own.
 """
 
@@ -34,13 +34,13 @@ class WeightRules:
 @dataclass
 class QuestionWeights:
     weights: dict[str, float] = field(default_factory=dict)  # content stem -> weight
-    # a stem also counts as covered when at least half of one of its alternatives' stems are there
+    # a stem also counts as covered when all the stems of one of its alternatives are there
     alternatives: dict[str, list[frozenset[str]]] = field(default_factory=dict)
 
     def covered(self, stems: set[str]) -> frozenset[str]:
         out = {s for s in self.weights if s in stems}
         for stem, options in self.alternatives.items():
-            if stem not in out and any(2 * len(opt & stems) >= len(opt) for opt in options if opt):
+            if stem not in out and any(opt and opt <= stems for opt in options):
                 out.add(stem)
         return frozenset(out)
 
@@ -68,7 +68,8 @@ def question_weights(question: str, lex: KBLexicon | None, glossary: Glossary,
     for term, meaning in glossary.found(question):
         meaning_stems = frozenset(content_stems(meaning))
         for stem in content_stems(term):
-            out.alternatives.setdefault(stem, []).append(meaning_stems)
+            out.alternatives.setdefault(stem, []).extend(
+                frozenset(content_stems(option)) for option in glossary.alternatives(meaning))
             if lex is not None and not lex.in_kb(term.lower()):
                 heaviest = max((_weight(t, lex, rules) for t in tokenize(meaning)), default=1.0)
                 scale = 1.0 if term.lower() in asking else rules.background_weight

@@ -20,8 +20,8 @@ passages:
 - **identifiers** - years and editions (``2031 edition``), numbers that
   name something (``ward 5``, ``Level 2``, ``ICS 215``, ``phase 3``) and
   form codes (``215A``);
-- **what is asked for** - a phone number, e-mail or radio frequency must be
-  present as such in the passages.
+- what is asked for (a phone number, a figure, a time) is the reader's check,
+  on the extract it shows (``reading/asks.py``, ``compose/reader.py``).
 
 Quantities of the officer's own situation ("300 people") are not
 constraints: they are inputs. The reading of the question is the response
@@ -47,18 +47,6 @@ _IDENTIFYING_HEADS = CODE_HEADS | {
     "ics", "edition", "version", "rev", "revision", "no", "number", "district", "province", "route",
     "unit", "station", "camp", "site", "shelter", "area", "region", "municipality", "road", "highway",
 }
-_CONTACT_ASKS = {
-    "phone": re.compile(r"(?:\+?\(?\d[\d\s\-()]{5,}\d)"),
-    "telephone": re.compile(r"(?:\+?\(?\d[\d\s\-()]{5,}\d)"),
-    "hotline": re.compile(r"(?:\+?\(?\d[\d\s\-()]{2,}\d)"),
-    "email": re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+"),
-    "e-mail": re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+"),
-    "frequency": re.compile(r"\d+(?:\.\d+)?\s*(?:mhz|khz)", re.IGNORECASE),
-}
-_ASK_WORDS = {"phone": "a phone number", "telephone": "a phone number", "hotline": "a hotline number",
-              "email": "an e-mail address", "e-mail": "an e-mail address", "frequency": "a radio frequency"}
-
-
 @dataclass
 class Answerability:
     answerable: bool
@@ -72,9 +60,9 @@ class Answerability:
         return "Nothing about " + " or ".join(parts) + " in the documents."
 
 
-def constraints(question: str, guard: Guard, known: frozenset[str] = frozenset()) -> tuple[list[str], list[str], list[str]]:
-    """(names, identifiers, asked-for kinds) the question specifies; ``known``: words that are
-    never unknown (the glossary's terms)."""
+def constraints(question: str, guard: Guard, known: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
+    """(names, identifiers) the asking clause specifies; ``known``: words that are never unknown
+    (the glossary's terms)."""
     lex = guard.lex
     clause = asking_clause(question)
     asking = set(guard.features(clause).surface)
@@ -93,14 +81,12 @@ def constraints(question: str, guard: Guard, known: frozenset[str] = frozenset()
         ):
             names.append(word)  # written like a name, and no document uses it: "Gorkha", "Cox's Bazar"
     identifiers: list[str] = []
-    for number, head in features.number_context:
+    for number, head in guard.features(clause).number_context:
         if number.startswith("code:"):
             identifiers.append(f"{head} {number[5:]}")
         elif _YEAR.match(number) or re.fullmatch(r"\d+[a-z]", number) or head in _IDENTIFYING_HEADS:
             identifiers.append(f"{head} {number}" if head and head not in QUESTION_STOPWORDS else number)
-    words = set(tokenize(question))
-    asks = [w for w in _CONTACT_ASKS if w in words or (w == "e-mail" and "mail" in words)]
-    return names, identifiers, asks
+    return names, identifiers
 
 
 def _placed(question: str, word: str) -> bool:
@@ -112,7 +98,7 @@ def _placed(question: str, word: str) -> bool:
 
 def check_answerable(question: str, passages: list[str], guard: Guard,
                      known: frozenset[str] = frozenset()) -> Answerability:
-    names, identifiers, asks = constraints(question, guard, known)
+    names, identifiers = constraints(question, guard, known)
     text = "\n".join(passages)
     tokens = set(tokenize(text))
     acronyms = guard.lex.acronyms
@@ -128,9 +114,4 @@ def check_answerable(question: str, passages: list[str], guard: Guard,
         number = ident.split()[-1]
         if number not in tokens:
             missing.append(ident)
-    for ask in asks:
-        if not _CONTACT_ASKS[ask].search(text):
-            label = _ASK_WORDS[ask]
-            if label not in missing:
-                missing.append(label)
     return Answerability(not missing, missing)

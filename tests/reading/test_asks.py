@@ -1,0 +1,62 @@
+"""What a question asks for, and whether a statement supplies it (``reading/asks.py``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from neoc_assistant.reading.asks import asking_clause, read_ask, supplies
+
+
+@pytest.mark.parametrize("question, kind, detail", [
+    ("How many doses of oral cholera vaccine does each person get?", "quantity", ""),
+    ("Hygiene distro next week - how many grams of laundry soap per person per month?", "quantity", ""),
+    ("What night-shift allowance in NPR do duty officers get?", "quantity", ""),
+    ("how long do we keep the paper log books?", "time", "duration"),
+    ("By when do we have to hold the first coordination meeting?", "time", "when"),
+    ("How long can a sitrep be?", "quantity", ""),
+    ("chief is out - who can approve the 14:00 sitrep?", "person", ""),
+    ("Need to ring the DHM flood desk, what's the number?", "contact", "phone"),
+    ("Trying to raise Humla on HF after dark - which frequency?", "contact", "frequency"),
+    ("Which form do I record the activation on?", "form", ""),
+    ("Chatara gauge went past warning level. What do I do?", "steps", ""),
+    ("What does 'unity of command' mean?", "open", ""),
+    # "phone" alone is a way of doing something, not a request for a number
+    ("The building is evacuated - can we do the handover over the phone?", "open", ""),
+    # the first question word of the asking clause decides
+    ("What do we do when the river reaches danger level?", "steps", ""),
+])
+def test_the_kind_of_thing_asked_for(question, kind, detail):
+    ask = read_ask(question)
+    assert (ask.kind, ask.detail) == (kind, detail), ask
+
+
+def test_how_many_counts_the_head_noun_and_names_the_unit():
+    assert read_ask("How many Nepal Red Cross ambulances are on standby in Bardiya?").counted == ("ambulances",)
+    assert read_ask("How many leptospirosis cases after the floods count as an outbreak?").counted == ("cases",)
+    ask = read_ask("how many grams of soap per person?")
+    assert ask.unit == "u:g" and ask.counted == ()
+    assert read_ask("how many wards can one team cover in a day?").unit is None  # "a day" is the rate, not the unit
+
+
+def test_the_asking_clause_is_after_the_situation():
+    assert asking_clause("Planning the IRA in Dolakha hills - roughly how many wards a day?") == "roughly how many wards a day?"
+    assert asking_clause("Jumla DEOC asks: how much snowfall triggers a cold alert?") == "how much snowfall triggers a cold alert?"
+    assert asking_clause("Police say 12 dead. Which figure goes in the sitrep?") == "Which figure goes in the sitrep?"
+
+
+def test_what_supplies_each_kind():
+    count = read_ask("How many doses of oral cholera vaccine does each person get?")
+    assert not supplies(count, "Oral cholera vaccination campaigns are decided by MoHP.")
+    assert supplies(count, "Each person gets 2 doses, 14 days apart.")
+    grams = read_ask("how many grams of laundry soap per person per month?")
+    assert supplies(grams, "Laundry soap: 200 g per person per month")
+    assert not supplies(grams, "Laundry soap: 2 bars per person per month")
+    duration = read_ask("how long do we keep the paper log books?")
+    assert supplies(duration, "Log books are kept for at least 10 years.")
+    assert not supplies(duration, "The Duty Log is kept in two forms: a bound paper log book with numbered pages.")
+    phone = read_ask("what number do I call for the HEOC duty desk?")
+    assert supplies(phone, "HEOC duty desk: +977-1-555-0130")
+    assert not supplies(phone, "Test call every Wednesday at 11:00 to a Province EOC satellite phone.")
+    person = read_ask("who can approve the sitrep?")
+    assert supplies(person, "If the NEOC Chief is not available, the Deputy Chief approves.")
+    assert supplies(read_ask("What does unity of command mean?"), "anything at all")
