@@ -136,8 +136,11 @@ class Container:
         from neoc_assistant.ingest.pipeline import Ingestor
 
         s = self.settings
+        from neoc_assistant.ingest.isolation import IsolatedParser, ParseLimits
+
         return self._once("ingestor", lambda: Ingestor(s.store, s.paths.data_dir, s.paths.kb_dir, self.manifest,
-                                                       self.vectors, self.embedder))
+                                                       self.vectors, self.embedder,
+                                                       IsolatedParser(ParseLimits.from_settings(s.store))))
 
     @property
     def retriever(self) -> KnowledgeBaseRetriever:
