@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from neoc_assistant.reading.vocabulary import KBVocabulary
     from neoc_assistant.chain import RagChain
     from neoc_assistant.generate.backend import GenerationBackend
+    from neoc_assistant.ingest.isolation import IsolatedParser
     from neoc_assistant.ingest.pipeline import Ingestor
     from neoc_assistant.monitoring.health import HealthCheck
     from neoc_assistant.monitoring.metrics import Metrics
@@ -136,11 +137,15 @@ class Container:
         from neoc_assistant.ingest.pipeline import Ingestor
 
         s = self.settings
+        return self._once("ingestor", lambda: Ingestor(s.store, s.paths.data_dir, s.paths.kb_dir, self.manifest,
+                                                       self.vectors, self.embedder, self.parser))
+
+    @property
+    def parser(self) -> IsolatedParser:
+        """Reads each file in a child process with the store section's caps (ingest/isolation.py)."""
         from neoc_assistant.ingest.isolation import IsolatedParser, ParseLimits
 
-        return self._once("ingestor", lambda: Ingestor(s.store, s.paths.data_dir, s.paths.kb_dir, self.manifest,
-                                                       self.vectors, self.embedder,
-                                                       IsolatedParser(ParseLimits.from_settings(s.store))))
+        return self._once("parser", lambda: IsolatedParser(ParseLimits.from_settings(self.settings.store)))
 
     @property
     def retriever(self) -> KnowledgeBaseRetriever:

@@ -102,6 +102,12 @@ class IsolatedParser:
                                          "machine's free memory and process limits, then ingest again") from exc
             return self._reply()
 
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker's process id while one runs (to watch it, or to test its death)."""
+        process = self._process
+        return process.pid if process is not None else None
+
     def close(self) -> None:
         """Stop the worker (the end of an ingest run): its memory goes back to the system."""
         with self._lock:
