@@ -47,9 +47,9 @@ def name_problem(name: str) -> str | None:
     if _has_surrogate(name):
         return ("its name is not valid UTF-8 (the undecodable bytes are shown as \\xNN); rename the file "
                 "with a UTF-8 name, e.g. `convmv -f latin1 -t utf-8 --notest FILE`, and ingest again")
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
-        return ("its name holds control characters (shown as \\xNN), which a terminal would act on "
-                "instead of showing; rename the file and ingest again")
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
+        return ("its name holds control characters or line breaks (shown as \\xNN or \\uNNNN), which a "
+                "terminal would act on instead of showing; rename the file and ingest again")
     if any(ch in DIRECTION_OVERRIDES for ch in name):
         return ("its name holds characters that reverse how the rest of it is displayed (shown as \\uNNNN), "
                 "so it would not read as what it is; rename the file and ingest again")
