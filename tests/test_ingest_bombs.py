@@ -206,6 +206,17 @@ def test_a_worker_that_dies_fails_its_file_alone(tmp_path, sig, said):
     assert parser.worker_pid is None
 
 
+def test_a_file_whose_bytes_alone_exceed_the_cap_fails_with_that_reason(tmp_path):
+    from neoc_assistant.ingest.isolation import IsolatedParser, ParseLimits
+    from neoc_assistant.ingest.packages import DEFAULT_LIMITS
+
+    parser = IsolatedParser(ParseLimits(5_000_000, DEFAULT_LIMITS, 64, 60.0))
+    with pytest.raises(InputError, match="more than 64 MB of memory.*parse_memory_mb"):
+        parser.load(tmp_path / "log.txt", b"sandbags at gate 3\n" * 5_000_000)  # 95 MB
+    assert parser.load(tmp_path / "ok.md", b"# Radio\n\nVHF check-in at 07:30.\n").title == "Radio"
+    parser.close()
+
+
 # -- PDFs at pypdf's limits ------------------------------------------------------------------------
 @pytest.mark.parametrize("content, flate, said", [
     (b"[" * 100_000 + b"]" * 100_000 + b"\n" + TEXT, False, "nests arrays or dictionaries too deeply"),

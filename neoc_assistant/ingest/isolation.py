@@ -96,11 +96,19 @@ class IsolatedParser:
                     self._conn.send(task)
                     break
                 except (OSError, EOFError) as exc:
+                    if self._answered():  # it refused the task before reading all of it (no memory for it)
+                        break
                     self._stop(kill=True)
                     if attempt == 2:
                         raise InputError(f"could not start the process that reads files: {exc}; check the "
                                          "machine's free memory and process limits, then ingest again") from exc
             return self._reply()
+
+    def _answered(self) -> bool:
+        try:
+            return self._conn is not None and self._conn.poll(0)
+        except (OSError, EOFError):
+            return False
 
     @property
     def worker_pid(self) -> int | None:
@@ -198,6 +206,7 @@ def _signal_name(number: int) -> str:
 # -- the worker's side ------------------------------------------------------------------------------
 def serve(conn, memory_mb: int | None) -> None:
     """The worker: cap the address space, then read (path, data, max_chars, package) tasks until None."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the worker
     _import_parsers()  # before the cap is measured, so the libraries do not count against a file
     base = _vm_kb("VmSize")
     cap = _set_cap(base, memory_mb)
@@ -207,6 +216,9 @@ def serve(conn, memory_mb: int | None) -> None:
             task = conn.recv()
         except (EOFError, OSError):
             return
+        except MemoryError:  # the file's bytes alone do not fit under the cap
+            _send(conn, ("memory", "", True))
+            return
         if task is None:
             return
         kind, payload = _load(*task)
@@ -215,12 +227,19 @@ def serve(conn, memory_mb: int | None) -> None:
         if kind == "error" and cap and (_ALLOCATION.search(payload) or peak >= base + MEMORY_BLAME_SHARE * (cap - base)):
             kind = "memory"
         recycle = kind == "memory" or (peak is not None and recycle_at is not None and peak > recycle_at)
-        try:
-            conn.send((kind, payload, recycle))
-        except MemoryError:
-            os._exit(EXIT_NO_MEMORY)
-        if recycle:
+        if not _send(conn, (kind, payload, recycle)) or recycle:
             return
+
+
+def _send(conn, reply) -> bool:
+    """Send ``reply``; False when the parent is gone (nothing left to do)."""
+    try:
+        conn.send(reply)
+        return True
+    except MemoryError:
+        os._exit(EXIT_NO_MEMORY)
+    except OSError:
+        return False
 
 
 def _load(path: str, data: bytes, max_chars: int | None, package: PackageLimits) -> tuple[str, object]:
