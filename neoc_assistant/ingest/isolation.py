@@ -7,15 +7,18 @@ one is an out-of-memory kill of everything else. The zip checks
 (``packages.py``) refuse the bombs we know; this is the net under them and
 under pypdf, lxml and BeautifulSoup's own ways to blow up.
 
-Design, chosen by measurement (parse only, FEMA corpus, 54 files, 2,014 pages;
-default knowledge base, 17 files): one worker process reused for the run's
-files costs 12-13 ms a file on the default knowledge base (0.20 s for its 17
-files, of which ~0.15 s is starting the worker) and 31.3 s vs 28.9-32.6 s
-in-process on FEMA; a fresh process per file (forkserver) 9-19 ms a file and
-34.2 s on FEMA (each fresh process warms pypdf's caches again, and would import a
-script's main module each time); a fresh interpreter per file (spawn) 55 ms a
-file. So: one worker (spawned, so it shares nothing with a parent full of
-threads), reused until it has grown, then replaced:
+Design, chosen by measurement (parse only, no embedding; FEMA corpus: 54
+files, 2,014 pages; default knowledge base: 17 files). Prototypes, one run
+each on a busy machine: in-process 28.9-32.6 s on FEMA; one worker reused for
+the run 31.3 s (12 ms a file on the default knowledge base, most of it the
+worker's start); a fresh process per file from a fork server 34.2 s (each new
+process warms pypdf up again, and imports a script's main module again) and
+9-19 ms a file on the default knowledge base; a fresh interpreter per file
+55 ms a file. So one worker, spawned (it shares nothing with a parent full of
+threads) and reused until it has grown, then replaced. As built
+(``scripts/bench_parse.py``, quiet machine): FEMA 27.9 s vs 27.3 s in-process
+(+2 %), the default knowledge base 0.35 s vs 0.03-0.12 s (+0.3 s a run:
+starting the worker), against whole ingests of about 170 s and 8 s.
 
 * its address space is capped (``RLIMIT_AS``) at its size after start-up plus
   ``store.parse_memory_mb``: a file that needs more fails with that reason;
