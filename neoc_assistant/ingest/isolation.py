@@ -143,6 +143,7 @@ class IsolatedParser:
         if not ready:
             self._stop(kill=True)
             seconds = self.limits.timeout_seconds
+            log.warning("parser worker stopped: a file took longer than %g s", seconds)
             raise InputError(
                 f"reading it took longer than {seconds:g} s (the limit store.parse_timeout_seconds, env "
                 "NEOC_STORE__PARSE_TIMEOUT_SECONDS), so it was stopped: the file is damaged or built to "
@@ -171,6 +172,7 @@ class IsolatedParser:
         process.join(_STOP_SECONDS)
         code = process.exitcode
         self._stop(kill=True)
+        log.warning("parser worker ended while reading a file (exit code %s)", code)
         if code == EXIT_NO_MEMORY:
             return self._memory_message("")
         if code is not None and code < 0:
