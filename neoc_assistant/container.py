@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from neoc_assistant.compose.reader import Reader
     from neoc_assistant.reading.glossary import Glossary
     from neoc_assistant.generate.backend import GenerationBackend
+    from neoc_assistant.ingest.isolation import IsolatedParser
     from neoc_assistant.ingest.pipeline import Ingestor
     from neoc_assistant.monitoring.health import HealthCheck
     from neoc_assistant.monitoring.metrics import Metrics
@@ -139,7 +140,14 @@ class Container:
 
         s = self.settings
         return self._once("ingestor", lambda: Ingestor(s.store, s.paths.data_dir, s.paths.kb_dir, self.manifest,
-                                                       self.vectors, self.embedder))
+                                                       self.vectors, self.embedder, self.parser))
+
+    @property
+    def parser(self) -> IsolatedParser:
+        """Reads each file in a child process with the store section's caps (ingest/isolation.py)."""
+        from neoc_assistant.ingest.isolation import IsolatedParser, ParseLimits
+
+        return self._once("parser", lambda: IsolatedParser(ParseLimits.from_settings(self.settings.store)))
 
     @property
     def retriever(self) -> KnowledgeBaseRetriever:

@@ -128,6 +128,13 @@ class StoreSettings(_Section):
         "a file with more fails with a reason and the ingest moves on.")
     max_chunks_per_file: int = Field(
         default=20_000, ge=1, description="Most chunks one file may be split into; more fails that file.")
+    # zip-based files (DOCX; XLSX, PPTX, ODS when they come) are measured unpacked before parsing (ingest/packages.py)
+    max_unpacked_mb_per_member: int = Field(default=100, ge=1, description="Most MB one part may unpack to.")
+    max_unpacked_mb_per_file: int = Field(default=250, ge=1, description="Most MB all parts may unpack to.")
+    max_compression_ratio: int = Field(default=100, ge=10, description="Most unpacked/packed size of a part over 10 MB.")
+    # each file is read in a child process (ingest/isolation.py); one over these fails, the ingest goes on
+    parse_memory_mb: int = Field(default=1024, ge=64, description="Most memory reading one file may take.")
+    parse_timeout_seconds: float = Field(default=300.0, gt=0, description="Longest reading one file may take.")
     # Chroma HNSW
     collection_name: str = "neoc_chunks"
     hnsw_m: int = Field(default=16, ge=4, le=128, description="HNSW max neighbours per node (M).")

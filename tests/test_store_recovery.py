@@ -44,9 +44,9 @@ def test_a_deleted_vector_store_is_reported_and_the_next_ingest_re_embeds_it(ing
     store = fresh.assistant.health()["checks"]["store"]
     assert store.get("degraded"), store
     assert store["vectors"] == 0 and "ingest --repair" in store["message"]
-    import neoc_assistant.ingest.pipeline as pipeline
+    from neoc_assistant.ingest.isolation import IsolatedParser
 
-    monkeypatch.setattr(pipeline, "load_document", lambda *a: pytest.fail("repair must not re-read files"))
+    monkeypatch.setattr(IsolatedParser, "load", lambda *a: pytest.fail("repair must not re-read files"))
     summary = fresh.assistant.ingest()
     assert summary.count("unchanged") == 3
     assert any("re-embedded 3 chunk" in note for note in summary.notes), summary.notes

@@ -19,6 +19,7 @@ import typer
 from neoc_assistant.cli import app
 from neoc_assistant.cli.common import assistant
 from neoc_assistant.errors import InputError, NeocError
+from neoc_assistant.ingest.names import printable
 from neoc_assistant.retrieve.retriever import SearchFilters
 
 
@@ -94,7 +95,7 @@ def ask(
         typer.echo("\nSources:")
         for src in answer.sources:
             page = f", page {src['page']}" if src.get("page") else ""
-            typer.echo(f"  [{src.get('n')}] {src['source']}{page}")
+            typer.echo(f"  [{src.get('n')}] {printable(src['source'])}{page}")
     removed = answer.unsupported_claims
     if removed:
         typer.echo(f"\nRemoved as not found in the documents ({len(removed)}):", err=True)

@@ -8,13 +8,22 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from neoc_assistant.cli import app
 from neoc_assistant.cli.common import assistant, settings
+from neoc_assistant.ingest.names import printable
 from neoc_assistant.retrieve.retriever import SearchFilters
 
 console = Console(stderr=False)
+
+
+def shown(text: str) -> str:
+    """A file name (or any text from a file) for a rich console: control characters escaped, as they
+    would act on the terminal (``ESC[2J`` clears it), and markup escaped (``[/]`` in a folder name
+    stopped `documents` with a MarkupError)."""
+    return escape(printable(text))
 
 
 @app.command()
@@ -65,15 +74,15 @@ def ingest(
 def print_summary(summary) -> None:
     data = summary.to_dict()
     for note in data["notes"]:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {shown(note)}")
     for item in data["skipped_files"]:
-        console.print(f"[dim]skipped {item['source']}: {item['reason']}[/]")
+        console.print(f"[dim]skipped {shown(item['source'])}: {shown(item['reason'])}[/]")
     if data["failures"]:
         table = Table(title="Failed files", show_lines=False)
         table.add_column("file")
         table.add_column("reason")
         for item in data["failures"]:
-            table.add_row(item["source"], item["reason"])
+            table.add_row(shown(item["source"]), shown(item["reason"]))
         console.print(table)
     console.print(
         f"[bold]added[/] {data['added']}  [bold]updated[/] {data['updated']}  "
@@ -117,9 +126,9 @@ def search(
         relevance = hit.scores.get("relevance", 0.0)
         weak = "" if service.is_relevant(hit) else "  [yellow]below relevance floor[/]"
         console.print(
-            f"[bold]{rank}. {hit.source}{page}[/]  [dim]score {hit.score:.3f}  relevance {relevance:.2f}  {hit.chunk_id}[/]{weak}"
+            f"[bold]{rank}. {shown(hit.source)}{page}[/]  [dim]score {hit.score:.3f}  relevance {relevance:.2f}  {hit.chunk_id}[/]{weak}"
         )
-        console.print("   " + " ".join(hit.text.split())[:400], markup=False, highlight=False)
+        console.print("   " + printable(" ".join(hit.text.split())[:400]), markup=False, highlight=False)
 
 
 def _search_many(service, queries: Path, k: int, filters: SearchFilters, batch: int = 64) -> None:
@@ -176,5 +185,5 @@ def documents(as_json: bool = typer.Option(False, "--json")) -> None:
     for col in ("source", "type", "chunks", "ingested"):
         table.add_column(col)
     for row in rows:
-        table.add_row(", ".join(row["sources"]), row["type"], str(row["chunks"]), row["ingested"])
+        table.add_row(", ".join(shown(s) for s in row["sources"]), row["type"], str(row["chunks"]), row["ingested"])
     console.print(table)

@@ -5,7 +5,10 @@ one heading-aware splitter (``chunking.py``) serves every format. Each loader
 raises ``InputError`` with a message that says how to fix the file; the
 ingest pipeline records it and moves on to the next file. Each loader counts
 the text it extracts against the file's ``TextBudget`` and stops at the cap;
-junk lines (base64, hex) are dropped before chunking (``limits.py``).
+junk lines (base64, hex) are dropped before chunking (``limits.py``). A
+zip-based file is measured unpacked before its loader runs (``packages.py``).
+The ingest runs all of this in a child process with a memory ceiling
+(``isolation.py``); nothing here assumes it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Callable
 
 from neoc_assistant.errors import InputError
 from neoc_assistant.ingest.limits import BYTES_PER_CHAR_MAX, MARKUP_PER_CHAR, UNFILTERED_TYPES, TextBudget, drop_junk
+from neoc_assistant.ingest.packages import DEFAULT_LIMITS, PackageLimits, check_package
 
 
 @dataclass
@@ -35,15 +39,19 @@ class LoadedDocument:
     notes: list[str] = field(default_factory=list)  # e.g. "decoded as cp1252"
 
 
-def load_document(path: Path, data: bytes, max_chars: int | None = None) -> LoadedDocument:
+def load_document(path: Path, data: bytes, max_chars: int | None = None,
+                  package: PackageLimits = DEFAULT_LIMITS) -> LoadedDocument:
     """Load ``data`` (the bytes of ``path``) with the loader for its suffix; more than ``max_chars``
-    characters of text fail the file as soon as the loader has extracted them."""
+    characters of text fail the file as soon as the loader has extracted them, a zip-based file
+    whose parts unpack beyond ``package`` fails before it is parsed."""
     suffix = path.suffix.lower()
     loader = LOADERS.get(suffix)
     if loader is None:
         raise InputError(f"unsupported file type '{suffix or '(none)'}'")
     if not data.strip():
         raise InputError("file is empty")
+    if suffix in PACKAGE_SUFFIXES:
+        check_package(data, package, PACKAGE_SUFFIXES[suffix])
     doc = loader(path, data, TextBudget(max_chars))
     if not any(p.text.strip() for p in doc.pages):
         raise InputError("no text could be extracted")
@@ -124,12 +132,13 @@ def load_pdf(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
                 raise InputError(
                     "PDF is password-protected; save an unprotected copy (e.g. `qpdf --decrypt in.pdf out.pdf`) and ingest that"
                 )
-        pages = []
+        pages, unreadable = [], []
         for number, page in enumerate(reader.pages, start=1):
             try:
                 text = page.extract_text() or ""
-            except Exception:  # noqa: BLE001 - one bad page must not lose the rest
+            except Exception as exc:  # noqa: BLE001 - one bad page must not lose the rest
                 text = ""
+                unreadable.append((number, exc))
             pages.append(Page(number, budget.take(_clean_pdf_text(text))))
         meta_title = ""
         try:
@@ -143,10 +152,34 @@ def load_pdf(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise InputError(f"not a readable PDF (corrupt or truncated?): {exc}") from exc
     if not any(p.text.strip() for p in pages):
+        if unreadable:
+            raise InputError(f"no text could be read from this PDF: {_unreadable_pages(unreadable, len(pages))}. "
+                             "It is damaged or built to exhaust readers, not a scan; re-create it from its "
+                             "source, or rewrite it (`qpdf in.pdf out.pdf`) and ingest that")
         raise InputError("PDF has no extractable text (a scan?); run OCR on it first, e.g. `ocrmypdf in.pdf out.pdf`")
     first_text = next((p.text for p in pages if p.text.strip()), "")
     title = meta_title.strip() or _title_from_text(first_text, path)
-    return LoadedDocument(title=title, doc_type="pdf", pages=pages)
+    notes = [f"{_unreadable_pages(unreadable, len(pages))}; the rest was ingested"] if unreadable else []
+    return LoadedDocument(title=title, doc_type="pdf", pages=pages, notes=notes)
+
+
+def _unreadable_pages(unreadable: list[tuple[int, Exception]], total: int) -> str:
+    """What went wrong on the pages the reader gave up on, first page first."""
+    number, exc = unreadable[0]
+    pages = "every page" if len(unreadable) == total else f"{len(unreadable)} of {total} pages"
+    return f"the PDF reader gave up on {pages} (page {number}: {_pdf_failure(exc).rstrip('. ')})"
+
+
+def _pdf_failure(exc: Exception) -> str:
+    from pypdf.errors import LimitReachedError
+
+    if isinstance(exc, RecursionError):
+        return "its content nests arrays or dictionaries too deeply to be read"
+    if isinstance(exc, LimitReachedError):
+        return f"pypdf's safety limit was reached: {exc}"
+    if isinstance(exc, MemoryError):
+        return "it needs more memory than reading one file may take"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 def _clean_pdf_text(text: str) -> str:
@@ -276,6 +309,9 @@ def load_csv(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
         title=path.stem.replace("_", " "), doc_type="csv", pages=[Page(None, "\n".join(lines))], notes=[note] if note else []
     )
 
+
+# Zip-based formats, by suffix, with the name a message calls them: measured unpacked first (packages.py).
+PACKAGE_SUFFIXES: dict[str, str] = {".docx": "DOCX"}
 
 LOADERS: dict[str, Callable[[Path, bytes, TextBudget], LoadedDocument]] = {
     ".pdf": load_pdf,

@@ -2,7 +2,8 @@
 
 Per file: an unchanged stat (size, mtime, path) costs no read at all; changed
 bytes with a known hash cost no embedding (a touched file, or the same content
-under another name); only new content is loaded, chunked and embedded. The
+under another name); only new content is loaded (in a child process with a
+memory ceiling: ``isolation.py``), chunked and embedded. The
 write protocol that makes each file all-or-nothing is described in
 ``store/manifest.py``. A folder is the source of truth for what was ingested
 from it: files under it that disappeared are purged unless ``prune=False``.
@@ -22,7 +23,8 @@ from typing import Callable, Iterable
 
 from neoc_assistant.errors import InputError, NeocError, StoreError
 from neoc_assistant.ingest.chunking import Chunker
-from neoc_assistant.ingest.loaders import load_document
+from neoc_assistant.ingest.isolation import IsolatedParser, ParseLimits
+from neoc_assistant.ingest.names import normalize, printable, spelled
 from neoc_assistant.ingest.sources import plan_sources, source_name
 from neoc_assistant.settings import StoreSettings
 from neoc_assistant.store.database import read_only_message
@@ -92,10 +94,12 @@ ProgressCallback = Callable[[int, int, str], None]  # (done, total, current sour
 
 class Ingestor:
     def __init__(self, settings: StoreSettings, data_dir: Path, kb_dir: Path, manifest: Manifest,
-                 vectors: VectorStore, embedder: Embedder):
-        """``settings``: chunk sizes, link rule; ``data_dir``: where the one-ingest-at-a-time lock lives;
-        ``kb_dir``: the folder source names are relative to."""
+                 vectors: VectorStore, embedder: Embedder, parser: IsolatedParser | None = None):
+        """``settings``: chunk sizes, link rule, per-file caps; ``data_dir``: where the one-ingest-at-a-time
+        lock lives; ``kb_dir``: the folder source names are relative to; ``parser``: reads files (by
+        default in a child process with the caps of ``settings``)."""
         self._settings = settings
+        self._parser = parser or IsolatedParser(ParseLimits.from_settings(settings))
         self._data_dir = Path(data_dir)
         self._kb_dir = Path(kb_dir).expanduser().resolve()
         self._manifest = manifest
@@ -130,20 +134,22 @@ class Ingestor:
         summary = IngestSummary()
         with self._exclusive():
             self._prepare(summary)
-            planned = plan_sources(paths, self._kb_dir, follow_external_symlinks=self._settings.follow_external_symlinks)
+            planned = plan_sources(paths, self._kb_dir, follow_external_symlinks=self._settings.follow_external_symlinks,
+                                   ingested=self._manifest.file_paths())
             summary.outcomes.extend(FileOutcome(source, status, reason=reason) for source, status, reason in planned.refused)
             plan = [(f.path, f.root, f.source) for f in planned.files]
             bar = _progress_bar(len(plan), show_progress)
             try:
                 for done, (path, root, source) in enumerate(plan):
                     if bar is not None:
-                        bar.set_postfix_str(_short(source), refresh=False)
+                        bar.set_postfix_str(_short(printable(source)), refresh=False)
                     if on_progress:
                         on_progress(done, len(plan), source)
                     summary.outcomes.append(self._ingest_file(path, root, source))
                     if bar is not None:
                         bar.update(1)
             finally:
+                self._parser.close()  # the parser's memory goes back to the system with each run
                 if bar is not None:
                     bar.close()
             if on_progress:
@@ -185,7 +191,7 @@ class Ingestor:
         summary = IngestSummary()
         with self._exclusive():
             self._prepare(summary)
-            known = [s for s in sources if self._manifest.file(s)]
+            known = [s for s in dict.fromkeys(normalize(s) for s in sources) if self._manifest.file(s)]
             summary.outcomes.extend(self._remove(known, "deleted on request"))
         summary.seconds = time.perf_counter() - started
         summary.kb_version = self._manifest.kb_version()
@@ -229,6 +235,7 @@ class Ingestor:
             self._vectors.note_written(self._manifest.kb_version())
             summary.notes.append(f"{renamed} document name(s) changed to the form that cannot collide "
                                  "(relative to the knowledge-base folder, or the full path outside it)")
+        self._normalize_names(summary)
         self._finish_interrupted_writes()
         self._check_pipeline(summary)
         if full_drift_check or vectors_probably_drifted(self._manifest, self._vectors):
@@ -236,6 +243,19 @@ class Ingestor:
             if not drift.none:
                 log.warning("manifest and vector store disagree: %s; repairing", drift.describe())
                 summary.notes.append(repair(self._manifest, self._vectors, self._embedder, drift))
+
+    def _normalize_names(self, summary: IngestSummary) -> None:
+        """Names stored before they were normalised (``names.py``) take their NFC form, once per manifest."""
+        renamed, merged = self._manifest.normalize_sources("NFC", normalize)
+        if renamed or merged:
+            self._vectors.note_written(self._manifest.kb_version())
+        if renamed:
+            summary.notes.append(f"{renamed} document name(s) stored in another Unicode form (NFD, e.g. from a "
+                                 "macOS copy) now have their usual one (NFC); nothing was re-read or re-embedded")
+        for dropped, kept in merged:
+            summary.notes.append(f"{printable(kept)!r} was stored twice, under names that look the same ({spelled(kept)} "
+                                 f"and {spelled(dropped)}); {spelled(dropped)} was removed, and its file is "
+                                 "refused until one of the two files is renamed")
 
     def _source_namer(self):
         """How ``rename_sources`` names a file it knows by absolute path. A file that was inside the
@@ -247,12 +267,12 @@ class Ingestor:
             path = Path(abs_path)
             if previous:
                 try:
-                    return path.relative_to(previous).as_posix()
+                    return normalize(path.relative_to(previous).as_posix())
                 except ValueError:
                     pass
             name = source_name(path, self._kb_dir)
-            if not previous and name == path.as_posix() and (self._kb_dir / current).is_file():
-                return current  # a manifest from before the naming rule, whose KB folder was copied elsewhere
+            if not previous and name == normalize(path.as_posix()) and (self._kb_dir / current).is_file():
+                return normalize(current)  # a manifest from before the naming rule, whose KB folder was copied elsewhere
             return name
 
         return name_of
@@ -297,7 +317,7 @@ class Ingestor:
         except NeocError:
             raise
         except Exception as exc:  # noqa: BLE001 - one bad file never aborts the run
-            log.exception("ingest of %s failed", source)
+            log.exception("ingest of %s failed", printable(source))
             return FileOutcome(source, "failed", reason=f"{type(exc).__name__}: {exc}")
 
     def _ingest_file_unguarded(self, path: Path, root: Path, source: str) -> FileOutcome:
@@ -322,7 +342,7 @@ class Ingestor:
             self._committed(self._manifest.commit_file(record))
             return FileOutcome(source, status, reason=f"same content as {', '.join(others)}; stored once")
 
-        doc = load_document(path, data, self._settings.max_chars_per_file)  # caps: ingest/limits.py
+        doc = self._parser.load(path, data)  # caps: ingest/limits.py, packages.py, isolation.py
         chunks = self.chunker.split(doc, self._settings.max_chunks_per_file)
         if not chunks:
             raise InputError("no text could be extracted")

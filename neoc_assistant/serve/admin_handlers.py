@@ -21,6 +21,7 @@ import re
 import shutil
 import tempfile
 import time
+import unicodedata
 from pathlib import Path
 
 from neoc_assistant import runtime
@@ -30,6 +31,7 @@ import gradio as gr  # noqa: E402
 
 from neoc_assistant.errors import NeocError  # noqa: E402
 from neoc_assistant.ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
+from neoc_assistant.ingest.names import lookalike_key, normalize, printable  # noqa: E402
 from neoc_assistant.serve import render  # noqa: E402
 from neoc_assistant.serve.chat_handlers import RecentRequests  # noqa: E402
 from neoc_assistant.serve.render import error_kind  # noqa: E402
@@ -39,7 +41,10 @@ log = logging.getLogger(__name__)
 UPLOADS_DIRNAME = "uploads"
 
 
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._() -]+")
+_UNSAFE_RUN = re.compile("\x00+")  # marks the characters replaced below, runs of them become one "_"
+_SAFE_PUNCTUATION = frozenset("._() -")
+# UTF-8 bytes of an upload's name: file systems allow 255 a name; this leaves room for " (999)".
+MAX_NAME_BYTES = 150
 
 
 def received_by_gradio(path: Path) -> bool:
@@ -54,9 +59,30 @@ def received_by_gradio(path: Path) -> bool:
 
 
 def safe_filename(name: str) -> str:
+    """The name an upload is stored under: no folders, NFC, letters, marks and digits of any script
+    (``ünits.md`` and ``änits.md`` were both ``_nits.md``, "uploaded twice") and ``._() -``; invisible
+    characters dropped, anything else one ``_``; at most ``MAX_NAME_BYTES``, cut in the stem so the
+    extension stays (a 300-character name lost its ``.md`` and was refused as "file type (none)")."""
     base = Path(str(name).replace("\\", "/")).name
-    base = _SAFE_NAME.sub("_", base).strip(" .")
-    return base[:150]
+    base = "".join(ch for ch in normalize(base) if unicodedata.category(ch) != "Cf")
+    kept = "".join(ch if ch in _SAFE_PUNCTUATION or unicodedata.category(ch)[0] in "LMN" else "\x00" for ch in base)
+    base = _UNSAFE_RUN.sub("_", kept).strip(" .")
+    stem, suffix = os.path.splitext(base)
+    room = MAX_NAME_BYTES - len(suffix.encode("utf-8"))
+    if room < 1:
+        return _cut(base, MAX_NAME_BYTES)
+    return _cut(stem, room).rstrip(" .") + suffix
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    """``text`` cut to ``max_bytes`` of UTF-8 between characters (an accent stays with its letter)."""
+    data = text.encode("utf-8")
+    if len(data) <= max_bytes:
+        return text
+    text = data[:max_bytes].decode("utf-8", errors="ignore")
+    while text and unicodedata.category(text[-1])[0] == "M":
+        text = text[:-1]
+    return text
 
 
 class KnowledgeBaseHandlers:
@@ -74,7 +100,7 @@ class KnowledgeBaseHandlers:
         limit = self.upload_max_mb * 1024 * 1024
         accepted: list[tuple[Path, str]] = []
         rejected: list[tuple[str, str]] = []
-        seen: set[str] = set()
+        seen: set[str] = set()  # look-alike keys, caseless (a case-insensitive disk would merge them)
         for raw in paths or []:
             path = Path(raw if isinstance(raw, (str, os.PathLike)) else getattr(raw, "name", str(raw)))
             name = safe_filename(path.name)
@@ -87,17 +113,17 @@ class KnowledgeBaseHandlers:
             elif not path.is_file():
                 rejected.append((path.name, "upload is missing on the server; try again"))
             elif not received_by_gradio(path):
-                log.warning("refused an upload that Gradio did not receive: %s", path)
+                log.warning("refused an upload that Gradio did not receive: %s", printable(str(path)))
                 rejected.append((path.name, "was not uploaded through this page; upload the file again"))
             elif path.stat().st_size > limit:
                 size_mb = path.stat().st_size / 1024 / 1024
                 rejected.append((path.name, f"{size_mb:.1f} MB is over the {self.upload_max_mb} MB limit"))
             elif path.stat().st_size == 0:
                 rejected.append((path.name, "the file is empty"))
-            elif name.lower() in seen:
-                rejected.append((path.name, "uploaded twice in one batch"))
+            elif lookalike_key(name).casefold() in seen:
+                rejected.append((path.name, "uploaded twice in one batch (or with a name that looks the same)"))
             else:
-                seen.add(name.lower())
+                seen.add(lookalike_key(name).casefold())
                 accepted.append((path, name))
         return accepted, rejected
 
@@ -149,7 +175,7 @@ class KnowledgeBaseHandlers:
         return (render.ingest_summary_markdown(data, rejected), *self.listing())
 
     def _source_of(self, path: Path) -> str:
-        return path.relative_to(self.kb_dir).as_posix()
+        return normalize(path.relative_to(self.kb_dir).as_posix())  # as ingest names it (sources.py)
 
     def _remove_failed(self, stored: list[Path], failures: list[dict]) -> list[str]:
         """Uploads of this request that could not be ingested leave ``uploads/`` again."""

@@ -127,6 +127,10 @@ class Manifest(SqliteDatabase, FullTextIndex):
         ).fetchall()
         return [FileRecord(*r) for r in rows if r[2].startswith(prefix)]
 
+    def file_paths(self) -> dict[str, str]:
+        """Every source with the path of its file."""
+        return dict(self._conn().execute("SELECT source, abs_path FROM files").fetchall())
+
     def has_document(self, doc_hash: str) -> bool:
         return self._conn().execute("SELECT 1 FROM documents WHERE doc_hash=?", (doc_hash,)).fetchone() is not None
 
@@ -318,16 +322,49 @@ class Manifest(SqliteDatabase, FullTextIndex):
                 elif new != source:
                     renamed.append((source, new))
                 taken.add(new)
-            for source, _ in dropped:
-                conn.execute("DELETE FROM files WHERE source=?", (source,))
-            for source, new in renamed:  # through a temporary name: a new name may be another row's old one
-                conn.execute("UPDATE files SET source=? WHERE source=?", ("\x01" + new, source))
-            conn.execute("UPDATE files SET source=substr(source, 2) WHERE substr(source, 1, 1) = char(1)")
-            self._drop_unreferenced(conn, [h for _, h in dropped])
+            self._apply_renames(conn, renamed, dropped)
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('source_names', ?)", (scheme,))
-            if renamed or dropped:
-                self._bump_version(conn)
         return len(renamed) + len(dropped)
+
+    def normalize_sources(self, form: str, normal: Callable[[str], str]) -> tuple[int, list[tuple[str, str]]]:
+        """Give every file the name ``normal(source)`` unless this was done for ``form`` already (names
+        stored before they were normalised, e.g. NFD names from a macOS copy).
+
+        Returns (how many were renamed, [(dropped source, the source kept)]): when the normal name is
+        another row's already, the two were look-alikes stored side by side; the row already in normal
+        form is kept and the other forgotten (its file is refused as a look-alike by the next ingest).
+        """
+        if self.get_meta("source_form") == form:
+            return 0, []
+        with self._tx() as conn:
+            rows = conn.execute("SELECT source, doc_hash FROM files ORDER BY ingested_at DESC").fetchall()
+            taken = {source for source, _ in rows if normal(source) == source}
+            renamed, dropped, merged = [], [], []
+            for source, doc_hash in rows:
+                new = normal(source)
+                if new == source:
+                    continue
+                if new in taken:
+                    dropped.append((source, doc_hash))
+                    merged.append((source, new))
+                else:
+                    renamed.append((source, new))
+                    taken.add(new)
+            self._apply_renames(conn, renamed, dropped)
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('source_form', ?)", (form,))
+        return len(renamed), merged
+
+    def _apply_renames(self, conn: sqlite3.Connection, renamed: list[tuple[str, str]],
+                       dropped: list[tuple[str, str]]) -> None:
+        """Rename (old, new) rows and delete (source, doc_hash) rows, inside the caller's transaction."""
+        for source, _ in dropped:
+            conn.execute("DELETE FROM files WHERE source=?", (source,))
+        for source, new in renamed:  # through a temporary name: a new name may be another row's old one
+            conn.execute("UPDATE files SET source=? WHERE source=?", ("\x01" + new, source))
+        conn.execute("UPDATE files SET source=substr(source, 2) WHERE substr(source, 1, 1) = char(1)")
+        self._drop_unreferenced(conn, [h for _, h in dropped])
+        if renamed or dropped:
+            self._bump_version(conn)
 
     def reset(self, pipeline: str) -> list[str]:
         """Forget everything (the chunking/embedding pipeline changed); returns all doc hashes."""
