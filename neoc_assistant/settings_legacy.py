@@ -35,9 +35,6 @@ LEGACY_NAMES: dict[str, tuple[str, str]] = {
     **_same("store", "chunk_size_tokens", "chunk_overlap_tokens", "collection_name", "hnsw_m",
             "hnsw_ef_construction", "hnsw_ef_search", "follow_external_symlinks", "max_chars_per_file",
             "max_chunks_per_file"),
-    # not flat names of old, but settable the same way (Settings(parse_memory_mb=...)), like their neighbours
-    **_same("store", "max_unpacked_mb_per_member", "max_unpacked_mb_per_file", "max_compression_ratio",
-            "parse_memory_mb", "parse_timeout_seconds"),
     "retrieval_top_k": ("retrieval", "top_k"),
     "retrieval_candidates": ("retrieval", "candidates"),
     **_same("retrieval", "fusion", "rrf_k", "fusion_vector_weight", "lexical_max_terms", "lexical_max_postings",

@@ -134,7 +134,7 @@ def test_the_default_package_limits_are_the_settings_defaults():
 def test_a_file_needing_more_memory_than_the_cap_fails_and_the_server_stays_flat(make_container):
     """With the zip checks opened wide, a 30 MB styles part (about 400 MB to parse) meets the child's
     memory cap: it fails with the reason, the other files ingest, the parent's memory does not move."""
-    container = make_container(max_compression_ratio=100_000, parse_memory_mb=64)
+    container = make_container(store={"max_compression_ratio": 100_000, "parse_memory_mb": 64})
     kb = _kb(container, **{"boats.md": "# Boats\n\nFourteen rescue boats are at Sunsari depot.\n"})
     container.assistant.ingest()  # the store and the embedder are warm: what grows next is the file's
     (kb / "radio.md").write_text("# Radio\n\nDistrict EOCs check in by VHF radio at 07:30.\n")
@@ -151,7 +151,7 @@ def test_a_file_needing_more_memory_than_the_cap_fails_and_the_server_stays_flat
 def test_a_large_file_is_parsed_in_the_child_and_its_memory_is_not_kept(make_container):
     """The same 30 MB part within the cap ingests; the parent never holds the parsed XML (the UI
     server went from 2.2 to 5.4 GB and stayed at 5.1), and no parser process outlives the run."""
-    container = make_container(max_compression_ratio=100_000)
+    container = make_container(store={"max_compression_ratio": 100_000})
     kb = _kb(container, **{"boats.md": "# Boats\n\nFourteen rescue boats are at Sunsari depot.\n"})
     container.assistant.ingest()
     bomb_docx(kb / "heavy.docx", "word/styles.xml", 30)
@@ -165,7 +165,7 @@ def test_a_large_file_is_parsed_in_the_child_and_its_memory_is_not_kept(make_con
 
 
 def test_a_file_that_takes_too_long_is_stopped_and_the_ingest_goes_on(make_container):
-    container = make_container(max_compression_ratio=100_000, parse_timeout_seconds=0.5)
+    container = make_container(store={"max_compression_ratio": 100_000, "parse_timeout_seconds": 0.5})
     kb = _kb(container, **{"z-boats.md": "# Boats\n\nFourteen rescue boats are at Sunsari depot.\n"})
     bomb_docx(kb / "a-slow.docx", "word/styles.xml", 30)  # seconds to parse
     summary = container.assistant.ingest()
