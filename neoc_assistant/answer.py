@@ -62,6 +62,7 @@ class Answer:
     finish_reason: str = ""  # the model's: stop | length | loop | cancelled ("" when no model ran)
     generation: dict = field(default_factory=dict)  # engine figures: ttft, prefill, stopped_on (a marker), loop
     understood_as: str = ""  # a follow-up as read with the conversation ("" when it stood alone)
+    worked: list[str] = field(default_factory=list)  # calculations shown (compose/worked.py)
 
     @property
     def unsupported_claims(self) -> list[dict]:
@@ -87,6 +88,7 @@ class Answer:
             "tokens": self.tokens,
             "notice": self.notice,
             "understood_as": self.understood_as,
+            "worked": self.worked,
         }
 
 

@@ -21,6 +21,8 @@ Decisions that matter for safety:
   replaced it, or the extracts the model chose. Never: an answer cut off (length limit, server
   failure) or cancelled, not-found, and quotes given *instead of* running the model (no model,
   busy, servers down: next time the model may answer);
+- a worked figure ("300 people at 1 toilet per 50 people = 6 toilets") is computed by code from the
+  officer's count and a rate the answer quotes, labelled as a calculation (``compose/worked.py``);
 - a follow-up is read as a standalone question first (``reading/followup.py``): the cache keys on
   that reading, never on the officer's words alone ("and for children?" means something else in
   every conversation), and the answer says how the question was understood.
@@ -41,6 +43,7 @@ from neoc_assistant.cache.entries import CacheContext, CachedAnswer
 from neoc_assistant.cache.entries import CacheLookup
 from neoc_assistant.cache.response_cache import ResponseCache
 from neoc_assistant.compose.model_choice import READER_PROMPT_VERSION
+from neoc_assistant.compose.worked import render_worked, worked_figures
 from neoc_assistant.generate.backend import GenerationBackend
 from neoc_assistant.generate.prompt import PROMPT_VERSION
 from neoc_assistant.question import Question, Retrieved
@@ -173,10 +176,18 @@ class RagChain:
 
     def _answer(self, items: Iterator[Found]) -> Iterator[StreamEvent]:
         for found in items:
-            for event in self.writer.write(found.looked.question, found.retrieved):
+            question = found.looked.question
+            for event in self.writer.write(question, found.retrieved):
                 if event.kind == "done":
-                    event.answer.understood_as = _understood(found.looked.question)
-                    self._store_if_cacheable(found, event.answer)
+                    answer = event.answer
+                    answer.understood_as = _understood(question)
+                    worked = worked_figures(question.standalone, answer.answer) if answer.mode != "not-found" else []
+                    if worked and answer.complete:  # the officer's count through a quoted rate, by code
+                        block = "\n\n" + render_worked(worked)
+                        answer.answer += block
+                        answer.worked = [w.text for w in worked]
+                        yield StreamEvent("token", text=block)
+                    self._store_if_cacheable(found, answer)
                 yield event
 
     def _store_if_cacheable(self, found: Found, answer: Answer) -> None:

@@ -8,6 +8,7 @@ passage itself), so every row is measured with one ruler.
 
 from __future__ import annotations
 
+from neoc_assistant.compose.worked import WORKED_LABEL
 from neoc_assistant.language.normalize import tokenize
 from neoc_assistant.verify.facts import extract_facts
 
@@ -32,7 +33,7 @@ def fact_share(text: str, facts: list[str]) -> float:
 def shown_numbers_unsupported(answer: dict, question: str) -> list[str]:
     """Numbers the user sees that no passage given to the model holds (and the question does not).
     Worked figures (labelled calculations from the quoted numbers) are checked apart."""
-    text = answer["answer"]
+    text = answer["answer"].split(WORKED_LABEL)[0]  # a labelled calculation is checked apart
     if answer["mode"] == "not-found":
         return []
     passages = [s.get("text") or "" for s in answer.get("sources", [])]

@@ -47,7 +47,12 @@ _CONDITION = re.compile(r"^\s*(?:and\s+|but\s+)?(?:what if|and if|if|once|and on
                         r"(?P<c>.+?)\s*\??\s*$", re.IGNORECASE)
 _POINTING = re.compile(r"\b(?:it|its|that|this|they|them|their|those|these|he|she|him|her|one)\b(?!\s*(?:is|are)\s+there)"
                        r"|\b(?:go|get|send|move|reach|in|from|out|up|down|over|stay)\s+there\b", re.IGNORECASE)
-_DETERMINER_THAT = re.compile(r"\b(?:that|this|those|these)\s+(?!is\b|are\b|was\b|were\b|'s\b)[a-z]{3,}", re.IGNORECASE)
+# "that form", "this shelter": a determiner before its own noun, not a word pointing back - unless the
+# next word is a verb ("what does that mean", "does this apply")
+_VERBS_AFTER = ("is|are|was|were|'s|mean|means|meant|does|do|did|apply|applies|cover|covers|include|includes|count"
+                "|counts|need|needs|work|works|go|goes|happen|happens|take|takes|require|requires|change|changes"
+                "|affect|affects|leave|leaves|last|lasts|cost|costs|look|looks|sound|sounds")
+_DETERMINER_THAT = re.compile(rf"\b(?:that|this|those|these)\s+(?!(?:{_VERBS_AFTER})\b)[a-z]{{3,}}", re.IGNORECASE)
 _NUMBER_SLOT = re.compile(r"(?:\b(?P<head>[A-Za-z]+)\s+)?(?P<n>\d+[A-Za-z]?)\b")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+[A-Za-z]?")
 _MIN_SIMILARITY = 0.2  # below this, a slot is added to the previous question instead of replacing a part

@@ -1,0 +1,52 @@
+"""Follow-up questions read as standalone ones (``reading/followup.py``), with the real embedder."""
+
+from __future__ import annotations
+
+import pytest
+
+from neoc_assistant.reading.followup import resolve, resolve_conversation
+
+
+@pytest.fixture(scope="module")
+def encode(embedder):
+    return lambda texts: embedder.encode(list(texts))
+
+
+def test_a_slot_is_replaced_by_the_most_similar_part(encode):
+    r = resolve("and laundry soap?", ["How much bathing soap per person per month?"], encode)
+    assert r.kind == "slot" and r.question == "How much laundry soap per person per month?"
+    assert resolve("and for Level 1?", ["What time do sitreps go out at Level 2?"], encode).question == \
+        "What time do sitreps go out at Level 1?"
+    assert resolve("and 12?", ["Which agency coordinates ESF 9?"], encode).question == "Which agency coordinates ESF 12?"
+    assert resolve("and a fire?", ["What's the sitrep hazard code for an earthquake?"], encode).question == \
+        "What's the sitrep hazard code for an fire?"
+    assert resolve("same for Chisapani?", ["What's the danger level at Chatara on the Koshi?"], encode).question \
+        .startswith("What's the danger level at Chisapani")
+
+
+def test_a_new_topic_carries_nothing(encode):
+    previous = ["What's the survival water minimum per person per day?"]
+    for follow_up in ("And what's the HEOC duty desk number?", "ok. separate question, who signs off full activation?",
+                      "New topic: how many key informants per ward for the IRA?"):
+        r = resolve(follow_up, previous, encode)
+        assert "water" not in r.question.lower() and r.kind in ("standalone", "topic-change"), r
+
+
+def test_a_word_pointing_back_carries_the_previous_question_visibly(encode):
+    r = resolve("who arranges them?", ["We need to move 430 people from the assembly point. How many buses?"], encode)
+    assert r.kind == "pointing" and r.question.startswith("who arranges them? [after: ")
+    assert "buses" in r.question and "430 people" in r.question
+    # an unrelated question with an "it" of its own is not tied to the previous one
+    r = resolve("And what winds make it a blizzard warning?", ["How many responders could a Type 3 incident involve?"],
+                encode)
+    assert "responders" not in r.question
+
+
+def test_a_condition_is_added_and_a_conversation_resolves_turn_by_turn(encode):
+    r = resolve("and if the communal services are outside the site?", ["How much land does a camp for 2000 people need?"])
+    assert r.question == "How much land does a camp for 2000 people need, if the communal services are outside the site?"
+    turns = resolve_conversation(["What rainfall puts a hill district on landslide watch?", "and for a warning?",
+                                  "what does that mean for the families below?"], encode)
+    assert [t.kind for t in turns] == ["standalone", "slot", "pointing"]
+    assert "warning" in turns[1].question and "watch" not in turns[1].question
+    assert "warning" in turns[2].question  # the resolved previous turn is what is carried
