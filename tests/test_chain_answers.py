@@ -188,7 +188,7 @@ def test_a_true_answer_to_another_question_is_replaced_by_quotes(make_container,
     # Verified (the passage says it, two rows below the answer), but it is about bathing cubicles.
     # The model gets whole passages here (prompt_extracts=0), so the bathing row is in its prompt.
     engine = ScriptedEngine("A bathing facility serves 50 people per bathing cubicle [1].")
-    container = _assistant(make_container, kb_copy, engine=engine, prompt_extracts=0)
+    container = _assistant(make_container, kb_copy, engine=engine, generation={"prompt_extracts": 0})
     events = list(container.assistant.ask_stream(WATER_Q))
     answer = events[-1].answer
     assert [e.kind for e in events[:-1]] == ["token", "replace"]  # shown, then withdrawn

@@ -63,17 +63,53 @@ def ask(
                 out = {"id": item["id"], "error": type(exc).__name__, "message": str(exc)}
             typer.echo(json.dumps(out, ensure_ascii=False))
         return
-    if question is None:
-        raise InputError("give a QUESTION, or --questions FILE.jsonl")
     service = assistant()
+    if question is None:
+        if as_json:
+            raise InputError("give a QUESTION, or --questions FILE.jsonl")
+        _conversation(service, filters, not no_cache)
+        return
     if as_json:
         answer = service.ask(question, filters=filters, use_cache=not no_cache)
         typer.echo(json.dumps(answer.to_json(), ensure_ascii=False))
         return
+    _stream_answer(service, question, filters, not no_cache, [])
+
+
+def _conversation(service, filters: SearchFilters, use_cache: bool) -> None:
+    """`ask` without a question: a prompt loop that keeps the conversation, so follow-ups ("and for
+    children?") are read with it. An empty line or Ctrl-D ends it; "new" forgets the conversation."""
+    typer.echo("Ask a question (follow-ups are read with the conversation; 'new' starts over; "
+               "an empty line or Ctrl-D ends).", err=True)
+    history: list[tuple[str, str]] = []
+    while True:
+        try:
+            question = input("\n? ").strip()
+        except (EOFError, KeyboardInterrupt):
+            typer.echo("", err=True)
+            return
+        if not question:
+            return
+        if question.lower() in ("new", "new conversation"):
+            history.clear()
+            typer.echo("[new conversation]", err=True)
+            continue
+        try:
+            answer = _stream_answer(service, question, filters, use_cache, history, exit_on_stop=False)
+        except NeocError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            continue
+        if answer is not None:
+            history = (history + [(question, answer.answer)])[-6:]
+
+
+def _stream_answer(service, question: str, filters: SearchFilters, use_cache: bool,
+                   history: list[tuple[str, str]], exit_on_stop: bool = True):
     cancel = threading.Event()
     answer = None
     try:
-        for event in service.ask_stream(question, filters=filters, use_cache=not no_cache, cancel=cancel):
+        for event in service.ask_stream(question, history=history or None, filters=filters, use_cache=use_cache,
+                                        cancel=cancel):
             if event.kind == "replace":
                 sys.stdout.write("\n\n[withdrawn: it did not answer the question]\n\n" + event.text)
                 sys.stdout.flush()
@@ -85,10 +121,14 @@ def ask(
     except KeyboardInterrupt:
         cancel.set()
         typer.echo("\n[stopped]", err=True)
-        raise typer.Exit(130)
+        if exit_on_stop:
+            raise typer.Exit(130)
+        return None
     typer.echo("")
     if answer is None:
-        return
+        return None
+    if answer.understood_as:
+        typer.echo(f"(understood as: {printable(answer.understood_as)})", err=True)
     if answer.notice:
         typer.echo(f"\nNOTE: {answer.notice}", err=True)
     if answer.sources and answer.mode != "not-found":
@@ -105,3 +145,4 @@ def ask(
     status = (answer.verification or {}).get("status", "")
     typer.echo(f"[{tag}{', ' + status if status and status != answer.mode else ''}, "
                f"{answer.timings_ms.get('total', 0):.0f} ms]", err=True)
+    return answer

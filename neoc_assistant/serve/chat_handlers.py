@@ -247,6 +247,16 @@ class ChatHandlers:
                     turns.append(Turn(live["question"], None, live["index"], live["partial"]))
         return messages, turns
 
+    @staticmethod
+    def understood_text(turns: list | None) -> str:
+        """The last question as it was understood, written out as one standalone question to correct
+        ("who arranges them? [after: How many buses...]" -> "who arranges them? How many buses...")."""
+        for turn in reversed(list(turns or [])):
+            understood = getattr(turn.answer, "understood_as", "") if turn.answer is not None else ""
+            text = understood or turn.question
+            return text.replace(" [after: ", " ").removesuffix("]").strip()
+        return ""
+
     def new_conversation(self, request: gr.Request = None):
         session = self._session(request)
         with self._lock:

@@ -84,10 +84,41 @@ def sources_block(sources: Iterable[dict], *, excerpts: bool = True, title: str 
         line = f"{number}. {where}"
         if excerpt:
             line += f" — “{md_escape(excerpt)}”"
+        whole = passage_markdown(_get(src, "text", "") or "", _get(src, "quoted") or [])
+        if whole and excerpts:
+            line += (f"\n<details><summary>the whole passage, the quoted lines marked</summary>\n\n{whole}"
+                     f"\n\n</details>")
         lines.append(line)
     if not lines:
         return ""
     return f"**{title}**\n\n" + "\n".join(lines)
+
+
+_WORDS = re.compile(r"[a-z0-9]+")
+
+
+def _holds(line: str, statement: str) -> bool:
+    """The passage line a quoted statement comes from: most of its words are on it (a table row is
+    quoted with its column names, which the row itself does not repeat)."""
+    words = set(_WORDS.findall(line.lower()))
+    wanted = _WORDS.findall(statement.lower())
+    return bool(wanted) and sum(w in words for w in wanted) >= 0.7 * len(wanted)
+
+
+def passage_markdown(text: str, quoted: list[str]) -> str:
+    """The whole passage as escaped text, one line per line of the document, the lines the answer
+    quotes marked: the rest of the passage is one click away from the quote (empty if nothing was
+    quoted from it)."""
+    if not quoted:
+        return ""
+    out = []
+    for raw in str(text).splitlines():
+        line = raw.strip()
+        if not line or _TABLE_RULE.fullmatch(line):
+            continue
+        shown = md_escape(short_excerpt(line, 10_000))
+        out.append(f"<mark>{shown}</mark>" if any(_holds(line, q) for q in quoted) else shown)
+    return "  \n".join(out)
 
 
 def removed_claims_block(answer: Any) -> str:
@@ -140,6 +171,9 @@ def answer_markdown(answer: Any, *, stopped: bool = False) -> str:
     notice = (_get(answer, "notice", "") or "").strip()
     sources = _get(answer, "sources", []) or []
     parts = []
+    understood = (_get(answer, "understood_as", "") or "").strip()
+    if understood:  # a follow-up: how it was read with the conversation (the ✎ button corrects it)
+        parts.append(f"<sub>🔎 Understood as: {md_escape(understood)}</sub>")
     top = banner(answer)
     if top:
         parts.append(top)

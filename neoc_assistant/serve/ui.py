@@ -88,6 +88,8 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
                     send_btn = gr.Button("Send", variant="primary", scale=1, min_width=90, elem_id="neoc-send")
                     stop_btn = gr.Button("■ Stop", variant="stop", scale=1, min_width=90, elem_id="neoc-stop")
                     new_btn = gr.Button("New conversation", scale=1, min_width=120, elem_id="neoc-new")
+                    fix_btn = gr.Button("✎ Correct how it was understood", size="sm", scale=0, min_width=120,
+                                        elem_id="neoc-fix")
 
                 respond_kwargs = dict(
                     fn=chat.respond,
@@ -119,6 +121,9 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
                 # cancelling the event as well let a late streaming update overwrite "Stopped".
                 stop_btn.click(chat.stop, inputs=[chatbot, turns], outputs=[chatbot, turns], queue=False,
                                api_visibility="private")
+                # one click: the last question as the assistant read it, in the box, to edit and send
+                fix_btn.click(chat.understood_text, inputs=[turns], outputs=[question], queue=False,
+                              api_visibility="private")
                 new_btn.click(chat.new_conversation, inputs=None, outputs=[chatbot, turns, question],
                               cancels=generating, queue=False, api_visibility="private")
                 chatbot.clear(chat.new_conversation, inputs=None, outputs=[chatbot, turns, question],
