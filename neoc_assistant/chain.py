@@ -49,6 +49,7 @@ from neoc_assistant.generate.prompt import PROMPT_VERSION
 from neoc_assistant.question import Question, Retrieved
 from neoc_assistant.reading.followup import resolve_conversation
 from neoc_assistant.reading.glossary import Glossary
+from neoc_assistant.reading.weights import per_head
 from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever
 from neoc_assistant.settings import CacheSettings, ReaderSettings
 from neoc_assistant.store.embeddings import Embedder
@@ -130,7 +131,7 @@ class RagChain:
         if question.history:
             asked = [q for q, _ in question.history] + [question.text]
             resolved = resolve_conversation(asked, self.embedder.encode)[-1].question
-        return replace(question, resolved=resolved, reading=self.glossary.gloss(resolved))
+        return replace(question, resolved=resolved, reading=self.glossary.gloss(per_head(resolved)))
 
     def _cache_lookup(self, question: Question) -> Looked:
         t0 = time.perf_counter()

@@ -7,6 +7,9 @@ something else. Words the knowledge base never uses are the officer's own situat
 "tanker", "actually") when they are ordinary English - they weigh ``common_weight`` - or a
 specific term it does not know ("temephos") - they weigh as much as the rarest word.
 
+The officer's own counts ("300 people", "120 households") are inputs, not the topic: their unit
+words weigh nothing, so "water for 300 people per day" is matched on water and day.
+
 Words outside the clause that asks ("Lab result shows 2 E.coli per 100 ml. *What's the standard
 we must meet?*") are the situation around the question: they count ``background_weight`` times
 as much. A glossary term ("sitrep", "khola") is covered by the term itself or by its meaning
@@ -16,6 +19,7 @@ either; the meaning's words, written into the question by the glossary, weigh no
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from neoc_assistant.language.normalize import tokenize
@@ -23,6 +27,21 @@ from neoc_assistant.reading.asks import asking_clause
 from neoc_assistant.reading.glossary import Glossary
 from neoc_assistant.reading.lexicon import KBLexicon
 from neoc_assistant.verify.support import content_stems
+
+
+_OWN_COUNT = re.compile(r"\b\d[\d,]*\s+(?P<unit>people|persons|residents|idps|evacuees|households|hhs|families|workers|"
+                        r"staff|students|children)\b", re.IGNORECASE)
+
+
+_PER_ONE = {"households": "household", "hhs": "household", "families": "family"}
+
+
+def per_head(question: str) -> str:
+    """The question as the documents state it: "how much water for 300 people per day?" ->
+    "how much water for each person per day?". The documents give rates per person; the officer's
+    count is an input (kept in the cached question and used for the worked figure), and read as a
+    count it pulls retrieval towards sentences about numbers of people."""
+    return _OWN_COUNT.sub(lambda m: "each " + _PER_ONE.get(m.group("unit").lower(), "person"), question)
 
 
 @dataclass(frozen=True)
@@ -57,8 +76,11 @@ def question_weights(question: str, lex: KBLexicon | None, glossary: Glossary,
                      rules: WeightRules = WeightRules()) -> QuestionWeights:
     """``question``: as written by the officer (not glossed)."""
     asking = set(tokenize(asking_clause(question)))
+    own = {w for m in _OWN_COUNT.finditer(question) for w in tokenize(m.group("unit"))}
     out = QuestionWeights()
     for token in tokenize(question):
+        if token in own:  # "300 people": the officer's own situation, an input to the answer, not its topic
+            continue
         stems = content_stems(token)
         if not stems:
             continue

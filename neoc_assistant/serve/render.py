@@ -74,7 +74,7 @@ def banner(answer: Any) -> str:
 
 def sources_block(sources: Iterable[dict], *, excerpts: bool = True, title: str = "Sources") -> str:
     """Numbered like the [n] markers in the answer (each source carries its ``n``)."""
-    lines = []
+    lines, wholes = [], []
     for position, src in enumerate(sources or [], start=1):
         number = _get(src, "n") or position
         name = md_escape(_get(src, "source", "?"))
@@ -85,13 +85,13 @@ def sources_block(sources: Iterable[dict], *, excerpts: bool = True, title: str 
         if excerpt:
             line += f" — “{md_escape(excerpt)}”"
         whole = passage_markdown(_get(src, "text", "") or "", _get(src, "quoted") or [])
-        if whole and excerpts:
-            line += (f"\n<details><summary>the whole passage, the quoted lines marked</summary>\n\n{whole}"
-                     f"\n\n</details>")
+        if whole and excerpts:  # after the list: an HTML block inside a list item loses its content
+            wholes.append(f"<details><summary>[{number}] {name}: the whole passage, the quoted lines marked"
+                          f"</summary>\n\n{whole}\n\n</details>")
         lines.append(line)
     if not lines:
         return ""
-    return f"**{title}**\n\n" + "\n".join(lines)
+    return f"**{title}**\n\n" + "\n".join(lines) + "".join(f"\n\n{w}" for w in wholes)
 
 
 _WORDS = re.compile(r"[a-z0-9]+")
