@@ -14,9 +14,10 @@ read ("Understood as ..."). The rules, in order:
    added to the previous question.
 3. **A condition added** - "and if ...?", "what if ...?", "and once ...?": the previous question with
    the condition added.
-4. **"Them" for a counted group** - "and how much water for them per day?" after "...has 300
-   people..." is "and how much water for 300 people per day?": the count goes where the pronoun was
-   (so a worked figure can use it), and nothing else is carried.
+4. **"Them"** - "and how much water for them per day?" after "...has 300 people..." is "and how much
+   water for 300 people per day?" (for/to/with them: the counted group; the count goes where the
+   pronoun was, so a worked figure can use it); "who arranges them?" after "...how many buses?" is
+   "who arranges the buses?". Nothing else is carried.
 5. **A word pointing back** - it, that, this, they, them, there (as a place), those, these, he, she:
    the question is kept as asked and the previous question is carried with it, marked
    ("who arranges them? [after: How many buses to move 430 people from an assembly point]"), so
@@ -35,7 +36,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from neoc_assistant.language.words import GROUP_WORDS, HAZARD_SEED, QUESTION_STOPWORDS
-from neoc_assistant.reading.asks import asking_clause
+from neoc_assistant.reading.asks import asking_clause, read_ask
 
 _TOPIC_CHANGE = re.compile(
     r"^\s*(?:ok(?:ay)?[.,!]?\s*)?(?:new topic|new question|separate (?:question|thing|topic)|switching(?: topics?)?"
@@ -59,7 +60,8 @@ _DETERMINER_THAT = re.compile(rf"\b(?:that|this|those|these)\s+(?!(?:{_VERBS_AFT
 # a counted group the previous question named: "them"/"they" are those people
 _GROUP = re.compile(r"\b\d[\d,]*\s+(?:[a-z\-]+\s+)?(?:people|persons|residents|idps|evacuees|households|families|"
                     r"workers|staff|students|children|patients|volunteers)\b", re.IGNORECASE)
-_THEM = re.compile(r"\b(?:them|they|those people)\b", re.IGNORECASE)
+_THEM = re.compile(r"\b(?:them|they)\b", re.IGNORECASE)
+_FOR_THEM = re.compile(r"\b(for|to|with|of|per)\s+(?:them|those people)\b", re.IGNORECASE)
 _NUMBER_SLOT = re.compile(r"(?:\b(?P<head>[A-Za-z]+)\s+)?(?P<n>\d+[A-Za-z]?)\b")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+[A-Za-z]?")
 _MIN_SIMILARITY = 0.2  # below this, a slot is added to the previous question instead of replacing a part
@@ -110,8 +112,12 @@ def resolve(question: str, history: Sequence[str], encode: Encode | None = None)
         return Resolution(_replace_slot(previous, slot.group("x"), encode), asked, "slot", previous)
     body = _OPENER.sub("", asked, count=1)
     group = _GROUP.search(previous)
-    if group and _THEM.search(body):  # "and how much water for them per day?" after "... has 300 people ..."
-        return Resolution(_THEM.sub(group.group(0), body, count=1), asked, "pointing", previous)
+    if group and _FOR_THEM.search(body):  # "and how much water for them per day?" after "... has 300 people ..."
+        return Resolution(_FOR_THEM.sub(lambda m: f"{m.group(1)} {group.group(0)}", body, count=1), asked,
+                          "pointing", previous)
+    counted = read_ask(previous).counted
+    if counted and _THEM.search(body):  # "who arranges them?" after "... how many buses?"
+        return Resolution(_THEM.sub(f"the {counted[0]}", body, count=1), asked, "pointing", previous)
     points_back = _POINTING.search(body) and not _DETERMINER_THAT.search(body)
     if points_back and (len(_content(body)) <= 3 or encode is None or _similarity(encode, body, previous) >= _RELATED):
         return Resolution(f"{_strip_q(asked)}? [after: {_strip_q(previous)}]", asked, "pointing", previous)
