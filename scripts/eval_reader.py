@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     corpus = Path(args.corpus).resolve()
     data_dir = Path(args.data_dir or f"/tmp/neoc-eval/reader-{corpus.name}")
     model = Path(args.model).expanduser() if args.model else None
-    base = merged(dict(data_dir=data_dir, kb_dir=corpus, cache_enabled=False, query_log_enabled=False),
+    kb_dir = corpus.parent if corpus.is_file() else corpus  # a corpus of one file: its folder is the KB's root
+    base = merged(dict(data_dir=data_dir, kb_dir=kb_dir, cache_enabled=False, query_log_enabled=False),
                   parse_sets(args.set))
     print(f"{len(items)} questions ({args.split}) from {args.questions}; corpus {corpus}; model {model}")
     first = Container(Settings(**merged(base, {"model_path": NO_MODEL})))

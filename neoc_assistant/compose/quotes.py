@@ -31,19 +31,22 @@ def render_extracts(extracts: list[Extract], views: list[PassageView], number_of
     """``number_of``: passage index -> the [n] its source is listed under."""
     lines = [QUOTE_LABEL]
     last_heading = None
+    shown: set[str] = set()  # overlapping chunks repeat lines: each is shown once
     for extract in extracts:
         view = views[extract.passage]
         n = number_of[extract.passage]
         first = view.statements[extract.statements[0]]
-        if first.heading and (first.heading, extract.passage) != last_heading:
+        if first.heading and first.heading != last_heading:
             lines.append(f"{first.heading}:")
-            last_heading = (first.heading, extract.passage)
-        lead_shown = ""
+            last_heading = first.heading
         for i in extract.statements:
             st = view.statements[i]
-            if st.lead and st.lead != lead_shown and st.lead not in (view.statements[j].text for j in extract.statements):
+            if st.lead and st.lead not in shown and st.lead not in (view.statements[j].text for j in extract.statements):
                 lines.append(f"{_quote(st.lead)} [{n}]")
-                lead_shown = st.lead
+                shown.add(st.lead)
+            if st.text in shown:
+                continue
+            shown.add(st.text)
             marker = st.marker if st.marker else "-"
             lines.append(f"{marker} {_quote(st.text)} [{n}]")
     return "\n".join(lines)

@@ -82,7 +82,7 @@ class Reader:
         for cand in pool[1:]:
             if len(chosen) >= rules.max_extracts or cand.score < best.score - rules.second_margin:
                 break
-            if any(cand.overlaps(c) for c in chosen) or not (cand.covered - covered):
+            if any(cand.overlaps(c) or _same_text(scorer, cand, c) for c in chosen) or not (cand.covered - covered):
                 continue
             chosen.append(cand)
             covered |= cand.covered
@@ -120,3 +120,10 @@ class Reader:
         for rank, e in enumerate(extracts):
             first_rank.setdefault(e.passage, rank)
         return sorted(extracts, key=lambda e: (first_rank[e.passage], e.statements[0]))
+
+
+def _same_text(scorer: ExtractScorer, a: Extract, b: Extract) -> bool:
+    """Overlapping chunks hold the same statements: an extract of the next chunk that repeats one
+    already chosen adds nothing."""
+    texts = {scorer.views[b.passage].statements[i].text for i in b.statements}
+    return any(scorer.views[a.passage].statements[i].text in texts for i in a.statements)
