@@ -128,7 +128,8 @@ _PEOPLE = frozenset({"people", "persons", "person", "families", "family", "house
 def _counted(words: list[str]) -> tuple[str, ...]:
     """The head noun after "how many" ("how many Nepal Red Cross ambulances are..." -> ambulances):
     an answer must give a number *of that*. Not for "how much" (the substance is often left unsaid:
-    "how much rain" -> "100 mm in 3 hours")."""
+    "how much rain" -> "100 mm in 3 hours"). Without a parser, the head is the last plural of the
+    words after "how many" ("how many people usually leave" -> people, not leave)."""
     for i in range(len(words) - 1):
         if words[i] == "how" and words[i + 1] == "many":
             run: list[str] = []
@@ -138,8 +139,10 @@ def _counted(words: list[str]) -> tuple[str, ...]:
                 if not w.isalpha() or w in QUESTION_STOPWORDS or w in _PREPOSITIONS:
                     break
                 run.append(w)
-            if run and unit_of(run[-1], after_number=False) is None:
-                return (run[-1],)
+            plurals = [w for w in run if w.endswith("s") or w in _PEOPLE or w in ("staff", "children")]
+            head = plurals[-1] if plurals else (run[0] if run else "")
+            if head and (head in _PEOPLE or unit_of(head, after_number=False) is None):
+                return (head,)
     return ()
 
 
