@@ -36,15 +36,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from neoc_assistant import runtime  # noqa: E402
 
 runtime.configure_process()  # offline, quiet, OpenMP policy: before any library loads
 
+from _answer_metrics import percentile, shown_numbers_unsupported  # noqa: E402
 from neoc_assistant.language.normalize import tokenize  # noqa: E402
 from neoc_assistant.container import Container  # noqa: E402
 from neoc_assistant.settings import Settings  # noqa: E402
-from neoc_assistant.verify.facts import extract_facts  # noqa: E402
 
 CONFIGS = {
     "raw": dict(answerability_check=False, verify_answers=False, temperature=0.1, repeat_penalty=1.0,
@@ -56,30 +57,6 @@ CONFIGS = {
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
-    return ordered[k]
-
-
-def shown_numbers_unsupported(answer: dict, question: str) -> list[str]:
-    """Numbers the user sees that no passage given to the model holds (and the question does not)."""
-    text = answer["answer"]
-    if answer["mode"] == "not-found":
-        return []
-    passages = [s.get("text") or "" for s in answer.get("sources", [])]
-    known = extract_facts(question).all_numbers()
-    for p in passages:
-        f = extract_facts(p)
-        known |= f.all_numbers() | f.phones
-    shown = extract_facts(text)
-    bad = [n for n in shown.all_numbers() if n not in known]
-    bad += [p for p in shown.phones if not any(p.lstrip("0")[-7:] in k for k in known)]
-    return bad
 
 
 def covered(answer: dict, item: dict) -> bool:
