@@ -56,3 +56,42 @@ def test_duplicate_text_keeps_both_files_as_sources():
     form.add_sources(booklet)
     assert form.source == "pdf/ics_form_206.pdf"
     assert form.sources == ["pdf/ics_form_206.pdf", "pdf/forms_booklet.pdf"]
+
+
+@pytest.mark.skipif(not wordnet.available(), reason="WordNet (wordnet-base) not installed")
+def test_wordnet_lookups_from_many_threads_neither_fail_nor_differ():
+    """The adversarial test's race: 8 threads x 30 new words raised 8-27 errors per run
+    (NLTK's reader shares one file position per data file), each a 500 under load."""
+    import random
+    import threading
+
+    from neoc_assistant.retrieve.expansion import wordnet_synonyms
+
+    wn = wordnet.wordnet()
+    words = sorted(w for w in wn.all_lemma_names() if w.isalpha() and w.islower() and len(w) > 3)
+    random.Random(7).shuffle(words)
+    words = words[:1200]  # 5 rounds of 8 x 30 words never looked up before in this process
+    results: dict[str, tuple] = {}
+    errors: list[str] = []
+
+    def work(chunk):
+        for word in chunk:
+            try:
+                results[word] = (wordnet_synonyms(word), wordnet.common_word(word), wordnet.relation(word, "water"))
+            except Exception as exc:  # noqa: BLE001 - collected: the test is that there are none
+                errors.append(f"{word}: {exc!r}"[:160])
+
+    for start in range(0, len(words), 240):
+        threads = [threading.Thread(target=work, args=(words[start + i * 30:start + (i + 1) * 30],))
+                   for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, f"{len(errors)} lookups failed, e.g. {errors[:3]}"
+    # and each answer is the one a single thread gets from a cold reader
+    for fn in (wordnet_synonyms, wordnet.common_word, wordnet.relation):
+        fn.cache_clear()
+    wn._synset_offset_cache.clear()
+    serial = {w: (wordnet_synonyms(w), wordnet.common_word(w), wordnet.relation(w, "water")) for w in words}
+    assert results == serial

@@ -10,11 +10,22 @@ of the dictionary files (~25 MB) plus that list is made once under the cache
 directory. If
 WordNet is not installed, ``english()`` answers False for every word and the
 callers fall back to the knowledge base's vocabulary alone (logged once).
+
+Thread safety: NLTK's reader reads a synset by ``seek()`` + ``readline()`` on one
+shared file object per part of speech, so two request threads reading at once
+get each other's lines (``WordNetError: line '...'``, or a ``None`` synset: 8
+threads x 30 new words raised 8-27 such errors per run, 500s under load). Here
+each data file is memory-mapped once and a synset's line is sliced at its
+offset: no shared file position, no lock. Measured against a lock around every
+lookup and a lock around the reader's file access (``scripts/bench_wordnet.py``):
+the slice is also the fastest of the three (NLTK's own read goes through a
+decoding stream reader).
 """
 
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import shutil
 import threading
@@ -61,34 +72,79 @@ def _reader_dir(source: Path, shim_root: Path) -> Path:
     return shim
 
 
+_opened: dict[str, object] = {}
+
+
 @lru_cache(maxsize=1)
 def wordnet(shim_root: str = ""):
-    """NLTK's WordNet reader, or None when WordNet is not installed."""
+    """NLTK's WordNet reader, or None when WordNet is not installed. Opened once even when the
+    first questions arrive together (each would otherwise read the index files again)."""
     with _lock:
-        source = _source_dir()
-        if source is None:
-            log.info("WordNet not found (apt install wordnet-base, or set NEOC_WORDNET_DIR): ordinary-English "
-                     "checks use the knowledge base's vocabulary only")
-            return None
-        try:
-            import warnings
+        if shim_root not in _opened:
+            _opened[shim_root] = _open(shim_root)
+        return _opened[shim_root]
 
-            import nltk
-            from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
-            class _Reader(WordNetCorpusReader):
-                def map_wn(self, version="wordnet"):
-                    return None  # a mapping for other languages' wordnets (OMW), which we do not use
+def _open(shim_root: str):
+    source = _source_dir()
+    if source is None:
+        log.info("WordNet not found (apt install wordnet-base, or set NEOC_WORDNET_DIR): ordinary-English "
+                 "checks use the knowledge base's vocabulary only")
+        return None
+    try:
+        import warnings
 
-            root = _reader_dir(source, Path(shim_root or Path.home() / ".cache/neoc-assistant"))
-            if str(root) not in nltk.data.path:
-                nltk.data.path.append(str(root))  # NLTK only opens corpora under its data path
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "multilingual functions are not available": not used
-                return _Reader(str(root), None)
-        except Exception as exc:  # noqa: BLE001 - a broken install must not stop answering
-            log.warning("WordNet at %s could not be read (%s); ordinary-English checks are off", source, exc)
-            return None
+        import nltk
+        from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+        root = _reader_dir(source, Path(shim_root or Path.home() / ".cache/neoc-assistant"))
+        if str(root) not in nltk.data.path:
+            nltk.data.path.append(str(root))  # NLTK only opens corpora under its data path
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "multilingual functions are not available": not used
+            return _reader_class(WordNetCorpusReader)(str(root), None)
+    except Exception as exc:  # noqa: BLE001 - a broken install must not stop answering
+        log.warning("WordNet at %s could not be read (%s); ordinary-English checks are off", source, exc)
+        return None
+
+
+_DATA_FILES = {"n": "noun", "v": "verb", "a": "adj", "s": "adj", "r": "adv"}
+
+
+def _reader_class(base):
+    """NLTK's reader with the shared-file reads replaced by slices of memory-mapped data files."""
+
+    class _Reader(base):
+        def __init__(self, root, omw_reader):
+            super().__init__(root, omw_reader)  # reads the index files, single-threaded (under _lock)
+            self._version = super().get_version()
+            self._maps = {}
+            for pos, name in _DATA_FILES.items():
+                if name not in self._maps:
+                    with open(Path(str(root)) / f"data.{name}", "rb") as fh:
+                        self._maps[name] = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+        def map_wn(self, version="wordnet"):
+            return None  # a mapping for other languages' wordnets (OMW), which we do not use
+
+        def get_version(self):
+            return self._version  # NLTK's version check seeks in the shared adjective file
+
+        def synset_from_pos_and_offset(self, pos, offset):
+            cache = self._synset_offset_cache[pos]
+            synset = cache.get(offset)
+            if synset is not None:
+                return synset
+            data = self._maps[_DATA_FILES[pos]]
+            end = data.find(b"\n", offset)
+            line = data[offset:end + 1 if end >= 0 else len(data)].decode("utf-8")
+            if not line[:8].isdigit() or int(line[:8]) != offset:
+                return None  # as NLTK: an offset that starts no synset line
+            synset = self._synset_from_pos_and_line(pos, line)
+            cache[offset] = synset  # a dict write: atomic; two threads may both parse, both get equal synsets
+            return synset
+
+    return _Reader
 
 
 def available() -> bool:
