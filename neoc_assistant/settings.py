@@ -380,6 +380,13 @@ class ServeSettings(_Section):
         default=5, ge=1, description="Wrong passwords from one address before each retry must wait.")
     login_backoff_max_seconds: float = Field(
         default=300.0, ge=1.0, description="Longest wait after repeated wrong passwords (doubles from 1 s).")
+    api_max_running: int = Field(
+        default=4, ge=1, description="/api/ask questions answered at once (on their own threads).")
+    max_waiting: int = Field(
+        default=64, ge=0, description="Questions that may wait for an answer slot (API, and the UI's own line); "
+                                      "more get 'busy, try again in N s' (HTTP 503 + Retry-After).")
+    max_wait_seconds: float = Field(
+        default=30.0, gt=0, description="Longest an /api/ask question waits for a slot before it is answered 503.")
 
 
 class MonitoringSettings(_Section):

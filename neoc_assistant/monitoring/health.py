@@ -41,7 +41,9 @@ unless it is already loaded, and a missing store is reported, not initialised.
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
+from typing import Callable
 
 import psutil
 
@@ -123,6 +125,45 @@ class HealthCheck:
             return {**result, "ok": True, "degraded": True, "message": f"{result['drift']}: {REPAIR_HINT}"}
         return {**result, "ok": True, "degraded": False,
                 "message": f"{counts['documents']} documents, {counts['chunks']} chunks, every chunk has its vector"}
+
+
+class SharedHealth:
+    """One health check at a time; callers that arrive while it runs get its result.
+
+    Why: under a burst every load-balancer probe and System-tab refresh ran its own
+    check (SQLite counts, the vector store's count) on a busy machine, so each took
+    longer and they piled up (``/health`` up to 7 s). A caller never gets a result
+    older than the check that was running when it arrived.
+    """
+
+    def __init__(self, check: Callable[[], dict]):
+        self._check = check
+        self._lock = threading.Lock()
+        self._running: threading.Event | None = None
+        self._result: tuple[dict | None, BaseException | None] = (None, None)
+
+    def get(self) -> dict:
+        with self._lock:
+            running = self._running
+            if running is None:
+                self._running = running = threading.Event()
+                leader = True
+            else:
+                leader = False
+        if leader:
+            try:
+                result: tuple = (self._check(), None)
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+                result = (None, exc)
+            with self._lock:
+                self._result, self._running = result, None
+            running.set()
+        else:
+            running.wait()
+        data, error = self._result
+        if error is not None:
+            raise error
+        return data
 
 
 def _guard(fn, *args) -> dict:

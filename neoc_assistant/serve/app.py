@@ -1,41 +1,47 @@
 """One local web server: the Gradio UI at ``/`` plus JSON endpoints.
 
 * ``POST /api/ask`` ``{"question", "use_cache"?, "history"?}`` -> ``Answer.to_json()``
-  (400 bad input - malformed JSON included, never echoed back; 413 body over
-  ``serve.max_request_body_kb``; 503 busy/memory/model unavailable + ``Retry-After``;
-  500 otherwise; body ``{"error": kind, "message": one line}``). HTTP Basic auth when auth is configured.
-* ``GET /health`` -> ``assistant.health()``; 503 when unhealthy. With auth configured, a caller
-  without credentials (a load balancer) gets only ``{"healthy", "status"}``: the checks name
-  paths and counts, which are for signed-in operators.
+  (400 bad input - malformed JSON, a body no JSON reader takes, never echoed back; 405 another
+  method; 413 body over ``serve.max_request_body_kb``; 503 + ``Retry-After`` when busy - no
+  room in the line of ``admission.py`` - or memory/model unavailable; 500 otherwise; every error
+  body is ``{"error": kind, "message": one line}``, ``api_errors.py``). HTTP Basic auth when auth
+  is configured.
+* ``GET``/``HEAD /health`` -> ``assistant.health()``; 503 when unhealthy. With auth configured, a
+  caller without the right credentials (a load balancer, or a wrong password: the two look the
+  same) gets only ``{"healthy", "status"}``: the checks name paths and counts, which are for
+  signed-in operators. Concurrent callers share one check (``SharedHealth``), which runs on the
+  server's pool, never behind answers.
 * ``GET /metrics`` -> ``assistant.metrics_text()`` (Prometheus text); 503 if metrics are unavailable.
   Behind HTTP Basic auth when auth is configured (Prometheus scrapes with ``basic_auth``).
 * ``/openapi.json`` and FastAPI's docs pages: 404 (the docs would load Swagger UI from a CDN,
   and the schema only tells a stranger what to probe).
 
-Wrong passwords are throttled and request bodies capped before any route runs (``guards.py``).
+Passwords are checked and wrong ones throttled, request bodies capped and the page's Content-Security-
+Policy set before any route runs (``guards.py``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-import secrets
 import time
 from typing import Any
 
 from neoc_assistant import runtime
 
 runtime.configure_process()  # Gradio reads its environment when it is imported
+import anyio  # noqa: E402
 import gradio as gr  # noqa: E402
-from fastapi import Depends, FastAPI, HTTPException, Request  # noqa: E402
-from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi import Depends, FastAPI, HTTPException, Request, Response  # noqa: E402
 from fastapi.responses import JSONResponse, PlainTextResponse  # noqa: E402
-from fastapi.security import HTTPBasic, HTTPBasicCredentials  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
 
 from neoc_assistant.errors import BusyError, InputError, MemoryGuardError, ModelError, NeocError  # noqa: E402
+from neoc_assistant.monitoring.health import SharedHealth  # noqa: E402
+from neoc_assistant.serve import api_errors  # noqa: E402
+from neoc_assistant.serve.admission import Admission, QueueFull  # noqa: E402
 from neoc_assistant.serve.chat_handlers import RecentRequests  # noqa: E402
-from neoc_assistant.serve.guards import BodyLimit, LoginThrottle  # noqa: E402
+from neoc_assistant.serve.guards import BodyLimit, FailedLogins, LoginThrottle, PagePolicy, authenticated  # noqa: E402
 from neoc_assistant.serve.ui import CSS, ON_LOAD_JS, build_ui, make_theme  # noqa: E402
 from neoc_assistant.settings import ServeSettings  # noqa: E402
 
@@ -88,73 +94,68 @@ def create_app(assistant, *, host: str | None = None, port: int | None = None, c
 
     app = FastAPI(title="NEOC Assistant", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_kb * 1024)
-    app.add_middleware(LoginThrottle, free_attempts=settings.login_free_attempts,
-                       max_delay_seconds=settings.login_backoff_max_seconds)
-    basic = HTTPBasic(auto_error=False)
+    app.add_middleware(LoginThrottle, pairs=pairs, failures=FailedLogins(
+        free_attempts=settings.login_free_attempts, max_delay_seconds=settings.login_backoff_max_seconds))
+    app.add_middleware(PagePolicy)  # outermost: on every response, the 413s and 429s included
+    api_errors.install(app)
+    admission = Admission(running=settings.api_max_running, waiting=settings.max_waiting,
+                          max_wait_seconds=settings.max_wait_seconds)
+    shared_health = SharedHealth(assistant.health)
+    app.state.admission = admission
 
-    def authenticated(credentials: HTTPBasicCredentials | None) -> bool:
-        if not pairs:
-            return True
-        if credentials is None:
-            return False
-        return any(secrets.compare_digest(credentials.username.encode(), user.encode())
-                   and secrets.compare_digest(credentials.password.encode(), password.encode())
-                   for user, password in pairs)
-
-    def require_auth(credentials: HTTPBasicCredentials | None = Depends(basic)) -> None:
-        if not authenticated(credentials):
+    def require_auth(request: Request) -> None:
+        if not authenticated(request.scope):
             raise HTTPException(status_code=401, detail="authentication required",
                                 headers={"WWW-Authenticate": "Basic"})
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        """The documented 400 shape; the input is never echoed back (it may be huge or hostile)."""
-        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', '')}"
-                             for e in exc.errors()[:3])
-        return JSONResponse({"error": "InputError",
-                             "message": f"The request body is not valid ({problems}): send JSON like "
-                                        '{"question": "What are the EOC activation levels?"}.'},
-                            status_code=400)
 
     @app.get("/openapi.json", include_in_schema=False)
     def no_schema() -> JSONResponse:
         return JSONResponse({"detail": "Not Found"}, status_code=404)
 
     @app.post("/api/ask", dependencies=[Depends(require_auth)])
-    def api_ask(body: AskBody) -> JSONResponse:
+    async def api_ask(body: AskBody) -> JSONResponse:
         started = time.perf_counter()
         try:
-            answer = assistant.ask(body.question, history=body.history, use_cache=body.use_cache)
+            answer = await admission.run(
+                lambda: assistant.ask(body.question, history=body.history, use_cache=body.use_cache))
         except NeocError as exc:
             status = _status_for(exc)
-            recent.add((time.perf_counter() - started) * 1000, "api", "error")
-            headers = {"Retry-After": "2"} if status == 503 else None
-            return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=status,
-                                headers=headers)
+            recent.add((time.perf_counter() - started) * 1000, "api", "busy" if isinstance(exc, QueueFull) else "error")
+            retry = exc.retry_after if isinstance(exc, QueueFull) else max(2, admission.retry_after())
+            return api_errors.error_response(status, type(exc).__name__ if not isinstance(exc, QueueFull) else "BusyError",
+                                             str(exc), headers={"Retry-After": str(retry)} if status == 503 else None)
         except Exception:  # noqa: BLE001 - one line out, details in the log
             log.exception("/api/ask failed")
             recent.add((time.perf_counter() - started) * 1000, "api", "error")
-            return JSONResponse({"error": "InternalError", "message": "internal error; see the server log"},
-                                status_code=500)
+            return api_errors.error_response(500, "InternalError", "internal error; see the server log")
         total = (answer.timings_ms or {}).get("total")
         recent.add(total if total is not None else (time.perf_counter() - started) * 1000, "api",
                    "cached" if answer.cached else answer.mode)
         return JSONResponse(answer.to_json())
 
-    @app.get("/health")
-    def health(credentials: HTTPBasicCredentials | None = Depends(basic)) -> JSONResponse:
-        full = authenticated(credentials)
+    @app.api_route("/api/ask", methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def api_ask_other_methods() -> None:
+        raise HTTPException(status_code=405, headers={"Allow": "POST"})
+
+    @app.api_route("/health", methods=["GET", "HEAD"])
+    async def health(request: Request) -> Response:
+        full = authenticated(request.scope)
         try:
-            data: dict[str, Any] = assistant.health()
+            data: dict[str, Any] = await anyio.to_thread.run_sync(shared_health.get)
         except Exception as exc:  # noqa: BLE001
             log.warning("health() failed: %s", exc)
             detail = {"error": f"{type(exc).__name__}: {exc}"} if full else {}
             return JSONResponse({"healthy": False, "status": "unhealthy", **detail}, status_code=503)
         if not full:
             data = {"healthy": data.get("healthy", False), "status": data.get("status", "unhealthy")}
-        return JSONResponse(data, status_code=200 if data.get("healthy") else 503)
+        else:
+            data = {**data, "api_queue": admission.snapshot()}
+        status = 200 if data.get("healthy") else 503
+        if request.method == "HEAD":
+            return Response(status_code=status, media_type="application/json")
+        return JSONResponse(data, status_code=status)
 
-    @app.get("/metrics", dependencies=[Depends(require_auth)])
+    @app.api_route("/metrics", methods=["GET", "HEAD"], dependencies=[Depends(require_auth)])
     def metrics() -> PlainTextResponse:
         try:
             text = assistant.metrics_text()
