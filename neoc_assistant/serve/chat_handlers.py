@@ -10,11 +10,12 @@ them without a browser.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from neoc_assistant import runtime
 
@@ -24,6 +25,7 @@ import gradio as gr  # noqa: E402
 from neoc_assistant.errors import NeocError  # noqa: E402
 from neoc_assistant.serve import render  # noqa: E402
 from neoc_assistant.serve.render import error_kind  # noqa: E402
+from neoc_assistant.serve.safe_html import text_of, to_html  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,15 @@ class RecentRequests:
     def snapshot(self) -> list[tuple[float, float, str, str]]:
         with self._lock:
             return list(self._items)
+
+
+def shown_text(content: str) -> str:
+    """What a bubble shows, as text: the same whether the browser sent back the HTML the page
+    got (``safe_components``) or a caller passed the Markdown."""
+    return text_of(to_html(content))
+
+
+_PLACEHOLDERS = {shown_text(WAITING_TEXT), shown_text(THINKING_TEXT)}
 
 
 def message_text(message: dict) -> str:
@@ -78,6 +89,11 @@ class ChatHandlers:
         self._live: dict[str, dict] = {}  # session -> the answer being streamed (for Stop)
         self._epochs: dict[str, int] = {}  # session -> how many times it started a new conversation
         self._stopped_waiting: dict[str, str] = {}  # session -> a question stopped before it started
+        self._asked: dict[str, str] = {}  # session -> its latest question (the bubble shows it rendered)
+        # () -> questions waiting for an answer slot now; wired by ui.py once the queue exists
+        self.waiting: Callable[[], int] | None = None
+        self.max_waiting = getattr(getattr(assistant, "serve", None), "max_waiting", None)
+        self.slots = 1
         self._lock = threading.Lock()
 
     # -- cancellation registry --------------------------------------------------
@@ -114,6 +130,18 @@ class ChatHandlers:
         with self._lock:
             return session in self._cancels
 
+    def busy_seconds(self) -> int:
+        """0 when a question may join the line; else the estimated wait (the recent answer time
+        times the line ahead, over the slots): a full line answers at once instead of hanging."""
+        if self.waiting is None or self.max_waiting is None:
+            return 0
+        waiting = self.waiting()
+        if waiting < self.max_waiting:
+            return 0
+        recent = [total for _, total, _, outcome in self.recent.snapshot()[-20:] if outcome != "error"]
+        per_answer = (sum(recent) / len(recent) / 1000) if recent else 2.0
+        return max(1, min(300, math.ceil(per_answer * (waiting + 1) / max(1, self.slots))))
+
     # -- events ----------------------------------------------------------------------
     def add_user(self, question: str, messages: list | None, request: gr.Request = None):
         """Instant (unqueued): show the question and a waiting bubble; clear the box.
@@ -124,8 +152,14 @@ class ChatHandlers:
         if self.running(self._session(request)):
             raise gr.Error("An answer is still being written: wait for it, or press Stop first.",
                            title="Please wait", duration=6, print_exception=False)
+        busy = self.busy_seconds()
+        if busy:
+            raise gr.Error(f"The assistant is busy: try again in {busy} s (your question is still in the box).",
+                           title="Busy", duration=8, print_exception=False)
         messages = list(messages or [])
         question = question or ""
+        with self._lock:
+            self._asked[self._session(request)] = question
         messages.append({"role": "user", "content": question})
         messages.append({"role": "assistant", "content": WAITING_TEXT})
         return "", messages, question
@@ -234,13 +268,18 @@ class ChatHandlers:
         live = self._cancel_session(session)
         messages = list(messages or [])
         turns = list(turns or [])
-        if live is None and len(messages) >= 2 and message_text(messages[-1]) in (WAITING_TEXT, THINKING_TEXT):
+        shown = shown_text(message_text(messages[-1])) if messages else ""
+        if live is None and len(messages) >= 2 and shown in _PLACEHOLDERS:
             with self._lock:  # still queued: its answer must not start when a slot frees up
-                self._stopped_waiting[session] = message_text(messages[-2])
+                self._stopped_waiting[session] = self._asked.get(session, message_text(messages[-2]))
         if messages and messages[-1].get("role") == "assistant":
-            content = message_text(messages[-1])
-            if content.endswith("▌") or content in (WAITING_TEXT, THINKING_TEXT):
-                partial = "" if content in (WAITING_TEXT, THINKING_TEXT) else content
+            if shown.endswith("▌") or shown in _PLACEHOLDERS:
+                if shown in _PLACEHOLDERS:
+                    partial = ""
+                elif live is not None:
+                    partial = render.streaming_markdown(live["partial"]).removesuffix(" ▌")
+                else:
+                    partial = message_text(messages[-1])
                 messages[-1] = {"role": "assistant", "content": render.stopped_markdown(partial)}
                 if live is not None and live["index"] == len(messages) - 1:
                     turns = [t for t in turns if t.msg_index != live["index"]]

@@ -4,7 +4,9 @@
 the FastAPI app that also serves ``/api/ask``, ``/health`` and ``/metrics``.
 What each control does lives in ``chat_handlers.py`` and
 ``admin_handlers.py`` (testable without a browser); the page's CSS and
-JavaScript are files in ``static/``. Everything the page needs is served by
+JavaScript are files in ``static/``. Every Markdown and chat component is a
+``safe_components`` one: what it shows was rendered to inert HTML on the server
+(``safe_html.py``), whatever a document or a question contains. Everything the page needs is served by
 this process: the theme uses system fonts (Gradio's default theme would fetch
 Google Fonts), analytics are off (``runtime.py``), nothing is shared.
 """
@@ -22,6 +24,7 @@ from neoc_assistant.ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
 from neoc_assistant.serve import render  # noqa: E402
 from neoc_assistant.serve.admin_handlers import KnowledgeBaseHandlers, SystemHandlers, status_line  # noqa: E402
 from neoc_assistant.serve.chat_handlers import ChatHandlers, RecentRequests  # noqa: E402
+from neoc_assistant.serve.safe_components import SafeChatbot, SafeMarkdown  # noqa: E402
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CSS = (STATIC_DIR / "neoc.css").read_text(encoding="utf-8")
@@ -55,14 +58,14 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
     with gr.Blocks(title="NEOC Assistant", analytics_enabled=False, fill_height=False,
                    delete_cache=(3600, 6 * 3600)) as demo:
         with gr.Row(elem_id="neoc-header", equal_height=True):
-            gr.Markdown("# NEOC Assistant", elem_id="neoc-title")
-            status = gr.Markdown(status_line(assistant, limit, mode), elem_id="neoc-status")
+            SafeMarkdown("# NEOC Assistant", elem_id="neoc-title")
+            status = SafeMarkdown(status_line(assistant, limit, mode), elem_id="neoc-status")
             theme_btn = gr.Button("◐ Light / dark", size="sm", scale=0, min_width=130, elem_id="neoc-theme")
 
         with gr.Tabs():
             # ---------------- chat ----------------
             with gr.Tab("Chat", id="chat"):
-                chatbot = gr.Chatbot(
+                chatbot = SafeChatbot(
                     elem_id="neoc-chat",
                     label="Answers from your centre's documents",
                     show_label=False,
@@ -73,7 +76,6 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
                     placeholder="**Ask an operational question.** Answers cite the centre's own documents. "
                                 "Press Enter to send, Shift+Enter for a new line.",
                     examples=[{"text": q} for q in EXAMPLE_QUESTIONS],
-                    sanitize_html=True,
                     autoscroll=True,
                     layout="bubble",
                 )
@@ -134,7 +136,7 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
 
             # ---------------- knowledge base ----------------
             with gr.Tab("Knowledge base", id="kb"):
-                kb_info = gr.Markdown(elem_id="neoc-kb-info")
+                kb_info = SafeMarkdown(elem_id="neoc-kb-info")
                 with gr.Row():
                     with gr.Column(scale=2):
                         upload = gr.File(
@@ -143,13 +145,13 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
                             height=140,
                         )
                         ingest_btn = gr.Button("Add to knowledge base", variant="primary", elem_id="neoc-ingest")
-                        gr.Markdown(
+                        SafeMarkdown(
                             f"Files are saved in {render.code(kb.uploads_dir)} and the knowledge-base folder "
                             "is re-scanned (unchanged files are skipped). Adding or deleting documents clears cached answers.",
                             elem_classes=["neoc-small"],
                         )
                     with gr.Column(scale=3):
-                        ingest_out = gr.Markdown(elem_id="neoc-ingest-summary")
+                        ingest_out = SafeMarkdown(elem_id="neoc-ingest-summary")
                         with gr.Row(equal_height=True):
                             delete_pick = gr.Dropdown(label="Delete a document", choices=[], scale=4,
                                                       elem_id="neoc-delete-pick", allow_custom_value=False)
@@ -174,13 +176,13 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
             with gr.Tab("System", id="system"):
                 with gr.Row():
                     sys_refresh = gr.Button("↻ Refresh", size="sm", scale=0, min_width=110, elem_id="neoc-sys-refresh")
-                    sys_stamp = gr.Markdown(elem_id="neoc-sys-stamp")
+                    sys_stamp = SafeMarkdown(elem_id="neoc-sys-stamp")
                 with gr.Row():
                     with gr.Column():
-                        health_md = gr.Markdown(elem_id="neoc-health")
+                        health_md = SafeMarkdown(elem_id="neoc-health")
                     with gr.Column():
-                        gr.Markdown("### Key metrics (recent window)")
-                        stats_md = gr.Markdown(elem_id="neoc-stats")
+                        SafeMarkdown("### Key metrics (recent window)")
+                        stats_md = SafeMarkdown(elem_id="neoc-stats")
                 latency_plot = gr.LinePlot(
                     x="request", y="seconds", color="outcome", title="Recent answer latency",
                     x_title="request (oldest → newest)", y_title="seconds", height=260, elem_id="neoc-latency",
@@ -204,5 +206,7 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
         return {"waiting": len(queue), "running": queue.get_active_worker_count()}
 
     system.queue_info = queue_info
+    chat.waiting = lambda: len(demo._queue)
+    chat.slots = limit
     demo.neoc_handlers = {"chat": chat, "kb": kb, "system": system}  # for tests
     return demo
