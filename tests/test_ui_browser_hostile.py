@@ -112,6 +112,11 @@ def test_a_document_cannot_make_the_browser_fetch_another_host(hostile_live, bea
     assert bubble.locator("img, script, iframe, object, embed, video, audio, svg image").count() == 0
     hrefs = bubble.locator("a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
     assert not [h for h in hrefs if h and not h.startswith("#")], hrefs  # no link leaves the page
+    # the copy button copies what the message shows, not the sanitised markup the page was sent
+    hostile_live.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=hostile_live.url)
+    page.locator("#neoc-chat .message-buttons-left").last.get_by_label("Copy message", exact=True).click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "Bagmati jetty" in copied and "[image: a]b]" in copied and "<" not in copied, copied[:300]
     handlers = bubble.evaluate("el => [...el.querySelectorAll('*')].flatMap(e => [...e.attributes]"
                                ".map(a => a.name)).filter(n => n.startsWith('on'))")
     assert handlers == []
