@@ -383,10 +383,11 @@ class ServeSettings(_Section):
     api_max_running: int = Field(
         default=4, ge=1, description="/api/ask questions answered at once (on their own threads).")
     max_waiting: int = Field(
-        default=64, ge=0, description="Questions that may wait for an answer slot (API, and the UI's own line); "
-                                      "more get 'busy, try again in N s' (HTTP 503 + Retry-After).")
+        default=256, ge=0, description="Most questions that may wait for an answer slot (API, and the UI's own "
+                                       "line); more get 'busy, try again in N s' (HTTP 503 + Retry-After).")
     max_wait_seconds: float = Field(
-        default=30.0, gt=0, description="Longest an /api/ask question waits for a slot before it is answered 503.")
+        default=30.0, gt=0, description="Longest expected (and actual) wait for an /api/ask slot; a question that "
+                                        "would wait longer is answered 503 + Retry-After at once.")
 
 
 class MonitoringSettings(_Section):

@@ -176,15 +176,60 @@ def test_a_burst_beyond_the_line_is_told_to_retry_and_health_stays_fast(settings
     assert len(answered) == 6 and all(body["answer"] for _, body, _ in answered)
 
 
-def test_a_question_that_waits_too_long_for_a_slot_is_answered_503(settings):
+def test_a_question_that_would_wait_or_waited_too_long_is_answered_503(settings):
     fake = _fake(settings, api_max_running=1, max_waiting=4, max_wait_seconds=0.5)
+    block = threading.Event()
     release = threading.Event()
     plain_ask = fake.ask
-    fake.ask = lambda question, **kw: (release.wait(10), plain_ask(question, **kw))[1]
+
+    def ask(question, **kw):
+        if block.is_set():
+            release.wait(10)
+        return plain_ask(question, **kw)
+
+    fake.ask = ask
     with _Server(create_app(fake, concurrency_limit=1, mode="extractive")) as server, ThreadPoolExecutor(2) as pool:
+        # the line is sized by time: at the initial 1 s an answer, one question ahead is already too long
+        block.set()
         first = pool.submit(_post, server.url, "first")
-        time.sleep(0.2)
+        time.sleep(0.3)
         status, body, retry_after = _post(server.url, "second")
-        assert status == 503 and "within 0.5 s" in body["message"] and int(retry_after) >= 1
+        assert status == 503 and "busy" in body["message"] and int(retry_after) >= 1
         release.set()
         assert first.result()[0] == 200
+        # after quick answers the same line looks short, so a question waits - and gives up at 0.5 s
+        block.clear()
+        release.clear()
+        for i in range(15):
+            assert _post(server.url, f"quick {i}")[0] == 200
+        block.set()
+        first = pool.submit(_post, server.url, "slow")
+        time.sleep(0.3)
+        started = time.perf_counter()
+        status, body, retry_after = _post(server.url, "behind the slow one")
+        assert status == 503 and "within 0.5 s" in body["message"] and int(retry_after) >= 1
+        assert 0.4 < time.perf_counter() - started < 3
+        release.set()
+        assert first.result()[0] == 200
+
+
+def test_the_ui_refuses_a_question_when_the_line_is_full_and_says_how_long(settings):
+    """The UI used to queue every question and leave the officer waiting; a full line now says so."""
+    import gradio as gr
+
+    from neoc_assistant.serve.chat_handlers import ChatHandlers
+    from ui_fixtures import FakeAssistant
+
+    chat = ChatHandlers(FakeAssistant(Settings(data_dir=settings.paths.data_dir,
+                                               serve={"max_waiting": 3, "max_wait_seconds": 60})))
+    chat.slots = 1
+    chat.recent.add(4000, "ui", "extractive")  # answers take 4 s here
+    chat.waiting = lambda: 3
+    with pytest.raises(gr.Error) as refused:
+        chat.add_user("Where do the boats launch?", [], None)
+    assert "busy: try again in 16 s" in refused.value.message  # 4 s x (3 waiting + this one)
+    chat.waiting = lambda: 2
+    assert chat.add_user("Where do the boats launch?", [], None)[0] == ""  # room again: accepted
+    chat.recent.add(200_000, "ui", "extractive")  # slow answers: the same short line implies too long a wait
+    with pytest.raises(gr.Error):
+        chat.add_user("Where do the boats launch?", [], None)

@@ -4,11 +4,14 @@ Why: every question used to go straight to the server's thread pool. A burst of
 200 filled it (40 threads, all answering at once on 2 cores), so ``/health``
 waited behind them for up to 7 s, threads grew from 23 to 106, and clients
 timed out at 60 s. Now at most ``serve.api_max_running`` answers run - on their
-own threads, so health checks and the UI keep the server's pool - at most
-``serve.max_waiting`` more wait in line (first come, first served), and the rest
-get 503 at once with ``Retry-After``: the wait the queue ahead of them implies at
-the recent answer time. One who waited ``serve.max_wait_seconds`` without a
-slot gets the same 503 rather than an answer nobody is waiting for any more.
+own threads, so health checks and the UI keep the server's pool - and more wait
+in line (first come, first served) while the line is shorter than
+``serve.max_waiting`` and the wait it implies at the recent answer time is
+within ``serve.max_wait_seconds``; the rest get 503 at once with
+``Retry-After`` (that wait). One who still waited ``serve.max_wait_seconds``
+without a slot gets the same 503 rather than an answer nobody waits for any more.
+The line is sized by time, not only by count, because the same count means 3 s
+of quoted answers or minutes of written ones.
 """
 
 from __future__ import annotations
@@ -64,11 +67,14 @@ class Admission:
         """``fn(*args)`` on one of the answer threads once a slot is free; ``QueueFull`` if there is
         no room to wait or no slot came within ``max_wait_seconds``."""
         with self._lock:
-            full = self._inside >= self.running + self.waiting
+            ahead = self._inside - self.running + 1  # questions that would start before this one
+            expected = max(0, ahead) * self._seconds / self.running
+            full = self._inside >= self.running + self.waiting or expected > self.max_wait
             if not full:
                 self._inside += 1
         if full:
-            raise self._busy(f"{self.running} answering, {self.waiting} waiting")
+            raise self._busy(f"{min(self._inside, self.running)} answering, "
+                             f"{max(0, self._inside - self.running)} waiting")
         try:
             acquired = False
             with anyio.move_on_after(self.max_wait):

@@ -93,6 +93,7 @@ class ChatHandlers:
         # () -> questions waiting for an answer slot now; wired by ui.py once the queue exists
         self.waiting: Callable[[], int] | None = None
         self.max_waiting = getattr(getattr(assistant, "serve", None), "max_waiting", None)
+        self.max_wait = getattr(getattr(assistant, "serve", None), "max_wait_seconds", 30.0)
         self.slots = 1
         self._lock = threading.Lock()
 
@@ -132,15 +133,17 @@ class ChatHandlers:
 
     def busy_seconds(self) -> int:
         """0 when a question may join the line; else the estimated wait (the recent answer time
-        times the line ahead, over the slots): a full line answers at once instead of hanging."""
+        times the line ahead, over the slots): a line that is full - by count, or by the wait it
+        implies (``serve.max_waiting``, ``serve.max_wait_seconds``) - answers at once instead of hanging."""
         if self.waiting is None or self.max_waiting is None:
             return 0
         waiting = self.waiting()
-        if waiting < self.max_waiting:
-            return 0
         recent = [total for _, total, _, outcome in self.recent.snapshot()[-20:] if outcome != "error"]
         per_answer = (sum(recent) / len(recent) / 1000) if recent else 2.0
-        return max(1, min(300, math.ceil(per_answer * (waiting + 1) / max(1, self.slots))))
+        expected = per_answer * (waiting + 1) / max(1, self.slots)
+        if waiting < self.max_waiting and expected <= self.max_wait:
+            return 0
+        return max(1, min(300, math.ceil(expected)))
 
     # -- events ----------------------------------------------------------------------
     def add_user(self, question: str, messages: list | None, request: gr.Request = None):

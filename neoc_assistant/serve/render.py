@@ -3,6 +3,9 @@
 No Gradio here, so every function is unit-testable and cheap. Everything that
 comes from a document (source names, excerpts) is escaped before it is put
 into Markdown: a passage must never turn into a link, an image fetch or HTML.
+The escaping here keeps the Markdown readable; the guarantee is the next step:
+the page's components render all of it to inert HTML on the server
+(``safe_html.py`` via ``safe_components.py``), escaped or not.
 """
 
 from __future__ import annotations
