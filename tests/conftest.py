@@ -19,6 +19,8 @@ from neoc_assistant.container import Container  # noqa: E402
 from neoc_assistant.settings import EmbeddingSettings, Settings  # noqa: E402
 from neoc_assistant.store.embeddings import Embedder  # noqa: E402
 
+from browser_fixtures import chromium, ingested, playwright  # noqa: E402,F401 - shared by the browser tests
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KB_DIR = REPO_ROOT / "knowledge_base"
 DATA_DIR = Path(__file__).resolve().parent / "data"

@@ -22,10 +22,8 @@ Run: ``pytest -m browser tests/test_ui_browser.py`` (about 3-5 minutes on 2 core
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,18 +33,14 @@ import pytest
 from browser_support import (
     BOT,
     REPO_ROOT,
-    SetupError,
     ask,
     bot_count,
     cancelled,
-    clean_environ,
-    ensure_chromium,
     http_get,
     live_session,
     metric,
     post_json,
     screenshot,
-    server_env,
     server_root,
     streaming,
     streaming_lengths,
@@ -63,47 +57,7 @@ MAX_TOKENS = 4000  # the tiny model never stops by itself: ~10 s of tokens on an
 # ---------------------------------------------------------------------------
 # fixtures
 # ---------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    try:
-        return ensure_chromium()
-    except SetupError as exc:
-        pytest.fail(f"cannot run the browser tests: {exc}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def ingested(tmp_path_factory) -> Path:
-    """A data dir with the default knowledge base ingested (by the real CLI, in its own process).
-
-    ``NEOC_TEST_INGESTED_DIR`` (a dir this fixture made earlier, holding ``data/`` and ``kb/``)
-    skips the ~1-2 minute ingest when iterating on the tests.
-    """
-    reuse = os.environ.get("NEOC_TEST_INGESTED_DIR")
-    if reuse and (Path(reuse) / "data").is_dir() and (Path(reuse) / "kb").is_dir():
-        return Path(reuse)
-    root = tmp_path_factory.mktemp("ui-kb")
-    shutil.copytree(KB_DIR, root / "kb")
-    (root / "models").mkdir()
-    env = server_env(root / "data", root / "kb", root / "models")
-    proc = subprocess.run([sys.executable, "-m", "neoc_assistant", "ingest", "--json", "--no-progress"],
-                          cwd=REPO_ROOT, env={**clean_environ(), **env}, capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    summary = json.loads(proc.stdout)
-    assert summary["added"] == len([p for p in KB_DIR.iterdir() if p.is_file()]) and summary["failed"] == 0
-    return root
-
-
-@pytest.fixture(scope="session")
-def playwright(chromium):
-    """One Playwright driver for the session (a second sync instance cannot run alongside it)."""
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    try:
-        yield pw
-    finally:
-        pw.stop()
+# chromium, ingested, playwright: session fixtures in browser_fixtures.py (shared with the other browser tests)
 
 
 @pytest.fixture(scope="module")

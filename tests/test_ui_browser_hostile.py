@@ -22,7 +22,6 @@ import pytest
 
 from browser_support import BOT, REPO_ROOT, ask, clean_environ, free_port, live_session, post_json, server_env, \
     server_root, wait_bot
-from test_ui_browser import chromium, ingested, playwright  # noqa: F401 - the session fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -80,7 +79,7 @@ def beacon():
 
 
 @pytest.fixture(scope="module")
-def hostile_live(ingested, tmp_path_factory, playwright, beacon):  # noqa: F811
+def hostile_live(ingested, tmp_path_factory, playwright, beacon):
     root = server_root(ingested, tmp_path_factory, "ui-hostile")
     doc = root / "kb" / "jetty-plan.md"
     doc.write_text(hostile_document(beacon.port), encoding="utf-8")

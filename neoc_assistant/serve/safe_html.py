@@ -38,7 +38,7 @@ _END = "</div>"
 ALLOWED_TAGS = {
     "p", "br", "strong", "b", "em", "i", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
     "h1", "h2", "h3", "h4", "h5", "h6", "hr", "table", "thead", "tbody", "tr", "th", "td",
-    "details", "summary", "sub", "sup", "span", "div",
+    "details", "summary", "sub", "sup", "mark", "span", "div",
 }
 
 _PUNCT = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
