@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import pytest
 from browser_support import ask, bot_count, live_session, server_root, wait_bot
-from test_ui_browser import chromium, ingested, playwright  # noqa: F401 - the shared browser fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def live(ingested, tmp_path_factory, playwright):  # noqa: F811
+def live(ingested, tmp_path_factory, playwright):  # the shared browser fixtures (browser_fixtures.py)
     yield from live_session(server_root(ingested, tmp_path_factory, "ui-conversation"), "retrieval", playwright)
 
 
