@@ -36,6 +36,7 @@ run: setup
 	$(PY) -m neoc_assistant serve
 
 test: setup
+	$(PY) -m ruff check neoc_assistant
 	$(PY) -m pytest
 
 ingest: setup

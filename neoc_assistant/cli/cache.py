@@ -65,7 +65,8 @@ def clear(
 
 @cache_app.command("warm")
 def warm_cmd(
-    top: Optional[int] = typer.Option(None, "--top", min=1, help="Replay the N most frequent logged questions (default 50; with --file: all)."),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help="Replay the N most frequent logged questions "
+                                      "(default 50; with --file: all)."),
     min_count: int = typer.Option(1, "--min-count", min=1, help="Only questions asked at least this often."),
     file: Optional[Path] = typer.Option(None, "--file", help="Questions from a .txt (one per line) or .jsonl file instead of the log."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),

@@ -67,7 +67,7 @@ def stats(
     since = dt.datetime.fromtimestamp(w["since"]).isoformat(sep=" ", timespec="seconds")
     until = dt.datetime.fromtimestamp(w["until"]).isoformat(sep=" ", timespec="seconds")
     typer.echo(f"Last {w['requests']} requests ({since} .. {until}), from {snap['source']}")
-    typer.echo(f"  outcomes: " + ", ".join(f"{k} {v}" for k, v in snap["outcomes"].items()))
+    typer.echo("  outcomes: " + ", ".join(f"{k} {v}" for k, v in snap["outcomes"].items()))
     typer.echo(f"  cache hit rate {format_percent(snap['hit_rate'])}   error rate {format_percent(snap['error_rate'])}")
     _print_latency(snap["latency_ms"])
     tokens = snap["totals"].get("tokens") or {}

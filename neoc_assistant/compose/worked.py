@@ -35,7 +35,8 @@ _ONE_PER_N = re.compile(rf"\b(?P<x>{_NUMBER})\s+(?P<thing>[a-z][a-z \-]{{1,30}}?
 _N_PER_THING = re.compile(rf"\b(?P<n>{_NUMBER})\s+(?P<unit>{_PEOPLE}|{_HOUSEHOLDS})\s+per\s+(?P<thing>[a-z][a-z\-]{{1,20}}"
                           rf"(?:\s+[a-z][a-z\-]{{1,20}})?)", re.IGNORECASE)
 # "15 litres per person per day", "200 g per person per month", "30 kg per household"
-_PER_HEAD = re.compile(rf"\b(?P<x>{_NUMBER})\s+(?P<measure>(?:[a-z0-9²\-]+\s+){{0,2}}[a-z0-9²\-]+(?:\s+of\s+[a-z]+(?:\s+[a-z]+)?)?)\s+per\s+"
+_MEASURE = r"(?:[a-z0-9²\-]+\s+){0,2}[a-z0-9²\-]+(?:\s+of\s+[a-z]+(?:\s+[a-z]+)?)?"  # "square feet of floor space"
+_PER_HEAD = re.compile(rf"\b(?P<x>{_NUMBER})\s+(?P<measure>{_MEASURE})\s+per\s+"
                        rf"(?P<unit>person|head|capita|household|family)\b(?P<per>(?:\s+per\s+[a-z]+)?)", re.IGNORECASE)
 
 

@@ -337,7 +337,7 @@ def metrics_markdown(stats: dict, queue: dict | None = None) -> str:
                        f"{stats.get('cancelled', 0)} stopped)"),
         ("CPU", MISSING if stats.get("cpu_percent") is None else f"{stats['cpu_percent']:.0f}%"),
         ("memory (this process / system)",
-         f"{format_megabytes(memory.get('rss_bytes'))} / {MISSING if memory.get('system_percent') is None else str(memory['system_percent']) + '%'} used"),
+         f"{format_megabytes(memory.get('rss_bytes'))} / {_system_percent(memory)} used"),
     ]
     if pool:
         kind = "answer slots (one batched context)" if pool.get("batching") else "model contexts"
@@ -362,3 +362,8 @@ def metrics_markdown(stats: dict, queue: dict | None = None) -> str:
         body += "\n\n**Alerts**\n\n" + "\n".join(
             f"- ⚠ {md_escape(a.get('message', a) if isinstance(a, dict) else a)}" for a in alerts)
     return body
+
+
+def _system_percent(memory: dict) -> str:
+    percent = memory.get("system_percent")
+    return MISSING if percent is None else f"{percent}%"
