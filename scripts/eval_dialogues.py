@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             expected = turn.get("worked_figure")
             if expected:
                 result = expected["result"]
-                marks = {f"= {result:,} ", f"= {result} ", f"= {result:,.1f} "}
+                marks = {f"= {about}{result:,} " for about in ("", "about ")} | {f"= {result} ", f"= {result:,.1f} "}
                 shown = any(any(m in w + " " for m in marks) for w in answer.worked)
                 # "other rate": a calculation from another quoted rate (its arithmetic is right, its
                 # rate not the one the reference expected); the arithmetic itself is tested in tests/
