@@ -25,6 +25,7 @@ import numpy as np
 from neoc_assistant.verify.facts import extract_facts
 from neoc_assistant.verify.sentences import Claim, complete_prefix, render_claim, split_claims
 from neoc_assistant.verify.support import PassageView, SupportChecker, claim_core, content_stems
+from neoc_assistant.verify.vacuity import heading_words, vacuous
 
 # "The documents provided do not contain this information." and its variants.
 _REFUSAL = re.compile(
@@ -35,7 +36,8 @@ _REFUSAL = re.compile(
 _NO_INFO = re.compile(r"^(?:i (?:do not|don't) know|there is no information|no information (?:is|was) (?:found|given))",
                       re.IGNORECASE)
 
-_NOT_A_FACT = ("repeated", "refusal", "lead-in", "cut off", "heading")
+# not shown, and not a false fact either: nothing to list under "removed as not found"
+_NOT_A_FACT = ("repeated", "refusal", "lead-in", "cut off", "heading", "states nothing")
 STATUSES = ("verified", "partial", "extractive", "not-found", "unchecked")
 
 
@@ -75,7 +77,9 @@ class ClaimStream:
     def __init__(self, checker: SupportChecker, views: list[PassageView], question: str):
         self.checker = checker
         self.views = views
+        self.question = question
         self.allowed_numbers = _numbers(question)
+        self._headings = heading_words(v.text for v in views)
         self.results: list[ClaimResult] = []
         self._buffer = ""
         self._seen: set[tuple[str, ...]] = set()
@@ -145,6 +149,9 @@ class ClaimStream:
         key = tuple(content_stems(claim.text))
         if key in self._seen:
             result.reason = "repeated"
+            return result
+        if vacuous(claim_core(claim.text), self.question, self._headings):
+            result.reason = "states nothing"  # "Any details about the shift handover briefing"
             return result
         supports = [self.checker.check(claim.text, vector, v, self.allowed_numbers) for v in self.views]
         good = [i for i, s in enumerate(supports) if s.supported]
