@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 from neoc_assistant.reading.guard import Guard, relation_swap
 from neoc_assistant.language.normalize import light_stem, tokenize
-from neoc_assistant.language.words import NEGATORS, QUESTION_STOPWORDS, is_antonym
+from neoc_assistant.language.words import NEGATORS, QUESTION_STOPWORDS, is_antonym, load
 from neoc_assistant.verify.clauses import Clause, Figure, read_clauses, stem
 from neoc_assistant.verify.facts import _same_phone, fact_tokens
 from neoc_assistant.verify.sentences import Statement
@@ -75,6 +75,22 @@ def _same(claim: Figure, passage: Figure) -> bool:
 class _Site:
     figure: Figure
     stems: set[str]
+    part: int = 0  # which clause of its statement (a row is one part; -1: the heading, every part)
+    excluded: set[str] = field(default_factory=set)  # words of the statement's other figures only
+
+
+_QUANTITY = dict(load("claims")["quantities"])
+
+
+def _kind(f: Figure) -> str:
+    """What a figure is a figure of: rivals are figures of the same quantity ("1 km" and "500 m")."""
+    if f.phone:
+        return "phone"
+    if f.head:
+        return "code:" + f.head
+    if f.unit:
+        return _QUANTITY.get(f.unit, f.unit)
+    return "time" if ":" in f.number else "number"
 
 
 @dataclass
@@ -87,6 +103,19 @@ class _StatementSites:
         """The stems at the figure's site(s) in this statement, None if it is not here."""
         found = [s.stems for s in self.sites if _same(figure, s.figure)]
         return set().union(*found) if found else None
+
+    def together(self, figures: list[Figure]) -> list[list[_Site]] | None:
+        """The sites of ``figures`` in one clause of this statement, None if no one
+        clause holds them all: "12 hours ... during Level 1, and 24 hours at Level 2" does not
+        give Level 1 24 hours."""
+        found = [[s for s in self.sites if _same(f, s.figure)] for f in figures]
+        if any(not sites for sites in found):
+            return None
+        parts = set.intersection(*({s.part for s in sites} | ({-1} if any(s.part < 0 for s in sites) else set())
+                                   for sites in found))
+        for part in sorted(parts - {-1}) or sorted(parts):
+            return [[s for s in sites if s.part in (part, -1)] for sites in found]
+        return None
 
 
 def _cells(text: str) -> list[str]:
@@ -101,18 +130,38 @@ def _row_sites(text: str) -> list[_Site]:
     for clauses, stems in read[1:]:
         if not any(cl.figures for cl in clauses):
             key |= stems
-    return [_Site(f, key | stems) for clauses, stems in read for cl in clauses for f in cl.figures]
+    out = []
+    for n, (clauses, stems) in enumerate(read):
+        others = set().union(*(st for k, (cls, st) in enumerate(read) if k != n and any(c.figures for c in cls)))
+        out.extend(_Site(f, key | stems, 0, others - key - stems) for cl in clauses for f in cl.figures)
+    return out
 
 
 def _prose_sites(text: str) -> list[_Site]:
-    """Each figure with the statement's words, less those that only its other clauses measure."""
-    clauses = read_clauses(text)
+    """Each figure with the statement's words, less those that only its other clauses hold."""
+    clauses = read_clauses(text, passage=True)
     everything = _stems(text)
     out = []
     for i, cl in enumerate(clauses):
-        others = set().union(*(c.names for k, c in enumerate(clauses) if k != i)) if len(clauses) > 1 else set()
-        own = everything - (others - cl.names)
-        out.extend(_Site(f, own) for f in cl.figures + cl.scope_figures)
+        others = set().union(*(c.words for k, c in enumerate(clauses) if k != i)) if len(clauses) > 1 else set()
+        own = everything - (others - cl.words)
+        out.extend(_Site(f, own, i, others - cl.words) for f in cl.figures + cl.scope_figures)
+    return out
+
+
+def _row_keys(statements: list[Statement]) -> dict[int, tuple[set[str], list[Figure], tuple[set[str], list[Figure]]]]:
+    """Per row: the words no other row of its table has, the codes of its first cell, and that
+    cell's words and figures."""
+    rows = {i: _row_values(st.text) for i, st in enumerate(statements) if st.kind == "row"}
+    stems = {i: _stems(v) for i, v in rows.items()}
+    out = {}
+    for i, st in enumerate(statements):
+        if i not in rows:
+            continue
+        others = set().union(*(stems[k] for k in rows if k != i and statements[k].block == st.block))
+        first = _cells(st.text)[0]
+        figures = [f for cl in read_clauses(first, conditions=False) for f in cl.figures]
+        out[i] = (stems[i] - others, [f for f in figures if f.head], (_stems(first), figures))
     return out
 
 
@@ -139,15 +188,37 @@ class PassageFigures:
             topic_count.setdefault(st.block, Counter()).update(_stems(values))
             self.block_stems.setdefault(st.block, set()).update(_stems(st.with_context + " " + st.lead))
         self.all_stems: set[str] = set().union(*self.block_stems.values()) if statements else set()
+        size = Counter(st.block for st in statements)
+        self.row_keys = _row_keys(statements)
+        # how many statements use a word: one used in a few only names something in particular
+        self.count = Counter(w for st in statements
+                             for w in _stems(_row_values(st.text) if st.kind == "row" else st.text))
+        self.rare = max(2, len(statements) // 4)
+        for i, st in enumerate(statements):  # a list's lead-in ("Composition (5 members):") and its list
+            if st.text.endswith(":"):
+                for k in range(i + 1, len(statements)):
+                    if statements[k].lead != st.text:
+                        break
+                    self.block_stems[st.block] |= _stems(statements[k].text)
         for i, st in enumerate(statements):
-            topic = {w for w, n in topic_count[st.block].items() if n >= 2}
+            # the block's topic: a word in half its statements (the *toilets* of a sanitation table)
+            topic = {w for w, n in topic_count[st.block].items() if n >= max(2, (size[st.block] + 1) // 2)}
             sites = _row_sites(st.text) if st.kind == "row" else _prose_sites(st.text)
             if st.kind != "row" and i and _opens_without_subject(st.text):
                 # "(at least 15 to 20 seconds of vigorous rubbing ...)": a wrapped line whose
                 # subject is the statement before it ("Hand washing should be thorough")
                 before = _stems(statements[i - 1].text)
-                sites = [_Site(x.figure, x.stems | before) for x in sites]
-            sites += [_Site(f, _stems(st.text)) for cl in read_clauses(st.heading) for f in cl.figures]
+                sites = [_Site(x.figure, x.stems | before, x.part, x.excluded - before) for x in sites]
+            sites += [_Site(f, _stems(st.text), -1) for cl in read_clauses(st.heading) for f in cl.figures]
+            if st.kind == "sentence":  # "Stage 2: Loss of 15%-30% of blood volume. Patient's body ...":
+                # the sentences after a figure, until the next one with a figure, go on about it
+                # (list items do not: each is a point of its own)
+                after = set()
+                for nxt in statements[i + 1:]:
+                    if nxt.block != st.block or nxt.kind != "sentence" or read_clauses(nxt.text):
+                        break
+                    after |= _stems(nxt.text)
+                sites = [_Site(x.figure, x.stems | after, x.part, x.excluded - after) for x in sites]
             self.by_statement.append(_StatementSites(sites, _stems(st.heading + " " + st.lead) | topic,
                                                      _stems(st.with_context + " " + st.lead)))
 
@@ -163,16 +234,57 @@ class PassageFigures:
     def holds(self, figure: Figure) -> bool:
         return any(s.find(figure) is not None for s in self.by_statement)
 
+    def rival_has(self, word: str, figures: list[Figure]) -> bool:
+        """Is ``word`` at the site of another figure of the same kind ("cloudy" at 16 drops, for 8)?"""
+        kinds = {_kind(f) for f in figures}
+        return any(word in site.stems for sts in self.by_statement for site in sts.sites
+                   if _kind(site.figure) in kinds and not any(_same(f, site.figure) for f in figures))
+
     def foreign(self, clause: Clause, i: int, sites: list[set[str]]) -> list[str]:
-        """The clause's words that the passage uses, but not where statement ``i`` has its figures."""
+        """The clause's words that the passage uses, but not where statement ``i`` has its figures.
+
+        Names must stand at the figures' site (a name common in the passage may stand elsewhere, if
+        not at another figure of the same statement). Details, conditions and verbs may stand nearby (in
+        the statement's table, list or paragraph; verbs anywhere) - unless a rival figure of the
+        same kind has them at its own site: "in a cold climate" is the 4.5 m2 row's, not 3.5 m2's."""
         here, row = self.by_statement[i], self.statements[i].kind == "row"
-        at = set().union(*sites) | here.shared
-        near = here.stems | here.shared | (set() if row else self.block_stems[self.statements[i].block])
-        out = sorted(w for w in clause.names if w in self.all_stems and w not in at)
-        out += sorted(w for w in clause.details if w in self.all_stems and w not in at | near)
-        if row:  # a prose passage states a condition once for many sentences; a row holds its own
-            out += sorted(w for w in clause.scope_words if w in self.all_stems and w not in near)
+        at = set().union(*(x.stems for group in sites for x in group)) | here.shared
+        excluded = set().union(*(x.excluded for group in sites for x in group)) - at
+        near = here.stems | here.shared | self.block_stems[self.statements[i].block]
+        # a name the statement gives another of its figures, or that names something in particular
+        # elsewhere in the passage (used in a few statements only), is not this figure's
+        used = [w for w in sorted(clause.names) if w in self.all_stems and w not in at
+                and (w in excluded or self.count[w] <= self.rare)]
+        weak = [w for w in sorted(clause.details) if w in self.all_stems and w not in at]
+        weak_scope = [w for w in sorted(clause.scope_words) if w in self.all_stems and w not in at]
+        out = used + [w for w in weak if w not in near or self.rival_has(w, clause.figures)]
+        out += [w for w in weak_scope if self.rival_has(w, clause.figures)]
+        out += [w for w in sorted(clause.actions) if w not in at and self.rival_has(w, clause.figures)]
+        if row and not self._identifies(clause, i):
+            out.append("the row's " + "/".join(sorted(self.row_keys[i][0])[:2] or
+                                              [f.label for f in self.row_keys[i][1]]))
         return out + [f.label for f in clause.scope_figures if self.holds(f) and not self.in_block(f, i)]
+
+    def _identifies(self, clause: Clause, i: int) -> bool:
+        """Does the sentence name the row its clause is bound to - a word no other row of the table
+        has, or the code of its first cell? "An AWD alert ... 2 years" is not the suspected-cholera
+        row; "Level 1 is authorised by ..., and staff must be in place within 4 hours" is Level 1's."""
+        words, codes, first = self.row_keys[i]
+        mine = clause.words | clause.scope_words | clause.topic
+        figures = clause.figures + clause.scope_figures + clause.topic_figures
+        if words & mine or any(_same(f, k) for f in figures for k in codes + first[1]):
+            return True
+        # else the row whose first cell the sentence names best ("Landslide Warning", not "Severe
+        # Landslide Warning")
+        block = self.statements[i].block
+
+        def match(k: int) -> float:
+            cell = self.row_keys[k][2][0]
+            return len(cell & mine) / len(cell) if cell else 0.0
+
+        rivals = [k for k, st in enumerate(self.statements) if st.kind == "row" and st.block == block and k != i]
+        return match(i) > 0 and all(match(i) >= match(k) for k in rivals) or not words and not codes \
+            and all(match(k) == 0 for k in rivals)
 
 
 def misbound(clauses: list[Clause], figures: PassageFigures, allowed: set[str] = frozenset()) -> str:
@@ -186,10 +298,11 @@ def misbound(clauses: list[Clause], figures: PassageFigures, allowed: set[str] =
         bound = False
         for i, st in enumerate(figures.statements):
             here = figures.by_statement[i]
-            sites = [here.find(f) for f in wanted]
+            present = wanted
             if st.kind != "row":  # a code ("Level 2") may be stated once for a block of prose
-                sites = [s for s, f in zip(sites, wanted) if s is not None or not (f.head and figures.in_block(f, i))]
-            if not sites or any(s is None for s in sites):
+                present = [f for f in wanted if here.find(f) is not None or not (f.head and figures.in_block(f, i))]
+            sites = here.together(present) if present else None
+            if not sites:
                 continue
             foreign = figures.foreign(clause, i, sites)
             if not foreign:

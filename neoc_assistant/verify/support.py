@@ -134,6 +134,7 @@ class Support:
     statement: int = -1  # best statement
     conflict: str = ""  # figures bound to other things, or the opposite polarity
     parts: list["Support"] = field(default_factory=list)  # one per clause of a compound claim
+    wordless: bool = False  # a clause with nothing but its figure ("..., ideally 5"): no wording to test
 
     @property
     def score(self) -> float:
@@ -178,6 +179,7 @@ class SupportChecker:
         if len(clauses) >= 2:
             parts = [self._local(c.text, self._vector(c.text), view, allowed_numbers) for c in clauses]
             for part, clause in zip(parts, clauses):
+                part.wordless = clause.wordless
                 if not part.missing:
                     part.conflict = conflicting_polarity(clause.text, view.statements[part.statement].text)
             # the wording of the whole claim, wherever its facts are: enough for the wording test
@@ -232,7 +234,7 @@ class SupportChecker:
         if support.missing or support.conflict:
             return False
         if support.parts and not self._close(support, t):
-            return all(self._close(p, t) for p in support.parts)
+            return all(p.wordless or self._close(p, t) for p in support.parts)
         return self._close(support, t)
 
     @staticmethod

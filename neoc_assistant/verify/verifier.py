@@ -158,8 +158,9 @@ class ClaimStream:
         if not good:
             missing = sorted({m for s in supports for m in s.missing})
             all_missing = all(s.missing for s in supports)
+            conflicts = [s.conflict for s in supports if not s.missing and s.conflict]
             result.reason = (f"figures not in the passages: {', '.join(missing[:4])}" if all_missing
-                             else "not supported by the passages")
+                             else conflicts[0] if conflicts else "not supported by the passages")
             return result
         self._seen.add(key)
         # Cited passages that support it first, then the best other support; at most two.
