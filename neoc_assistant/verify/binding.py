@@ -8,51 +8,45 @@ has a warning level of 4.0 m and a danger level of 6.0 m" (6.0 m is the Babai's)
 Every figure is in the passage; each measures something else there.
 
 So the claim is read clause by clause (``clauses.py``): each clause's figures
-with the words they measure in the claim, its own and the subject it inherits.
-A clause is bound when one statement of the passage holds all its figures and
-the words they measure stand **at those figures' site** there:
+with the words they measure in the claim - *names* (its noun phrases and the
+subject it inherits), *details* (inside prepositional phrases), verbs and
+conditions. A clause is bound when one clause of one statement of the passage
+holds all its figures (a code stated once for a block of prose may stand
+elsewhere in the block) and there
 
-- in a table row, the row's key (its first cell and the cells without
-  figures) and the cells that hold the figures - not the other figures'
-  cells: "Danger level: 6.0 m" of the Babai row is not Khokana's;
-- in a sentence or list item, the statement read into clauses the same way:
-  the figure's clause and what the statement shares (its subject, its words
-  without figures) - not the words of its other figures' clauses: in "a hot
-  wash is held within 72 hours, and a full after-action review report is
-  completed within 30 days", 30 days is not the hot wash's;
-- always: the statement's heading, the sentence that introduces its list or
-  table, and the block's topic (a word in two or more of its statements: the
-  *toilets* of a sanitation table whose rows each name one toilet rule).
+- its names stand **at those figures' site**: in a table row, the row's key
+  (first cell, cells without figures) and the figures' own cells - not the
+  other figures' cells ("Danger level: 6.0 m" of the Babai row is not
+  Khokana's); in a sentence or list item, the figure's clause and what the
+  statement shares - not the words of its other figures' clauses ("a hot wash
+  ... within 72 hours, and a full after-action review report ... within 30
+  days": 30 days is not the hot wash's); always the heading, the list's
+  lead-in and the block's topic (a word in half its statements). A name the
+  passage never uses says nothing here (``support.py`` judges the wording); one
+  used in a few statements only names something in particular, so standing
+  elsewhere it is the evidence of a borrowed figure;
+- its details, verbs and conditions stand nearby (same table, list or
+  paragraph), and no **rival** - another figure of the same quantity ("1 km"
+  and "500 m") - has them at its own site ("8 drops ... *if the water is
+  cloudy*" is the 16 drops');
+- a row is the one the sentence names: a word no other row has, the code of its
+  first cell, or the first cell it matches best ("An AWD alert ... 2 years" is
+  not the suspected-cholera row).
 
-A word of the claim that the passage never uses says nothing about binding
-(the wording checks in ``support.py`` judge it); a word the passage uses
-elsewhere but not at the figure's site is the evidence of a figure borrowed
-from something else. A leading condition ("For an earthquake of magnitude 6.0
-or greater, ...") and a code ("Level 2") may stand anywhere in the statement's
-block in prose (a passage states them once for several sentences), but a
-table row must hold its own codes. The claim is bound only if every clause is.
+The claim is bound only if every clause is.
 
-Negation, antonyms and swapped roles (``conflicting_polarity``): a claim that
-negates what its best-matching statement says, uses a word's opposite
-("closed" for "open", "formal" for "informal"), or swaps who does what
-("prepared by A and given to B" for "prepared by B and given to A" - the
-cache guard's relation check) is not supported by it.
+Negation, antonyms and swapped roles are ``polarity.py``'s.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from neoc_assistant.reading.guard import Guard, relation_swap
-from neoc_assistant.language.normalize import light_stem, tokenize
-from neoc_assistant.language.words import NEGATORS, QUESTION_STOPWORDS, is_antonym, load
+from neoc_assistant.language.words import load
 from neoc_assistant.verify.clauses import Clause, Figure, read_clauses, stem
 from neoc_assistant.verify.facts import _same_phone, fact_tokens
 from neoc_assistant.verify.sentences import Statement
-
-_RELATIONS = Guard()  # only its reading of "by X" / "to Y" objects is used: no KB vocabulary needed
 
 
 def _stems(text: str) -> set[str]:
@@ -317,48 +311,4 @@ def misbound(clauses: list[Clause], figures: PassageFigures, allowed: set[str] =
             return f"figures {labels} are not stated together" if len(wanted) > 1 else \
                 f"'{labels}' is not in the passage"
         return f"'{labels}' belongs to something else in the passage (not: {best[1]})"
-    return ""
-
-
-# "no more than 30 minutes" is a limit, not a negation
-_COMPARATIVE = re.compile(r"\b(?:no|not)\s+(?:more|less|later|earlier|fewer|longer|greater|higher|lower)\s+than\b",
-                          re.IGNORECASE)
-
-
-def _negated(tokens: list[str]) -> tuple[set[str], set[str]]:
-    """(stems under a negator - the two content words after it -, all content stems)."""
-    negated: set[str] = set()
-    stems: set[str] = set()
-    pending = 0
-    for t in tokens:
-        if t in NEGATORS:
-            pending = 2
-            continue
-        if t.isalpha() and t not in QUESTION_STOPWORDS:
-            stem = light_stem(t)
-            stems.add(stem)
-            if pending:
-                negated.add(stem)
-                pending -= 1
-    return negated, stems
-
-
-def conflicting_polarity(claim: str, statement: str) -> str:
-    """'negation' or 'antonym: x/y' when the claim says the opposite of the statement, else ''.
-
-    A negation conflicts only where it bears on shared words: "do not use the lift" vs "use
-    the lift" conflicts; a "no" elsewhere in the statement ("no resistance") does not.
-    """
-    c_tokens, s_tokens = tokenize(_COMPARATIVE.sub(" ", claim)), tokenize(_COMPARATIVE.sub(" ", statement))
-    c_neg, c_all = _negated(c_tokens)
-    s_neg, s_all = _negated(s_tokens)
-    if (c_neg & (s_all - s_neg)) or (s_neg & (c_all - c_neg)):
-        return "negation"
-    for x in c_all - s_all:
-        for y in s_all - c_all:
-            if is_antonym(x, y):
-                return f"antonym: {x}/{y}"
-    swap = relation_swap(_RELATIONS.features(claim), _RELATIONS.features(statement))
-    if swap:
-        return f"roles swapped: {swap}"
     return ""

@@ -37,9 +37,10 @@ import numpy as np
 from neoc_assistant.language.normalize import light_stem, tokenize
 from neoc_assistant.language.words import QUESTION_STOPWORDS, SYNONYMS
 from neoc_assistant.settings import VerificationSettings
-from neoc_assistant.verify.binding import PassageFigures, conflicting_polarity, misbound
+from neoc_assistant.verify.binding import PassageFigures, misbound
 from neoc_assistant.verify.clauses import read_clauses
 from neoc_assistant.verify.facts import Facts, extract_facts, missing_facts
+from neoc_assistant.verify.polarity import conflicting_polarity
 from neoc_assistant.verify.sentences import Statement, split_passage
 
 
