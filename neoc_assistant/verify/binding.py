@@ -92,21 +92,35 @@ class _StatementSites:
     sites: list[_Site] = field(default_factory=list)
     shared: set[str] = field(default_factory=set)  # heading, list lead-in, block topic
     stems: set[str] = field(default_factory=set)  # the whole statement, with heading and lead-in
+    prose: bool = True
 
     def find(self, figure: Figure) -> set[str] | None:
         """The stems at the figure's site(s) in this statement, None if it is not here."""
-        found = [s.stems for s in self.sites if _same(figure, s.figure)]
+        found = [s.stems for s in self._matching(figure)]
         return set().union(*found) if found else None
 
+    def _matching(self, figure: Figure) -> list[_Site]:
+        found = [s for s in self.sites if _same(figure, s.figure)]
+        if not found and figure.head and self.prose and figure.head in self.stems:
+            # "Activation Level ... 3—Normal Operations": prose that names the code's kind may
+            # write the code's number alone (a table row must say "Level: 3")
+            found = [s for s in self.sites if s.figure.number == figure.number and not s.figure.unit
+                     and not s.figure.head and not s.figure.phone]
+        return found
+
     def together(self, figures: list[Figure]) -> list[list[_Site]] | None:
-        """The sites of ``figures`` in one clause of this statement, None if no one
-        clause holds them all: "12 hours ... during Level 1, and 24 hours at Level 2" does not
-        give Level 1 24 hours."""
-        found = [[s for s in self.sites if _same(f, s.figure)] for f in figures]
+        """The sites of ``figures`` in this statement, None if it does not hold them all - or, when
+        they are a code and measures, if no one clause of it holds them together: "12 hours ...
+        during Level 1, and 24 hours at Level 2" does not give Level 1 24 hours."""
+        found = [self._matching(f) for f in figures]
         if any(not sites for sites in found):
             return None
+        codes = [sites for f, sites in zip(figures, found) if f.head]
+        if not codes or len(codes) == len(found):
+            return found  # figures that measure may stand in different clauses of one statement
+        measures = [sites for f, sites in zip(figures, found) if not f.head]
         parts = set.intersection(*({s.part for s in sites} | ({-1} if any(s.part < 0 for s in sites) else set())
-                                   for sites in found))
+                                   for sites in codes + measures))
         for part in sorted(parts - {-1}) or sorted(parts):
             return [[s for s in sites if s.part in (part, -1)] for sites in found]
         return None
@@ -214,7 +228,7 @@ class PassageFigures:
                     after |= _stems(nxt.text)
                 sites = [_Site(x.figure, x.stems | after, x.part, x.excluded - after) for x in sites]
             self.by_statement.append(_StatementSites(sites, _stems(st.heading + " " + st.lead) | topic,
-                                                     _stems(st.with_context + " " + st.lead)))
+                                                     _stems(st.with_context + " " + st.lead), st.kind != "row"))
 
     def in_block(self, figure: Figure, i: int) -> bool:
         block = self.statements[i].block
@@ -232,7 +246,8 @@ class PassageFigures:
         """Is ``word`` at the site of another figure of the same kind ("cloudy" at 16 drops, for 8)?"""
         kinds = {_kind(f) for f in figures}
         return any(word in site.stems for sts in self.by_statement for site in sts.sites
-                   if _kind(site.figure) in kinds and not any(_same(f, site.figure) for f in figures))
+                   if site.part >= 0 and _kind(site.figure) in kinds  # a heading's number is no rival
+                   and not any(_same(f, site.figure) for f in figures))
 
     def foreign(self, clause: Clause, i: int, sites: list[set[str]]) -> list[str]:
         """The clause's words that the passage uses, but not where statement ``i`` has its figures.

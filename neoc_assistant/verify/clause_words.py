@@ -72,6 +72,7 @@ class Tok:
     unit: bool = False  # the unit of the figure before it
     in_run: bool = False  # a joiner inside a run of figures ("2.5 *to* 3 litres")
     head: bool = False  # the word that makes the next number a code
+    verb: str | None = None  # its verb kind, read in the whole sentence ("*Add* 8 drops" opens it)
 
 
 def read_tokens(text: str) -> list[Tok]:
@@ -109,6 +110,8 @@ def read_tokens(text: str) -> list[Tok]:
             i = _read_figure(toks, i)
             continue
         i += 1
+    for k, t in enumerate(toks):
+        t.verb = verb_kind(toks, k)
     return toks
 
 
@@ -174,6 +177,8 @@ def verb_kind(toks: list[Tok], k: int) -> str:
     form after a verb or modal ("is *changed*", "can *serve*"), an imperative ("*Add* 8 drops");
     "action" for the others - a listed content verb, or a word in -s between a noun and a
     determiner or preposition ("water *crosses* a road"); "" for no verb."""
+    if toks[k].verb is not None:
+        return toks[k].verb
     t = toks[k].text
     if t in LIGHT_VERBS:
         return "light"
