@@ -12,8 +12,11 @@ passage when
    meaning to one of those statements (cosine of the sentence embeddings, the
    statement read with its heading) by ``min_similarity``, and the two add up
    to ``min_sum`` - or the meaning alone is very close
-   (``strong_similarity``); and no figure is bound to something else, nothing
-   is negated or turned into its opposite (``binding.py``).
+   (``strong_similarity``); and every figure measures in the passage what it
+   measures in the claim (``binding.py``), nothing is negated or turned into
+   its opposite (``polarity.py``). A compound claim - two or more clauses with
+   figures of their own - is checked clause by clause: each clause's facts in
+   its own window, and the wording of the whole claim or of every clause.
 3. With ``nli_model_path`` set (a local sentence-transformers cross-encoder
    trained for NLI, none ships), the best statement must also *entail* the
    claim with probability >= ``nli_min_entailment``.

@@ -6,8 +6,12 @@ every passage the model was given (``support.py``), and only supported claims
 are passed on - with their citations re-written to the passages that actually
 support them (the cited ones first when several do). Unsupported claims are
 kept aside with the reason (a figure not in any passage, or content not
-found), repeated claims are dropped (a looping model repeats itself), and the
-model's own "the documents do not contain this" is not shown as a fact.
+found, or a figure the passage gives for something else), repeated claims are
+dropped (a looping model repeats itself), the model's own "the documents do not
+contain this" is not shown as a fact, and a claim that states nothing ("Any
+details about the shift handover briefing", ``vacuity.py``) is not shown - so
+an answer with nothing else is replaced by the documents' sentences and never
+cached as the model's.
 
 A claim is only decided once it is complete - at a line break, or when the
 next sentence has begun (so a citation marker written after the full stop is
