@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 # extractive: sentences quoted from the passages (no model, an answer that did not
 # survive verification, or no time to generate); not-found: the documents do not answer it.
 MODES = ("llm", "extractive", "not-found")
+# Reasons a model's sentence was not shown that do not make it a false fact (framing, a repeat, a
+# refusal, a cut-off last sentence...): not listed as "removed as not found in the documents".
+NOT_A_FACT = ("repeated", "refusal", "lead-in", "cut off", "heading", "states nothing")
 
 NO_MODEL_NOTICE = (
     "No language model is installed - showing the sentences of the documents that answer this best. "
@@ -67,7 +70,7 @@ class Answer:
     @property
     def unsupported_claims(self) -> list[dict]:
         claims = (self.verification or {}).get("claims", [])
-        return [c for c in claims if not c.get("supported") and c.get("reason") not in ("repeated", "refusal", "lead-in")]
+        return [c for c in claims if not c.get("supported") and c.get("reason") not in NOT_A_FACT]
 
     def to_json(self) -> dict:
         """The `ask --json` object."""

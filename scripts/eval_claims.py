@@ -7,12 +7,19 @@ Usage::
 
 Each claim is checked against its own passage plus ``--distractors`` passages of
 other sources (as in a real prompt with five passages) with the verifier's
-``SupportChecker``: supported if any passage supports it. Prints, per split,
-precision / recall of "supported", the share of unsupported claims that would
-be shown (the number that matters), a per-kind table, and with ``--sweep`` the
-grid of thresholds scored on the *tune* split only (chosen: the most supported
-claims kept among points that show at most ``--max-shown`` of the unsupported
-ones), and what the chosen point gives on held-out. Ends with one JSON line.
+``SupportChecker``: supported if any passage supports it, and shown only if it
+also states something (``vacuity.py``, read against the row's ``question`` when
+it has one). Prints, per split, precision / recall of "supported", the share of
+unsupported claims that would be shown (the number that matters), the compound
+claims (two facts joined, one borrowed from elsewhere in the passage, or both
+true) on their own, the dangerous errors (wrong numbers, times, contacts; figures
+bound to the wrong thing), a per-kind table, and a check that real answers are
+not taken for empty ones (the statements that hold the reference evidence of
+``tests/data/answers_kb.jsonl`` and ``kb_questions.jsonl``, read against their
+officer questions). With ``--sweep``, the grid of thresholds scored on the *tune*
+split only (chosen: the most supported claims kept among points that show at most
+``--max-shown`` of the unsupported ones), and what the chosen point gives on
+held-out. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -36,6 +43,12 @@ from neoc_assistant.settings import Settings  # noqa: E402
 from neoc_assistant.store.embeddings import Embedder  # noqa: E402
 from neoc_assistant.verify.support import SupportChecker, SupportThresholds, claim_core  # noqa: E402
 from neoc_assistant.verify.citations import strip_citations  # noqa: E402
+from neoc_assistant.verify.sentences import split_passage  # noqa: E402
+from neoc_assistant.verify.vacuity import heading_words, vacuous  # noqa: E402
+
+DANGEROUS = ("wrong_number", "wrong_time", "invented_contact")  # an officer acts on a false figure
+MISBOUND = ("swapped_number", "wrong_unit", "compound_borrowed")  # a true figure, for the wrong thing
+COMPOUND = ("compound_true", "compound_borrowed")
 
 
 def load(path: Path) -> list[dict]:
@@ -54,6 +67,30 @@ def score(rows: list[dict], decisions: list[bool]) -> dict:
         "unsupported_shown": fp,
         "unsupported_shown_rate": round(fp / neg, 3) if neg else 0.0,
     }
+
+
+def answers_check() -> dict:
+    """Real answers must not be taken for empty ones: each statement of the knowledge base that
+    holds a question's reference evidence, read against that (officer-phrased) question."""
+    checked, flagged = 0, []
+    for name in ("answers_kb.jsonl", "kb_questions.jsonl"):
+        for q in load(ROOT / "tests/data" / name):
+            evidence = q.get("evidence") or ([q["answer_contains"]] if q.get("answer_contains") else [])
+            for file in q.get("files") or ([q["source"]] if q.get("source") else []):
+                path = ROOT / "knowledge_base" / file
+                if q.get("answerable") is False or path.suffix != ".md" or not evidence:
+                    continue
+                text = path.read_text(encoding="utf-8")
+                headings = heading_words([text])
+                for st in split_passage(text):
+                    if any(e.lower() in st.text.lower() for e in evidence):
+                        checked += 1
+                        if vacuous(st.text, q["text"], headings):
+                            flagged.append(f"{q['id']}: {st.text}")
+    print(f"\nanswer statements taken for empty: {len(flagged)} of {checked}")
+    for line in flagged:
+        print(f"  {line}")
+    return {"checked": checked, "taken_for_empty": len(flagged)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,8 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     measured = [[checker.measure(strip_citations(r["claim"]), vec, views[p]) for p in ctx]
                 for r, vec, ctx in zip(rows, claim_vectors, contexts)]
 
+    empty = [vacuous(claim_core(strip_citations(r["claim"])), r.get("question", ""), heading_words(ctx))
+             for r, ctx in zip(rows, contexts)]
+
     def run(t: SupportThresholds) -> list[bool]:
-        return [any(checker.decide(m, t) for m in ms) for ms in measured]
+        return [any(checker.decide(m, t) for m in ms) and not e for ms, e in zip(measured, empty)]
 
     s = settings
     current = SupportThresholds.from_settings(s.verification)
@@ -102,9 +142,19 @@ def main(argv: list[str] | None = None) -> int:
         result = {}
         for name, idx in splits.items():
             res = score([rows[i] for i in idx], [decisions[i] for i in idx])
+            compound = [i for i in idx if rows[i]["kind"] in COMPOUND]
+            res["compound"] = score([rows[i] for i in compound], [decisions[i] for i in compound])
+            res["dangerous_shown"] = sum(1 for i in idx if decisions[i] and rows[i]["kind"] in DANGEROUS)
+            res["misbound_shown"] = sum(1 for i in idx if decisions[i] and rows[i]["kind"] in MISBOUND)
+            res["supported_taken_for_empty"] = sum(1 for i in idx if rows[i]["supported"] and empty[i])
             result[name] = res
+            c = res["compound"]
             print(f"  {name:8} n={res['n']:3}  precision {res['precision']:.3f}  recall {res['recall']:.3f}  "
                   f"unsupported shown {res['unsupported_shown']} ({res['unsupported_shown_rate']:.1%})")
+            print(f"           compound n={c['n']:3}  precision {c['precision']:.3f}  recall {c['recall']:.3f}  "
+                  f"borrowed shown {c['unsupported_shown']}; wrong numbers/times/contacts shown "
+                  f"{res['dangerous_shown']}, misbound figures shown {res['misbound_shown']}, "
+                  f"supported claims taken for empty {res['supported_taken_for_empty']}")
         kinds = defaultdict(lambda: [0, 0])
         for r, d in zip(rows, decisions):
             kinds[r["kind"]][0] += 1
@@ -116,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {kind:20} {'keep' if sup else 'drop':6} {n:3} {shown:5}")
         return result
 
-    summary = {"current": report("current settings", current)}
+    summary = {"current": report("current settings", current), "answers_taken_for_empty": answers_check()}
     if args.sweep:
         tune = splits["tune"]
         grid = itertools.product([0.4, 0.5, 0.6, 0.7, 0.8], [0.4, 0.5, 0.55, 0.6, 0.65, 0.7],

@@ -15,7 +15,7 @@ import html
 import re
 from typing import Any, Iterable
 
-from neoc_assistant.answer import shorten
+from neoc_assistant.answer import NOT_A_FACT, shorten
 from neoc_assistant.errors import NeocError
 from neoc_assistant.figures import MISSING, format_duration, format_megabytes, format_percent
 
@@ -127,7 +127,7 @@ def passage_markdown(text: str, quoted: list[str]) -> str:
 def removed_claims_block(answer: Any) -> str:
     """A collapsed note listing what the model wrote that the documents do not support."""
     claims = [c for c in (_get(answer, "verification") or {}).get("claims", [])
-              if not c.get("supported") and c.get("reason") not in ("repeated", "refusal", "lead-in")]
+              if not c.get("supported") and c.get("reason") not in NOT_A_FACT]
     if not claims:
         return ""
     items = "\n".join(f"- {md_escape(c.get('text', ''))}" + (f" _({md_escape(c['reason'])})_" if c.get("reason") else "")

@@ -28,7 +28,8 @@ from neoc_assistant.language.normalize import is_number, tokenize
 from neoc_assistant.language.words import AMBIGUOUS_UNITS, UNITS
 from neoc_assistant.verify.citations import strip_citations
 
-_PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d\s\-()]{4,}\d(?![\w.])")
+# a full stop right after a phone number ends the sentence; it is not part of a decimal
+_PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d\s\-()]{4,}\d(?!\w|\.\d)")
 _EXTRA_UNITS = {
     "kcal": "u:kcal", "calorie": "u:kcal", "calories": "u:kcal", "sqm": "u:m2", "m2": "u:m2",
     "square": "u:m2", "tonne": "u:tonne", "tonnes": "u:tonne", "ton": "u:tonne", "tons": "u:tonne",

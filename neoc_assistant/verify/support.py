@@ -12,8 +12,11 @@ passage when
    meaning to one of those statements (cosine of the sentence embeddings, the
    statement read with its heading) by ``min_similarity``, and the two add up
    to ``min_sum`` - or the meaning alone is very close
-   (``strong_similarity``); and no figure is bound to something else, nothing
-   is negated or turned into its opposite (``binding.py``).
+   (``strong_similarity``); and every figure measures in the passage what it
+   measures in the claim (``binding.py``), nothing is negated or turned into
+   its opposite (``polarity.py``). A compound claim - two or more clauses with
+   figures of their own - is checked clause by clause: each clause's facts in
+   its own window, and the wording of the whole claim or of every clause.
 3. With ``nli_model_path`` set (a local sentence-transformers cross-encoder
    trained for NLI, none ships), the best statement must also *entail* the
    claim with probability >= ``nli_min_entailment``.
@@ -37,8 +40,10 @@ import numpy as np
 from neoc_assistant.language.normalize import light_stem, tokenize
 from neoc_assistant.language.words import QUESTION_STOPWORDS, SYNONYMS
 from neoc_assistant.settings import VerificationSettings
-from neoc_assistant.verify.binding import conflicting_polarity, misbound_figures
+from neoc_assistant.verify.binding import PassageFigures, misbound
+from neoc_assistant.verify.clauses import read_clauses
 from neoc_assistant.verify.facts import Facts, extract_facts, missing_facts
+from neoc_assistant.verify.polarity import conflicting_polarity
 from neoc_assistant.verify.sentences import Statement, split_passage
 
 
@@ -46,7 +51,10 @@ from neoc_assistant.verify.sentences import Statement, split_passage
 _FRAMING = re.compile(
     r"^\s*(?:according to (?:the )?(?:documents?|passages?|sop|guidelines?|manual|text)(?: provided)?,?\s*"
     r"|(?:the )?(?:documents?|passages?|sop|text) (?:says?|states?|notes?|mentions?)(?: that)?,?\s*"
-    r"|as (?:stated|mentioned|noted) in (?:the )?(?:documents?|passages?)(?: \[\d+\])?,?\s*)",
+    r"|as (?:stated|mentioned|noted) in (?:the )?(?:documents?|passages?)(?: \[\d+\])?,?\s*"
+    r"|(?:the )?answer(?: to (?:this|the|your) question)? is:?\s*(?:[-*\u2022]\s+)?"
+    r"|(?:here (?:is|are) (?:the |some )?(?:answer|information|details?|steps?)\s*:?\s*)"
+    r"|based on the (?:documents?|passages?|information)(?: provided)?,?\s*)",
     re.IGNORECASE,
 )
 
@@ -100,6 +108,14 @@ class PassageView:
     facts: list[Facts]
     stems: list[set[str]]  # per statement, heading included
     vectors: np.ndarray | None = None  # one row per statement (with its heading)
+    _figures: PassageFigures | None = field(default=None, repr=False)
+
+    @property
+    def figures(self) -> PassageFigures:
+        """Where its figures stand and what they measure (built on first use: only claims need it)."""
+        if self._figures is None:
+            self._figures = PassageFigures(self.statements)
+        return self._figures
 
     @classmethod
     def of(cls, text: str) -> "PassageView":
@@ -121,6 +137,8 @@ class Support:
     missing: list[str] = field(default_factory=list)  # facts not found
     statement: int = -1  # best statement
     conflict: str = ""  # figures bound to other things, or the opposite polarity
+    parts: list["Support"] = field(default_factory=list)  # one per clause of a compound claim
+    wordless: bool = False  # a clause with nothing but its figure ("..., ideally 5"): no wording to test
 
     @property
     def score(self) -> float:
@@ -135,6 +153,7 @@ class SupportChecker:
         self.encoder = encoder
         self.t = thresholds
         self.entailment = entailment
+        self._clause_vectors: dict[str, np.ndarray] = {}
 
     def prepare(self, passages: Sequence[str]) -> list[PassageView]:
         views = [PassageView.of(p) for p in passages]
@@ -151,17 +170,45 @@ class SupportChecker:
                 allowed_numbers: set[str] = frozenset()) -> Support:
         """The evidence for the claim in this passage (no decision yet).
 
-        Support must be *local*: the claim's facts and words are looked for in
-        a window of ``WINDOW`` consecutive statements, not anywhere in the
-        passage - "Level 6" is not supported by a "6 hours" three rows away.
-        The best window is the one holding every fact with the highest
-        coverage + similarity (or, if none holds them all, the most similar).
+        Support must be *local*: the claim's facts and words are looked for in a window of
+        ``WINDOW`` consecutive statements, not anywhere in the passage - "Level 6" is not
+        supported by a "6 hours" three rows away. A compound claim - two or more clauses with
+        figures of their own ("Tier 2 within 30 minutes, and Tier 3 within 60 minutes") - is
+        measured clause by clause (``parts``): each clause, read with the subject it inherits,
+        must be supported on its own, in its own window. Then every clause's figures must
+        measure the same things in the passage as in the claim (``binding.py``).
         """
         claim = claim_core(claim)
-        facts = extract_facts(claim)
-        stems = content_stems(claim)
+        clauses = read_clauses(claim)
+        if len(clauses) >= 2:
+            parts = [self._local(c.text, self._vector(c.text), view, allowed_numbers) for c in clauses]
+            for part, clause in zip(parts, clauses):
+                part.wordless = clause.wordless
+                if not part.missing:
+                    part.conflict = conflicting_polarity(clause.text, view.statements[part.statement].text)
+            # the wording of the whole claim, wherever its facts are: enough for the wording test
+            # (each clause's facts were looked for in its own window)
+            best = self._local(claim, claim_vector, view, allowed_numbers, facts_first=False)
+            best.missing = sorted({m for p in parts for m in p.missing})
+            best.conflict = next((p.conflict for p in parts if p.conflict), "")
+            best.parts = parts
+        else:
+            best = self._local(claim, claim_vector, view, allowed_numbers)
+            if not best.missing and best.statement >= 0:
+                best.conflict = conflicting_polarity(claim, view.statements[best.statement].text)
+        if not best.missing and not best.conflict:
+            best.conflict = misbound(clauses, view.figures, allowed_numbers)
+        return best
+
+    def _local(self, text: str, vector: np.ndarray, view: PassageView, allowed_numbers: set[str],
+               facts_first: bool = True) -> Support:
+        """The best window for ``text``: the one holding every fact with the highest coverage +
+        similarity (or, if none holds them all, the most similar; ``facts_first=False``: the
+        most similar, facts or not)."""
+        facts = extract_facts(text)
+        stems = content_stems(text)
         n = len(view.statements)
-        sims = view.vectors @ claim_vector if view.vectors is not None and n else np.zeros(max(n, 1))
+        sims = view.vectors @ vector if view.vectors is not None and n else np.zeros(max(n, 1))
         best: Support | None = None
         for center in range(n):
             window = range(max(0, center - WINDOW // 2), min(n, center + WINDOW // 2 + 1))
@@ -170,18 +217,33 @@ class SupportChecker:
             coverage = (sum(1 for w in stems if w in words) / len(stems)) if stems else 0.0
             top = max(window, key=lambda j: sims[j])
             cand = Support(False, coverage, float(sims[top]), None, missing, top)
-            if best is None or (not cand.missing, cand.score) > (not best.missing, best.score):
+            if best is None or (facts_first and not cand.missing, cand.score) > \
+                    (facts_first and not best.missing, best.score):
                 best = cand
-        if best is None:
-            return Support(False, missing=facts.describe())
-        if not best.missing:
-            best.conflict = (misbound_figures(claim, view.statements, allowed_numbers)
-                             or conflicting_polarity(claim, view.statements[best.statement].text))
-        return best
+        return best if best is not None else Support(False, missing=facts.describe())
+
+    def _vector(self, text: str) -> np.ndarray:
+        """A clause's sentence vector, cached: the same clause is checked against every passage."""
+        vector = self._clause_vectors.get(text)
+        if vector is None:
+            if len(self._clause_vectors) > 2048:
+                self._clause_vectors.clear()
+            vector = self._clause_vectors[text] = self.encoder.encode([text])[0]
+        return vector
 
     def decide(self, support: Support, thresholds: SupportThresholds | None = None) -> bool:
+        """Supported: no fact missing, no conflict, and the wording close enough - of the whole
+        claim, or (a compound claim) of every clause in its own window."""
         t = thresholds or self.t
-        return not support.missing and not support.conflict and support.coverage > 0 and (
+        if support.missing or support.conflict:
+            return False
+        if support.parts and not self._close(support, t):
+            return all(p.wordless or self._close(p, t) for p in support.parts)
+        return self._close(support, t)
+
+    @staticmethod
+    def _close(support: Support, t: SupportThresholds) -> bool:
+        return support.coverage > 0 and (
             (support.coverage >= t.min_coverage and support.similarity >= t.min_similarity
              and support.coverage + support.similarity >= t.min_sum)
             or support.similarity >= t.strong_similarity

@@ -6,8 +6,12 @@ every passage the model was given (``support.py``), and only supported claims
 are passed on - with their citations re-written to the passages that actually
 support them (the cited ones first when several do). Unsupported claims are
 kept aside with the reason (a figure not in any passage, or content not
-found), repeated claims are dropped (a looping model repeats itself), and the
-model's own "the documents do not contain this" is not shown as a fact.
+found, or a figure the passage gives for something else), repeated claims are
+dropped (a looping model repeats itself), the model's own "the documents do not
+contain this" is not shown as a fact, and a claim that states nothing ("Any
+details about the shift handover briefing", ``vacuity.py``) is not shown - so
+an answer with nothing else is replaced by the documents' sentences and never
+cached as the model's.
 
 A claim is only decided once it is complete - at a line break, or when the
 next sentence has begun (so a citation marker written after the full stop is
@@ -22,9 +26,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from neoc_assistant.answer import NOT_A_FACT
+
 from neoc_assistant.verify.facts import extract_facts
 from neoc_assistant.verify.sentences import Claim, complete_prefix, render_claim, split_claims
 from neoc_assistant.verify.support import PassageView, SupportChecker, claim_core, content_stems
+from neoc_assistant.verify.vacuity import heading_words, vacuous
 
 # "The documents provided do not contain this information." and its variants.
 _REFUSAL = re.compile(
@@ -36,7 +43,7 @@ _NO_INFO = re.compile(r"^(?:i (?:do not|don't) know|there is no information|no i
                       re.IGNORECASE)
 
 _PROMPT_TAG = re.compile(r"</?\s*passage\b", re.IGNORECASE)
-_NOT_A_FACT = ("repeated", "refusal", "lead-in", "cut off", "heading")
+
 STATUSES = ("verified", "partial", "extractive", "not-found", "unchecked")
 
 
@@ -64,7 +71,7 @@ class Verification:
     @property
     def unsupported(self) -> list[ClaimResult]:
         """Claims removed because the passages do not support them (not repeats or framing)."""
-        return [c for c in self.claims if not c.supported and c.reason not in _NOT_A_FACT]
+        return [c for c in self.claims if not c.supported and c.reason not in NOT_A_FACT]
 
     def to_json(self) -> dict:
         return {"status": self.status, "claims": [c.to_json() for c in self.claims]}
@@ -76,7 +83,9 @@ class ClaimStream:
     def __init__(self, checker: SupportChecker, views: list[PassageView], question: str):
         self.checker = checker
         self.views = views
+        self.question = question
         self.allowed_numbers = _numbers(question)
+        self._headings = heading_words(v.text for v in views)
         self.results: list[ClaimResult] = []
         self._buffer = ""
         self._seen: set[tuple[str, ...]] = set()
@@ -147,13 +156,17 @@ class ClaimStream:
         if key in self._seen:
             result.reason = "repeated"
             return result
+        if vacuous(claim_core(claim.text), self.question, self._headings):
+            result.reason = "states nothing"  # "Any details about the shift handover briefing"
+            return result
         supports = [self.checker.check(claim.text, vector, v, self.allowed_numbers) for v in self.views]
         good = [i for i, s in enumerate(supports) if s.supported]
         if not good:
             missing = sorted({m for s in supports for m in s.missing})
             all_missing = all(s.missing for s in supports)
+            conflicts = [s.conflict for s in supports if not s.missing and s.conflict]
             result.reason = (f"figures not in the passages: {', '.join(missing[:4])}" if all_missing
-                             else "not supported by the passages")
+                             else conflicts[0] if conflicts else "not supported by the passages")
             return result
         self._seen.add(key)
         # Cited passages that support it first, then the best other support; at most two.
@@ -176,7 +189,7 @@ class ClaimStream:
         shown = [r for r in self.results if r.shown]
         if not shown:
             status = "extractive"
-        elif any(not r.supported and r.reason not in _NOT_A_FACT for r in self.results):
+        elif any(not r.supported and r.reason not in NOT_A_FACT for r in self.results):
             status = "partial"
         else:
             status = "verified"
