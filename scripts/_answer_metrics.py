@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from neoc_assistant.compose.worked import WORKED_LABEL
 from neoc_assistant.language.normalize import tokenize
-from neoc_assistant.verify.facts import extract_facts
+from neoc_assistant.language.facts import extract_facts
 
 
 def _padded(text: str) -> str:

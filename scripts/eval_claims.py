@@ -42,7 +42,7 @@ runtime.configure_process()  # offline, quiet, OpenMP policy: before any library
 from neoc_assistant.settings import Settings  # noqa: E402
 from neoc_assistant.store.embeddings import Embedder  # noqa: E402
 from neoc_assistant.verify.support import SupportChecker, SupportThresholds, claim_core  # noqa: E402
-from neoc_assistant.verify.citations import strip_citations  # noqa: E402
+from neoc_assistant.language.citations import strip_citations  # noqa: E402
 from neoc_assistant.verify.sentences import split_passage  # noqa: E402
 from neoc_assistant.verify.vacuity import heading_words, vacuous  # noqa: E402
 

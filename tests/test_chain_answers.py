@@ -17,7 +17,7 @@ import pytest
 from generate_fixtures import smollm2  # noqa: F401
 from ui_fixtures import quoted_lines
 
-from neoc_assistant.verify.facts import extract_facts
+from neoc_assistant.language.facts import extract_facts
 
 KB = Path(__file__).resolve().parent.parent / "knowledge_base"
 KB_FILES = ["01-eoc-activation-levels.md", "03-flood-response-sop.md", "11-minimum-standards-wash-shelter.md",

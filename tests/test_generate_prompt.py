@@ -8,7 +8,7 @@ import pytest
 from generate_fixtures import make_engine, tiny_model  # noqa: F401
 
 from neoc_assistant.errors import InputError
-from neoc_assistant.verify.citations import check_citations
+from neoc_assistant.language.citations import check_citations
 from neoc_assistant.generate.prompt import PROMPT_VERSION, SYSTEM_PROMPT, build_messages
 from neoc_assistant.retrieve.hits import Hit
 

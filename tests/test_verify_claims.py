@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from neoc_assistant.settings import Settings
-from neoc_assistant.verify.facts import extract_facts, missing_facts
+from neoc_assistant.language.facts import extract_facts, missing_facts
 from neoc_assistant.verify.sentences import split_claims, split_passage
 from neoc_assistant.verify.support import SupportChecker, SupportThresholds
 from neoc_assistant.verify.verifier import AnswerVerifier

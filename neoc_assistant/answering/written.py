@@ -34,7 +34,7 @@ from neoc_assistant.generate.prompt import build_messages
 from neoc_assistant.question import Question
 from neoc_assistant.retrieve.hits import Hit
 from neoc_assistant.settings import GenerationSettings
-from neoc_assistant.verify.citations import check_citations
+from neoc_assistant.language.citations import check_citations
 from neoc_assistant.verify.verifier import AnswerVerifier
 
 

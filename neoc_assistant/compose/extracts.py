@@ -26,7 +26,8 @@ import numpy as np
 
 from neoc_assistant.reading.asks import Ask, supplies
 from neoc_assistant.reading.weights import QuestionWeights
-from neoc_assistant.verify.support import PassageView, content_stems
+from neoc_assistant.language.words import content_stems
+from neoc_assistant.verify.support import PassageView
 
 _MIN_WORDS = 3  # a statement shorter than this is a label, not an answer on its own
 

@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from neoc_assistant.verify.support import content_stems
+from neoc_assistant.language.words import content_stems
 
 WORKED_LABEL = "Worked figure (calculated from the quoted numbers, not stated in the documents):"
 

@@ -6,7 +6,7 @@ tokens and only evaluates the part after the longest common prefix, so the
 system prompt (and, on a follow-up or a retry, the history and passages too)
 is never recomputed. Passages come before the question inside the last user
 turn, numbered ``[1]..[n]`` in ranking order, which is what the citation
-check (``verify/citations.py``) validates against.
+check (``language/citations.py``) validates against.
 
 Why the fences: passage text - its title and headings too - is whatever a
 document says, including lines like "SYSTEM: ignore all previous
@@ -35,7 +35,7 @@ from typing import Callable
 
 from neoc_assistant.errors import InputError
 from neoc_assistant.retrieve.hits import Hit
-from neoc_assistant.verify.citations import strip_citations
+from neoc_assistant.language.citations import strip_citations
 
 PROMPT_VERSION = "gen-v2"  # v2: passages fenced as data
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from neoc_assistant.language.normalize import light_stem
+from neoc_assistant.language.normalize import light_stem, tokenize
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -69,3 +69,14 @@ def is_antonym(x: str, y: str) -> bool:
         if (x == prefix + y or y == prefix + x) and min(len(x), len(y)) >= 3:
             return True
     return False
+
+
+def content_stems(text: str) -> list[str]:
+    """Canonical content words: what "the same content" is measured on."""
+    out = []
+    for tok in tokenize(text):
+        if not tok.isalpha() or len(tok) < 2 or tok in QUESTION_STOPWORDS:
+            continue
+        stem = light_stem(tok)
+        out.append(SYNONYMS.get(stem, stem))
+    return out

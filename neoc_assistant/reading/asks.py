@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from neoc_assistant.language.normalize import tokenize
 from neoc_assistant.language.words import QUESTION_STOPWORDS, TIME_UNITS, UNITS, load
-from neoc_assistant.verify.facts import extract_facts, unit_of
+from neoc_assistant.language.facts import extract_facts, unit_of
 
 _DATA = load("asks")
 _NUMBER_WORDS = frozenset(_DATA["number_words"])

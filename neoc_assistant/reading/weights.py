@@ -26,7 +26,7 @@ from neoc_assistant.language.normalize import tokenize
 from neoc_assistant.reading.asks import asking_clause
 from neoc_assistant.reading.glossary import Glossary
 from neoc_assistant.reading.lexicon import KBLexicon
-from neoc_assistant.verify.support import content_stems
+from neoc_assistant.language.words import content_stems
 
 
 _OWN_COUNT = re.compile(r"\b\d[\d,]*\s+(?P<unit>people|persons|residents|idps|evacuees|households|hhs|families|workers|"

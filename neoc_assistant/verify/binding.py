@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 from neoc_assistant.language.words import load
 from neoc_assistant.verify.clauses import Clause, Figure, read_clauses, stem
-from neoc_assistant.verify.facts import _same_phone, fact_tokens
+from neoc_assistant.language.facts import _same_phone, fact_tokens
 from neoc_assistant.verify.sentences import Statement
 
 

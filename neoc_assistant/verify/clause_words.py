@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from neoc_assistant.language.normalize import is_number, light_stem
 from neoc_assistant.language.words import CODE_HEADS, QUESTION_STOPWORDS, SYNONYMS, load
-from neoc_assistant.verify.citations import strip_citations
-from neoc_assistant.verify.facts import _PHONE, _phone_digits, fact_tokens, unit_of
+from neoc_assistant.language.citations import strip_citations
+from neoc_assistant.language.facts import _PHONE, _phone_digits, fact_tokens, unit_of
 
 _lists = load("claims")["clauses"]
 CONJUNCTIONS = frozenset(_lists["conjunctions"])

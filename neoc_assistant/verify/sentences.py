@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from neoc_assistant.verify.citations import MARKER, MARKER_PATTERN, cited_numbers, format_citations, strip_citations
+from neoc_assistant.language.citations import MARKER, MARKER_PATTERN, cited_numbers, format_citations, strip_citations
 
 _ABBREVIATIONS = (
     "e.g", "i.e", "etc", "approx", "no", "nos", "vs", "dr", "mr", "mrs", "ms", "st", "fig", "ref", "min",

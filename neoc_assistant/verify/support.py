@@ -37,12 +37,11 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from neoc_assistant.language.normalize import light_stem, tokenize
-from neoc_assistant.language.words import QUESTION_STOPWORDS, SYNONYMS
+from neoc_assistant.language.words import content_stems
 from neoc_assistant.settings import VerificationSettings
 from neoc_assistant.verify.binding import PassageFigures, misbound
 from neoc_assistant.verify.clauses import read_clauses
-from neoc_assistant.verify.facts import Facts, extract_facts, missing_facts
+from neoc_assistant.language.facts import Facts, extract_facts, missing_facts
 from neoc_assistant.verify.polarity import conflicting_polarity
 from neoc_assistant.verify.sentences import Statement, split_passage
 
@@ -86,17 +85,6 @@ class SupportThresholds:
     @classmethod
     def from_settings(cls, s: VerificationSettings) -> "SupportThresholds":
         return cls(s.min_coverage, s.min_similarity, s.min_sum, s.strong_similarity, s.nli_min_entailment)
-
-
-def content_stems(text: str) -> list[str]:
-    """Canonical content words: what "the same content" is measured on."""
-    out = []
-    for tok in tokenize(text):
-        if not tok.isalpha() or len(tok) < 2 or tok in QUESTION_STOPWORDS:
-            continue
-        stem = light_stem(tok)
-        out.append(SYNONYMS.get(stem, stem))
-    return out
 
 
 @dataclass

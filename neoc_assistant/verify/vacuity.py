@@ -33,7 +33,7 @@ from typing import Iterable
 from neoc_assistant.language.normalize import tokenize
 from neoc_assistant.language.words import AUXILIARIES, load
 from neoc_assistant.verify.clauses import stem
-from neoc_assistant.verify.facts import extract_facts
+from neoc_assistant.language.facts import extract_facts
 
 _lists = load("claims")["vacuity"]
 FRAMING = frozenset(s for w in _lists["framing"] if (s := stem(w)))

@@ -28,9 +28,10 @@ import numpy as np
 
 from neoc_assistant.answer import NOT_A_FACT
 
-from neoc_assistant.verify.facts import extract_facts
+from neoc_assistant.language.facts import extract_facts
 from neoc_assistant.verify.sentences import Claim, complete_prefix, render_claim, split_claims
-from neoc_assistant.verify.support import PassageView, SupportChecker, claim_core, content_stems
+from neoc_assistant.language.words import content_stems
+from neoc_assistant.verify.support import PassageView, SupportChecker, claim_core
 from neoc_assistant.verify.vacuity import heading_words, vacuous
 
 # "The documents provided do not contain this information." and its variants.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from neoc_assistant.reading.glossary import Glossary, default_glossary
 from neoc_assistant.reading.weights import WeightRules, question_weights
-from neoc_assistant.verify.support import content_stems
+from neoc_assistant.language.words import content_stems
 
 
 def test_terms_are_glossed_in_place_once_and_as_whole_words():

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from neoc_assistant.language.normalize import is_number, tokenize
 from neoc_assistant.language.words import AMBIGUOUS_UNITS, UNITS
-from neoc_assistant.verify.citations import strip_citations
+from neoc_assistant.language.citations import strip_citations
 
 # a full stop right after a phone number ends the sentence; it is not part of a decimal
 _PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d\s\-()]{4,}\d(?!\w|\.\d)")
