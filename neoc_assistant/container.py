@@ -226,7 +226,8 @@ class Container:
                                  rank_penalty=r.rank_penalty, max_statements=r.max_statements, unit=r.unit)
         return self._once("reader", lambda: Reader(ReaderRules(
             weights=weights, min_coverage=r.min_coverage, second_margin=r.second_margin, max_extracts=r.max_extracts,
-            max_list_items=r.max_list_items, max_block=r.max_block)))
+            max_list_items=r.max_list_items, max_block=r.max_block,
+            second_from_other_passage=r.second_from_other_passage)))
 
     @property
     def glossary(self) -> Glossary:

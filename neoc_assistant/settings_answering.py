@@ -136,6 +136,9 @@ class ReaderSettings(_Section):
                                  "knowledge base never uses (the officer's own situation: 'gym', 'tanker').")
     background_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="Weight of words outside the "
                                      "clause that asks (the situation around the question).")
+    second_from_other_passage: bool = Field(
+        default=True, description="A second extract from another passage within second_margin is shown even if it "
+        "adds no question word (PDF facts are often in the next passage).")
     second_margin: float = Field(default=0.1, ge=0.0, description="A second extract is shown if it scores within "
                                  "this of the best and adds question words.")
     max_list_items: int = Field(default=8, ge=1, description="A question asking for steps gets a whole list up to this.")

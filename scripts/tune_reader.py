@@ -60,6 +60,7 @@ GRID = {
     "below_floor": [0, 3],
     "min_coverage_below_floor": [0.3, 0.4, 0.5, 0.6, 0.7],
     "read_all_hits": [False, True],
+    "second_from_other_passage": [False, True],
 }
 BELOW_FLOOR = 3  # passages read when none passes the relevance floor (the ``below_floor`` knob: 0 or this)
 
@@ -96,7 +97,8 @@ def evaluate(prepared: list[Prepared], config: dict, lex, glossary, word_cost: f
                                                         "rank_penalty", "max_statements", "unit")})
     reader = Reader(ReaderRules(weights=weights, min_coverage=config["min_coverage"],
                                 second_margin=config["second_margin"], max_extracts=config["max_extracts"],
-                                max_block=config["max_block"]))
+                                max_block=config["max_block"],
+                                second_from_other_passage=config["second_from_other_passage"]))
     rules = WeightRules(config["common_weight"], config["background_weight"])
     shares, unans_nf, unans, false_nf, words_shown = [], 0, 0, 0, []
     for p in prepared:

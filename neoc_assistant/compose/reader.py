@@ -37,6 +37,7 @@ class ReaderRules:
     max_extracts: int = 2
     max_list_items: int = 8
     max_block: int = 0  # show the whole paragraph/list/table of the best extract when it is this short
+    second_from_other_passage: bool = False  # a close second from another passage is shown even if it adds no question word
 
 
 @dataclass
@@ -82,7 +83,10 @@ class Reader:
         for cand in pool[1:]:
             if len(chosen) >= rules.max_extracts or cand.score < best.score - rules.second_margin:
                 break
-            if any(cand.overlaps(c) or _same_text(scorer, cand, c) for c in chosen) or not (cand.covered - covered):
+            if any(cand.overlaps(c) or _same_text(scorer, cand, c) for c in chosen):
+                continue
+            other_passage = all(cand.passage != c.passage for c in chosen)
+            if not (cand.covered - covered) and not (rules.second_from_other_passage and other_passage):
                 continue
             chosen.append(cand)
             covered |= cand.covered
