@@ -30,6 +30,10 @@ from neoc_assistant.language.citations import strip_citations
 
 # a full stop right after a phone number ends the sentence; it is not part of a decimal
 _PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d\s\-()]{4,}\d(?!\w|\.\d)")
+# "(2010-2019)" is a span of years, not a phone number: without this, "131 (2010-2019)" of a
+# FEMA report read as the phone 13120102019 in one context and as 131 in another
+_YEAR_SPAN = re.compile(
+    r"(?<![\d\-\u2013])\(?\s*\b((?:19|20)\d\d)\s*[-\u2013]\s*((?:19|20)\d\d)\b(?!\s*[-\u2013]\s*\d)\s*\)?")
 _EXTRA_UNITS = {
     "kcal": "u:kcal", "calorie": "u:kcal", "calories": "u:kcal", "sqm": "u:m2", "m2": "u:m2",
     "square": "u:m2", "tonne": "u:tonne", "tonnes": "u:tonne", "ton": "u:tonne", "tons": "u:tonne",
@@ -82,12 +86,16 @@ def fact_tokens(text: str) -> list[str]:
 
 def extract_facts(text: str) -> Facts:
     facts = Facts()
-    words = strip_citations(text or "")
-    for m in _PHONE.finditer(words):
+    words = _YEAR_SPAN.sub(r" from \1 to \2 ", strip_citations(text or ""))
+
+    def take_phone(m: re.Match) -> str:
         digits = _phone_digits(m.group(0))
-        if digits:
-            facts.phones.add(digits)
-            words = words.replace(m.group(0), " ")
+        if not digits:
+            return m.group(0)
+        facts.phones.add(digits)
+        return " "
+
+    words = _PHONE.sub(take_phone, words)  # in place: the same digits elsewhere stay what they are there
     tokens = fact_tokens(words)
     facts.units = {u for t in tokens if (u := unit_of(t, False))}
     i = 0
