@@ -68,7 +68,7 @@ class Reader:
         if not candidates:
             return Composition([], False, "an answer", candidates)
         ask = scorer.ask
-        pool = [c for c in candidates if c.supplies] if ask.typed or scorer.names else candidates
+        pool = [c for c in candidates if c.supplies] if ask.constrains or scorer.names else candidates
         if not pool:
             named = [c for c in candidates if scorer.names <= scorer.stems_of(c)]
             missing = ask.describe() if named or not scorer.names else \

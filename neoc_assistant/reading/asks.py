@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from neoc_assistant.language.normalize import tokenize
-from neoc_assistant.language.words import QUESTION_STOPWORDS, TIME_UNITS, UNITS, load
+from neoc_assistant.language.normalize import is_number, tokenize
+from neoc_assistant.language.words import QUESTION_STOPWORDS, TIME_UNITS, UNITS, content_stems, load
 from neoc_assistant.language.facts import extract_facts, unit_of
 
 _DATA = load("asks")
@@ -28,6 +28,12 @@ _DURATION_PHRASES = tuple(w for w in _DATA["duration_words"] if " " in w)
 _TIME_WORDS = _DURATION_WORDS | frozenset(w for w in _DATA["time_words"] if " " not in w)
 _TIME_PHRASES = _DURATION_PHRASES + tuple(w for w in _DATA["time_words"] if " " in w)
 _PERSON_WORDS = frozenset(_DATA["person_words"])
+_COUNT_WORDS = frozenset(_DATA["count_words"])
+_MONEY_UNITS = frozenset({"u:npr", "u:usd"})  # not a percentage: "80% of listed people" is no allowance
+MONEY = "money"  # Ask.unit of a question that asks for a rate, a fee or an allowance
+# how far (in words) a figure may stand from the thing it counts: "18 climate-related disasters",
+# "ambulances: 5"; further away, the figure counts something else ("the levee is patrolled once")
+_COUNT_REACH_BEFORE, _COUNT_REACH_AFTER = 4, 3
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
 _TIME_UNIT_NAMES = frozenset(UNITS[u] for u in TIME_UNITS if u in UNITS)
 _WH = ("who", "whom", "whose", "what", "which", "when", "where", "how", "why")
@@ -46,11 +52,17 @@ class Ask:
     detail: str = ""  # contact: phone | email | frequency; time: duration | when
     unit: str | None = None  # a unit the question names ("how many grams" -> "u:g")
     counted: tuple[str, ...] = field(default_factory=tuple)  # what "how many X" counts, as tokens
+    codes: tuple[tuple[str, int, str], ...] = ()  # codes the asking clause names ("IS-100.d", "EF5")
 
     @property
     def typed(self) -> bool:
         """Asks for a kind of thing a statement must supply (steps and open questions do not)."""
         return self.kind not in ("open", "steps")
+
+    @property
+    def constrains(self) -> bool:
+        """Some extracts do not supply it: a typed ask, or a code the answer must name."""
+        return self.typed or bool(self.codes)
 
     def describe(self) -> str:
         """For the not-found message: what the documents did not give."""
@@ -79,7 +91,39 @@ def _has_phrase(text: str, phrases) -> bool:
     return any(re.search(rf"\b{re.escape(p)}\b", text) for p in phrases)
 
 
+_CODE = re.compile(r"\b([A-Za-z]{1,6})-?(\d+)(?:\.([A-Za-z0-9]+))?\b")
+_SPACED_CODE = re.compile(r"\b([A-Za-z]{1,6})[\s-]+(\d+)(?:\.([A-Za-z0-9]+))?\b")
+
+
+def _codes(text: str, spaced: bool = False) -> set[tuple[str, int, str]]:
+    """(letters, number, suffix) of the codes in ``text``: "IS-0100.c" -> ("is", 100, "c")."""
+    found = {(a.lower(), int(n), (x or "").lower()) for a, n, x in _CODE.findall(text)}
+    if spaced:  # a passage may write "ICS 214" or "IS 100" where the question glued them
+        found |= {(a.lower(), int(n), (x or "").lower()) for a, n, x in _SPACED_CODE.findall(text)}
+    return found
+
+
+def _names_code(code: tuple[str, int, str], found: set[tuple[str, int, str]]) -> bool:
+    """ "IS-100" is named by "IS-100.c"; "IS-100.d" is not."""
+    return any(c[:2] == code[:2] and (not code[2] or c[2] == code[2]) for c in found)
+
+
+def _ask_codes(clause: str) -> tuple[tuple[str, int, str], ...]:
+    """Codes written glued in the asking clause ("When is IS-100.d replacing...", "an EF5"). Why:
+    a passage about IS-100.c or EF3 tornadoes is on topic and wrong. Spaced codes ("ICS 214") are
+    left to the form ask; codes starting with a digit are counts ("16-hour"); one letter glued to
+    a figure is a measure ("M7.8"), not a code ("P-361" is)."""
+    return tuple(sorted(c for c in _codes(clause)
+                        if len(c[0]) > 1 or re.search(rf"\b{c[0]}-0*{c[1]}", clause, re.IGNORECASE)))
+
+
 def read_ask(question: str) -> Ask:
+    ask = _read_kind(question)
+    codes = _ask_codes(asking_clause(question))
+    return Ask(ask.kind, ask.detail, ask.unit, ask.counted, codes) if codes else ask
+
+
+def _read_kind(question: str) -> Ask:
     clause = asking_clause(question).lower()
     words = tokenize(clause)
     if _has_phrase(clause, _DATA["contact_phone"]):
@@ -101,6 +145,8 @@ def read_ask(question: str) -> Ask:
     if first == "when" or _has_phrase(clause, [p for p in _DATA["time"] if p != "when"]):
         unit = next((UNITS[w] for w in words if w in TIME_UNITS and w in UNITS), None)
         return Ask("time", "duration" if _has_phrase(clause, _DATA["duration"]) else "when", unit=unit)
+    if first in ("what", "which", "how") and _has_phrase(clause, _DATA["money"]):
+        return Ask("quantity", unit=MONEY)
     unit = _named_unit(words)
     if _has_phrase(clause, _DATA["quantity"]) or (unit and first in ("what", "which")):
         return Ask("quantity", unit=unit, counted=_counted(words))
@@ -123,6 +169,21 @@ def _named_unit(words: list[str]) -> str | None:
 _PREPOSITIONS = frozenset({"after", "before", "in", "for", "at", "on", "during", "per", "of", "from", "to",
                            "with", "by", "within", "across", "over", "under", "between", "among"})
 _PEOPLE = frozenset({"people", "persons", "person", "families", "family", "households", "household"})
+
+
+def measured_words(question: str) -> list[str]:
+    """The words naming what "how many"/"how much" measures ("how much *temephos larvicide* do we
+    put..." -> temephos, larvicide): the thing itself, which a passage must name to answer."""
+    words = tokenize(asking_clause(question).lower())
+    for i in range(len(words) - 1):
+        if words[i] == "how" and words[i + 1] in ("many", "much"):
+            run: list[str] = []
+            for w in words[i + 2:i + 7]:
+                if not w.isalpha() or w in QUESTION_STOPWORDS or w in _PREPOSITIONS:
+                    break
+                run.append(w)
+            return run
+    return []
 
 
 def _counted(words: list[str]) -> tuple[str, ...]:
@@ -148,6 +209,10 @@ def _counted(words: list[str]) -> tuple[str, ...]:
 
 def supplies(ask: Ask, text: str) -> bool:
     """Does ``text`` (a statement or an extract) give the kind of thing asked for?"""
+    if ask.codes:
+        found = _codes(text, spaced=True)
+        if not all(_names_code(c, found) for c in ask.codes):
+            return False
     if not ask.typed:
         return True
     lower = text.lower()
@@ -168,12 +233,27 @@ def supplies(ask: Ask, text: str) -> bool:
     if ask.kind == "quantity":  # a year ("the 2015 earthquake") is a date, not the figure asked for
         figures = {n for n in facts.all_numbers() if not _YEAR.match(n)}
         has_number = bool(figures) or any(w in _NUMBER_WORDS for w in tokens)
-        if not has_number:
+        if not has_number or not _counts(ask, tokens):
             return False
+        if ask.unit == MONEY:
+            return bool(facts.units & _MONEY_UNITS) or "$" in text
         return ask.unit is None or ask.unit in facts.units or any(u == ask.unit for _, u in facts.quantities)
     if ask.kind == "person":
         return any(w in _PERSON_WORDS for w in tokens) or _NAME.search(text) is not None
     return True  # pragma: no cover - every kind is handled above
+
+
+def _counts(ask: Ask, tokens: list[str]) -> bool:
+    """A figure stands next to the thing "how many" counts. Why: "How many levees are in the federal
+    inspection program?" found "The entire levee should be patrolled at least once per day" - a
+    number and the word levee, but the number counts patrols. People are left out: "how many people
+    can the hall hold?" is answered by a space per person, not a count beside the word."""
+    if not ask.counted or ask.counted[0] in _PEOPLE:
+        return True
+    target = set(content_stems(" ".join(ask.counted)))
+    things = [i for i, t in enumerate(tokens) if t.isalpha() and set(content_stems(t)) & target]
+    figures = [i for i, t in enumerate(tokens) if (is_number(t) and not _YEAR.match(t)) or t in _COUNT_WORDS]
+    return any(-_COUNT_REACH_BEFORE <= j - i <= _COUNT_REACH_AFTER for i in things for j in figures) if things else True
 
 
 _MID_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-Z][a-z][A-Za-z\-]+)")

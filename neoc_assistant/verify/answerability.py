@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from neoc_assistant.reading.asks import asking_clause
+from neoc_assistant.reading.asks import asking_clause, measured_words
 from neoc_assistant.reading.guard import Guard
 from neoc_assistant.language.normalize import tokenize
 from neoc_assistant.language.words import CODE_HEADS, QUESTION_STOPWORDS
@@ -80,6 +80,9 @@ def constraints(question: str, guard: Guard, known: frozenset[str] = frozenset()
             word in caps or not lex.common_or_english(word)
         ):
             names.append(word)  # written like a name, and no document uses it: "Gorkha", "Cox's Bazar"
+    for word in measured_words(question):
+        if len(word) > 3 and word not in known and word not in names and not lex.in_kb(word) and word not in lex.acronyms:
+            names.append(word)  # the thing counted or measured, and no document uses the word: "leptospirosis cases"
     identifiers: list[str] = []
     for number, head in guard.features(clause).number_context:
         if number.startswith("code:"):

@@ -78,3 +78,15 @@ def test_sources_carry_the_quoted_statements_to_highlight(assistant):
     assert quoted and all(any(q in s["text"] or q.split(": ")[-1] in s["text"] for s in answer.sources)
                           for q in quoted)
     assert any("15 litres per person per day" in q for q in quoted)
+
+
+def test_a_measured_thing_no_document_names_is_not_found(assistant):
+    # the outbreak thresholds for AWD and cholera are on topic, but no document names leptospirosis
+    answer = assistant.ask("How many leptospirosis cases after the floods count as an outbreak?")
+    assert answer.mode == "not-found" and "leptospirosis" in answer.answer.lower(), answer.answer
+
+
+def test_a_rate_of_pay_needs_money_in_the_answer(assistant):
+    # the call-down list's "80% of listed people" is a figure, not an allowance
+    answer = assistant.ask("What daily allowance do RRT members get when they deploy to the field?")
+    assert answer.mode == "not-found", answer.answer

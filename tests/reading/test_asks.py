@@ -60,3 +60,31 @@ def test_what_supplies_each_kind():
     person = read_ask("who can approve the sitrep?")
     assert supplies(person, "If the NEOC Chief is not available, the Deputy Chief approves.")
     assert supplies(read_ask("What does unity of command mean?"), "anything at all")
+
+
+@pytest.mark.parametrize("question, shown, gives", [
+    # a figure must stand beside the thing counted, not anywhere in the extract
+    ("How many levees in the country are in the federal inspection program?",
+     "The entire levee should be patrolled at least once per day during Phase I.", False),
+    ("How many billion-dollar climate disasters hit the US in 2022?",
+     "2022 accounted for 18 climate-related disasters that cost at least $1 billion.", True),
+    ("How many toilets do we need for 300 people?", "1 toilet per 50 people.", True),
+    # an allowance or a rate of pay is money: a percentage or a count is not it
+    ("What daily allowance do RRT members get when they deploy to the field?",
+     "The target is that 80% of listed people are reached within 30 minutes.", False),
+    ("What daily allowance do RRT members get when they deploy to the field?",
+     "RRT members get NPR 1,500 per day in the field.", True),
+    # a code the question names must be the one shown: IS-100.c is not IS-100.d
+    ("When is IS-100.d replacing the IS-100.c course?", "IS-0100.c: An Introduction to ICS, March 2025", False),
+    ("When is IS-100.d replacing the IS-100.c course?", "IS-100.d replaces IS 100.c from 1 June 2026.", True),
+    ("What wind speed makes a tornado an EF5?", "EF3 tornadoes have winds of 136-165 mph.", False),
+])
+def test_what_the_extract_must_hold(question, shown, gives):
+    assert supplies(read_ask(question), shown) is gives
+
+
+def test_codes_are_glued_letters_and_figures_not_measures_or_counts():
+    assert read_ask("What does a FEMA P-361 safe room cost?").codes == (("p", 361, ""),)
+    assert read_ask("Deaths in the M7.8 Gorkha quake?").codes == ()
+    assert read_ask("How long is the break on the 16-hour shift?").codes == ()
+    assert read_ask("What costs are eligible for reimbursement?").unit is None  # a list, not a figure
