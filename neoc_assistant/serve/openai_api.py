@@ -225,6 +225,17 @@ def build_router(assistant, admission: Admission, *, mode: str, open_access: boo
         counts = schema.usage(question, history, answer, content)
         return JSONResponse(ids.completion(content, answer, counts), headers=headers)
 
+    @router.api_route("/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+                      include_in_schema=False)
+    def elsewhere(rest: str, request: Request) -> JSONResponse:
+        """Anything else under /v1 in OpenAI's shape (the UI mounted at / would answer its own 404)."""
+        if rest.rstrip("/") in ("models", "chat/completions"):
+            allowed = "GET" if rest.startswith("models") else "POST"
+            return openai_error(405, f"{request.method} is not allowed on {request.url.path}; use {allowed}.",
+                                "invalid_request_error", "method_not_allowed", headers={"Allow": allowed})
+        return openai_error(404, f"No such endpoint: {request.url.path[:80]} (this server offers GET /v1/models "
+                                 "and POST /v1/chat/completions).", "invalid_request_error", "unknown_url")
+
     return router
 
 
