@@ -66,6 +66,8 @@ class Answer:
     generation: dict = field(default_factory=dict)  # engine figures: ttft, prefill, stopped_on (a marker), loop
     understood_as: str = ""  # a follow-up as read with the conversation ("" when it stood alone)
     worked: list[str] = field(default_factory=list)  # calculations shown (compose/worked.py)
+    kb_version: str = ""  # the knowledge base answered from (set by the Assistant)
+    audit_id: str = ""  # its record in the audit trail (feedback points at it; "" when not recorded)
 
     @property
     def unsupported_claims(self) -> list[dict]:
@@ -92,6 +94,8 @@ class Answer:
             "notice": self.notice,
             "understood_as": self.understood_as,
             "worked": self.worked,
+            "kb_version": self.kb_version,
+            "audit_id": self.audit_id,
         }
 
 

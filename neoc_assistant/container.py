@@ -27,6 +27,7 @@ from neoc_assistant.settings import Settings
 
 if TYPE_CHECKING:
     from neoc_assistant.answering import AnswerWriter
+    from neoc_assistant.audit import AuditTrail
     from neoc_assistant.cache.embedding_cache import EmbeddingCache
     from neoc_assistant.cache.query_log import QueryLog
     from neoc_assistant.cache.redis_tier import RedisLink
@@ -288,4 +289,13 @@ class Container:
             manifest=self.manifest,
             ingestor=self.ingestor, retriever=self.retriever, embedder=self.embedder, chain=self.chain,
             engine=self.engine, response_cache=self.response_cache, embedding_cache=self.embedding_cache,
-            query_log=self.query_log, metrics=self.metrics, health=self.health))
+            query_log=self.query_log, metrics=self.metrics, health=self.health, audit=self.audit))
+
+    @property
+    def audit(self) -> AuditTrail | None:
+        """The audit trail in ``paths.log_dir/audit`` (None when ``audit.enabled`` is off)."""
+        from neoc_assistant.audit import AuditTrail
+
+        s = self.settings
+        return self._once("audit", lambda: AuditTrail(s.paths.log_dir / "audit", retention_days=s.audit.retention_days)
+                          if s.audit.enabled else None)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from neoc_assistant.answer import Answer, StreamEvent
+from neoc_assistant.audit import Asker, AuditTrail
 from neoc_assistant.cache.embedding_cache import EmbeddingCache
 from neoc_assistant.cache.query_log import QueryLog
 from neoc_assistant.cache.response_cache import ResponseCache
@@ -63,6 +64,7 @@ class Assistant:
         query_log: QueryLog,
         metrics: Metrics,
         health: HealthCheck,
+        audit: AuditTrail | None = None,
     ):
         """Every component is cheap to build (models and stores open on first use), so building
         the front door - e.g. for ``health`` on a fresh machine - loads and creates nothing."""
@@ -82,6 +84,7 @@ class Assistant:
         self._query_log = query_log
         self._metrics = metrics
         self._health = health
+        self._audit = audit
 
     # -- knowledge base ------------------------------------------------------------
     def ingest(self, paths: Iterable[Path] | None = None, *, prune: bool = True, show_progress: bool = False,
@@ -156,8 +159,9 @@ class Assistant:
         history: list[tuple[str, str]] | None = None,
         filters: SearchFilters | None = None,
         use_cache: bool = True,
+        asker: Asker | None = None,
     ) -> Answer:
-        for event in self.ask_stream(question, history=history, filters=filters, use_cache=use_cache):
+        for event in self.ask_stream(question, history=history, filters=filters, use_cache=use_cache, asker=asker):
             if event.kind == "done":
                 return event.answer
         raise RuntimeError("the chain ended without an answer")  # pragma: no cover - a bug, not an input
@@ -170,7 +174,9 @@ class Assistant:
         filters: SearchFilters | None = None,
         use_cache: bool = True,
         cancel: threading.Event | None = None,
+        asker: Asker | None = None,
     ) -> Iterator[StreamEvent]:
+        """``asker``: who asks through what, for the audit trail (default: someone at this machine's CLI)."""
         metrics = self._metrics
         try:
             question = self.validate_question(question, history or ())
@@ -188,6 +194,7 @@ class Assistant:
                     # Recorded before yielding: a caller may stop iterating once it has the answer.
                     outcome = outcome_of(answer) if answer.complete else "cancelled"
                     metrics.record_request(outcome, answer.timings_ms, answer.tokens)
+                    self._record(answer, asker, len(history or ()))
                 yield event
         except NeocError as exc:
             metrics.record_error(type(exc).__name__)
@@ -200,8 +207,21 @@ class Assistant:
             metrics.record_error("internal")
             raise
 
-    def feedback(self, question: str, answer: Answer, helpful: bool, comment: str = "") -> None:
-        """Log feedback locally; a thumbs-down on a cached answer evicts it so it is not served again."""
+    def _record(self, answer: Answer, asker: Asker | None, turns: int) -> None:
+        """The answer's knowledge-base version, and its audit record. A trail that cannot be written (a full
+        disk) is logged, not turned into a failed answer: in an emergency the answer comes first."""
+        answer.kb_version = self.kb_version()
+        if self._audit is None:
+            return
+        try:
+            answer.audit_id = self._audit.record_answer(asker or Asker(), answer, turns)
+        except Exception:  # noqa: BLE001
+            log.exception("the audit trail could not record an answer")
+
+    def feedback(self, question: str, answer: Answer, helpful: bool, comment: str = "", *,
+                 who: str = "local") -> None:
+        """Log feedback locally (and in the audit trail, pointing at the answer's record); a thumbs-down
+        on a cached answer evicts it so it is not served again."""
         log_dir = self.paths.log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
         record = {
@@ -216,10 +236,24 @@ class Assistant:
         }
         with open(log_dir / "feedback.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        if self._audit is not None and answer.audit_id:
+            self._audit.record_feedback(answer.audit_id, helpful, comment, who=who)
         if not helpful and self._cache_settings.enabled:
             # Also when the answer was fresh: it may have been stored and would be served next time.
             ctx = self._chain.cache_context(Question(text=question))
             self._response_cache.remove(question, ctx)
+
+    # -- the audit trail ---------------------------------------------------------------------------
+    def audit_answers(self, *, conversation: str | None = None, since: float | None = None,
+                      until: float | None = None, who: str | None = None) -> list[dict]:
+        """Recorded answers (with their feedback) of one conversation and/or a time range."""
+        return self._audit.answers(conversation=conversation, since=since, until=until, who=who) if self._audit else []
+
+    def audit_verify(self) -> dict:
+        """The trail's hash chain recomputed: ``{"ok", "records", "files", "head", "problems"}``."""
+        if self._audit is None:
+            return {"ok": True, "records": 0, "files": [], "head": {}, "problems": [], "disabled": True}
+        return self._audit.verify()
 
     # -- the response cache --------------------------------------------------------------------
     def cache_stats(self) -> dict:

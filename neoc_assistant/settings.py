@@ -237,6 +237,16 @@ class ServeSettings(_Section):
     max_wait_seconds: float = Field(
         default=30.0, gt=0, description="Longest expected (and actual) wait for an /api/ask slot; a question that "
                                         "would wait longer is answered 503 + Retry-After at once.")
+    api_keys: dict[str, str] = Field(
+        default_factory=dict, description="Bearer keys of the OpenAI-compatible API (/v1/...): name -> 'sha256:<hex>' "
+                                          "(`apikey new NAME` makes one); the name is what the audit trail records.")
+
+
+class AuditSettings(_Section):
+    enabled: bool = Field(default=True, description="Record every answer in the append-only audit trail.")
+    retention_days: int = Field(
+        default=0, ge=0, description="Delete the trail's monthly files whose newest record is older than this "
+                                     "(0: keep everything).")
 
 
 class MonitoringSettings(_Section):
@@ -266,6 +276,7 @@ class Settings(BaseSettings):
     reader: ReaderSettings = Field(default_factory=ReaderSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -293,4 +304,5 @@ class Settings(BaseSettings):
             data["serve"]["auth_password"] = "***"
         if data["generation"].get("server_api_key"):
             data["generation"]["server_api_key"] = "***"
+        data["serve"]["api_keys"] = {name: "sha256:***" for name in data["serve"].get("api_keys") or {}}
         return data

@@ -27,7 +27,7 @@ class ApiFake(FakeAssistant):
         self.healthy = True
         self.metrics_text = lambda: "neoc_requests_total 3\n"
 
-    def ask(self, question, *, history=None, filters=None, use_cache=True):
+    def ask(self, question, *, history=None, filters=None, use_cache=True, asker=None):
         self.calls.append({"question": question, "history": history, "use_cache": use_cache})
         if self.ask_error:
             raise self.ask_error

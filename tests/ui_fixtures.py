@@ -43,7 +43,7 @@ class FakeAssistant:
         self.feedback_calls: list[tuple] = []
         self.started = threading.Event()
 
-    def ask_stream(self, question, *, history=None, filters=None, use_cache=True, cancel=None):
+    def ask_stream(self, question, *, history=None, filters=None, use_cache=True, cancel=None, asker=None):
         self.calls.append({"question": question, "history": history, "cancel": cancel})
         if self.error is not None:
             raise self.error
@@ -60,7 +60,7 @@ class FakeAssistant:
         answer = self.answer or make_answer("".join(sent).strip(), question=question, complete=complete)
         yield StreamEvent("done", answer=answer)
 
-    def feedback(self, question, answer, helpful, comment=""):
+    def feedback(self, question, answer, helpful, comment="", *, who="local"):
         self.feedback_calls.append((question, answer, helpful))
 
     def documents(self):

@@ -31,6 +31,7 @@ def _register() -> None:
     from neoc_assistant.cli import models  # noqa: F401
     from neoc_assistant.cli import monitor  # noqa: F401
     from neoc_assistant.cli import serve  # noqa: F401
+    from neoc_assistant.cli import audit  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

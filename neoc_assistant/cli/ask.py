@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import uuid
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from neoc_assistant.audit import Asker
 from neoc_assistant.cli import app
 from neoc_assistant.cli.common import assistant
 from neoc_assistant.errors import InputError, NeocError
@@ -57,7 +59,7 @@ def ask(
         service = assistant()
         for item in items:
             try:
-                answer = service.ask(item["text"], filters=filters, use_cache=not no_cache)
+                answer = service.ask(item["text"], filters=filters, use_cache=not no_cache, asker=_asker())
                 out = {"id": item["id"], **answer.to_json()}
             except NeocError as exc:
                 out = {"id": item["id"], "error": type(exc).__name__, "message": str(exc)}
@@ -70,10 +72,21 @@ def ask(
         _conversation(service, filters, not no_cache)
         return
     if as_json:
-        answer = service.ask(question, filters=filters, use_cache=not no_cache)
+        answer = service.ask(question, filters=filters, use_cache=not no_cache, asker=_asker())
         typer.echo(json.dumps(answer.to_json(), ensure_ascii=False))
         return
-    _stream_answer(service, question, filters, not no_cache, [])
+    _stream_answer(service, question, filters, not no_cache, [], asker=_asker())
+
+
+def _asker(conversation: str = "") -> Asker:
+    """This terminal's user as the audit trail's caller (the OS account name; there is no password here)."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        user = "unknown"
+    return Asker(who=f"local:{user}", channel="cli", conversation=conversation)
 
 
 def _conversation(service, filters: SearchFilters, use_cache: bool) -> None:
@@ -82,6 +95,7 @@ def _conversation(service, filters: SearchFilters, use_cache: bool) -> None:
     typer.echo("Ask a question (follow-ups are read with the conversation; 'new' starts over; "
                "an empty line or Ctrl-D ends).", err=True)
     history: list[tuple[str, str]] = []
+    asker = _asker(f"cli-{uuid.uuid4().hex[:12]}")
     while True:
         try:
             question = input("\n? ").strip()
@@ -92,10 +106,11 @@ def _conversation(service, filters: SearchFilters, use_cache: bool) -> None:
             return
         if question.lower() in ("new", "new conversation"):
             history.clear()
+            asker = _asker(f"cli-{uuid.uuid4().hex[:12]}")
             typer.echo("[new conversation]", err=True)
             continue
         try:
-            answer = _stream_answer(service, question, filters, use_cache, history, exit_on_stop=False)
+            answer = _stream_answer(service, question, filters, use_cache, history, exit_on_stop=False, asker=asker)
         except NeocError as exc:
             typer.echo(f"error: {exc}", err=True)
             continue
@@ -104,12 +119,12 @@ def _conversation(service, filters: SearchFilters, use_cache: bool) -> None:
 
 
 def _stream_answer(service, question: str, filters: SearchFilters, use_cache: bool,
-                   history: list[tuple[str, str]], exit_on_stop: bool = True):
+                   history: list[tuple[str, str]], exit_on_stop: bool = True, asker: Asker | None = None):
     cancel = threading.Event()
     answer = None
     try:
         for event in service.ask_stream(question, history=history or None, filters=filters, use_cache=use_cache,
-                                        cancel=cancel):
+                                        cancel=cancel, asker=asker):
             if event.kind == "replace":
                 sys.stdout.write("\n\n[withdrawn: it did not answer the question]\n\n" + event.text)
                 sys.stdout.flush()

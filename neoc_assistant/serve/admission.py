@@ -63,9 +63,10 @@ class Admission:
         wait = self.retry_after()
         return QueueFull(f"The assistant is busy ({why}): try again in {wait} s.", wait)
 
-    async def run(self, fn, *args):
-        """``fn(*args)`` on one of the answer threads once a slot is free; ``QueueFull`` if there is
-        no room to wait or no slot came within ``max_wait_seconds``."""
+    async def enter(self) -> "Ticket":
+        """Wait in line for an answer slot and hold it until ``Ticket.release()``; ``QueueFull`` if there
+        is no room to wait or no slot came within ``max_wait_seconds``. Why a ticket and not only ``run``:
+        a streamed answer holds its slot while the response is being sent, long after the route returned."""
         with self._lock:
             ahead = self._inside - self.running + 1  # questions that would start before this one
             expected = max(0, ahead) * self._seconds / self.running
@@ -75,21 +76,50 @@ class Admission:
         if full:
             raise self._busy(f"{min(self._inside, self.running)} answering, "
                              f"{max(0, self._inside - self.running)} waiting")
+        acquired, borrower = False, object()  # a borrower of its own: released from any task or callback
         try:
-            acquired = False
             with anyio.move_on_after(self.max_wait):
-                await self._slots.acquire()
+                await self._slots.acquire_on_behalf_of(borrower)
                 acquired = True
-            if not acquired:
-                raise self._busy(f"no answer slot within {self.max_wait:g} s")
-            try:
-                started = time.perf_counter()
-                result = await anyio.to_thread.run_sync(fn, *args, limiter=self._threads)
-                with self._lock:
-                    self._seconds = 0.8 * self._seconds + 0.2 * (time.perf_counter() - started)
-                return result
-            finally:
-                self._slots.release()
         finally:
-            with self._lock:
-                self._inside -= 1
+            if not acquired:
+                with self._lock:
+                    self._inside -= 1
+        if not acquired:
+            raise self._busy(f"no answer slot within {self.max_wait:g} s")
+        return Ticket(self, borrower)
+
+    def _left(self, borrower: object, seconds: float | None) -> None:
+        """A slot is given back (on the event loop's thread: anyio's limiter belongs to it); ``seconds``,
+        the answer's time, moves the average (None: it failed, and says nothing about answer times)."""
+        self._slots.release_on_behalf_of(borrower)
+        with self._lock:
+            self._inside -= 1
+            if seconds is not None:
+                self._seconds = 0.8 * self._seconds + 0.2 * seconds
+
+    async def run(self, fn, *args):
+        """``fn(*args)`` on one of the answer threads once a slot is free (``enter``)."""
+        ticket = await self.enter()
+        ok = False
+        try:
+            result = await anyio.to_thread.run_sync(fn, *args, limiter=self._threads)
+            ok = True
+            return result
+        finally:
+            ticket.release(timed=ok)
+
+
+class Ticket:
+    """A held answer slot; ``release()`` once, from the event loop (later calls do nothing)."""
+
+    def __init__(self, admission: Admission, borrower: object):
+        self._admission = admission
+        self._borrower = borrower
+        self._started = time.perf_counter()
+        self._released = False
+
+    def release(self, *, timed: bool = True) -> None:
+        if not self._released:
+            self._released = True
+            self._admission._left(self._borrower, time.perf_counter() - self._started if timed else None)

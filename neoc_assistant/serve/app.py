@@ -13,6 +13,8 @@
   server's pool, never behind answers.
 * ``GET /metrics`` -> ``assistant.metrics_text()`` (Prometheus text); 503 if metrics are unavailable.
   Behind HTTP Basic auth when auth is configured (Prometheus scrapes with ``basic_auth``).
+* ``GET /v1/models``, ``POST /v1/chat/completions``: the OpenAI-compatible API (``openai_api.py``),
+  with bearer keys (``serve.api_keys``) and OpenAI's error shape.
 * ``/openapi.json`` and FastAPI's docs pages: 404 (the docs would load Swagger UI from a CDN,
   and the schema only tells a stranger what to probe).
 
@@ -38,10 +40,13 @@ from pydantic import BaseModel, Field  # noqa: E402
 
 from neoc_assistant.errors import BusyError, InputError, MemoryGuardError, ModelError, NeocError  # noqa: E402
 from neoc_assistant.monitoring.health import SharedHealth  # noqa: E402
-from neoc_assistant.serve import api_errors  # noqa: E402
+from neoc_assistant.audit import Asker  # noqa: E402
+from neoc_assistant.serve import api_errors, openai_api  # noqa: E402
+from neoc_assistant.serve.api_keys import ApiKeys  # noqa: E402
 from neoc_assistant.serve.admission import Admission, QueueFull  # noqa: E402
 from neoc_assistant.serve.chat_handlers import RecentRequests  # noqa: E402
-from neoc_assistant.serve.guards import BodyLimit, FailedLogins, LoginThrottle, PagePolicy, authenticated  # noqa: E402
+from neoc_assistant.serve.guards import (  # noqa: E402
+    BodyLimit, FailedLogins, LoginThrottle, PagePolicy, authenticated, caller)
 from neoc_assistant.serve.ui import CSS, ON_LOAD_JS, build_ui, make_theme  # noqa: E402
 from neoc_assistant.settings import ServeSettings  # noqa: E402
 
@@ -94,7 +99,8 @@ def create_app(assistant, *, host: str | None = None, port: int | None = None, c
 
     app = FastAPI(title="NEOC Assistant", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_kb * 1024)
-    app.add_middleware(LoginThrottle, pairs=pairs, failures=FailedLogins(
+    keys = ApiKeys(settings.api_keys)
+    app.add_middleware(LoginThrottle, pairs=pairs, keys=keys, failures=FailedLogins(
         free_attempts=settings.login_free_attempts, max_delay_seconds=settings.login_backoff_max_seconds))
     app.add_middleware(PagePolicy)  # outermost: on every response, the 413s and 429s included
     api_errors.install(app)
@@ -108,16 +114,22 @@ def create_app(assistant, *, host: str | None = None, port: int | None = None, c
             raise HTTPException(status_code=401, detail="authentication required",
                                 headers={"WWW-Authenticate": "Basic"})
 
+    app.include_router(openai_api.build_router(assistant, admission, mode=mode, open_access=not (pairs or keys),
+                                               recent=recent))
+
     @app.get("/openapi.json", include_in_schema=False)
     def no_schema() -> JSONResponse:
         return JSONResponse({"detail": "Not Found"}, status_code=404)
 
     @app.post("/api/ask", dependencies=[Depends(require_auth)])
-    async def api_ask(body: AskBody) -> JSONResponse:
+    async def api_ask(body: AskBody, request: Request) -> JSONResponse:
         started = time.perf_counter()
+        asker = Asker(who=caller(request.scope), channel="api",
+                      conversation=request.headers.get("x-conversation-id", "")[:80],
+                      opening=(body.history or [(body.question, "")])[0][0])
         try:
             answer = await admission.run(
-                lambda: assistant.ask(body.question, history=body.history, use_cache=body.use_cache))
+                lambda: assistant.ask(body.question, history=body.history, use_cache=body.use_cache, asker=asker))
         except NeocError as exc:
             status = _status_for(exc)
             recent.add((time.perf_counter() - started) * 1000, "api", "busy" if isinstance(exc, QueueFull) else "error")

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from neoc_assistant import runtime
@@ -22,6 +23,7 @@ from neoc_assistant import runtime
 runtime.configure_process()  # Gradio reads its environment when it is imported
 import gradio as gr  # noqa: E402
 
+from neoc_assistant.audit import Asker  # noqa: E402
 from neoc_assistant.errors import NeocError  # noqa: E402
 from neoc_assistant.serve import render  # noqa: E402
 from neoc_assistant.serve.render import error_kind  # noqa: E402
@@ -183,7 +185,7 @@ class ChatHandlers:
                 del self._stopped_waiting[session]
         if skipped:
             return
-        updates = self._respond(question, messages, turns, session)
+        updates = self._respond(question, messages, turns, session, self.asker(request, epoch))
         try:
             for update in updates:
                 with self._lock:
@@ -193,8 +195,21 @@ class ChatHandlers:
         finally:
             updates.close()
 
+    @classmethod
+    def asker(cls, request: gr.Request | None, epoch: int = 0) -> Asker:
+        """Who asks in this browser session, for the audit trail: the signed-in user (never the password);
+        the session and its "New conversation" count make the conversation."""
+        user = getattr(request, "username", None)
+        return Asker(who=f"user:{user}" if user else "anonymous", channel="ui",
+                     conversation=f"ui-{cls._session(request)[:16]}-{epoch}")
+
+    def conversation_id(self, request: gr.Request = None) -> str:
+        with self._lock:
+            epoch = self._epochs.get(self._session(request), 0)
+        return self.asker(request, epoch).conversation
+
     def _respond(self, question: str, messages: list | None, turns: list | None,
-                 session: str) -> Iterator[tuple[list, list]]:
+                 session: str, asker: Asker | None = None) -> Iterator[tuple[list, list]]:
         messages = list(messages or [])
         turns = list(turns or [])
         if not messages or messages[-1].get("role") != "assistant":
@@ -215,7 +230,7 @@ class ChatHandlers:
 
         try:
             yield show(THINKING_TEXT)
-            stream = self.assistant.ask_stream(question, history=history or None, cancel=cancel)
+            stream = self.assistant.ask_stream(question, history=history or None, cancel=cancel, asker=asker)
             answer = None
             last = 0.0
             for event in stream:
@@ -306,7 +321,24 @@ class ChatHandlers:
         self._cancel_session(session)
         return [], [], ""
 
-    def feedback(self, turns: list | None, data: gr.LikeData) -> None:
+    def export_conversation(self, request: gr.Request = None):
+        """This session's conversation from the audit trail as a printable HTML page (a file to download)."""
+        import tempfile
+
+        from neoc_assistant.audit import report
+
+        conversation = self.conversation_id(request)
+        answers = self.assistant.audit_answers(conversation=conversation)
+        if not answers:
+            gr.Info("Nothing to export yet: ask a question first.")
+            return gr.File(value=None, visible=False)
+        folder = Path(tempfile.mkdtemp(prefix="neoc-export-"))
+        path = folder / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}.html"
+        path.write_text(report.as_html(answers, self.assistant.audit_verify(), f"conversation {conversation}"),
+                        encoding="utf-8")
+        return gr.File(value=str(path), visible=True)
+
+    def feedback(self, turns: list | None, data: gr.LikeData, request: gr.Request = None) -> None:
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
         liked = data.liked
         if not isinstance(liked, bool):
@@ -316,7 +348,7 @@ class ChatHandlers:
             gr.Info("There is no answer to rate here.")
             return
         try:
-            self.assistant.feedback(turn.question, turn.answer, liked)
+            self.assistant.feedback(turn.question, turn.answer, liked, who=self.asker(request).who)
         except NeocError as exc:
             gr.Warning(f"Feedback not recorded: {exc}")
             return

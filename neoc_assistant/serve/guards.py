@@ -12,7 +12,9 @@ Gradio UI), so they act before anything reads a body or a route runs:
   ``/metrics``, ``/health``) are checked here, before the route runs, and the
   verdict is left in the request scope (``authenticated(scope)``); Gradio's own
   ``/login`` form is counted as it is answered. Wrong passwords count against
-  the client's address; after ``serve.login_free_attempts`` of them each further
+  the client's address - and so do wrong API keys (``Authorization: Bearer``,
+  checked against ``serve.api_keys`` when keys are configured: ``api_keys.py``);
+  after ``serve.login_free_attempts`` of them each further
   attempt must wait twice as long as the last (1 s, 2 s, 4 s ... up to
   ``serve.login_backoff_max_seconds``), answered 429 with ``Retry-After``
   without checking the password. A right password clears the count. Why here
@@ -40,6 +42,8 @@ import time
 
 from cachetools import TTLCache
 
+from neoc_assistant.serve.api_keys import ApiKeys
+
 UPLOAD_ROUTE_SUFFIX = "/upload"  # Gradio's multipart upload route (its own size limit)
 
 
@@ -56,10 +60,12 @@ class BodyLimit:
         self.app = app
         self.max_bytes = max_bytes
 
-    def _message(self) -> dict:
-        return {"error": "InputError",
-                "message": f"The request body is over the {self.max_bytes // 1024} KB limit "
-                           "(NEOC_SERVE__MAX_REQUEST_BODY_KB); send a shorter question and history."}
+    def _message(self, scope) -> dict:
+        message = (f"The request body is over the {self.max_bytes // 1024} KB limit "
+                   "(NEOC_SERVE__MAX_REQUEST_BODY_KB); send a shorter question and history.")
+        if is_openai_path(scope):
+            return openai_error_body(message, "invalid_request_error", "request_too_large")
+        return {"error": "InputError", "message": message}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD") or \
@@ -68,7 +74,7 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:  # the HTTP server holds the body to its declared length
             if not declared.isdigit() or int(declared) > self.max_bytes:
-                return await _send_json(send, 413, self._message())
+                return await _send_json(send, 413, self._message(scope))
             return await self.app(scope, receive, send)
         # Chunked: read it here, at most the limit, then hand it on as if it had just arrived.
         messages, size = [], 0
@@ -79,7 +85,7 @@ class BodyLimit:
                 break
             size += len(message.get("body", b""))
             if size > self.max_bytes:
-                return await _send_json(send, 413, self._message())
+                return await _send_json(send, 413, self._message(scope))
             if not message.get("more_body"):
                 break
 
@@ -90,11 +96,32 @@ class BodyLimit:
 
 
 AUTH_SCOPE_KEY = "neoc.authenticated"  # LoginThrottle's verdict on a request's Basic credentials
+USER_SCOPE_KEY = "neoc.user"  # the user name of right Basic credentials
+API_KEY_SCOPE_KEY = "neoc.api_key"  # the name (never the key) of a right bearer token
+OPENAI_PREFIX = "/v1/"
 
 
 def authenticated(scope) -> bool:
     """True when the request carried the right Basic credentials (or no login is configured)."""
     return bool(scope.get(AUTH_SCOPE_KEY))
+
+
+def caller(scope) -> str:
+    """Who asked, for the audit trail: ``key:NAME``, ``user:NAME`` or ``anonymous`` (no secret)."""
+    if scope.get(API_KEY_SCOPE_KEY):
+        return f"key:{scope[API_KEY_SCOPE_KEY]}"
+    if scope.get(USER_SCOPE_KEY):
+        return f"user:{scope[USER_SCOPE_KEY]}"
+    return "anonymous"
+
+
+def is_openai_path(scope) -> bool:
+    return str(scope.get("path", "")).startswith(OPENAI_PREFIX)
+
+
+def openai_error_body(message: str, kind: str, code: str | None = None, param: str | None = None) -> dict:
+    """OpenAI's error shape, which its clients (and Open WebUI, LangChain) read and show."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 def _basic_credentials(header: bytes) -> tuple[str, str] | None:
@@ -157,10 +184,11 @@ class FailedLogins:
 
 
 class LoginThrottle:
-    def __init__(self, app, *, failures: FailedLogins, pairs: list[tuple[str, str]] | None):
+    def __init__(self, app, *, failures: FailedLogins, pairs: list[tuple[str, str]] | None, keys: ApiKeys | None = None):
         self.app = app
         self.failures = failures
         self.pairs = pairs or []
+        self.keys = keys or ApiKeys()
 
     def _matches(self, credentials: tuple[str, str] | None) -> bool:
         if credentials is None:
@@ -172,27 +200,45 @@ class LoginThrottle:
         return any(results)
 
     @staticmethod
-    async def _too_many(send, wait: float) -> None:
-        await _send_json(send, 429, {
-            "error": "TooManyAttempts",
-            "message": f"Too many wrong passwords from this address: try again in {wait:.0f} s."},
-            headers=[(b"retry-after", str(max(1, round(wait))).encode())])
+    async def _too_many(send, wait: float, openai: bool = False) -> None:
+        message = f"Too many wrong passwords or API keys from this address: try again in {wait:.0f} s."
+        body = openai_error_body(message, "rate_limit_error", "too_many_attempts") if openai else {
+            "error": "TooManyAttempts", "message": message}
+        await _send_json(send, 429, body, headers=[(b"retry-after", str(max(1, round(wait))).encode())])
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        client = (scope.get("client") or ("?", 0))[0]
+        authorization = dict(scope.get("headers") or []).get(b"authorization", b"")
+        openai = is_openai_path(scope)
+        if self.keys and authorization[:7].lower() == b"bearer ":
+            # Only when keys are configured: without them the OpenAI clients still send a bearer (any
+            # placeholder), which is not a password attempt.
+            token = authorization[7:].strip().decode("latin-1")
+            found: dict[str, str | None] = {}
+
+            def check() -> bool:
+                found["name"] = self.keys.name_of(token)
+                return found["name"] is not None
+
+            wait, ok = self.failures.attempt(client, check)
+            if wait > 0:
+                return await self._too_many(send, wait, openai)
+            if ok:
+                scope[API_KEY_SCOPE_KEY] = found["name"]
         if not self.pairs:
             scope[AUTH_SCOPE_KEY] = True  # no login configured: everyone is the operator
             return await self.app(scope, receive, send)
         scope[AUTH_SCOPE_KEY] = False
-        client = (scope.get("client") or ("?", 0))[0]
-        authorization = dict(scope.get("headers") or []).get(b"authorization", b"")
         if authorization[:6].lower() == b"basic ":
             credentials = _basic_credentials(authorization)
             wait, ok = self.failures.attempt(client, lambda: self._matches(credentials))
             if wait > 0:
-                return await self._too_many(send, wait)
+                return await self._too_many(send, wait, openai)
             scope[AUTH_SCOPE_KEY] = ok
+            if ok:
+                scope[USER_SCOPE_KEY] = credentials[0]
         if not (scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/login")):
             return await self.app(scope, receive, send)
         # Gradio checks the form; the attempt counts as a failure from the start and is forgiven if it works

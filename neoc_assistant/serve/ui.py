@@ -92,6 +92,10 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
                     new_btn = gr.Button("New conversation", scale=1, min_width=120, elem_id="neoc-new")
                     fix_btn = gr.Button("✎ Correct how it was understood", size="sm", scale=0, min_width=120,
                                         elem_id="neoc-fix")
+                    export_btn = gr.Button("⤓ Export conversation", size="sm", scale=0, min_width=120,
+                                           elem_id="neoc-export")
+                export_file = gr.File(label="Conversation report (HTML: open it, print to PDF)", interactive=False,
+                                      elem_id="neoc-export-file", height=60, visible=False)
 
                 respond_kwargs = dict(
                     fn=chat.respond,
@@ -126,6 +130,9 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
                 # one click: the last question as the assistant read it, in the box, to edit and send
                 fix_btn.click(chat.understood_text, inputs=[turns], outputs=[question], queue=False,
                               api_visibility="private")
+                # the conversation as recorded in the audit trail (what was answered, from which sources)
+                export_btn.click(chat.export_conversation, inputs=None, outputs=[export_file],
+                                 api_visibility="private")
                 new_btn.click(chat.new_conversation, inputs=None, outputs=[chatbot, turns, question],
                               cancels=generating, queue=False, api_visibility="private")
                 chatbot.clear(chat.new_conversation, inputs=None, outputs=[chatbot, turns, question],
