@@ -107,7 +107,9 @@ class ExtractScorer:
         covered = self.words.covered(stems)
         coverage = sum(self.idf[s] for s in covered) / self.total
         similarity = float(max(self._sims[passage][i] for i in statements))
-        gives = supplies(self.ask, self.text_of(passage, statements)) and (self.counted | self.names) <= stems
+        # a glossary alternative names the thing too: "HHs" is answered by "households"
+        gives = supplies(self.ask, self.text_of(passage, statements)) and (
+            (self.counted | self.names) <= stems | covered)
         score = (similarity + w.term_weight * coverage + w.ask_weight * gives
                  - w.length_penalty * (len(statements) - 1) - w.rank_penalty * passage)
         return Extract(passage, statements, score, coverage, similarity, gives, covered)

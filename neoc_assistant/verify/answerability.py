@@ -74,8 +74,11 @@ def constraints(question: str, guard: Guard, known: frozenset[str] = frozenset()
             continue
         if word in known or word not in asking:
             continue
-        if word in lex.names:
-            names.append(word)  # a place/agency/person the KB names: the passages must name it too
+        if word in lex.names and (word in caps or not lex.common_or_english(word)):
+            # a place/agency/person the KB names: the passages must name it too. An English word the
+            # documents happen to capitalise ("Finance/Admin Section", "IAP Packet") is a name only if
+            # the officer wrote it as one
+            names.append(word)
         elif not lex.in_kb(word) and (word in caps or _placed(clause, word)) and (
             word in caps or not lex.common_or_english(word)
         ):

@@ -90,3 +90,15 @@ def test_a_rate_of_pay_needs_money_in_the_answer(assistant):
     # the call-down list's "80% of listed people" is a figure, not an allowance
     answer = assistant.ask("What daily allowance do RRT members get when they deploy to the field?")
     assert answer.mode == "not-found", answer.answer
+
+
+def test_the_counted_thing_may_be_named_by_its_glossary_alternative(assistant):
+    # "HHs" is the officers' word; the documents write "households"
+    answer = assistant.ask("how many HHs displaced in one event before we're talking full activation?")
+    assert answer.mode == "extractive" and "households displaced" in answer.answer, answer.answer
+
+
+def test_an_english_word_the_documents_capitalise_is_no_name_to_veto_on(assistant):
+    # the forms guide writes "Demobilization Check-out"; "check-out" in lower case is not a name
+    answer = assistant.ask("Team is leaving tomorrow. Which sign-offs do they collect on the demob check-out?")
+    assert answer.mode == "extractive" and "sign-offs" in answer.answer, answer.answer
