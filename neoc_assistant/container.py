@@ -93,7 +93,7 @@ class Container:
 
     @property
     def vectors(self) -> VectorStore:
-        from neoc_assistant.store.vector_store import open_vector_store
+        from neoc_assistant.store.factory import open_vector_store
 
         s = self.settings
         return self._once("vectors", lambda: open_vector_store(s.store, s.paths.chroma_dir))
@@ -194,7 +194,7 @@ class Container:
     # -- generate and verify ---------------------------------------------------------------------------
     @property
     def engine(self) -> GenerationBackend:
-        from neoc_assistant.generate.backend import open_generation_backend
+        from neoc_assistant.generate.factory import open_generation_backend
 
         return self._once("engine", lambda: open_generation_backend(
             self.settings.generation, on_guard_action=self.metrics.count_guard_action,

@@ -270,8 +270,11 @@ class Assistant:
         return configured_path_problem(self._generation.model_path)
 
     def describe_template(self, model: Path):
-        """The chat template ``model`` would get (from its vocabulary alone: ``models verify``)."""
-        return self._engine.describe_template(model)
+        """The chat template ``model`` would get (from its vocabulary alone: ``models verify``). Model-file
+        tooling, not the backend's: a local file is checked the same way whichever backend answers."""
+        from neoc_assistant.generate.chat_template import describe_template
+
+        return describe_template(model, use_mmap=self._generation.use_mmap, use_mlock=self._generation.use_mlock)
 
     def warm_up(self) -> None:
         """Load the embedding model now, and catch up with a shared knowledge base (a server does this

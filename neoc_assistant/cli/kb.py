@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from neoc_assistant.cli import app
+from neoc_assistant.cli.root import app
 from neoc_assistant.cli.common import assistant, settings
 from neoc_assistant.ingest.names import printable
 from neoc_assistant.retrieve.retriever import SearchFilters

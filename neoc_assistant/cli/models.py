@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from neoc_assistant.cli import app
+from neoc_assistant.cli.root import app
 from neoc_assistant.cli.common import assistant, settings
 from neoc_assistant.errors import ModelError
 from neoc_assistant.generate import model_file, model_install, quantize

@@ -45,13 +45,13 @@ from neoc_assistant.answer import BAD_MODEL_PATH_NOTICE, NO_MODEL_NOTICE
 from neoc_assistant.errors import InputError, ModelError
 from neoc_assistant.generate import model_file
 from neoc_assistant.generate.batching import BatchScheduler
-from neoc_assistant.generate.chat_template import ALWAYS_STOP, ChatTemplate, choose_template
+from neoc_assistant.generate.chat_template import ALWAYS_STOP, ChatTemplate, template_for_model
 from neoc_assistant.generate.llama_backend import drop_mapped_file_pages, init_backend
 from neoc_assistant.generate.llama_model import ContextSlot, LlamaModel
 from neoc_assistant.generate.memory_guard import MemoryGuard
 from neoc_assistant.generate.pool import ContextPool, Lease
 from neoc_assistant.generate.sampling import SamplingParams
-from neoc_assistant.generate.token_stream import EmptyStream, TokenStream
+from neoc_assistant.generate.token_stream import EmptyStream, StreamHooks, TokenStream
 from neoc_assistant.settings import GenerationSettings
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class GenerationEngine:
                                 model.n_ctx_train)
                     n_ctx = model.n_ctx_train
                 self.n_ctx = n_ctx
-                self.template = self._choose_template(info, model)
+                self.template = template_for_model(info, model)
                 self.chat_template_source = self.template.source
                 self.pool_plan = self._plan_pool(info, model)
                 st = self.settings
@@ -219,23 +219,6 @@ class GenerationEngine:
             "contexts_fitting_budget": int(by_budget),
         }
 
-    def describe_template(self, path: Path) -> ChatTemplate:
-        """The template ``path`` would get, from its vocabulary alone (no weights loaded):
-        what ``models verify`` reports."""
-        info = model_file.inspect_gguf(path)
-        model = LlamaModel(init_backend(), path, use_mmap=self.settings.use_mmap, use_mlock=self.settings.use_mlock,
-                           vocab_only=True)
-        try:
-            return self._choose_template(info, model)
-        finally:
-            model.free()
-
-    @staticmethod
-    def _choose_template(info: model_file.GGUFInfo, model: LlamaModel) -> ChatTemplate:
-        bos = model.piece(model.bos, special=True).decode("utf-8", "ignore") if model.bos >= 0 else ""
-        eos = model.piece(model.eos, special=True).decode("utf-8", "ignore") if model.eos >= 0 else ""
-        return choose_template(info.chat_template, set(model.control_texts), bos, eos, model.ll, info.path.name)
-
     # -- prompts ----------------------------------------------------------------
     def _sanitize(self, text: str) -> str:
         """Break control-token strings inside message text (a document can't end the turn)."""
@@ -308,7 +291,9 @@ class GenerationEngine:
             slot = lease.context
             slot.use_sampling(self._sampling(grammar) if grammar else None)
             slot.ll.llama_sampler_reset(slot.sampler)
-            return TokenStream(self, lease, prompt, limit, stats)
+            return TokenStream(self._model, lease, prompt, limit, stats, stop_texts=self.template.stop_texts,
+                               loop_guard=self.settings.loop_guard,
+                               hooks=StreamHooks(self._active_streams, self._count_prompt, self._on_stream_end))
         except BaseException:
             self._pool.release(lease)
             raise
@@ -323,7 +308,7 @@ class GenerationEngine:
             self._stats["prompt_tokens_reused"] += reused
             self._stats["prompt_tokens_evaluated"] += evaluated
 
-    def _on_stream_end(self, stream: TokenStream, lease: Lease, n_gen: int, reason: str, *, from_gc: bool) -> None:
+    def _on_stream_end(self, stream: TokenStream, lease: Lease, n_gen: int, reason: str, from_gc: bool) -> None:
         pool = self._pool
         if pool is not None:
             pool.release(lease)
