@@ -23,6 +23,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 from neoc_assistant import runtime
+from neoc_assistant.lazy import build_once
 from neoc_assistant.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,9 +49,6 @@ if TYPE_CHECKING:
     from neoc_assistant.verify.verifier import AnswerVerifier
 
 
-_MISSING = object()
-
-
 class Container:
     def __init__(self, settings: Settings, **overrides: Any):
         runtime.configure_process()
@@ -61,13 +59,7 @@ class Container:
         self._lock = threading.RLock()
 
     def _once(self, name: str, build: Callable[[], Any]) -> Any:
-        built = self._built.get(name, _MISSING)
-        if built is _MISSING:
-            with self._lock:
-                built = self._built.get(name, _MISSING)
-                if built is _MISSING:
-                    built = self._built[name] = build()
-        return built
+        return build_once(self._built, name, self._lock, build)
 
     # -- store ------------------------------------------------------------------------------------
     @property

@@ -45,6 +45,7 @@ from typing import Sequence
 
 import numpy as np
 
+from neoc_assistant.lazy import build_once
 from neoc_assistant.retrieve.expansion import expansion_terms
 from neoc_assistant.retrieve.filtered_search import FilteredVectorSearch
 from neoc_assistant.retrieve.hits import Hit
@@ -339,11 +340,7 @@ class KnowledgeBaseRetriever:
     # -- cross-encoder ---------------------------------------------------------------
     @property
     def cross_encoder(self):
-        if self._cross_encoder is None:
-            with self._ce_lock:
-                if self._cross_encoder is None:
-                    self._cross_encoder = self._load_cross_encoder()
-        return self._cross_encoder
+        return build_once(self, "_cross_encoder", self._ce_lock, self._load_cross_encoder)
 
     def _load_cross_encoder(self):
         return load_cross_encoder(self.settings.reranker_model_path or "", self.device, self.settings.rerank_max_length)

@@ -19,6 +19,7 @@ from langchain_core.embeddings import Embeddings
 
 from neoc_assistant import runtime
 from neoc_assistant.errors import ModelError
+from neoc_assistant.lazy import build_once
 from neoc_assistant.settings import EmbeddingSettings
 
 
@@ -67,11 +68,7 @@ class Embedder(Embeddings):
     # -- lazy model -------------------------------------------------------------
     @property
     def model(self):
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    self._model = self._load()
-        return self._model
+        return build_once(self, "_model", self._lock, self._load)
 
     def _load(self):
         runtime.configure_process()  # before torch loads OpenMP
