@@ -77,7 +77,7 @@ class Container:
         from neoc_assistant.store.chroma_server import ChromaCatalog
         from neoc_assistant.store.replica import ReplicatedManifest
 
-        manifest = ReplicatedManifest(s.paths.manifest_path, ChromaCatalog(s.store, s.store.chroma_url),
+        manifest = ReplicatedManifest(s.paths.manifest_path, ChromaCatalog(s.store, s.store.chroma_url),  # type: ignore[arg-type]
                                       interval_seconds=s.store.sync_interval_seconds)
         if self.redis is not None:
             self.redis.subscribe_kb(manifest.request_sync)
@@ -122,7 +122,8 @@ class Container:
         from neoc_assistant.cache.redis_tier import RedisLink
 
         c = self.settings.cache
-        return RedisLink(c.redis_url, timeout=c.redis_timeout_seconds, retry_seconds=c.redis_retry_seconds,
+        return RedisLink(c.redis_url,  # type: ignore[arg-type]  # l2_backend = redis requires it
+                         timeout=c.redis_timeout_seconds, retry_seconds=c.redis_retry_seconds,
                          prefix=c.redis_prefix, on_event=self.metrics.cache_event)
 
     # -- ingest and retrieve -------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def build_once(holder: Any, name: str, lock: threading.Lock | threading.RLock, b
                 value = holder.get(name, _UNSET)
                 if value is _UNSET:
                     value = holder[name] = build()
-        return value  # type: ignore[return-value]
+        return value
     value = getattr(holder, name)
     if value is None:
         with lock:

@@ -159,7 +159,7 @@ class Assistant:
     ) -> Answer:
         for event in self.ask_stream(question, history=history, filters=filters, use_cache=use_cache):
             if event.kind == "done":
-                return event.answer
+                return event.answer  # type: ignore[return-value]  # "done" carries the answer
         raise RuntimeError("the chain ended without an answer")  # pragma: no cover - a bug, not an input
 
     def ask_stream(
@@ -186,8 +186,8 @@ class Assistant:
                 if event.kind == "done":
                     answer = event.answer
                     # Recorded before yielding: a caller may stop iterating once it has the answer.
-                    outcome = outcome_of(answer) if answer.complete else "cancelled"
-                    metrics.record_request(outcome, answer.timings_ms, answer.tokens)
+                    outcome = outcome_of(answer) if answer.complete else "cancelled"  # type: ignore[union-attr]
+                    metrics.record_request(outcome, answer.timings_ms, answer.tokens)  # type: ignore[union-attr]
                 yield event
         except NeocError as exc:
             metrics.record_error(type(exc).__name__)

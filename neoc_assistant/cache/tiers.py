@@ -239,7 +239,7 @@ class CacheTiers:
             with self._lock:
                 if not self._opened:
                     try:
-                        self._l2 = self._open_l2()
+                        self._l2 = self._open_l2()  # type: ignore[misc]  # _opened is True when there is none
                     except Exception as exc:  # noqa: BLE001 - run memory-only rather than fail questions
                         log.warning("response cache: disk tier unavailable (%s); using memory only", exc)
                     self._opened = True
@@ -265,8 +265,8 @@ class SemanticIndex:
     """Cached-question vectors of one context: ``search`` is one (n x d) @ (d,) product."""
 
     dim: int
-    matrix: np.ndarray = field(default=None)  # type: ignore[assignment]
-    live: np.ndarray = field(default=None)  # type: ignore[assignment]
+    matrix: np.ndarray = field(default=None)  # type: ignore[arg-type]  # set in __post_init__
+    live: np.ndarray = field(default=None)  # type: ignore[arg-type]  # set in __post_init__
     rows: list[IndexRow | None] = field(default_factory=list)
     positions: dict[str, int] = field(default_factory=dict)
     seen_generation: int = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -167,7 +167,7 @@ def documents(as_json: bool = typer.Option(False, "--json")) -> None:
     import datetime as dt
 
     docs = assistant().documents()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "sources": list(d.sources),
             "title": d.title,

@@ -49,6 +49,10 @@ class TextStream(Protocol):
         """Stop now and free what the answer holds (the client went away)."""
         ...
 
+    def __enter__(self) -> "TextStream": ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
 
 class GenerationBackend(Protocol):
     pool_plan: dict  # {"size": concurrent answers, ...}

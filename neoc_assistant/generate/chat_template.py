@@ -86,7 +86,7 @@ def _jinja(source: str, bos: str, eos: str) -> Callable[[Messages], str]:
     formatter = Jinja2ChatFormatter(template=source, eos_token=eos, bos_token=bos, add_generation_prompt=True)
 
     def render(messages: Messages) -> str:
-        return formatter(messages=messages).prompt
+        return formatter(messages=messages).prompt  # type: ignore[arg-type]
 
     return render
 

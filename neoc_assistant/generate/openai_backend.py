@@ -199,7 +199,7 @@ class OpenAIBackend:
     def _get_json(self, server: Server, path: str) -> dict:
         parts = urlsplit(server.url)
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = cls(parts.hostname, parts.port, timeout=self.settings.server_connect_timeout_seconds)
+        conn = cls(parts.hostname, parts.port, timeout=self.settings.server_connect_timeout_seconds)  # type: ignore[arg-type]
         try:
             conn.request("GET", parts.path.rstrip("/") + path, headers=self._headers)
             response = conn.getresponse()

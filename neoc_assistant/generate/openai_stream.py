@@ -37,7 +37,7 @@ class Exchange:
     def __init__(self, url: str, connect_timeout: float, read_timeout: float, headers: dict[str, str]):
         parts = urlsplit(url)
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        self.conn = cls(parts.hostname, parts.port, timeout=connect_timeout)
+        self.conn = cls(parts.hostname, parts.port, timeout=connect_timeout)  # type: ignore[arg-type]
         self.prefix = parts.path.rstrip("/")
         self.read_timeout = read_timeout
         self.headers = headers
@@ -167,7 +167,7 @@ class RemoteStream(ClosingStream, Iterator[str]):
     def _read(self) -> Iterator[str]:
         stops = StopScanner(ALWAYS_STOP)
         loop = LoopDetector() if self._loop_guard else None
-        for event in _sse_events(self._exchange.response):
+        for event in _sse_events(self._exchange.response):  # type: ignore[union-attr, arg-type]  # read only when there is an exchange
             if event.get("usage"):
                 usage = event["usage"]
                 self.stats.update(prompt_tokens=usage.get("prompt_tokens", self.stats["prompt_tokens"]),
@@ -222,7 +222,7 @@ class RemoteStream(ClosingStream, Iterator[str]):
                 return
             self._closing = True
             busy = self._active
-        self._exchange.abort()
+        self._exchange.abort()  # type: ignore[union-attr]  # not done: there is an exchange
         if not busy:
             self._finish("cancelled")
 

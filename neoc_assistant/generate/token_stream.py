@@ -102,7 +102,7 @@ class TokenStream(ClosingStream, Iterator[str]):
             self._started = True
             t = time.perf_counter()
             slot.share_threads(self._hooks.active_streams())
-            reused, evaluated = slot.prefill(self._prompt, cancel)
+            reused, evaluated = slot.prefill(self._prompt, cancel)  # type: ignore[arg-type]  # a Lease is an Event here
             self.stats.update(reused_tokens=reused, evaluated_tokens=evaluated,
                               prefill_seconds=time.perf_counter() - t)
             self._hooks.count_prompt(reused, evaluated)

@@ -84,7 +84,7 @@ def summarize_exposition(text: str) -> dict:
             elif family.name == "neoc_cache_events" and s.name.endswith("_total"):
                 cache[s.labels["event"]] = s.value
             elif family.name == "neoc_stage_latency_seconds":
-                stage = s.labels.get("stage")
+                stage = s.labels.get("stage", "")  # every stage sample has one
                 if s.name.endswith("_bucket"):
                     buckets.setdefault(stage, []).append((float(s.labels["le"]), s.value))
                 elif s.name.endswith("_sum"):

@@ -91,7 +91,9 @@ class KnowledgeBaseRetriever:
         self, queries: Sequence[str], k: int | None = None, filters: SearchFilters | None = None
     ) -> list[list[Hit]]:
         """Many queries, embedded in one batch (``search --queries``)."""
-        vectors = self.embedder.encode(list(queries)) if queries else []
+        if not queries:
+            return []
+        vectors = self.embedder.encode(list(queries))
         return [self.search(q, k=k, filters=filters, query_vector=v) for q, v in zip(queries, vectors)]
 
     def retrieve(
@@ -281,7 +283,7 @@ class KnowledgeBaseRetriever:
             terms = self.term_stats.index_terms([c.hit.text for c in todo]) if idf_total > 0 else [set()] * len(todo)
             for cand, chunk_terms in zip(todo, terms):
                 cand.coverage = sum(idf[t] for t in chunk_terms if t in idf) / idf_total if idf_total > 0 else 0.0
-        return [c.coverage for c in cands]
+        return [c.coverage for c in cands]  # type: ignore[misc]  # every one measured above
 
     def _diversify(self, pool: list[Candidate], vecs: dict[str, np.ndarray], k: int) -> list[Candidate]:
         """Drop near-duplicates of better-ranked chunks, then MMR-select ``k``.
@@ -354,7 +356,7 @@ class KnowledgeBaseRetriever:
         for cid, score in scored:
             chunk = chunks.get(cid)
             names = sources.get(chunk.doc_hash) if chunk is not None else None
-            if not names:
+            if chunk is None or not names:
                 continue
             hit = Hit(
                 chunk_id=cid,

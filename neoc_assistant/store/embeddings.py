@@ -119,7 +119,7 @@ class Embedder(Embeddings):
                 self.cache.set_many(self.model_id, [texts[i] for i in missing], fresh)
             for row, i in enumerate(missing):
                 cached[i] = fresh[row]
-        return np.vstack(cached).astype(np.float32, copy=False)
+        return np.vstack(cached).astype(np.float32, copy=False)  # type: ignore[arg-type]  # every row filled
 
     def embed_query_vector(self, text: str) -> np.ndarray:
         return self.encode([text])[0]

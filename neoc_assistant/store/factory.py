@@ -23,5 +23,5 @@ def open_vector_store(settings: StoreSettings, chroma_dir: Path) -> VectorStore:
         case "chroma-server":
             from neoc_assistant.store.chroma_server import ChromaServerStore
 
-            return ChromaServerStore(settings, settings.chroma_url)
+            return ChromaServerStore(settings, settings.chroma_url)  # type: ignore[arg-type]  # required by the setting
     raise ValueError(f"unknown store.vector_backend {settings.vector_backend!r}")  # pragma: no cover - Literal
