@@ -37,6 +37,7 @@ run: setup
 
 test: setup
 	$(PY) -m ruff check neoc_assistant
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 ingest: setup

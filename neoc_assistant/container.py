@@ -23,6 +23,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 from neoc_assistant import runtime
+from neoc_assistant.lazy import build_once
 from neoc_assistant.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,9 +50,6 @@ if TYPE_CHECKING:
     from neoc_assistant.verify.verifier import AnswerVerifier
 
 
-_MISSING = object()
-
-
 class Container:
     def __init__(self, settings: Settings, **overrides: Any):
         runtime.configure_process()
@@ -62,13 +60,7 @@ class Container:
         self._lock = threading.RLock()
 
     def _once(self, name: str, build: Callable[[], Any]) -> Any:
-        built = self._built.get(name, _MISSING)
-        if built is _MISSING:
-            with self._lock:
-                built = self._built.get(name, _MISSING)
-                if built is _MISSING:
-                    built = self._built[name] = build()
-        return built
+        return build_once(self._built, name, self._lock, build)
 
     # -- store ------------------------------------------------------------------------------------
     @property
@@ -86,7 +78,7 @@ class Container:
         from neoc_assistant.store.chroma_server import ChromaCatalog
         from neoc_assistant.store.replica import ReplicatedManifest
 
-        manifest = ReplicatedManifest(s.paths.manifest_path, ChromaCatalog(s.store, s.store.chroma_url),
+        manifest = ReplicatedManifest(s.paths.manifest_path, ChromaCatalog(s.store, s.store.chroma_url),  # type: ignore[arg-type]
                                       interval_seconds=s.store.sync_interval_seconds)
         if self.redis is not None:
             self.redis.subscribe_kb(manifest.request_sync)
@@ -94,7 +86,7 @@ class Container:
 
     @property
     def vectors(self) -> VectorStore:
-        from neoc_assistant.store.vector_store import open_vector_store
+        from neoc_assistant.store.factory import open_vector_store
 
         s = self.settings
         return self._once("vectors", lambda: open_vector_store(s.store, s.paths.chroma_dir))
@@ -131,7 +123,8 @@ class Container:
         from neoc_assistant.cache.redis_tier import RedisLink
 
         c = self.settings.cache
-        return RedisLink(c.redis_url, timeout=c.redis_timeout_seconds, retry_seconds=c.redis_retry_seconds,
+        return RedisLink(c.redis_url,  # type: ignore[arg-type]  # l2_backend = redis requires it
+                         timeout=c.redis_timeout_seconds, retry_seconds=c.redis_retry_seconds,
                          prefix=c.redis_prefix, on_event=self.metrics.cache_event)
 
     # -- ingest and retrieve -------------------------------------------------------------------------
@@ -195,7 +188,7 @@ class Container:
     # -- generate and verify ---------------------------------------------------------------------------
     @property
     def engine(self) -> GenerationBackend:
-        from neoc_assistant.generate.backend import open_generation_backend
+        from neoc_assistant.generate.factory import open_generation_backend
 
         return self._once("engine", lambda: open_generation_backend(
             self.settings.generation, on_guard_action=self.metrics.count_guard_action,

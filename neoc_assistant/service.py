@@ -163,7 +163,7 @@ class Assistant:
     ) -> Answer:
         for event in self.ask_stream(question, history=history, filters=filters, use_cache=use_cache, asker=asker):
             if event.kind == "done":
-                return event.answer
+                return event.answer  # type: ignore[return-value]  # "done" carries the answer
         raise RuntimeError("the chain ended without an answer")  # pragma: no cover - a bug, not an input
 
     def ask_stream(
@@ -189,7 +189,7 @@ class Assistant:
         answer = None
         try:
             for event in self._chain.stream(asked):
-                if event.kind == "done":
+                if event.kind == "done" and event.answer is not None:
                     answer = event.answer
                     # Recorded before yielding: a caller may stop iterating once it has the answer.
                     outcome = outcome_of(answer) if answer.complete else "cancelled"
@@ -304,8 +304,11 @@ class Assistant:
         return configured_path_problem(self._generation.model_path)
 
     def describe_template(self, model: Path):
-        """The chat template ``model`` would get (from its vocabulary alone: ``models verify``)."""
-        return self._engine.describe_template(model)
+        """The chat template ``model`` would get (from its vocabulary alone: ``models verify``). Model-file
+        tooling, not the backend's: a local file is checked the same way whichever backend answers."""
+        from neoc_assistant.generate.chat_template import describe_template
+
+        return describe_template(model, use_mmap=self._generation.use_mmap, use_mlock=self._generation.use_mlock)
 
     def warm_up(self) -> None:
         """Load the embedding model now, and catch up with a shared knowledge base (a server does this

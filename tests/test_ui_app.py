@@ -17,7 +17,7 @@ from neoc_assistant.serve.app import create_app, is_loopback
 from neoc_assistant.settings import Settings
 
 from ui_fixtures import FakeAssistant, make_answer
-from test_store_recovery import ingested  # noqa: F401 - the real three-document store fixture
+from store_fixtures import ingested  # noqa: F401 - the real three-document store fixture
 
 
 class ApiFake(FakeAssistant):
@@ -172,7 +172,7 @@ def test_the_system_tab_shows_store_integrity_drift_and_free_disk(ingested):
     store: a lost vector (drift), then a damaged manifest (integrity), with free disk alongside."""
     from neoc_assistant.serve.admin_handlers import SystemHandlers
     from neoc_assistant.serve.chat_handlers import RecentRequests
-    from test_store_recovery import _corrupt_middle
+    from store_fixtures import corrupt_middle
 
     container = ingested
     system = SystemHandlers(container.assistant, RecentRequests())
@@ -190,7 +190,7 @@ def test_the_system_tab_shows_store_integrity_drift_and_free_disk(ingested):
     assert "✓ degraded" in drifted["store"] and "1 chunk(s) have no vector" in drifted["store"]
     assert "ingest --repair" in drifted["store"]
     container.manifest.close()
-    _corrupt_middle(container.settings.paths.manifest_path)
+    corrupt_middle(container.settings.paths.manifest_path)
     damaged = rows()
     assert damaged["integrity"].startswith(" ✗") and "ingest --rebuild" in damaged["integrity"], damaged
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from neoc_assistant.cli import app
+from neoc_assistant.cli.root import app
 from neoc_assistant.cli.common import assistant, settings
 from neoc_assistant.ingest.names import printable
 from neoc_assistant.retrieve.retriever import SearchFilters
@@ -167,7 +167,7 @@ def documents(as_json: bool = typer.Option(False, "--json")) -> None:
     import datetime as dt
 
     docs = assistant().documents()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "sources": list(d.sources),
             "title": d.title,

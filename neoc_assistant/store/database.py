@@ -24,7 +24,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from neoc_assistant.errors import StoreError
 
@@ -157,7 +157,7 @@ class SqliteDatabase:
         return conn
 
     def _connect(self) -> sqlite3.Connection:
-        kwargs = dict(timeout=30, isolation_level=None, check_same_thread=False, factory=_Connection)
+        kwargs: dict[str, Any] = dict(timeout=30, isolation_level=None, check_same_thread=False, factory=_Connection)
         if self.read_only:
             wal_index = all(Path(f"{self.path}{end}").exists() for end in ("-wal", "-shm"))
             uri = self.path.absolute().as_uri() + ("?mode=ro" if wal_index else "?mode=ro&immutable=1")
@@ -208,7 +208,8 @@ class SqliteDatabase:
         for end in ("", "-wal", "-shm"):
             source = Path(f"{self.path}{end}")
             if source.exists():
-                moved.append(Path(os.replace(source, folder / source.name) or folder / source.name))
+                os.replace(source, folder / source.name)
+                moved.append(folder / source.name)
         self.read_only = False
         return moved
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from neoc_assistant.store.database import SqliteDatabase
 from neoc_assistant.store.fulltext import FTS_TOKENIZER, FullTextIndex
@@ -165,7 +165,7 @@ class Manifest(SqliteDatabase, FullTextIndex):
             "SELECT doc_hash, title, doc_type, n_pages, n_chunks, ingested_at FROM documents ORDER BY title"
         ).fetchall()
         sources = self.sources_of(d[0] for d in docs)
-        return [DocumentInfo(*d, sources=tuple(sources.get(d[0], ()))) for d in docs]
+        return [DocumentInfo(*d, sources=tuple(sources.get(d[0], ()))) for d in docs]  # type: ignore[misc]  # six columns
 
     def document_texts(self) -> list[str]:
         """Each document's title, section headings and text as one string, chunks in order:
@@ -249,7 +249,7 @@ class Manifest(SqliteDatabase, FullTextIndex):
         record: FileRecord,
         *,
         document: dict | None = None,
-        chunks: list[ChunkRecord] = (),
+        chunks: Sequence[ChunkRecord] = (),
     ) -> list[str]:
         """Point ``record.source`` at ``record.doc_hash`` (inserting the document if new).
 

@@ -19,32 +19,10 @@ from neoc_assistant.ingest.loaders import decode_text, load_document
 from neoc_assistant.errors import InputError
 
 from conftest import REPO_ROOT
+from ingest_fixtures import run_cli, write_docx, write_pdf
 
 
 # -- fixture documents ---------------------------------------------------------------
-
-def write_pdf(path: Path, pages: list[str]) -> Path:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=11)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 6, text)
-    pdf.output(str(path))
-    return path
-
-
-def write_docx(path: Path, heading: str, paragraphs: list[str]) -> Path:
-    import docx
-
-    document = docx.Document()
-    document.add_heading(heading, level=1)
-    for text in paragraphs:
-        document.add_paragraph(text)
-    document.save(str(path))
-    return path
-
 
 def encrypt_pdf(src: Path, dst: Path, user_password: str) -> Path:
     reader = PdfReader(str(src))
@@ -346,14 +324,6 @@ def test_corrupt_manifest_gives_actionable_error(tmp_path):
 
 
 # -- CLI ----------------------------------------------------------------------------------
-
-def run_cli(args: list[str], data_dir: Path, **env) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "NEOC_DATA_DIR": str(data_dir), **env}
-    return subprocess.run(
-        [sys.executable, "-m", "neoc_assistant", *args], cwd=REPO_ROOT, env=full_env, capture_output=True, text=True, timeout=600
-    )
-
-
 def test_cli_ingest_and_search_json(kb, tmp_path):
     data_dir = tmp_path / "cli-data"
     (kb / "broken.pdf").write_bytes(b"%PDF garbage")

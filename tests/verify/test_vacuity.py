@@ -21,7 +21,7 @@ from neoc_assistant.verify.support import SupportChecker, SupportThresholds
 from neoc_assistant.verify.vacuity import heading_words, vacuous
 from neoc_assistant.verify.verifier import AnswerVerifier
 
-KB = Path(__file__).resolve().parent.parent / "knowledge_base"
+KB = Path(__file__).resolve().parents[2] / "knowledge_base"
 HANDOVER_FILE = "02-shift-handover-duty-officer.md"
 QUESTION = "What must be covered in a duty officer shift handover?"  # the UI's example question
 REPORTED = "The answer to this question is:\n- Any details about the shift handover briefing [1]."

@@ -15,7 +15,7 @@ from neoc_assistant.cache.agreement import RetrievalAgreement
 from neoc_assistant.language import wordnet
 from neoc_assistant.language.discourse import normalize_key, strip_discourse
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 needs_wordnet = pytest.mark.skipif(not wordnet.available(), reason="WordNet (wordnet-base) not installed")
 
 

@@ -17,7 +17,7 @@ from neoc_assistant.verify.sentences import split_claims, split_passage
 from neoc_assistant.verify.support import SupportChecker, SupportThresholds
 from neoc_assistant.verify.verifier import AnswerVerifier
 
-KB = Path(__file__).resolve().parent.parent / "knowledge_base"
+KB = Path(__file__).resolve().parents[2] / "knowledge_base"
 
 
 def section(file: str, heading: str) -> str:

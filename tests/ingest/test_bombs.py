@@ -23,7 +23,7 @@ from neoc_assistant.errors import InputError
 from neoc_assistant.ingest.loaders import load_document
 from neoc_assistant.settings import Settings
 
-from test_ingest import write_docx
+from ingest_fixtures import write_docx
 
 STYLE = '<w:style w:type="paragraph" w:customStyle="1" w:styleId="x"><w:name w:val="x"/></w:style>\n'
 SUBJECT = "<dc:subject>flood</dc:subject>\n"

@@ -18,7 +18,7 @@ import unicodedata
 
 from neoc_assistant.serve.admin_handlers import KnowledgeBaseHandlers, safe_filename
 
-from test_ingest import run_cli
+from ingest_fixtures import run_cli
 
 NFC = unicodedata.normalize("NFC", "café-plan.md")
 NFD = unicodedata.normalize("NFD", "café-plan.md")

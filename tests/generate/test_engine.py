@@ -1,5 +1,5 @@
 """GenerationEngine on a real (tiny, random-weight) GGUF through real llama.cpp (tests marked batching=False exercise the
-one-context-per-answer pool; the batched scheduler has its own tests in test_generate_batching.py)."""
+one-context-per-answer pool; the batched scheduler has its own tests in test_batching.py)."""
 
 from __future__ import annotations
 

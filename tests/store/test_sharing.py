@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from neoc_assistant.serve.app import create_app
 
-from test_ingest import run_cli
+from ingest_fixtures import run_cli
 
 pytestmark = pytest.mark.slow
 

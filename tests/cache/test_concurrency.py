@@ -23,7 +23,7 @@ from neoc_assistant.reading.lexicon import KBLexicon
 from neoc_assistant.cache.response_cache import CacheContext, CachedAnswer, ResponseCache
 from neoc_assistant.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CTX = CacheContext("kb-1", "bow", "v1", "k=5", "")
 
 FAKE_EMBEDDER = '''

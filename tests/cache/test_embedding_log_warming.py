@@ -19,7 +19,7 @@ from neoc_assistant.errors import InputError
 from neoc_assistant.settings import Settings
 from neoc_assistant.store.embeddings import Embedder
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -19,20 +18,10 @@ import pytest
 from neoc_assistant.errors import StoreError
 
 from conftest import REPO_ROOT
-from test_ingest import run_cli
+from ingest_fixtures import run_cli
+from store_fixtures import corrupt_middle, ingested  # noqa: F401 - ingested: a fixture
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def ingested(container):
-    kb = container.settings.paths.kb_dir
-    kb.mkdir(parents=True)
-    (kb / "water.md").write_text("# Water\n\nEach person needs at least 15 litres of water per day.\n")
-    (kb / "radio.md").write_text("# Radio\n\nDistrict EOCs check in by VHF radio at 07:30 and 19:30 daily.\n")
-    (kb / "boats.md").write_text("# Boats\n\nFourteen inflatable rescue boats are stored at Sunsari depot.\n")
-    assert container.assistant.ingest().ok
-    return container
 
 
 def test_a_deleted_vector_store_is_reported_and_the_next_ingest_re_embeds_it(ingested, make_container, monkeypatch):
@@ -71,21 +60,12 @@ def test_ingest_repair_finds_drift_that_counts_do_not_show(ingested):
     assert vectors.ids() == set(manifest.chunk_ids_of([d.doc_hash for d in manifest.documents()]))
 
 
-def _corrupt_middle(path: Path) -> None:
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    size = path.stat().st_size
-    with open(path, "r+b") as fh:
-        fh.seek(size // 3)
-        fh.write(os.urandom(size // 2))
-
-
 def test_a_corrupt_manifest_is_unhealthy_and_every_command_says_how_to_rebuild(ingested, make_container):
     """Issue 12.9: health said "store ok", search/ask crashed with "database disk image is malformed",
     ingest said "unchanged"."""
     paths = ingested.settings.paths
     ingested.manifest.close()
-    _corrupt_middle(paths.manifest_path)
+    corrupt_middle(paths.manifest_path)
     fresh = make_container()
     health = fresh.assistant.health()
     assert not health["healthy"] and not health["checks"]["integrity"]["ok"]

@@ -13,7 +13,7 @@ from neoc_assistant.reading.lexicon import KBLexicon, wordpiece_common_words
 from neoc_assistant.cache.response_cache import CacheContext, CachedAnswer, ResponseCache
 from neoc_assistant.settings import Settings
 
-KB = Path(__file__).resolve().parent.parent / "knowledge_base"
+KB = Path(__file__).resolve().parents[2] / "knowledge_base"
 CTX = CacheContext("kb-1", "model-a", "v1", "k=5", "")
 Q_WARD5 = "What are the evacuation routes for ward 5?"
 

@@ -11,7 +11,7 @@ from conftest import verdict
 from neoc_assistant.reading.guard import Guard
 from neoc_assistant.reading.lexicon import KBLexicon
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,9 @@ from neoc_assistant.container import Container
 from neoc_assistant.retrieve.retriever import SearchFilters
 from neoc_assistant.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KB_DIR = ROOT / "knowledge_base"
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _read(name: str) -> list[dict]:

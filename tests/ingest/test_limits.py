@@ -16,7 +16,7 @@ from neoc_assistant.errors import InputError
 from neoc_assistant.ingest.limits import is_junk
 from neoc_assistant.ingest.loaders import load_document
 
-from test_ingest import write_docx, write_pdf
+from ingest_fixtures import write_docx, write_pdf
 
 SENTENCE = "Sandbags for the Koshi embankment are stacked at the Biratnagar warehouse, gate 3. "
 

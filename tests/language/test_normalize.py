@@ -74,6 +74,28 @@ def test_damerau_levenshtein_counts_a_swap_as_one():
     assert damerau_levenshtein("a", "abcdefgh", limit=3) == 4  # early exit above the limit
 
 
+@pytest.mark.parametrize("a, b, limit, expected", [
+    ("flood", "flood", 3, 0),
+    ("", "", 3, 0),
+    ("", "ward", 3, 4),             # four insertions: above the limit, so limit + 1
+    ("ward", "", 4, 4),
+    ("shelter", "shleter", 3, 1),   # one adjacent swap
+    ("shelter", "shelters", 3, 1),  # one insertion
+    ("relief", "releif", 3, 1),
+    ("kathmandu", "katmandu", 3, 1),
+    ("sunsari", "sunsary", 3, 1),   # one substitution
+    ("humla", "jumla", 3, 1),
+    ("kitten", "sitting", 3, 3),    # the textbook pair: two substitutions, one insertion
+    ("ca", "abc", 3, 3),            # optimal string alignment, not unrestricted Damerau (which says 2)
+    ("abcd", "badc", 3, 2),         # two separate swaps
+    ("evacuation", "evacuatoin", 1, 1),
+    ("evacuation", "evaucatoin", 1, 2),  # two swaps with a limit of one: limit + 1
+    ("boat", "generator", 3, 4),         # far apart: limit + 1, whatever the true distance
+])
+def test_edit_distance_hand_values(a, b, limit, expected):
+    assert damerau_levenshtein(a, b, limit) == expected
+
+
 def test_typo_correction_only_towards_unique_kb_words():
     lex = KBLexicon.from_documents(
         ["Evacuation routes for each ward. The Humla and Jumla districts. The emergency activation levels."],
