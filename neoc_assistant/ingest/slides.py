@@ -38,7 +38,8 @@ def load_pptx(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
     for number, slide in enumerate(deck.slides, start=1):
         title_shape = slide.shapes.title
         title = " ".join(title_shape.text_frame.text.split()) if title_shape is not None and title_shape.has_text_frame else ""
-        lines = [line for shape in slide.shapes if shape is not title_shape for line in _shape_lines(shape, 0)]
+        title_id = title_shape.shape_id if title_shape is not None else None  # (each lookup is a new proxy)
+        lines = [line for shape in slide.shapes if shape.shape_id != title_id for line in _shape_lines(shape, 0)]
         if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
             notes = " ".join(slide.notes_slide.notes_text_frame.text.split())
             if notes:

@@ -89,15 +89,15 @@ def _check_content_size(data: bytes, budget: TextBudget) -> None:
 
 
 def _ods_rows(table) -> Iterator[tuple]:
-    """Rows of an ODS table as value tuples, repeated rows and cells expanded within ``MAX_REPEAT``."""
-    from odf.table import CoveredTableCell, TableCell, TableRow
-
-    for row in _descendants(table, TableRow):
+    """Rows of an ODS table as value tuples, repeated rows and cells expanded within ``MAX_REPEAT``.
+    (odfpy's element classes are factories, so elements are told apart by their tag names.)"""
+    for row in _descendants(table, "table-row"):
         cells: list = []
         for cell in row.childNodes:
-            if cell.qname[1] not in ("table-cell", "covered-table-cell"):
+            tag = getattr(cell, "qname", (None, ""))[1]
+            if tag not in ("table-cell", "covered-table-cell"):
                 continue
-            value = _ods_value(cell) if isinstance(cell, TableCell) and not isinstance(cell, CoveredTableCell) else None
+            value = _ods_value(cell) if tag == "table-cell" else None
             repeat = int(cell.getAttribute("numbercolumnsrepeated") or 1)
             cells.extend([value] * (min(repeat, MAX_REPEAT) if value is not None else min(repeat, MAX_COLUMNS)))
             if len(cells) >= MAX_COLUMNS:
@@ -110,14 +110,14 @@ def _ods_rows(table) -> Iterator[tuple]:
             yield values
 
 
-def _descendants(element, kind) -> Iterator:
+def _descendants(element, tag: str) -> Iterator:
     """Rows inside row groups and header-row blocks too, in document order."""
     for child in element.childNodes:
-        if isinstance(child, kind):
+        name = getattr(child, "qname", (None, ""))[1]
+        if name == tag:
             yield child
-        elif getattr(child, "childNodes", None) and child.qname[1] in ("table-row-group", "table-header-rows",
-                                                                          "table-rows"):
-            yield from _descendants(child, kind)
+        elif name in ("table-row-group", "table-header-rows", "table-rows"):
+            yield from _descendants(child, tag)
 
 
 def _ods_value(cell) -> object:
