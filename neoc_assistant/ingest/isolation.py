@@ -283,12 +283,10 @@ def _import_parsers() -> None:
     import bs4  # noqa: F401
     import charset_normalizer  # noqa: F401
     import docx  # noqa: F401
-    import odf.opendocument  # noqa: F401
-    import openpyxl  # noqa: F401
-    import PIL.Image  # noqa: F401
-    import pptx  # noqa: F401
     import pypdf  # noqa: F401
-    import pytesseract  # noqa: F401
+    # Not here: openpyxl, odfpy, python-pptx, Pillow and pytesseract (0.6 s more a worker start, measured;
+    # every ingest run starts one, most never read a spreadsheet, deck or scan). They load with the first
+    # such file, and their few tens of MB count against its cap.
 
 
 def _set_cap(base_kb: int | None, memory_mb: int | None) -> int | None:
