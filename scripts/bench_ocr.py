@@ -46,6 +46,15 @@ def accuracy(reference: str, got: str) -> float:
     return 1 - edit_distance(reference, got) / max(len(reference), 1)
 
 
+def word_recall(reference: str, got: str) -> float:
+    """Share of the reference's words OCR gave back, in any order (reading order aside: a two-column
+    page read column by column scores low on character accuracy with every word right)."""
+    from collections import Counter
+
+    want, have = Counter(reference.split()), Counter(got.split())
+    return sum(min(n, have[w]) for w, n in want.items()) / max(sum(want.values()), 1)
+
+
 def text_layer(data: bytes, numbers: list[int]) -> dict[int, str]:
     from pypdf import PdfReader
 
@@ -94,11 +103,13 @@ def main() -> None:
     report = {"pdf": args.pdf.name, "pages": numbers, "dpi": args.dpi, "languages": args.languages,
               "pytesseract": {"pages_per_s": round(len(numbers) / seconds, 2),
                               "accuracy": {n: round(accuracy(reference[n], texts[n]), 4) for n in numbers},
+                              "word_recall": {n: round(word_recall(reference[n], texts[n]), 4) for n in numbers},
                               "confidence": confidences}}
     if args.ocrmypdf:
         got, seconds = run_ocrmypdf(args.ocrmypdf, data, numbers, options)
         report["ocrmypdf"] = {"pages_per_s": round(len(numbers) / seconds, 2),
-                              "accuracy": {n: round(accuracy(reference[n], got[n]), 4) for n in numbers}}
+                              "accuracy": {n: round(accuracy(reference[n], got[n]), 4) for n in numbers},
+                              "word_recall": {n: round(word_recall(reference[n], got[n]), 4) for n in numbers}}
     print(json.dumps(report, indent=1))
 
 
