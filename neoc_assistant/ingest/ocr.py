@@ -26,6 +26,7 @@ import io
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from neoc_assistant.errors import InputError
@@ -95,13 +96,17 @@ def installed_languages() -> frozenset[str]:
     return _languages
 
 
-def render_pdf_page(data: bytes, number: int, options: OcrOptions):
-    """Page ``number`` (1-based) of a PDF as a grayscale Pillow image at ``options.dpi``."""
+def render_pdf_page(source: bytes | Path, number: int, options: OcrOptions):
+    """Page ``number`` (1-based) of a PDF (its bytes, or a file: a long scan is written once, not piped
+    whole for every page) as a grayscale Pillow image at ``options.dpi``."""
     from PIL import Image
 
-    args = ["pdftoppm", "-f", str(number), "-l", str(number), "-r", str(options.dpi), "-gray", "-", ]
+    given = isinstance(source, Path)
+    args = ["pdftoppm", "-f", str(number), "-l", str(number), "-r", str(options.dpi), "-gray",
+            str(source) if given else "-"]
     try:
-        done = subprocess.run(args, input=data, capture_output=True, timeout=options.page_timeout_seconds)
+        done = subprocess.run(args, input=None if given else source, capture_output=True,
+                              timeout=options.page_timeout_seconds)
     except subprocess.TimeoutExpired:
         raise _page_timeout(number, "rendering", options) from None
     if done.returncode != 0 or not done.stdout:

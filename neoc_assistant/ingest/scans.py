@@ -12,6 +12,7 @@ on them are read by OCR, so a mixed PDF costs OCR only where it needs it.
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -66,11 +67,14 @@ def ocr_pdf_pages(data: bytes, numbers: list[int], dpis: dict[int, int], options
     """The pages ``numbers`` of a PDF read by OCR (those that passed the floor), and notes on the rest."""
     check_tools(options, pdf=True)
     _check_page_count(len(numbers), options)
+    with tempfile.TemporaryDirectory(prefix="neoc-ocr-") as folder:
+        pdf = Path(folder) / "scan.pdf"
+        pdf.write_bytes(data)
 
-    def image(number: int):
-        return lambda: render_pdf_page(data, number, _with_dpi(options, dpis.get(number, options.dpi)))
+        def image(number: int):
+            return lambda: render_pdf_page(pdf, number, _with_dpi(options, dpis.get(number, options.dpi)))
 
-    pages, notes = read_pages([(n, image(n)) for n in numbers], len(numbers), options, budget, progress)
+        pages, notes = read_pages([(n, image(n)) for n in numbers], len(numbers), options, budget, progress)
     return {p.number: p for p in pages}, notes
 
 
