@@ -48,6 +48,7 @@ from neoc_assistant.errors import InputError
 from neoc_assistant.ingest.loaders import LoadedDocument, load_document
 from neoc_assistant.ingest.ocr import OcrOptions, Progress
 from neoc_assistant.ingest.packages import PackageLimits
+from neoc_assistant.runtime import configure_parse_worker
 
 if TYPE_CHECKING:
     from neoc_assistant.settings import OcrSettings, StoreSettings
@@ -230,6 +231,7 @@ def serve(conn, memory_mb: int | None) -> None:
     """The worker: cap the address space, then read (path, data, max_chars, package, ocr) tasks until None.
     OCR's programs (pdftoppm, tesseract) are its children and inherit the cap."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the worker
+    configure_parse_worker()
     _import_parsers()  # before the cap is measured, so the libraries do not count against a file
     base = _vm_kb("VmSize")
     cap = _set_cap(base, memory_mb)

@@ -26,7 +26,7 @@ from neoc_assistant.ingest.ocr import OcrOptions, Progress
 from neoc_assistant.ingest.packages import DEFAULT_LIMITS, PackageLimits, check_package
 from neoc_assistant.ingest.slides import load_pptx
 from neoc_assistant.ingest.tables import load_ods, load_xlsx
-from neoc_assistant.ingest.scans import load_image, ocr_pdf_pages, render_dpi, scanned_pages
+from neoc_assistant.ingest.scans import NO_WORDS, load_image, ocr_pdf_pages, render_dpi, scanned_pages
 
 
 def load_document(path: Path, data: bytes, max_chars: int | None = None,
@@ -151,7 +151,7 @@ def load_pdf(path: Path, data: bytes, budget: TextBudget, *, ocr: OcrOptions | N
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise InputError(f"not a readable PDF (corrupt or truncated?): {exc}") from exc
     if not any(p.text.strip() for p in pages):
-        if scanned and all(n.endswith("blank page(s) skipped") for n in notes):
+        if scanned and all(NO_WORDS in n for n in notes):
             raise InputError(f"PDF has no text layer and OCR found no words on its {len(scanned)} page(s): blank, "
                              "or drawings only")
         if scanned:

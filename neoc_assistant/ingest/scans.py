@@ -28,6 +28,7 @@ MIN_TEXT_CHARS = 20
 # Pixels a PDF page is rendered to at most: an A3 page at 300 dpi is 17 Mpx; larger sheets get fewer dpi.
 MAX_RENDER_PIXELS = 40_000_000
 MAX_TIMED_OUT_PAGES = 3
+NO_WORDS = "where OCR found no words"
 
 
 def scanned_pages(reader, pages: list[Page], unreadable: set[int]) -> list[int]:
@@ -89,7 +90,7 @@ def load_image(path: Path, data: bytes, budget: TextBudget, *, ocr: OcrOptions |
     numbered = len(frames) > 1
     items = [(i + 1 if numbered else None, (lambda f=frame: f)) for i, frame in enumerate(frames)]
     pages, notes = read_pages(items, len(items), ocr, budget, progress)
-    if not pages and all(n.endswith("blank page(s) skipped") for n in notes):
+    if not pages and all(NO_WORDS in n for n in notes):
         raise InputError("OCR found no text in the image (a photo without writing, or blank)")
     if not pages:
         raise InputError("no text could be read reliably from the image by OCR: " + "; ".join(notes))
@@ -148,7 +149,7 @@ def read_pages(items: Iterable[tuple[int | None, Callable]], total: int, options
     if turned:
         notes.append(f"turned upright before reading: {_pages(turned)}")
     if blank:
-        notes.append(f"{blank} blank page(s) skipped")
+        notes.append(f"{blank} page(s) {NO_WORDS} (blank, a picture, or too noisy to read)")
     return kept, notes
 
 
