@@ -26,7 +26,7 @@ from neoc_assistant.ingest.ocr import OcrOptions, Progress
 from neoc_assistant.ingest.packages import DEFAULT_LIMITS, PackageLimits, check_package
 from neoc_assistant.ingest.slides import load_pptx
 from neoc_assistant.ingest.tables import load_ods, load_xlsx
-from neoc_assistant.ingest.scans import NO_WORDS, load_image, ocr_pdf_pages, render_dpi, scanned_pages
+from neoc_assistant.ingest.scans import NO_WORDS, load_image, scan_title, ocr_pdf_pages, render_dpi, scanned_pages
 
 
 def load_document(path: Path, data: bytes, max_chars: int | None = None,
@@ -161,8 +161,9 @@ def load_pdf(path: Path, data: bytes, budget: TextBudget, *, ocr: OcrOptions | N
                              "It is damaged or built to exhaust readers, not a scan; re-create it from its "
                              "source, or rewrite it (`qpdf in.pdf out.pdf`) and ingest that")
         raise InputError("PDF has no extractable text (a scan?); `ingest` reads scanned pages by OCR")
-    first_text = next((p.text for p in pages if p.text.strip()), "")
-    title = meta_title.strip() or _title_from_text(first_text, path)
+    first = next((p for p in pages if p.text.strip()), Page(None, ""))
+    title = meta_title.strip() or (scan_title(first.text, path) if first.ocr_confidence is not None
+                                   else _title_from_text(first.text, path))
     if unreadable:
         notes.insert(0, f"{_unreadable_pages(unreadable, len(pages))}; the rest was ingested")
     return LoadedDocument(title=title, doc_type="pdf", pages=pages, notes=notes)

@@ -28,6 +28,7 @@ MIN_TEXT_CHARS = 20
 # Pixels a PDF page is rendered to at most: an A3 page at 300 dpi is 17 Mpx; larger sheets get fewer dpi.
 MAX_RENDER_PIXELS = 40_000_000
 MAX_TIMED_OUT_PAGES = 3
+MAX_TITLE_CHARS = 80
 NO_WORDS = "where OCR found no words"
 
 
@@ -94,8 +95,14 @@ def load_image(path: Path, data: bytes, budget: TextBudget, *, ocr: OcrOptions |
         raise InputError("OCR found no text in the image (a photo without writing, or blank)")
     if not pages:
         raise InputError("no text could be read reliably from the image by OCR: " + "; ".join(notes))
-    title = title_from_text(pages[0].text, path) if len(pages[0].text) < 2000 else path.stem
-    return LoadedDocument(title=title, doc_type="image", pages=pages, notes=notes)
+    return LoadedDocument(title=scan_title(pages[0].text, path), doc_type="image", pages=pages, notes=notes)
+
+
+def scan_title(text: str, path: Path) -> str:
+    """The first line OCR read when it is short enough to be a heading, else the file's name: the title
+    heads every chunk, and a scan's first line is as often a line of prose as a heading."""
+    first = title_from_text(text, path)
+    return first if len(first) <= MAX_TITLE_CHARS else path.stem.replace("_", " ")
 
 
 def read_pages(items: Iterable[tuple[int | None, Callable]], total: int, options: OcrOptions, budget: TextBudget,

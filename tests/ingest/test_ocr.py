@@ -163,3 +163,20 @@ def test_a_manifest_from_before_ocr_gains_the_column_and_a_read_only_one_is_stil
     manifest = Manifest(path)
     assert manifest.chunks_by_id(["c1"])["c1"].ocr_confidence is None
     assert "ocr_confidence" in {r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(chunks)")}
+
+
+def test_the_progress_bar_shows_pages_and_pages_per_second():
+    from neoc_assistant.ingest.progress import page_progress
+
+    class Bar:
+        said = ""
+
+        def set_postfix_str(self, text):
+            self.said = text
+
+    bar = Bar()
+    report = page_progress(bar, "sops/flood-scan.pdf")
+    report(0, 3)
+    assert bar.said == "sops/flood-scan.pdf OCR 0/3 pages"
+    report(2, 3)
+    assert bar.said.startswith("sops/flood-scan.pdf OCR 2/3 pages, ") and bar.said.endswith(" pages/s")
