@@ -25,7 +25,7 @@ import sqlite3
 from pathlib import Path
 from typing import Callable, Iterable
 
-from neoc_assistant.store.database import SqliteDatabase
+from neoc_assistant.store.database import SqliteDatabase, ensure_column
 from neoc_assistant.store.fulltext import FTS_TOKENIZER, FullTextIndex
 from neoc_assistant.store.records import ChunkRecord, DocumentInfo, FileRecord
 
@@ -83,21 +83,10 @@ class Manifest(SqliteDatabase, FullTextIndex):
         super().__init__(path, SCHEMA)
 
     def _ensure_schema(self) -> None:
-        """A manifest made before chunks had ``ocr_confidence`` gains the column (an instant ALTER: no row is
-        rewritten); a read-only one is read without it."""
+        """A manifest made before chunks had ``ocr_confidence`` gains it; a read-only one is read without it."""
         super()._ensure_schema()
-        if self._ocr_column:
-            return
-        conn = self._open()
-        has = any(row[1] == "ocr_confidence" for row in conn.execute("PRAGMA table_info(chunks)"))
-        if not has and not self.read_only:
-            try:
-                conn.execute("ALTER TABLE chunks ADD COLUMN ocr_confidence REAL")
-            except sqlite3.OperationalError as exc:  # another process added it first
-                if "duplicate column" not in str(exc):
-                    raise
-            has = True
-        self._ocr_column = has
+        if not self._ocr_column:
+            self._ocr_column = ensure_column(self._open(), "chunks", "ocr_confidence REAL", read_only=self.read_only)
 
     def refresh(self, *, strict: bool = False) -> None:
         """Catch up with the knowledge base's source of truth. This file is its own; a replica of a
