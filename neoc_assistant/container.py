@@ -138,10 +138,11 @@ class Container:
 
     @property
     def parser(self) -> IsolatedParser:
-        """Reads each file in a child process with the store section's caps (ingest/isolation.py)."""
+        """Reads each file in a child process with the store section's caps and the OCR settings (ingest/isolation.py)."""
         from neoc_assistant.ingest.isolation import IsolatedParser, ParseLimits
 
-        return self._once("parser", lambda: IsolatedParser(ParseLimits.from_settings(self.settings.store)))
+        s = self.settings
+        return self._once("parser", lambda: IsolatedParser(ParseLimits.from_settings(s.store, s.ocr)))
 
     @property
     def retriever(self) -> KnowledgeBaseRetriever:

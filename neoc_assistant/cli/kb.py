@@ -75,6 +75,9 @@ def print_summary(summary) -> None:
     data = summary.to_dict()
     for note in data["notes"]:
         console.print(f"[yellow]note:[/] {shown(note)}")
+    for item in data["files"]:  # what a file's reading left out or changed (OCR pages refused, an encoding)
+        if item["status"] in ("added", "updated") and item["reason"]:
+            console.print(f"[yellow]{shown(item['source'])}:[/] {shown(item['reason'])}")
     for item in data["skipped_files"]:
         console.print(f"[dim]skipped {shown(item['source'])}: {shown(item['reason'])}[/]")
     if data["failures"]:

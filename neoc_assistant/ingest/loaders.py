@@ -16,34 +16,27 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from neoc_assistant.errors import InputError
+from neoc_assistant.ingest.document import LoadedDocument, Page, title_from_text
 from neoc_assistant.ingest.limits import BYTES_PER_CHAR_MAX, MARKUP_PER_CHAR, UNFILTERED_TYPES, TextBudget, drop_junk
+from neoc_assistant.ingest.ocr import OcrOptions, Progress
 from neoc_assistant.ingest.packages import DEFAULT_LIMITS, PackageLimits, check_package
-
-
-@dataclass
-class Page:
-    number: int | None  # 1-based page for PDFs, None for formats without pages
-    text: str
-
-
-@dataclass
-class LoadedDocument:
-    title: str
-    doc_type: str  # "pdf", "docx", "html", "md", "txt", "csv"
-    pages: list[Page]
-    notes: list[str] = field(default_factory=list)  # e.g. "decoded as cp1252"
+from neoc_assistant.ingest.slides import load_pptx
+from neoc_assistant.ingest.tables import load_ods, load_xlsx
+from neoc_assistant.ingest.scans import NO_WORDS, load_image, scan_title, ocr_pdf_pages, render_dpi, scanned_pages
 
 
 def load_document(path: Path, data: bytes, max_chars: int | None = None,
-                  package: PackageLimits = DEFAULT_LIMITS) -> LoadedDocument:
+                  package: PackageLimits = DEFAULT_LIMITS, *, ocr: OcrOptions | None = None,
+                  progress: Progress | None = None) -> LoadedDocument:
     """Load ``data`` (the bytes of ``path``) with the loader for its suffix; more than ``max_chars``
     characters of text fail the file as soon as the loader has extracted them, a zip-based file
-    whose parts unpack beyond ``package`` fails before it is parsed."""
+    whose parts unpack beyond ``package`` fails before it is parsed. Scanned pages are read by OCR
+    only when ``ocr`` is given (the ingest's parse worker does; OCR is slow and runs programs), with
+    ``progress(pages done, pages to do)`` after each page."""
     suffix = path.suffix.lower()
     loader = LOADERS.get(suffix)
     if loader is None:
@@ -52,7 +45,10 @@ def load_document(path: Path, data: bytes, max_chars: int | None = None,
         raise InputError("file is empty")
     if suffix in PACKAGE_SUFFIXES:
         check_package(data, package, PACKAGE_SUFFIXES[suffix])
-    doc = loader(path, data, TextBudget(max_chars))
+    if suffix in OCR_SUFFIXES:
+        doc = loader(path, data, TextBudget(max_chars), ocr=ocr, progress=progress)
+    else:
+        doc = loader(path, data, TextBudget(max_chars))
     if not any(p.text.strip() for p in doc.pages):
         raise InputError("no text could be extracted")
     if doc.doc_type not in UNFILTERED_TYPES:
@@ -107,17 +103,14 @@ def _single_byte_western_guess(encoding: str) -> bool:
     return name.startswith(("cp125", "windows_125", "latin", "iso8859", "mac_")) or name in {"cp850", "cp437"}
 
 
-def _title_from_text(text: str, path: Path) -> str:
-    for line in text.splitlines():
-        line = line.strip().lstrip("#").strip()
-        if line:
-            return line[:200]
-    return path.stem
+_title_from_text = title_from_text
 
 
 # -- loaders -----------------------------------------------------------------
 
-def load_pdf(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
+def load_pdf(path: Path, data: bytes, budget: TextBudget, *, ocr: OcrOptions | None = None,
+             progress: Progress | None = None) -> LoadedDocument:
+    """Text pages as text; pages that are images read by OCR when ``ocr`` is given (``scans.py``)."""
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
@@ -140,6 +133,12 @@ def load_pdf(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
                 text = ""
                 unreadable.append((number, exc))
             pages.append(Page(number, budget.take(_clean_pdf_text(text))))
+        notes = []
+        scanned = scanned_pages(reader, pages, {n for n, _ in unreadable}) if ocr is not None else []
+        if scanned:
+            dpis = {n: render_dpi(reader.pages[n - 1], ocr) for n in scanned}
+            read, notes = ocr_pdf_pages(data, scanned, dpis, ocr, budget, progress)
+            pages = [read.get(p.number, p) for p in pages]
         meta_title = ""
         try:
             meta_title = (reader.metadata.title or "") if reader.metadata else ""
@@ -152,14 +151,21 @@ def load_pdf(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise InputError(f"not a readable PDF (corrupt or truncated?): {exc}") from exc
     if not any(p.text.strip() for p in pages):
+        if scanned and all(NO_WORDS in n for n in notes):
+            raise InputError(f"PDF has no text layer and OCR found no words on its {len(scanned)} page(s): blank, "
+                             "or drawings only")
+        if scanned:
+            raise InputError("no page of this scanned PDF could be read reliably by OCR: " + "; ".join(notes))
         if unreadable:
             raise InputError(f"no text could be read from this PDF: {_unreadable_pages(unreadable, len(pages))}. "
                              "It is damaged or built to exhaust readers, not a scan; re-create it from its "
                              "source, or rewrite it (`qpdf in.pdf out.pdf`) and ingest that")
-        raise InputError("PDF has no extractable text (a scan?); run OCR on it first, e.g. `ocrmypdf in.pdf out.pdf`")
-    first_text = next((p.text for p in pages if p.text.strip()), "")
-    title = meta_title.strip() or _title_from_text(first_text, path)
-    notes = [f"{_unreadable_pages(unreadable, len(pages))}; the rest was ingested"] if unreadable else []
+        raise InputError("PDF has no extractable text (a scan?); `ingest` reads scanned pages by OCR")
+    first = next((p for p in pages if p.text.strip()), Page(None, ""))
+    title = meta_title.strip() or (scan_title(first.text, path) if first.ocr_confidence is not None
+                                   else _title_from_text(first.text, path))
+    if unreadable:
+        notes.insert(0, f"{_unreadable_pages(unreadable, len(pages))}; the rest was ingested")
     return LoadedDocument(title=title, doc_type="pdf", pages=pages, notes=notes)
 
 
@@ -311,7 +317,10 @@ def load_csv(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
 
 
 # Zip-based formats, by suffix, with the name a message calls them: measured unpacked first (packages.py).
-PACKAGE_SUFFIXES: dict[str, str] = {".docx": "DOCX"}
+PACKAGE_SUFFIXES: dict[str, str] = {".docx": "DOCX", ".xlsx": "XLSX", ".ods": "ODS", ".pptx": "PPTX"}
+# Formats whose loader may read pages by OCR (it takes the ``ocr`` options and a progress callback).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+OCR_SUFFIXES = frozenset({".pdf"}) | IMAGE_SUFFIXES
 
 LOADERS: dict[str, Callable[[Path, bytes, TextBudget], LoadedDocument]] = {
     ".pdf": load_pdf,
@@ -323,6 +332,10 @@ LOADERS: dict[str, Callable[[Path, bytes, TextBudget], LoadedDocument]] = {
     ".txt": load_text,
     ".text": load_text,
     ".csv": load_csv,
+    ".xlsx": load_xlsx,
+    ".ods": load_ods,
+    ".pptx": load_pptx,
+    **{suffix: load_image for suffix in IMAGE_SUFFIXES},
 }
 
 SUPPORTED_SUFFIXES = frozenset(LOADERS)

@@ -367,6 +367,7 @@ class KnowledgeBaseRetriever:
                 section=chunk.section,
                 doc_hash=chunk.doc_hash,
                 sources=list(names),
+                ocr_confidence=chunk.ocr_confidence,
             )
             out[cid] = (hit, chunk.content_hash)
         return out

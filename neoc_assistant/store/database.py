@@ -67,6 +67,22 @@ def writable(path: Path) -> bool:
     return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
 
 
+def ensure_column(conn: sqlite3.Connection, table: str, column: str, *, read_only: bool) -> bool:
+    """Add ``column`` ("name TYPE") to a table made before it existed (an instant ALTER: no row is
+    rewritten); whether the table has it now (a read-only file is left as it is)."""
+    name = column.split()[0]
+    if any(row[1] == name for row in conn.execute(f"PRAGMA table_info({table})")):
+        return True
+    if read_only:
+        return False
+    try:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    except sqlite3.OperationalError as exc:  # another process added it first
+        if "duplicate column" not in str(exc):
+            raise
+    return True
+
+
 class _Cursor(sqlite3.Cursor):
     db_path: Path
 

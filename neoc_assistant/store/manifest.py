@@ -25,7 +25,7 @@ import sqlite3
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from neoc_assistant.store.database import SqliteDatabase
+from neoc_assistant.store.database import SqliteDatabase, ensure_column
 from neoc_assistant.store.fulltext import FTS_TOKENIZER, FullTextIndex
 from neoc_assistant.store.records import ChunkRecord, DocumentInfo, FileRecord
 
@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     page INTEGER,
     section TEXT NOT NULL,
     text TEXT NOT NULL,
-    content_hash TEXT NOT NULL
+    content_hash TEXT NOT NULL,
+    ocr_confidence REAL               -- 0-100 when the chunk's page was read by OCR, else NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_hash);
 -- rowid = chunks.rowid; indexes section heading + text (the heading often names the topic)
@@ -78,7 +79,14 @@ class Manifest(SqliteDatabase, FullTextIndex):
     """
 
     def __init__(self, path: Path):
+        self._ocr_column: bool | None = None
         super().__init__(path, SCHEMA)
+
+    def _ensure_schema(self) -> None:
+        """A manifest made before chunks had ``ocr_confidence`` gains it; a read-only one is read without it."""
+        super()._ensure_schema()
+        if not self._ocr_column:
+            self._ocr_column = ensure_column(self._open(), "chunks", "ocr_confidence REAL", read_only=self.read_only)
 
     def refresh(self, *, strict: bool = False) -> None:
         """Catch up with the knowledge base's source of truth. This file is its own; a replica of a
@@ -152,8 +160,10 @@ class Manifest(SqliteDatabase, FullTextIndex):
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
             marks = ",".join("?" * len(part))
-            for row in self._conn().execute(
-                "SELECT chunk_id, doc_hash, chunk_index, page, section, text, content_hash "
+            conn = self._conn()
+            ocr = "ocr_confidence" if self._ocr_column else "NULL"
+            for row in conn.execute(
+                f"SELECT chunk_id, doc_hash, chunk_index, page, section, text, content_hash, {ocr} "
                 f"FROM chunks WHERE chunk_id IN ({marks})",
                 part,
             ):
@@ -280,9 +290,9 @@ class Manifest(SqliteDatabase, FullTextIndex):
         )
         for c in chunks:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO chunks(chunk_id, doc_hash, chunk_index, page, section, text, content_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (c.chunk_id, c.doc_hash, c.chunk_index, c.page, c.section, c.text, c.content_hash),
+                "INSERT OR IGNORE INTO chunks(chunk_id, doc_hash, chunk_index, page, section, text, content_hash, "
+                "ocr_confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (c.chunk_id, c.doc_hash, c.chunk_index, c.page, c.section, c.text, c.content_hash, c.ocr_confidence),
             )
             if cur.rowcount:
                 conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, c.section + "\n" + c.text))

@@ -139,11 +139,11 @@ def test_ingest_every_format_and_metadata(container, kb, tmp_path):
     write_docx(kb / "sitrep.docx", "Sitrep", ["Sitrep deadline is 18:00 every day."])
     (kb / "page.html").write_text("<h1>Tents</h1><p>Family tents are 16 square metres.</p>", encoding="utf-8")
     (kb / "stock.csv").write_text("item,qty\nblankets,900\n", encoding="utf-8")
-    (kb / "image.png").write_bytes(b"\x89PNG....")
+    (kb / "drawing.svg").write_bytes(b"<svg></svg>")  # images are read by OCR now (tests/ingest/test_ocr.py)
     summary = container.assistant.ingest([kb])
     data = summary.to_dict()
     assert data["added"] == 6 and data["failed"] == 0
-    assert data["skipped_files"] == [{"source": "image.png", "reason": "unsupported file type '.png'"}]
+    assert data["skipped_files"] == [{"source": "drawing.svg", "reason": "unsupported file type '.svg'"}]
     assert summary.ok
 
     manifest = container.manifest
