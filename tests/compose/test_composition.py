@@ -102,3 +102,21 @@ def test_an_english_word_the_documents_capitalise_is_no_name_to_veto_on(assistan
     # the forms guide writes "Demobilization Check-out"; "check-out" in lower case is not a name
     answer = assistant.ask("Team is leaving tomorrow. Which sign-offs do they collect on the demob check-out?")
     assert answer.mode == "extractive" and "sign-offs" in answer.answer, answer.answer
+
+
+def test_a_lead_in_brings_what_it_introduces(embedder, tmp_path):
+    # plain text as PDFs give it: the lead-in repeats the question's words, the signs are the answer
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "first-aid.txt").write_text(
+        "Treating shock\n\nIt is common for a person in shock to be fully coherent and not complaining of pain. "
+        "Pay attention to subtle clues, as failure to recognize shock has serious consequences. "
+        "Main signs of shock:\n\nRapid and shallow breathing.\nCapillary refill of greater than two seconds.\n"
+        "Failure to follow simple commands.\n\nKeep the casualty lying down and warm.\n", encoding="utf-8")
+    container = Container(Settings(data_dir=tmp_path / "data", kb_dir=kb, models_dir=tmp_path / "models",
+                                   cache_enabled=False), embedder=embedder)
+    container.assistant.ingest([kb])
+    answer = container.assistant.ask("What signs tell a first aider a casualty is going into shock?")
+    assert answer.mode == "extractive", answer.answer
+    for sign in ("shallow breathing", "two seconds", "simple commands"):
+        assert sign in answer.answer, answer.answer
