@@ -246,14 +246,32 @@ def serve(conn, memory_mb: int | None) -> None:
             return
         if task is None:
             return
-        kind, payload = _load(*task, progress=lambda done, total: _send(conn, ("progress", (done, total), False)))
+
+        def progress(done: int, total: int) -> None:
+            _send(conn, ("progress", (done, total), False))
+
+        path, data, max_chars, package, ocr = task
         del task
+        kind, payload = _load(path, data, max_chars, package, ocr, progress)
+        del data
         peak = _vm_kb("VmPeak")
-        if kind == "error" and cap and (_ALLOCATION.search(payload) or peak >= base + MEMORY_BLAME_SHARE * (cap - base)):
+        if kind == "error" and _short_of_memory(str(payload), peak, base, cap):
             kind = "memory"
         recycle = kind == "memory" or (peak is not None and recycle_at is not None and peak > recycle_at)
         if not _send(conn, (kind, payload, recycle)) or recycle:
             return
+
+
+def _short_of_memory(message: str, peak_kb: int | None, base_kb: int | None, cap_kb: int | None) -> bool:
+    """Whether a file's failure was for want of memory: the parser said so, or the worker came close to its
+    cap. Without a cap, or when ``VmPeak``/``VmSize`` could not be read, only the message can tell."""
+    if not cap_kb:
+        return False
+    if _ALLOCATION.search(message):
+        return True
+    if peak_kb is None or base_kb is None:
+        return False
+    return peak_kb >= base_kb + MEMORY_BLAME_SHARE * (cap_kb - base_kb)
 
 
 def _send(conn, reply) -> bool:

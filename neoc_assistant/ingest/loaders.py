@@ -17,7 +17,7 @@ import csv
 import io
 import re
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 from neoc_assistant.errors import InputError
 from neoc_assistant.ingest.document import LoadedDocument, Page, title_from_text
@@ -45,8 +45,9 @@ def load_document(path: Path, data: bytes, max_chars: int | None = None,
         raise InputError("file is empty")
     if suffix in PACKAGE_SUFFIXES:
         check_package(data, package, PACKAGE_SUFFIXES[suffix])
-    if suffix in OCR_SUFFIXES:
-        doc = loader(path, data, TextBudget(max_chars), ocr=ocr, progress=progress)
+    ocr_loader = OCR_LOADERS.get(suffix)
+    if ocr_loader is not None:
+        doc = ocr_loader(path, data, TextBudget(max_chars), ocr=ocr, progress=progress)
     else:
         doc = loader(path, data, TextBudget(max_chars))
     if not any(p.text.strip() for p in doc.pages):
@@ -133,7 +134,7 @@ def load_pdf(path: Path, data: bytes, budget: TextBudget, *, ocr: OcrOptions | N
                 text = ""
                 unreadable.append((number, exc))
             pages.append(Page(number, budget.take(_clean_pdf_text(text))))
-        notes = []
+        notes: list[str] = []
         scanned = scanned_pages(reader, pages, {n for n, _ in unreadable}) if ocr is not None else []
         if scanned:
             dpis = {n: render_dpi(reader.pages[n - 1], ocr) for n in scanned}
@@ -198,6 +199,8 @@ def _clean_pdf_text(text: str) -> str:
 def load_docx(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
 
     _check_docx_xml(data, budget)
     try:
@@ -211,7 +214,7 @@ def load_docx(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
     for block in document.element.body.iterchildren():
         tag = block.tag.rsplit("}", 1)[-1]
         if tag == "p":
-            para = docx.text.paragraph.Paragraph(block, document)
+            para = Paragraph(block, document)
             text = para.text.strip()
             if not text:
                 continue
@@ -223,7 +226,7 @@ def load_docx(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
             else:
                 lines.append(budget.take(text))
         elif tag == "tbl":
-            table = docx.table.Table(block, document)
+            table = Table(block, document)
             for row in table.rows:
                 cells = [c.text.strip() for c in row.cells]
                 lines.append(budget.take(" | ".join(cells)))
@@ -318,12 +321,24 @@ def load_csv(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
 
 # Zip-based formats, by suffix, with the name a message calls them: measured unpacked first (packages.py).
 PACKAGE_SUFFIXES: dict[str, str] = {".docx": "DOCX", ".xlsx": "XLSX", ".ods": "ODS", ".pptx": "PPTX"}
-# Formats whose loader may read pages by OCR (it takes the ``ocr`` options and a progress callback).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
-OCR_SUFFIXES = frozenset({".pdf"}) | IMAGE_SUFFIXES
 
-LOADERS: dict[str, Callable[[Path, bytes, TextBudget], LoadedDocument]] = {
-    ".pdf": load_pdf,
+Loader = Callable[[Path, bytes, TextBudget], LoadedDocument]
+
+
+class OcrLoader(Protocol):
+    """A loader that may read pages by OCR: it also takes the ``ocr`` options and a progress callback."""
+
+    def __call__(self, path: Path, data: bytes, budget: TextBudget, *, ocr: OcrOptions | None = None,
+                 progress: Progress | None = None) -> LoadedDocument: ...
+
+
+# Formats whose loader may read pages by OCR, called with the ``ocr`` options and ``progress``.
+OCR_LOADERS: dict[str, OcrLoader] = {".pdf": load_pdf, **{suffix: load_image for suffix in IMAGE_SUFFIXES}}
+OCR_SUFFIXES = frozenset(OCR_LOADERS)
+
+LOADERS: dict[str, Loader] = {
+    **OCR_LOADERS,
     ".docx": load_docx,
     ".html": load_html,
     ".htm": load_html,
@@ -335,7 +350,6 @@ LOADERS: dict[str, Callable[[Path, bytes, TextBudget], LoadedDocument]] = {
     ".xlsx": load_xlsx,
     ".ods": load_ods,
     ".pptx": load_pptx,
-    **{suffix: load_image for suffix in IMAGE_SUFFIXES},
 }
 
 SUPPORTED_SUFFIXES = frozenset(LOADERS)

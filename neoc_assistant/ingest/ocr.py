@@ -105,12 +105,11 @@ def render_pdf_page(source: bytes | Path, number: int, options: OcrOptions):
     whole for every page) as a grayscale Pillow image at ``options.dpi``."""
     from PIL import Image
 
-    given = isinstance(source, Path)
+    stdin = None if isinstance(source, Path) else source
     args = ["pdftoppm", "-f", str(number), "-l", str(number), "-r", str(options.dpi), "-gray",
-            str(source) if given else "-"]
+            "-" if stdin is not None else str(source)]
     try:
-        done = subprocess.run(args, input=None if given else source, capture_output=True,
-                              timeout=options.page_timeout_seconds)
+        done = subprocess.run(args, input=stdin, capture_output=True, timeout=options.page_timeout_seconds)
     except subprocess.TimeoutExpired:
         raise _page_timeout(number, "rendering", options) from None
     if done.returncode != 0 or not done.stdout:
@@ -151,8 +150,9 @@ def _recognise(image, options: OcrOptions, number: int | None) -> OcrPage:
 
 def _page_from_tsv(data: dict) -> OcrPage:
     """Text rebuilt from Tesseract's words: words of a line joined by spaces, paragraphs by a blank line."""
-    paragraphs: list[list[str]] = []
-    lines: dict[tuple, list[str]] = {}
+    # Each paragraph: its (block, paragraph) numbers and its lines, each line a list of words.
+    paragraphs: list[tuple[tuple[int, int], list[list[str]]]] = []
+    lines: dict[tuple[int, int, int], list[str]] = {}
     weight = score = 0.0
     words = 0
     for i, word in enumerate(data["text"]):
@@ -163,14 +163,14 @@ def _page_from_tsv(data: dict) -> OcrPage:
         key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
         if key not in lines:
             if not paragraphs or key[:2] != paragraphs[-1][0]:
-                paragraphs.append([key[:2]])
+                paragraphs.append((key[:2], []))
             lines[key] = []
-            paragraphs[-1].append(lines[key])
+            paragraphs[-1][1].append(lines[key])
         lines[key].append(word)
         words += 1
         weight += len(word)
         score += conf * len(word)
-    text = "\n\n".join("\n".join(" ".join(line) for line in par[1:]) for par in paragraphs)
+    text = "\n\n".join("\n".join(" ".join(line) for line in par_lines) for _, par_lines in paragraphs)
     return OcrPage(text, round(score / weight, 1) if weight else 0.0, words)
 
 

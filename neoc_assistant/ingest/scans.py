@@ -36,8 +36,8 @@ def scanned_pages(reader, pages: list[Page], unreadable: set[int]) -> list[int]:
     """Numbers of the PDF pages to read by OCR; all of them when no page has any text layer at all.
     A page the PDF reader gave up on (``unreadable``) is damaged, not scanned: it is never rendered."""
     if not any(p.text.strip() for p in pages):
-        return [p.number for p in pages if p.number not in unreadable]
-    return [p.number for p, raw in zip(pages, reader.pages) if p.number not in unreadable
+        return [p.number for p in pages if p.number is not None and p.number not in unreadable]
+    return [p.number for p, raw in zip(pages, reader.pages) if p.number is not None and p.number not in unreadable
             and len("".join(p.text.split())) < MIN_TEXT_CHARS and _has_image(raw)]
 
 
@@ -77,7 +77,7 @@ def ocr_pdf_pages(data: bytes, numbers: list[int], dpis: dict[int, int], options
             return lambda: render_pdf_page(pdf, number, _with_dpi(options, dpis.get(number, options.dpi)))
 
         pages, notes = read_pages([(n, image(n)) for n in numbers], len(numbers), options, budget, progress)
-    return {p.number: p for p in pages}, notes
+    return {p.number: p for p in pages if p.number is not None}, notes  # a PDF's pages all have numbers
 
 
 def load_image(path: Path, data: bytes, budget: TextBudget, *, ocr: OcrOptions | None = None,
@@ -110,6 +110,7 @@ def read_pages(items: Iterable[tuple[int | None, Callable]], total: int, options
     """OCR each (page number, image maker); the pages worth indexing, and notes on what was not."""
     started = time.perf_counter()
     kept: list[Page] = []
+    confidences: list[float] = []  # of the kept pages
     low: list[str] = []
     timed_out: list[str] = []
     turned: list[str] = []
@@ -140,10 +141,10 @@ def read_pages(items: Iterable[tuple[int | None, Callable]], total: int, options
             if page.rotated:
                 turned.append(f"{label} ({page.rotated}°)")
             kept.append(Page(number, budget.take(page.text), page.confidence))
+            confidences.append(page.confidence)
     seconds = time.perf_counter() - started
     notes = []
     if kept:
-        confidences = [p.ocr_confidence for p in kept]
         what = "the image" if total == 1 and kept[0].number is None else f"{len(kept)} page(s)"
         notes.append(f"{what} read by OCR at {total / max(seconds, 1e-6):.2f} pages/s (confidence mean "
                      f"{sum(confidences) / len(confidences):.0f}, lowest {min(confidences):.0f} of 100)")

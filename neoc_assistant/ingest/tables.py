@@ -28,7 +28,7 @@ import io
 import itertools
 import zipfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from neoc_assistant.errors import InputError
 from neoc_assistant.ingest.document import LoadedDocument, Page
@@ -142,7 +142,7 @@ def _ods_value(cell) -> object:
     return text or None
 
 
-def _document(path: Path, doc_type: str, title: str, sheets: list[tuple[str, Iterable[tuple]]],
+def _document(path: Path, doc_type: str, title: str, sheets: Sequence[tuple[str, Iterable[tuple]]],
               budget: TextBudget) -> LoadedDocument:
     name = title or path.stem.replace("_", " ")
     pages, rows = [], 0

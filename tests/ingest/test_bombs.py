@@ -217,6 +217,44 @@ def test_a_file_whose_bytes_alone_exceed_the_cap_fails_with_that_reason(tmp_path
     parser.close()
 
 
+def _serve_without_vmpeak(conn, memory_mb):
+    """The worker where ``/proc/self/status`` gives VmSize but no VmPeak (runs in the spawned child)."""
+    from neoc_assistant.ingest import isolation
+
+    real = isolation._vm_kb
+    isolation._vm_kb = lambda field: None if field == "VmPeak" else real(field)
+    isolation.serve(conn, memory_mb)
+
+
+def test_a_capped_worker_that_cannot_read_its_peak_still_reports_a_files_failure(tmp_path, monkeypatch):
+    """Regression: the memory-blame check compared ``peak >= ...`` with peak None, a TypeError that killed
+    the worker, so a broken file was reported as "the process reading it stopped unexpectedly"."""
+    from neoc_assistant.ingest import isolation
+    from neoc_assistant.ingest.packages import DEFAULT_LIMITS
+
+    monkeypatch.setattr(isolation, "serve", _serve_without_vmpeak)
+    parser = isolation.IsolatedParser(isolation.ParseLimits(5_000_000, DEFAULT_LIMITS, 512, 60.0))
+    with pytest.raises(InputError, match="not a readable PDF"):
+        parser.load(tmp_path / "broken.pdf", b"%PDF-1.4\nthis is no PDF body\n")
+    assert parser.load(tmp_path / "ok.md", b"# Radio\n\nVHF check-in at 07:30.\n").title == "Radio"
+    assert parser.started == 1  # the worker survived the failed file
+    parser.close()
+
+
+@pytest.mark.parametrize("message, peak, base, cap, short", [
+    ("not a readable DOCX: unknown error", None, 1000, 5000, False),  # no VmPeak: only the message can tell
+    ("Unable to allocate output buffer", None, 1000, 5000, True),
+    ("not a readable DOCX: unknown error", 4500, None, 5000, False),
+    ("not a readable DOCX: unknown error", 4500, 1000, 5000, True),  # 0.8 of the way to the cap
+    ("not a readable DOCX: unknown error", 2000, 1000, 5000, False),
+    ("Unable to allocate output buffer", 2000, 1000, None, False),  # no cap: nothing to blame
+])
+def test_memory_is_blamed_only_on_evidence(message, peak, base, cap, short):
+    from neoc_assistant.ingest.isolation import _short_of_memory
+
+    assert _short_of_memory(message, peak, base, cap) is short
+
+
 # -- PDFs at pypdf's limits ------------------------------------------------------------------------
 @pytest.mark.parametrize("content, flate, said", [
     (b"[" * 100_000 + b"]" * 100_000 + b"\n" + TEXT, False, "nests arrays or dictionaries too deeply"),

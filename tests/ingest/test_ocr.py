@@ -48,6 +48,25 @@ def test_a_mixed_pdf_keeps_its_text_page_and_reads_its_scanned_page_by_ocr(tmp_p
     assert any("1 page(s) read by OCR at" in n and "pages/s" in n for n in doc.notes), doc.notes
 
 
+def test_a_scan_read_in_the_capped_worker_reports_its_pages_to_the_parent(tmp_path, flood_scan_png):
+    """The ingest's path: the parse worker (spawned, memory-capped) runs OCR and sends progress back."""
+    from neoc_assistant.ingest.isolation import IsolatedParser, ParseLimits
+    from neoc_assistant.ingest.packages import DEFAULT_LIMITS
+
+    parser = IsolatedParser(ParseLimits(5_000_000, DEFAULT_LIMITS, 512, 120.0))
+    seen: list[tuple[int, int]] = []
+    try:
+        doc = parser.load(tmp_path / "flood-scan.pdf", image_pdf([flood_scan_png]), lambda *p: seen.append(p))
+        photo = parser.load(tmp_path / "notice-board.png", flood_scan_png, lambda *p: seen.append(p))
+    finally:
+        parser.close()
+    assert [(p.number, p.ocr_confidence is not None) for p in doc.pages] == [(1, True)]
+    assert [(p.number, p.ocr_confidence is not None) for p in photo.pages] == [(None, True)]
+    assert "Flood" in doc.pages[0].text and "Flood" in photo.pages[0].text
+    assert seen == [(0, 1), (1, 1), (0, 1), (1, 1)]
+    assert parser.started == 1  # both files in one worker
+
+
 def test_a_scan_and_a_photo_go_through_ingest_search_and_ask(container, flood_scan_png):
     kb = container.settings.paths.kb_dir
     kb.mkdir(parents=True, exist_ok=True)
