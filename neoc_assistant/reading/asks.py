@@ -181,7 +181,8 @@ def measured_words(question: str) -> list[str]:
             for w in words[i + 2:i + 7]:
                 if not w.isalpha() or w in QUESTION_STOPWORDS or w in _PREPOSITIONS:
                     break
-                run.append(w)
+                if unit_of(w, after_number=False) is None:  # "how many grams of soap": grams is the unit
+                    run.append(w)
             return run
     return []
 

@@ -88,3 +88,9 @@ def test_codes_are_glued_letters_and_figures_not_measures_or_counts():
     assert read_ask("Deaths in the M7.8 Gorkha quake?").codes == ()
     assert read_ask("How long is the break on the 16-hour shift?").codes == ()
     assert read_ask("What costs are eligible for reimbursement?").unit is None  # a list, not a figure
+
+
+def test_the_measured_thing_is_not_its_unit():
+    from neoc_assistant.reading.asks import measured_words
+    assert measured_words("how many grams of laundry soap per person per month?") == []
+    assert measured_words("How much temephos larvicide do we put per water tank?") == ["temephos", "larvicide"]

@@ -21,7 +21,7 @@ from neoc_assistant.serve import render
 from neoc_assistant.serve.app import create_app
 from neoc_assistant.serve.safe_components import SafeChatbot
 from neoc_assistant.serve.safe_html import ALLOWED_TAGS, MARKER, plain_html, text_of, to_html
-from test_ui_app import ApiFake
+from ui_fixtures import ApiFake
 from ui_fixtures import make_answer
 
 BUDGET = settings(max_examples=100, deadline=timedelta(milliseconds=500), database=None,

@@ -16,7 +16,7 @@ Every request any page makes is recorded; a request to any host but the
 local server fails the test. The server's own sockets are sampled too.
 Screenshots go to ``test-output/`` (git-ignored).
 
-Run: ``pytest -m browser tests/test_ui_browser.py`` (about 3-5 minutes on 2 cores).
+Run: ``pytest -m browser tests/serve/test_ui_browser.py`` (about 3-5 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def retrieval_live(ingested, tmp_path_factory, playwright):
 
 @pytest.fixture(scope="module")
 def llm_live(ingested, tmp_path_factory, playwright):
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).parents[1]))
     from generate_fixtures import built_model
 
     root = server_root(ingested, tmp_path_factory, "ui-llm")
@@ -82,7 +82,7 @@ def llm_live(ingested, tmp_path_factory, playwright):
 
 @pytest.fixture(scope="module")
 def smollm2_live(ingested, tmp_path_factory, playwright):
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).parents[1]))
     from generate_fixtures import real_model
 
     root = server_root(ingested, tmp_path_factory, "ui-smollm2")

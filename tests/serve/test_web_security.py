@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from neoc_assistant.serve.app import create_app
 from neoc_assistant.settings import Settings
 
-from test_ui_app import ApiFake
+from ui_fixtures import ApiFake
 
 
 def _upload_fn_index(app) -> int:

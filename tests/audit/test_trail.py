@@ -19,7 +19,7 @@ from neoc_assistant.audit.report import as_html
 
 from ui_fixtures import make_answer
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DAY = 86400.0
 
 

@@ -16,25 +16,8 @@ from neoc_assistant.container import Container
 from neoc_assistant.serve.app import create_app, is_loopback
 from neoc_assistant.settings import Settings
 
-from ui_fixtures import FakeAssistant, make_answer
+from ui_fixtures import ApiFake, make_answer
 from store_fixtures import ingested  # noqa: F401 - the real three-document store fixture
-
-
-class ApiFake(FakeAssistant):
-    def __init__(self, settings, **kw):
-        super().__init__(settings, **kw)
-        self.ask_error: Exception | None = None
-        self.healthy = True
-        self.metrics_text = lambda: "neoc_requests_total 3\n"
-
-    def ask(self, question, *, history=None, filters=None, use_cache=True, asker=None):
-        self.calls.append({"question": question, "history": history, "use_cache": use_cache})
-        if self.ask_error:
-            raise self.ask_error
-        return make_answer(question=question)
-
-    def health(self):
-        return {"healthy": self.healthy, "checks": {"store": {"ok": self.healthy}}}
 
 
 @pytest.fixture
