@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 from neoc_assistant.reading.asks import asking_clause, measured_words
 from neoc_assistant.reading.guard import Guard
-from neoc_assistant.language.normalize import tokenize
+from neoc_assistant.language.normalize import light_stem, tokenize
 from neoc_assistant.language.words import CODE_HEADS, QUESTION_STOPWORDS
 
 _YEAR = re.compile(r"^(19|20)\d\d$")
@@ -84,7 +84,8 @@ def constraints(question: str, guard: Guard, known: frozenset[str] = frozenset()
         ):
             names.append(word)  # written like a name, and no document uses it: "Gorkha", "Cox's Bazar"
     for word in measured_words(question):
-        if len(word) > 3 and word not in known and word not in names and not lex.in_kb(word) and word not in lex.acronyms:
+        if len(word) > 3 and word not in known and word not in names and not lex.in_kb(word) \
+                and not lex.in_kb(light_stem(word)) and word not in lex.acronyms:  # "cars": the guide says "car"
             names.append(word)  # the thing counted or measured, and no document uses the word: "leptospirosis cases"
     identifiers: list[str] = []
     for number, head in guard.features(clause).number_context:
