@@ -32,7 +32,7 @@ from typing import Iterable, Iterator, Sequence
 
 from neoc_assistant.errors import InputError
 from neoc_assistant.ingest.document import LoadedDocument, Page
-from neoc_assistant.ingest.limits import MARKUP_PER_CHAR, TextBudget
+from neoc_assistant.ingest.limits import TextBudget
 
 SEPARATOR = " · "
 # A row or cell written once with a repeat count is expanded at most this many times when it has content.
@@ -63,7 +63,7 @@ def load_ods(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
     from odf.opendocument import load
     from odf.table import Table
 
-    _check_content_size(data, budget)
+    budget.check_member(data, "content.xml")
     try:
         document = load(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
@@ -77,15 +77,6 @@ def load_ods(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
         if element.qname[1] == "title":
             title = str(element).strip()
     return _document(path, "ods", title, sheets, budget)
-
-
-def _check_content_size(data: bytes, budget: TextBudget) -> None:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as package:
-            size = package.getinfo("content.xml").file_size
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
-        return
-    budget.check_raw(size, "its content.xml", MARKUP_PER_CHAR)
 
 
 def _ods_rows(table) -> Iterator[tuple]:

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from generate_fixtures import ScriptedEngine
 
 from neoc_assistant.settings import Settings
 from neoc_assistant.verify.support import SupportChecker, SupportThresholds
@@ -95,46 +96,6 @@ def test_a_real_item_after_the_vacuous_one_is_shown_alone(verifier):
 
 
 # -- through the front door: quotes instead, never cached as a model answer ------------------------------
-class _Stream:
-    def __init__(self, pieces):
-        self._it = iter(pieces)
-        self.stats = {"prompt_tokens": 100, "generated_tokens": len(pieces), "finish_reason": "stop"}
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return next(self._it)
-
-    def close(self):
-        pass
-
-
-class ScriptedEngine:
-    """Writes the reported answer (the model is not what this test is about)."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.calls = 0
-
-    def available(self):
-        return True
-
-    def model_identity(self):
-        return "scripted"
-
-    def load(self):
-        pass
-
-    def count_tokens(self, text):
-        return len(text.split()) * 2
-
-    def stream(self, messages, *, max_tokens=None, cancel=None, stats=None):
-        self.calls += 1
-        words = self.text.split(" ")
-        return _Stream([w + " " for w in words[:-1]] + [words[-1]])
-
-
 @pytest.mark.parametrize("answer", [REPORTED, "The handover covers every item on the handover checklist [1]."])
 def test_the_ui_example_gets_the_documents_sentences_not_the_empty_one(make_container, tmp_path, answer):
     kb = tmp_path / "kb-docs"
