@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out")
     ap.add_argument("--resolver", default="rules", choices=["rules", "model"])
     ap.add_argument("--resolver-model", help="GGUF that rewrites follow-ups (default: --model)")
+    ap.add_argument("--resolver-timeout", type=float, default=4.0, help="conversation.timeout_seconds")
     ap.add_argument("--threads", type=int, default=2, help="model threads (answers and rewrites)")
     args = ap.parse_args(argv)
     dialogues = [json.loads(line) for line in Path(args.dialogues).read_text().splitlines() if line.strip()]
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         rewriter = Path(args.resolver_model).expanduser() if args.resolver_model else None
         container = Container(Settings(data_dir=data, kb_dir=corpus, model_path=model, cache_enabled=False,
                                        query_log_enabled=False, n_threads=args.threads,
-                                       conversation={"resolver": args.resolver, "model_path": rewriter}))
+                                       conversation={"resolver": args.resolver, "model_path": rewriter,
+                                                     "timeout_seconds": args.resolver_timeout}))
         container.assistant.ingest([corpus], show_progress=True)
         if args.resolver == "model":
             container.followups.warm()  # type: ignore[attr-defined]  # the load is not a follow-up's latency
