@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from neoc_assistant.reading.vocabulary import KBVocabulary
     from neoc_assistant.chain import RagChain
     from neoc_assistant.compose.reader import Reader
+    from neoc_assistant.reading.followup_model import FollowupReader
     from neoc_assistant.reading.glossary import Glossary
     from neoc_assistant.generate.backend import GenerationBackend
     from neoc_assistant.ingest.isolation import IsolatedParser
@@ -251,7 +252,27 @@ class Container:
         return self._once("chain", lambda: RagChain(
             retriever=self.retriever, embedder=self.embedder, engine=self.engine,
             response_cache=self.response_cache, manifest=self.manifest, glossary=self.glossary, cache=s.cache,
-            reader=s.reader, writer=self.writer))
+            reader=s.reader, writer=self.writer, followups=self.followups))
+
+    @property
+    def followups(self) -> FollowupReader:
+        """``conversation.resolver``: the rules alone, or a model (the answer model, or its own small
+        GGUF at ``conversation.model_path``) whose rewrites the rules guard."""
+        return self._once("followups", self._build_followups)
+
+    def _build_followups(self) -> FollowupReader:
+        from neoc_assistant.reading.followup_model import ModelFollowups, RulesFollowups
+
+        s = self.settings
+        if s.conversation.resolver == "rules":
+            return RulesFollowups(self.embedder.encode)
+        engine = self.engine
+        if s.conversation.model_path is not None:  # its own engine: one slot, a short context
+            from neoc_assistant.generate.factory import open_generation_backend
+
+            engine = self._once("followup_engine", lambda: open_generation_backend(s.generation.model_copy(update={
+                "backend": "llamacpp", "model_path": s.conversation.model_path, "n_ctx": 1024, "pool_size": 1})))
+        return ModelFollowups(engine, self.embedder.encode, s.conversation)
 
     @property
     def metrics(self) -> Metrics:

@@ -6,7 +6,7 @@ isolated assistant with ``Settings(data_dir=tmp_path, ...)``.
 
 Sections and their names (``python -m neoc_assistant config`` prints them):
 ``paths``, ``embedding``, ``store``, ``ocr``, ``retrieval``, ``cache``, ``generation``,
-``verification``, ``serve``, ``monitoring``. A setting is named
+``verification``, ``reader``, ``conversation``, ``serve``, ``monitoring``, ``audit``. A setting is named
 ``NEOC_<SECTION>__<FIELD>`` in the environment (``NEOC_GENERATION__N_CTX``) and
 ``[section] field = ...`` in the TOML file.
 
@@ -231,6 +231,26 @@ class CacheSettings(_Section):
         return _select_by_url(self, "l2_backend", "redis", self.redis_url, "NEOC_REDIS_URL")
 
 
+class ConversationSettings(_Section):
+    """How a follow-up is read as a standalone question (``reading/followup_model.py``); measured with
+    scripts/eval_dialogues.py (README)."""
+
+    resolver: Literal["rules", "model"] = Field(
+        default="rules", description="rules = reading/followup.py (no model); model = a language model rewrites the "
+        "follow-up, checked against the conversation, the rules' reading whenever its output is not safe to use.")
+    model_path: Path | None = Field(
+        default=None, description="resolver = model: a local GGUF only for rewriting follow-ups (its own small "
+        "context); unset = the answer model (generation section).")
+    timeout_seconds: float = Field(default=4.0, gt=0, description="resolver = model: longest a rewrite may take "
+                                   "(queueing included); then the rules' reading is used.")
+    max_tokens: int = Field(default=48, ge=8, le=256, description="resolver = model: longest rewrite, in tokens.")
+
+    @field_validator("model_path", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return Path(value).expanduser() if value else None
+
+
 class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=7860, ge=0, le=65535)
@@ -290,6 +310,7 @@ class Settings(BaseSettings):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     verification: VerificationSettings = Field(default_factory=VerificationSettings)
     reader: ReaderSettings = Field(default_factory=ReaderSettings)
+    conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
