@@ -46,7 +46,7 @@ def _fill(trail: AuditTrail, n: int = 4) -> list[str]:
 def test_an_answer_record_holds_who_what_and_from_which_documents(tmp_path):
     trail = _trail(tmp_path)
     answer = make_answer("Each person needs 15 litres [1].", question="and per day?", understood_as="water per day?",
-                         kb_version="kb-7", mode="llm",
+                         understood_by="model", kb_version="kb-7", mode="llm",
                          verification={"status": "partial", "claims": [
                              {"text": "Each person needs 15 litres", "supported": True},
                              {"text": "Children need 40 litres", "supported": False, "reason": "not found"}]})
@@ -56,6 +56,7 @@ def test_an_answer_record_holds_who_what_and_from_which_documents(tmp_path):
     assert record["id"] == record_id and record["who"] == "user:duty" and record["turn"] == 3
     assert (record["question"], record["understood_as"], record["answer"]) == (
         "and per day?", "water per day?", "Each person needs 15 litres [1].")
+    assert record["understood_by"] == "model"  # the rules or a model: who read the follow-up so
     assert record["mode"] == "llm" and record["kb_version"] == "kb-7"
     assert record["sources"][0]["source"] == "11-minimum-standards-wash-shelter.md" and "text" not in record["sources"][0]
     assert record["verification"] == {"status": "partial", "claims": 2, "unsupported": ["Children need 40 litres"]}
