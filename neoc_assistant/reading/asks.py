@@ -53,6 +53,7 @@ class Ask:
     unit: str | None = None  # a unit the question names ("how many grams" -> "u:g")
     counted: tuple[str, ...] = field(default_factory=tuple)  # what "how many X" counts, as tokens
     codes: tuple[tuple[str, int, str], ...] = ()  # codes the asking clause names ("IS-100.d", "EF5")
+    own: frozenset[str] = frozenset()  # the question's own words: a name it says is no answer to "who"
 
     @property
     def typed(self) -> bool:
@@ -128,7 +129,7 @@ def _ask_codes(clause: str) -> tuple[tuple[str, int, str], ...]:
 def read_ask(question: str) -> Ask:
     ask = _read_kind(question)
     codes = _ask_codes(asking_clause(question))
-    return Ask(ask.kind, ask.detail, ask.unit, ask.counted, codes) if codes else ask
+    return Ask(ask.kind, ask.detail, ask.unit, ask.counted, codes, frozenset(tokenize(question)))
 
 
 def _read_kind(question: str) -> Ask:
@@ -224,7 +225,8 @@ def supplies(ask: Ask, text: str) -> bool:
     lower = text.lower()
     if ask.kind == "contact":
         pattern = {"phone": _PHONE, "email": _EMAIL}.get(ask.detail, _FREQUENCY)
-        return any(ask.detail != "phone" or len(re.sub(r"\D", "", m.group(0))) >= 6 for m in pattern.finditer(text))
+        # seven digits at least: "49 CFR Parts 100-185" is a range of parts, not a number to call
+        return any(ask.detail != "phone" or len(re.sub(r"\D", "", m.group(0))) >= 7 for m in pattern.finditer(text))
     if ask.kind == "form":
         return _FORM.search(text) is not None
     tokens = tokenize(text)
@@ -245,7 +247,10 @@ def supplies(ask: Ask, text: str) -> bool:
             return bool(facts.units & _MONEY_UNITS) or "$" in text
         return ask.unit is None or ask.unit in facts.units or any(u == ask.unit for _, u in facts.quantities)
     if ask.kind == "person":
-        return any(w in _PERSON_WORDS for w in tokens) or _NAME.search(text) is not None
+        # "Who fills in the ICS 220?" is not answered by "AIR OPERATIONS SUMMARY (ICS 220)": the
+        # question's own acronyms and names do not say who
+        return any(w in _PERSON_WORDS for w in tokens) or any(
+            m.group(0).lower() not in ask.own for m in _NAME.finditer(text))
     return True  # pragma: no cover - every kind is handled above
 
 

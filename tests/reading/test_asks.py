@@ -101,3 +101,12 @@ def test_the_measured_thing_is_not_its_unit():
     from neoc_assistant.reading.asks import measured_words
     assert measured_words("how many grams of laundry soap per person per month?") == []
     assert measured_words("How much temephos larvicide do we put per water tank?") == ["temephos", "larvicide"]
+
+
+def test_a_range_of_parts_is_no_phone_number_and_the_questions_own_acronym_no_person():
+    phone = read_ask("Hazmat incident meets the criteria. What number do we phone the notice to?")
+    assert not supplies(phone, "Per the Code of Federal Regulations (49 CFR Parts 100-185), notify at once.")
+    assert supplies(phone, "Each notice shall be given telephonically to the Department at (800) 424-8802.")
+    who = read_ask("Who fills in the ICS 220?")
+    assert not supplies(who, "ICS 220 - the summary of air operations.")
+    assert supplies(who, "The ICS 220 is completed by the Air Operations Branch Director.")
