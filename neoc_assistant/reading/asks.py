@@ -38,7 +38,8 @@ _YEAR = re.compile(r"^(?:19|20)\d\d$")
 _TIME_UNIT_NAMES = frozenset(UNITS[u] for u in TIME_UNITS if u in UNITS)
 _WH = ("who", "whom", "whose", "what", "which", "when", "where", "how", "why")
 
-_PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d\s\-()]{4,}\d(?![\w.])")
+# a full stop after the number ends the sentence ("...at (800) 424-8802."), as in language/facts.py
+_PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d\s\-()]{4,}\d(?!\w|\.\d)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 _FREQUENCY = re.compile(r"\d+(?:\.\d+)?\s*(?:mhz|khz)|\bchannel\s+\d+", re.IGNORECASE)
 _FORM = re.compile(r"\b(?:ICS|NEOC-F|FEMA|form)\s*-?\s*\d+[A-Za-z]?\b", re.IGNORECASE)
