@@ -151,7 +151,7 @@ class BundleImporter:
             self._vectors.refresh(kb.kb_version())
             self._ingestor.finish_interrupted_writes()  # what a killed import or ingest left in Chroma
             before = kb.kb_version()
-            if target.is_delta and before != target.base_version:
+            if target.is_delta and before not in (target.base_version, target.kb_version):
                 raise InputError(f"this delta bundle applies to knowledge-base version {target.base_version}; this "
                                  f"laptop is at version {before}: import the bundle that brings it to "
                                  f"{target.base_version} first, or a full bundle; refused, nothing was changed")
