@@ -29,6 +29,8 @@ from neoc_assistant.settings import Settings
 if TYPE_CHECKING:
     from neoc_assistant.answering import AnswerWriter
     from neoc_assistant.audit import AuditTrail
+    from neoc_assistant.bundles.apply import BundleImporter
+    from neoc_assistant.bundles.export import BundleExporter
     from neoc_assistant.cache.embedding_cache import EmbeddingCache
     from neoc_assistant.cache.query_log import QueryLog
     from neoc_assistant.cache.redis_tier import RedisLink
@@ -152,6 +154,34 @@ class Container:
         s = self.settings
         return self._once("retriever", lambda: KnowledgeBaseRetriever(
             s.retrieval, self.manifest, self.vectors, self.embedder, device=s.embedding.device))
+
+    # -- knowledge-base bundles (bundles/) -------------------------------------------------------------
+    @property
+    def trusted_keys_dir(self):
+        s = self.settings
+        return s.bundles.trusted_keys_dir or s.paths.data_dir / "trusted-keys"
+
+    def _bundle_limits(self):
+        from neoc_assistant.ingest.packages import PackageLimits
+
+        b = self.settings.bundles
+        return PackageLimits(b.max_unpacked_mb_per_member, b.max_unpacked_mb_per_file, b.max_compression_ratio)
+
+    @property
+    def bundle_exporter(self) -> BundleExporter:
+        from neoc_assistant.bundles.export import BundleExporter
+
+        s = self.settings
+        return self._once("bundle_exporter", lambda: BundleExporter(
+            self.manifest, self.vectors, s.paths.data_dir / "bundles" / "exported", self._bundle_limits()))
+
+    @property
+    def bundle_importer(self) -> BundleImporter:
+        from neoc_assistant.bundles.apply import BundleImporter
+
+        return self._once("bundle_importer", lambda: BundleImporter(
+            self.manifest, self.vectors, self.ingestor, model_id=lambda: self.embedder.model_id,
+            trusted_dir=self.trusted_keys_dir, limits=self._bundle_limits(), source_scheme=self.ingestor.source_scheme))
 
     # -- cache -------------------------------------------------------------------------------------------
     @property
@@ -304,7 +334,16 @@ class Container:
             manifest=self.manifest,
             ingestor=self.ingestor, retriever=self.retriever, embedder=self.embedder, chain=self.chain,
             engine=self.engine, response_cache=self.response_cache, embedding_cache=self.embedding_cache,
-            query_log=self.query_log, metrics=self.metrics, health=self.health, audit=self.audit))
+            query_log=self.query_log, metrics=self.metrics, health=self.health, audit=self.audit,
+            bundles=self._bundles))
+
+    def _bundles(self):
+        """The exporter, the importer and the trusted-keys folder, built when a bundle command first asks."""
+        from neoc_assistant.bundles.tools import BundleTools
+
+        s = self.settings
+        return BundleTools(self.bundle_exporter, self.bundle_importer, self.trusted_keys_dir, s.bundles.signing_key,
+                           shared_store=s.store.vector_backend == "chroma-server")
 
     @property
     def audit(self) -> AuditTrail | None:

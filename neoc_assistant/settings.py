@@ -6,7 +6,7 @@ isolated assistant with ``Settings(data_dir=tmp_path, ...)``.
 
 Sections and their names (``python -m neoc_assistant config`` prints them):
 ``paths``, ``embedding``, ``store``, ``ocr``, ``retrieval``, ``cache``, ``generation``,
-``verification``, ``reader``, ``conversation``, ``serve``, ``monitoring``, ``audit``. A setting is named
+``verification``, ``reader``, ``conversation``, ``serve``, ``monitoring``, ``audit``, ``bundles``. A setting is named
 ``NEOC_<SECTION>__<FIELD>`` in the environment (``NEOC_GENERATION__N_CTX``) and
 ``[section] field = ...`` in the TOML file.
 
@@ -284,6 +284,25 @@ class AuditSettings(_Section):
                                      "(0: keep everything).")
 
 
+class BundleSettings(_Section):
+    """Signed knowledge-base update bundles (``kb export`` / ``kb import``, ``bundles/``)."""
+
+    trusted_keys_dir: Path | None = Field(
+        default=None, description="Folder of the public keys (*.pub) whose bundles `kb import` accepts "
+        "(default: <data_dir>/trusted-keys; `kb trust KEY.pub` installs one).")
+    signing_key: Path | None = Field(
+        default=None, description="Private key `kb export` signs with when --key is not given (`kb keygen`).")
+    max_unpacked_mb_per_member: int = Field(
+        default=4096, ge=1, description="Most MB one part of a bundle may unpack to (its vectors are the largest).")
+    max_unpacked_mb_per_file: int = Field(default=8192, ge=1, description="Most MB all parts of a bundle may unpack to.")
+    max_compression_ratio: int = Field(default=100, ge=10, description="Most unpacked/packed size of a part over 10 MB.")
+
+    @field_validator("trusted_keys_dir", "signing_key", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return None if value is None else Path(value).expanduser()
+
+
 class MonitoringSettings(_Section):
     metrics_window: int = Field(default=1000, ge=10)
     alert_p95_seconds: float = 10.0
@@ -314,6 +333,7 @@ class Settings(BaseSettings):
     serve: ServeSettings = Field(default_factory=ServeSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    bundles: BundleSettings = Field(default_factory=BundleSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -197,6 +197,20 @@ class Ingestor:
         summary.kb_version = self._manifest.kb_version()
         return summary
 
+    # -- for other writers (a bundle import, bundles/apply.py) ------------------------------------
+    def exclusive(self):
+        """The one-writer-at-a-time lock ingest holds: an import takes it too."""
+        return self._exclusive()
+
+    def finish_interrupted_writes(self) -> None:
+        """Delete the vectors a killed ingest or import left behind."""
+        self._finish_interrupted_writes()
+
+    @property
+    def source_scheme(self) -> str:
+        """The folder source names are made relative to (``Manifest.rename_sources``' scheme)."""
+        return str(self._kb_dir)
+
     # -- steps ------------------------------------------------------------------------
     def _exclusive(self):
         from filelock import FileLock, Timeout
