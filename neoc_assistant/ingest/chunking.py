@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
+from neoc_assistant.language.devanagari import has_devanagari
 from neoc_assistant.ingest.limits import check_chunk_count
 from neoc_assistant.ingest.loaders import LoadedDocument
 
@@ -94,13 +95,26 @@ class Chunker:
         heading = " ".join(heading.split())
         if not heading or self.count(heading) <= MAX_HEADING_TOKENS:
             return heading
+        if has_devanagari(heading):
+            return self._cut(heading, MAX_HEADING_TOKENS)[0]
         ids = self._tokenizer.encode(heading, add_special_tokens=False)[:MAX_HEADING_TOKENS]
         return self._tokenizer.decode(ids)
+
+    def _cut(self, text: str, step: int) -> list[str]:
+        """``text`` in pieces of ``step`` tokens, cut from the text itself at the tokens' offsets:
+        decoding the ids instead loses what the vocabulary lacks (MiniLM's uncased WordPiece drops
+        Devanagari vowel signs and writes [UNK]), so Nepali keeps its letters. English keeps the
+        decode it always had (changing it would change existing chunks)."""
+        spans = self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        cuts = [spans[i][0] for i in range(step, len(spans), step)]
+        return [text[a:b].strip() for a, b in zip([0, *cuts], [*cuts, len(text)])]
 
     def _enforce_limit(self, text: str) -> list[str]:
         """Hard-split by tokens in the rare case the splitter's count differs (never truncate)."""
         if self.count(text) <= self.max_tokens:
             return [text]
-        ids = self._tokenizer.encode(text, add_special_tokens=False)
         step = self.max_tokens - 8
+        if has_devanagari(text):
+            return self._cut(text, step)
+        ids = self._tokenizer.encode(text, add_special_tokens=False)
         return [self._tokenizer.decode(ids[i : i + step]) for i in range(0, len(ids), step)]

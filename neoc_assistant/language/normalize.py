@@ -8,7 +8,9 @@ Two levels, each stricter about what it may change:
   numbers canonical (``07:00`` -> ``7:00``, ``6.0`` -> ``6``), number words to
   digits (``five`` -> ``5``), hyphens and punctuation split. Decimal points are
   kept, so ``6.2`` never becomes ``62``; a letter glued to a number stays a code
-  (``215A`` -> ``215a``) unless it is a unit (``24h`` -> ``24 h``).
+  (``215A`` -> ``215a``) unless it is a unit (``24h`` -> ``24 h``). Devanagari
+  (Nepali) words are whole words with their vowel signs, in one spelling, and
+  Devanagari digits are numbers (``१५`` -> ``15``): ``devanagari.py``.
 * what never changes an answer - courtesy, introductions, filler - is removed
   in ``discourse.py``, which also builds the **exact-match key**
   (``normalize_key``: tokens of the question without them). It never corrects
@@ -26,6 +28,8 @@ import re
 import unicodedata
 
 from rapidfuzz.distance import OSA
+
+from neoc_assistant.language import devanagari
 
 # -- tokens -------------------------------------------------------------------------------------
 
@@ -48,7 +52,7 @@ _CONTRACTIONS = [
 ]
 
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
-_TOKEN = re.compile(r"\d+(?:[.:]\d+)*(?:[a-z]+)?|[a-z]+")
+_TOKEN = re.compile(rf"\d+(?:[.:]\d+)*(?:[a-z]+)?|[a-z]+|[{devanagari.WORD_CHARS}]+")
 _NUMBER = re.compile(r"^\d+(?:[.:]\d+)*$")
 
 # Units that may be glued to a number ("24h", "500m", "10mm"); other glued letters form a code ("215a").
@@ -90,7 +94,7 @@ def is_number(token: str) -> bool:
 
 def tokenize(text: str) -> list[str]:
     """Lower-case word/number tokens (see module docstring)."""
-    text = unicodedata.normalize("NFKC", text or "").translate(_QUOTES).lower()
+    text = devanagari.fold(unicodedata.normalize("NFKC", text or "").translate(_QUOTES).lower())
     for pattern, repl in _CONTRACTIONS:
         text = pattern.sub(repl, text)
     text = _THOUSANDS.sub("", text)
@@ -179,6 +183,8 @@ def light_stem(word: str) -> str:
     ``activation``/``activate``/``activated`` -> ``activat``; ``deactivate`` -> ``deactivat``;
     ``shelters`` -> ``shelter``; ``manager`` and ``management`` stay apart.
     """
+    if devanagari.is_devanagari_word(word):
+        return devanagari.stem(word)  # Nepali: the joined postpositions ("पानीको" -> "पानी")
     w = canonical_spelling(word)
     if len(w) <= 3 or not w.isalpha():
         return w

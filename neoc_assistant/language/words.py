@@ -14,6 +14,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from neoc_assistant.language.devanagari import is_word
 from neoc_assistant.language.normalize import light_stem, tokenize
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -75,7 +76,7 @@ def content_stems(text: str) -> list[str]:
     """Canonical content words: what "the same content" is measured on."""
     out = []
     for tok in tokenize(text):
-        if not tok.isalpha() or len(tok) < 2 or tok in QUESTION_STOPWORDS:
+        if not is_word(tok) or len(tok) < 2 or tok in QUESTION_STOPWORDS:
             continue
         stem = light_stem(tok)
         out.append(SYNONYMS.get(stem, stem))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from neoc_assistant.reading.lexicon import KBLexicon
 from neoc_assistant.language.discourse import edge_statements, question_tokens
+from neoc_assistant.language.devanagari import is_word
 from neoc_assistant.language.normalize import is_number, light_stem
 from neoc_assistant.language.words import (
     AMBIGUOUS_UNITS,
@@ -152,7 +153,7 @@ class QuestionReader:
         text = self._embedding_text(surface, caps)
 
         # stems, then multi-word replacements (longest first)
-        stems = [t if is_number(t) or not t.isalpha() else _stem(t) for t in surface]
+        stems = [t if is_number(t) or not is_word(t) else _stem(t) for t in surface]
         items: list[tuple[str, str]] = []  # (canonical item, surface)
         i = 0
         while i < len(stems):

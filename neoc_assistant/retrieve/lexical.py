@@ -5,7 +5,9 @@ tokens (the same letters-and-digits notion as FTS5's ``unicode61`` tokenizer),
 stopwords are dropped, and every remaining term is double-quoted (a quoted
 string is a plain phrase to FTS5, so ``AND``/``NEAR``/``*``/``:``/``-``/quotes
 typed by a user are just text) and the terms are OR-ed, so a chunk matching
-any term is a candidate and BM25 ranks by how many and how rare.
+any term is a candidate and BM25 ranks by how many and how rare. A Devanagari
+word is one token with its vowel signs, in the index's form (``index_form``:
+one spelling, postpositions stripped), as the index holds it (``store/fulltext.py``).
 
 FTS5 evaluates BM25 for every row that matches, so ``plan_lexical`` searches
 the rarest terms first within a postings budget (very common terms would make
@@ -23,11 +25,17 @@ import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from neoc_assistant.language.devanagari import COMBINING_MARKS, index_form
 from neoc_assistant.language.words import BM25_STOPWORDS
 
 log = logging.getLogger(__name__)
 
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # letters/digits; "_" separates, as in unicode61
+# letters/digits and Devanagari's vowel signs; "_" separates, as in the index's unicode61 + tokenchars
+_TOKEN = re.compile(rf"(?:[^\W_]|[{COMBINING_MARKS}])+", re.UNICODE)
+
+
+def _words(text: str) -> list[str]:
+    return _TOKEN.findall(index_form(text).lower())
 
 
 def query_terms(text: str, max_terms: int = 32) -> list[str]:
@@ -36,7 +44,7 @@ def query_terms(text: str, max_terms: int = 32) -> list[str]:
     If every token is a stopword (e.g. "who is it"), the stopwords are kept so
     the lexical list is not empty for no reason.
     """
-    tokens = _TOKEN.findall(text.lower())
+    tokens = _words(text)
     kept = [t for t in tokens if t not in BM25_STOPWORDS] or tokens
     return list(dict.fromkeys(kept))[:max_terms]
 
@@ -82,7 +90,7 @@ class TermStatistics:
 
     def index_terms(self, texts: Sequence[str]) -> list[set[str]]:
         """The index terms of each text (as FTS5 would index it: case-folded, unaccented, Porter-stemmed)."""
-        words = [set(_TOKEN.findall(text.lower())) for text in texts]
+        words = [set(_words(text)) for text in texts]
         with self._words_lock:
             cache = self._word_terms
             unknown = [w for w in set().union(*words) if w not in cache] if words else []

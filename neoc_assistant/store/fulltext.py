@@ -7,21 +7,104 @@ them. This class holds the read side, which retrieval uses: ranked search,
 exact scores of given chunks, the terms the index's own tokenizer makes of a
 text, and how many chunks contain each term. ``Manifest`` inherits it so both
 halves share one connection per thread.
+
+Devanagari (Nepali): ``unicode61`` on its own splits a word at every vowel
+sign and virama (``पानी`` -> ``प`` + ``न``, so "पानी" also matched "पुन", and
+an OR of the pieces matched nearly every Nepali chunk), so the tokenizer is
+told the script's combining marks are word characters (``tokenchars``: only
+Devanagari tokens change, English ones are the same bytes). The index holds
+``index_text`` of each chunk: Devanagari folded to one spelling and stripped of
+joined postpositions (``language/devanagari.py``), so a question's ``पानी``
+finds ``पानीको``; text without Devanagari is indexed as it is. The same
+``index_form`` is applied to query words (``retrieve/lexical.py``).
+A manifest made with the older tokenizer is rebuilt on the first writable open
+(``migrate_tokenizer``, logged with progress); a read-only one is searched
+with the tokenizer it was made with.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import re
 import sqlite3
 import threading
 from typing import Iterable
 
-FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+from neoc_assistant.language.devanagari import COMBINING_MARKS, index_form
+
+log = logging.getLogger(__name__)
+
+# the marks unquoted: FTS5 takes any non-ASCII character as part of a bare word (quotes would
+# have to be SQL-escaped inside the CREATE statement)
+FTS_TOKENIZER = f"porter unicode61 remove_diacritics 2 tokenchars {COMBINING_MARKS}"
+_TOKENIZER_IN_SQL = re.compile(r"tokenize\s*=\s*'((?:[^']|'')*)'", re.IGNORECASE)
+_REBUILD_BATCH = 2000
+
+
+def index_text(section: str, text: str) -> str:
+    """What the index holds for a chunk: its heading and text, Devanagari in index form."""
+    return index_form(section + "\n" + text)
+
+
+def table_tokenizer(conn: sqlite3.Connection) -> str | None:
+    """The tokenizer ``chunks_fts`` was created with (None: no such table yet)."""
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()
+    if row is None:
+        return None
+    m = _TOKENIZER_IN_SQL.search(row[0] or "")
+    return m.group(1).replace("''", "'") if m else "unicode61"
+
+
+def migrate_tokenizer(conn: sqlite3.Connection, *, read_only: bool) -> str:
+    """Rebuild ``chunks_fts`` made with an older tokenizer; returns the tokenizer the table now has.
+
+    One transaction (a crash leaves the old index whole); progress is logged, since a large
+    library takes a while (the chunks' text is re-read and re-indexed). The knowledge-base
+    version changes with it, so answers cached under the old index are not reused.
+    """
+    current = table_tokenizer(conn)
+    if current is None or current == FTS_TOKENIZER:
+        return current or FTS_TOKENIZER
+    if read_only:
+        log.warning("the search index was made by an older version (Devanagari words split at vowel signs); "
+                    "it is read as it is until the knowledge base is opened writable")
+        return current
+    total = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    log.info("rebuilding the search index for whole Devanagari words: %d chunks", total)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if table_tokenizer(conn) == FTS_TOKENIZER:  # another process did it while we waited
+            conn.execute("ROLLBACK")
+            return FTS_TOKENIZER
+        conn.execute("DROP TABLE chunks_fts")
+        conn.execute(f"CREATE VIRTUAL TABLE chunks_fts USING fts5(text, tokenize='{FTS_TOKENIZER}')")
+        done, last = 0, -1
+        while True:
+            rows = conn.execute("SELECT rowid, section, text FROM chunks WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                                (last, _REBUILD_BATCH)).fetchall()
+            if not rows:
+                break
+            conn.executemany("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)",
+                             [(r[0], index_text(r[1], r[2])) for r in rows])
+            done, last = done + len(rows), rows[-1][0]
+            log.info("search index: %d/%d chunks", done, total)
+        row = conn.execute("SELECT value FROM meta WHERE key='kb_version'").fetchone()
+        if row:
+            version = hashlib.sha256(f"{row[0]}\0{FTS_TOKENIZER}".encode()).hexdigest()[:16]
+            conn.execute("UPDATE meta SET value=? WHERE key='kb_version'", (version,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return FTS_TOKENIZER
 
 
 class FullTextIndex:
     """Mixed into ``Manifest``: needs its ``_conn()`` (this thread's connection) and ``_local``."""
 
     _local: threading.local
+    _fts_tokenizer: str = FTS_TOKENIZER  # the table's own (an old read-only manifest keeps its own)
 
     def _conn(self) -> sqlite3.Connection:  # pragma: no cover - provided by Manifest
         raise NotImplementedError
@@ -76,7 +159,7 @@ class FullTextIndex:
         """Per-connection TEMP tables: a scratch FTS5 table with the index's tokenizer, and a vocab view."""
         if getattr(self._local, "term_tables", None) is conn:
             return
-        conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.neoc_scratch USING fts5(text, tokenize='{FTS_TOKENIZER}')")
+        conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.neoc_scratch USING fts5(text, tokenize='{self._fts_tokenizer}')")
         conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.neoc_scratch_terms USING fts5vocab(temp, neoc_scratch, instance)")
         conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_terms USING fts5vocab(main, chunks_fts, row)")
         self._local.term_tables = conn
@@ -84,7 +167,8 @@ class FullTextIndex:
     def index_terms(self, texts: list[str]) -> list[set[str]]:
         """The terms FTS5 indexes for each text (lower-cased, diacritics removed, Porter-stemmed).
 
-        Uses the index's own tokenizer, so the terms compare exactly with ``term_doc_freqs``.
+        Uses the index's own tokenizer, so the terms compare exactly with ``term_doc_freqs``;
+        the texts are taken as given (callers pass ``index_form`` text, as the index holds).
         """
         if not texts:
             return []

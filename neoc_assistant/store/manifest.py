@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Sequence
 
 from neoc_assistant.errors import StoreError
 from neoc_assistant.store.database import SqliteDatabase, ensure_column
-from neoc_assistant.store.fulltext import FTS_TOKENIZER, FullTextIndex
+from neoc_assistant.store.fulltext import FTS_TOKENIZER, FullTextIndex, index_text, migrate_tokenizer
 from neoc_assistant.store.records import ChunkRecord, DocumentInfo, FileRecord
 
 SCHEMA = """
@@ -84,8 +84,9 @@ class Manifest(SqliteDatabase, FullTextIndex):
         super().__init__(path, SCHEMA)
 
     def _ensure_schema(self) -> None:
-        """A manifest made before chunks had ``ocr_confidence`` gains it; a read-only one is read without it."""
+        """An older manifest gains ``ocr_confidence`` and a Devanagari-aware index (``fulltext.migrate_tokenizer``)."""
         super()._ensure_schema()
+        self._fts_tokenizer = migrate_tokenizer(self._open(), read_only=self.read_only)
         if not self._ocr_column:
             self._ocr_column = ensure_column(self._open(), "chunks", "ocr_confidence REAL", read_only=self.read_only)
 
@@ -296,7 +297,7 @@ class Manifest(SqliteDatabase, FullTextIndex):
                 (c.chunk_id, c.doc_hash, c.chunk_index, c.page, c.section, c.text, c.content_hash, c.ocr_confidence),
             )
             if cur.rowcount:
-                conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, c.section + "\n" + c.text))
+                conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, index_text(c.section, c.text)))
 
     def remove_files(self, sources: Iterable[str]) -> list[str]:
         """Forget these sources; returns doc hashes whose vectors must leave Chroma."""

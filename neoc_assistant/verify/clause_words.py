@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from neoc_assistant.language.devanagari import is_word
 from neoc_assistant.language.normalize import is_number, light_stem
 from neoc_assistant.language.words import CODE_HEADS, QUESTION_STOPWORDS, SYNONYMS, load
 from neoc_assistant.language.citations import strip_citations
@@ -42,7 +43,7 @@ SEP, COLON = "|", "|:"
 
 def stem(token: str) -> str:
     """The canonical content word a token stands for ("" for function words and figures)."""
-    if not token.isalpha() or len(token) < 2 or token in QUESTION_STOPWORDS:
+    if not is_word(token) or len(token) < 2 or token in QUESTION_STOPWORDS:
         return ""
     s = light_stem(token)
     return SYNONYMS.get(s, s)

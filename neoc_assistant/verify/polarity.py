@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from neoc_assistant.reading.guard import Guard, relation_swap
+from neoc_assistant.language.devanagari import is_word
 from neoc_assistant.language.normalize import light_stem, tokenize
 from neoc_assistant.language.words import NEGATORS, QUESTION_STOPWORDS, is_antonym
 
@@ -32,7 +33,7 @@ def _negated(tokens: list[str]) -> tuple[set[str], set[str]]:
         if t in NEGATORS:
             pending = 2
             continue
-        if t.isalpha() and t not in QUESTION_STOPWORDS:
+        if is_word(t) and t not in QUESTION_STOPWORDS:
             stem = light_stem(t)
             stems.add(stem)
             if pending:

@@ -16,6 +16,11 @@ Both splitters are plain rules, not a library sentence tokenizer: the pieces
 that matter here (table rows, list items, trailing citation markers, "e.g." and
 "No. 5" inside sentences) are layout, which NLTK's Punkt or spaCy's sentencizer
 do not know, and neither may download a model at run time.
+
+Nepali (Devanagari) prose ends its sentences with the danda "।" (a verse or
+section with "॥") and has no capital letters, so a sentence may start with any
+Devanagari letter or digit, and a statement needs Devanagari words as it needs
+English ones (``language/devanagari.py`` says what a Devanagari word is).
 """
 
 from __future__ import annotations
@@ -24,17 +29,22 @@ import re
 from dataclasses import dataclass, field
 
 from neoc_assistant.language.citations import MARKER, MARKER_PATTERN, cited_numbers, format_citations, strip_citations
+from neoc_assistant.language.devanagari import ABBREVIATIONS as _NEPALI_ABBREVIATIONS
+from neoc_assistant.language.devanagari import DANDA, DOUBLE_DANDA, WORD_CHARS
 
 _ABBREVIATIONS = (
     "e.g", "i.e", "etc", "approx", "no", "nos", "vs", "dr", "mr", "mrs", "ms", "st", "fig", "ref", "min",
     "max", "dept", "govt", "sec", "art", "para", "p", "pp", "vol", "incl", "est", "u.s", "a.m", "p.m",
 )
-# A sentence ends at . ! ? (optionally followed by closing quotes/brackets and citation markers)
-# before whitespace and something that can start a sentence.
+# A sentence ends at . ! ? or a danda (optionally followed by closing quotes/brackets and citation
+# markers) before whitespace and something that can start a sentence (Devanagari has no capitals).
+_DEVANAGARI_START = WORD_CHARS + "\u0966-\u096f"
 _SENTENCE_END = re.compile(
-    rf"(?<=[.!?])(?P<tail>[\"')\]]*(?:\s?{MARKER_PATTERN})*)"
-    r"\s+(?=[\"'(\[]?[A-Z0-9*•])"
+    rf"(?<=[.!?{DANDA}{DOUBLE_DANDA}])(?P<tail>[\"')\]]*(?:\s?{MARKER_PATTERN})*)"
+    rf"\s+(?=[\"'(\[]?[A-Z0-9*•{_DEVANAGARI_START}])"
 )
+_ENDS = (".", "!", "?", DANDA, DOUBLE_DANDA)
+_NEPALI_ABBREVIATION = re.compile(rf"([{WORD_CHARS}]+)\.$")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)]|[a-z][.)])\s+")
 _HEADING = re.compile(r"^\s*(?:#{1,6}\s+|\*\*[^*]+\*\*:?\s*$)")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
@@ -87,6 +97,9 @@ def _split_sentences(text: str) -> list[str]:
         if last_word and last_word[0].lower().rstrip(".") in _ABBREVIATIONS:
             continue
         if re.search(r"\b[A-Z]\.$", head):  # an initial: "J. Smith"
+            continue
+        nepali = _NEPALI_ABBREVIATION.search(head)
+        if nepali and nepali.group(1) in _NEPALI_ABBREVIATIONS:  # "वडा नं. ५" (ward no. 5)
             continue
         out.append(text[start:end].strip())
         start = m.end()
@@ -192,7 +205,7 @@ def _is_breadcrumb(first: str, lines: list[str]) -> bool:
     """The chunker starts each chunk with its section path ("Title > 4. Level 2 > 4.1 Triggers")."""
     if " > " in first:
         return True
-    return len(lines) > 1 and len(first) < 120 and not first.endswith((".", "!", "?", ":", "|"))
+    return len(lines) > 1 and len(first) < 120 and not first.endswith((*_ENDS, ":", "|"))
 
 
 def _render_row(cells: list[str], header: list[str] | None) -> str:
@@ -209,7 +222,8 @@ def _render_row(cells: list[str], header: list[str] | None) -> str:
 
 
 def _has_words(text: str) -> bool:
-    return len(re.findall(r"[A-Za-z]{2,}|\d", text)) >= 2
+    """Two words or figures at least: English words of 2+ letters, Devanagari ones of 2+ characters."""
+    return len(re.findall(rf"[A-Za-z]{{2,}}|\d|[{WORD_CHARS}]{{2,}}", text)) >= 2
 
 
 def split_claims(answer: str) -> list[Claim]:
@@ -229,7 +243,7 @@ def split_claims(answer: str) -> list[Claim]:
         for n, piece in enumerate(pieces):
             cited = cited_numbers(piece)
             text = clean_markup(strip_citations(piece)).strip()
-            if not text or not re.search(r"[A-Za-z0-9]", text):
+            if not text or not re.search(rf"[A-Za-z0-9{WORD_CHARS}]", text):
                 if cited and claims:  # a marker on its own after the full stop belongs to the claim before
                     claims[-1].cited.extend(k for k in cited if k not in claims[-1].cited)
                 continue
@@ -245,7 +259,7 @@ def split_claims(answer: str) -> list[Claim]:
 
 def _looks_like_heading(text: str) -> bool:
     """'Evacuation triggers' - a short line without a full stop or a figure: a title, not a fact."""
-    return len(text.split()) <= 4 and not text.endswith((".", "!", "?")) and not re.search(r"\d", text)
+    return len(text.split()) <= 4 and not text.endswith(_ENDS) and not re.search(r"\d", text)
 
 
 def complete_prefix(text: str) -> int:
@@ -264,7 +278,7 @@ def render_claim(claim: Claim, cites: list[int], first: bool) -> str:
     text = claim.text
     marks = format_citations(cites)
     if marks and not claim.lead_in:
-        text = f"{text[:-1]} {marks}{text[-1]}" if text.endswith((".", "!", "?")) else f"{text} {marks}"
+        text = f"{text[:-1]} {marks}{text[-1]}" if text.endswith(_ENDS) else f"{text} {marks}"
     if first:
         return f"{claim.marker}{text}"
     return f"\n{claim.marker}{text}" if claim.new_line else f" {text}"
