@@ -23,12 +23,13 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from neoc_assistant.errors import StoreError
 from neoc_assistant.store.database import SqliteDatabase, ensure_column
 from neoc_assistant.store.fulltext import FTS_TOKENIZER, FullTextIndex, index_text, migrate_tokenizer
 from neoc_assistant.store.records import ChunkRecord, DocumentInfo, FileRecord
+from neoc_assistant.store.source_names import SourceNames
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,7 +72,7 @@ CREATE TABLE IF NOT EXISTS chroma_pending (doc_hash TEXT PRIMARY KEY, reason TEX
 """.replace("{tokenizer}", FTS_TOKENIZER)
 
 
-class Manifest(SqliteDatabase, FullTextIndex):
+class Manifest(SqliteDatabase, FullTextIndex, SourceNames):
     """Thread-safe access to the manifest database (one connection per thread).
 
     The file registry lives here; searching the full-text index is inherited
@@ -368,69 +369,6 @@ class Manifest(SqliteDatabase, FullTextIndex):
                 raise StoreError(f"applying the bundle gave knowledge-base version {got}, not the {expected_version} "
                                  "it promises: nothing was changed")
         return orphaned
-
-    def rename_sources(self, scheme: str, name_of: Callable[[str, str], str]) -> int:
-        """Give every file the name ``name_of(abs_path, source)`` unless this was done for ``scheme`` already
-        (a manifest from before source names could not collide; or the KB folder moved).
-
-        Returns how many files were renamed. Two rows for the same file (ingested once through a
-        sub-folder and once through the KB folder) become one: the most recently ingested wins.
-        """
-        if self.get_meta("source_names") == scheme:
-            return 0
-        with self._tx() as conn:
-            rows = conn.execute("SELECT source, abs_path, doc_hash FROM files ORDER BY ingested_at DESC").fetchall()
-            renamed, taken, dropped = [], set(), []
-            for source, abs_path, doc_hash in rows:
-                new = name_of(abs_path, source)
-                if new in taken:
-                    dropped.append((source, doc_hash))
-                elif new != source:
-                    renamed.append((source, new))
-                taken.add(new)
-            self._apply_renames(conn, renamed, dropped)
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('source_names', ?)", (scheme,))
-        return len(renamed) + len(dropped)
-
-    def normalize_sources(self, form: str, normal: Callable[[str], str]) -> tuple[int, list[tuple[str, str]]]:
-        """Give every file the name ``normal(source)`` unless this was done for ``form`` already (names
-        stored before they were normalised, e.g. NFD names from a macOS copy).
-
-        Returns (how many were renamed, [(dropped source, the source kept)]): when the normal name is
-        another row's already, the two were look-alikes stored side by side; the row already in normal
-        form is kept and the other forgotten (its file is refused as a look-alike by the next ingest).
-        """
-        if self.get_meta("source_form") == form:
-            return 0, []
-        with self._tx() as conn:
-            rows = conn.execute("SELECT source, doc_hash FROM files ORDER BY ingested_at DESC").fetchall()
-            taken = {source for source, _ in rows if normal(source) == source}
-            renamed, dropped, merged = [], [], []
-            for source, doc_hash in rows:
-                new = normal(source)
-                if new == source:
-                    continue
-                if new in taken:
-                    dropped.append((source, doc_hash))
-                    merged.append((source, new))
-                else:
-                    renamed.append((source, new))
-                    taken.add(new)
-            self._apply_renames(conn, renamed, dropped)
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('source_form', ?)", (form,))
-        return len(renamed), merged
-
-    def _apply_renames(self, conn: sqlite3.Connection, renamed: list[tuple[str, str]],
-                       dropped: list[tuple[str, str]]) -> None:
-        """Rename (old, new) rows and delete (source, doc_hash) rows, inside the caller's transaction."""
-        for source, _ in dropped:
-            conn.execute("DELETE FROM files WHERE source=?", (source,))
-        for source, new in renamed:  # through a temporary name: a new name may be another row's old one
-            conn.execute("UPDATE files SET source=? WHERE source=?", ("\x01" + new, source))
-        conn.execute("UPDATE files SET source=substr(source, 2) WHERE substr(source, 1, 1) = char(1)")
-        self._drop_unreferenced(conn, [h for _, h in dropped])
-        if renamed or dropped:
-            self._bump_version(conn)
 
     def reset(self, pipeline: str) -> list[str]:
         """Forget everything (the chunking/embedding pipeline changed); returns all doc hashes."""
