@@ -30,6 +30,7 @@ from neoc_assistant.settings import StoreSettings
 from neoc_assistant.store.database import read_only_message
 from neoc_assistant.store.drift import find_drift, repair, vectors_probably_drifted
 from neoc_assistant.store.embeddings import Embedder
+from neoc_assistant.store.identity import reembed, reembed_bar, same_chunking
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.store.records import ChunkRecord, FileRecord
 from neoc_assistant.store.vector_store import VectorStore
@@ -106,6 +107,7 @@ class Ingestor:
         self._vectors = vectors
         self._embedder = embedder
         self._chunker: Chunker | None = None
+        self._reembed_progress = None  # (done, total) while `kb reembed` shows a bar
 
     @property
     def pipeline_fingerprint(self) -> str:
@@ -163,12 +165,17 @@ class Ingestor:
         summary.kb_version = self._manifest.kb_version()
         return summary
 
-    def repair(self) -> IngestSummary:
-        """Compare every vector id with the manifest and fix what differs (`ingest --repair`)."""
+    def repair(self, show_progress: bool = False) -> IngestSummary:
+        """Compare every vector id with the manifest and fix what differs (`ingest --repair`); a store
+        embedded with another model is re-embedded from the manifest (`kb reembed`), with a progress bar."""
         started = time.perf_counter()
         summary = IngestSummary()
-        with self._exclusive():
-            self._prepare(summary, full_drift_check=True)
+        with self._exclusive(), reembed_bar(show_progress) as bar:
+            self._reembed_progress = bar
+            try:
+                self._prepare(summary, full_drift_check=True)
+            finally:
+                self._reembed_progress = None
         summary.seconds = time.perf_counter() - started
         summary.kb_version = self._manifest.kb_version()
         return summary
@@ -291,6 +298,12 @@ class Ingestor:
         current = self.pipeline_fingerprint
         stored = self._manifest.get_meta("pipeline")
         if stored == current:
+            return
+        if stored is not None and self._manifest.counts()["documents"] and same_chunking(stored, current):
+            # Only the embedding model changed: the chunks stay, their vectors are remade (store/identity.py).
+            summary.notes.append(reembed(self._manifest, self._vectors, self._embedder, current,
+                                         progress=self._reembed_progress))
+            self._vectors.note_written(self._manifest.kb_version())
             return
         if stored is not None and self._manifest.counts()["documents"]:
             summary.notes.append(
