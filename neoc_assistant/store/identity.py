@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections import defaultdict
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -110,9 +111,23 @@ def reembed(manifest: Manifest, vectors: VectorStore, embedder, pipeline: str, *
 
 @contextmanager
 def reembed_bar(show: bool) -> Iterator[Progress | None]:
-    """A tqdm bar (chunks, rate, time left) for a re-embed, when ``show`` and stderr is a terminal."""
-    if not show or not sys.stderr.isatty():
+    """A tqdm bar (chunks, rate, time left) for a re-embed when ``show``; a line per tenth without a terminal."""
+    if not show:
         yield None
+        return
+    if not sys.stderr.isatty():
+        started, shown = time.perf_counter(), [-1]
+
+        def lines(done: int, total: int) -> None:
+            tenth = done * 10 // max(1, total)
+            if tenth != shown[0]:
+                shown[0] = tenth
+                rate = done / max(1e-9, time.perf_counter() - started)
+                left = (total - done) / rate if done else 0.0
+                print(f"re-embedding: {done}/{total} chunks, {rate:.1f}/s, {left / 60:.1f} min left",
+                      file=sys.stderr, flush=True)
+
+        yield lines
         return
     from tqdm import tqdm
 
