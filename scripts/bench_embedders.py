@@ -77,8 +77,8 @@ def sample_chunks(store: Path, n: int) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="all-mpnet-base-v2,multilingual-e5-small")
-    parser.add_argument("--chunks-from", type=Path, required=True, help="a data dir whose manifest holds chunks")
-    parser.add_argument("--questions", type=Path, required=True, help="JSONL with a 'text' field per line")
+    parser.add_argument("--chunks-from", type=Path, help="a data dir whose manifest holds chunks (required)")
+    parser.add_argument("--questions", type=Path, help="JSONL with a 'text' field per line (required)")
     parser.add_argument("--n-chunks", type=int, default=200)
     parser.add_argument("--n-questions", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=2)
@@ -89,6 +89,8 @@ def main() -> int:
     if args.child:
         print(json.dumps(child(args.child, args.work / "chunks.json", args.work / "questions.json", args.threads)))
         return 0
+    if not args.chunks_from or not args.questions:
+        parser.error("--chunks-from and --questions are required")
 
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "chunks.json").write_text(json.dumps(sample_chunks(args.chunks_from, args.n_chunks)))
