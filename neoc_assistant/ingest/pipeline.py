@@ -107,7 +107,6 @@ class Ingestor:
         self._vectors = vectors
         self._embedder = embedder
         self._chunker: Chunker | None = None
-        self._reembed_progress = None  # (done, total) while `kb reembed` shows a bar
 
     @property
     def pipeline_fingerprint(self) -> str:
@@ -171,11 +170,7 @@ class Ingestor:
         started = time.perf_counter()
         summary = IngestSummary()
         with self._exclusive(), reembed_bar(show_progress) as bar:
-            self._reembed_progress = bar
-            try:
-                self._prepare(summary, full_drift_check=True)
-            finally:
-                self._reembed_progress = None
+            self._prepare(summary, full_drift_check=True, progress=bar)
         summary.seconds = time.perf_counter() - started
         summary.kb_version = self._manifest.kb_version()
         return summary
@@ -229,7 +224,7 @@ class Ingestor:
 
         return _Guard()
 
-    def _prepare(self, summary: IngestSummary, *, full_drift_check: bool = False) -> None:
+    def _prepare(self, summary: IngestSummary, *, full_drift_check: bool = False, progress=None) -> None:
         """What every write starts with: refuse a damaged manifest, see what other processes wrote,
         finish what a killed run left, bring names and vectors up to date."""
         integrity = self._manifest.integrity() if self._manifest.path.exists() else {"ok": True}
@@ -244,7 +239,7 @@ class Ingestor:
                                  "(relative to the knowledge-base folder, or the full path outside it)")
         self._normalize_names(summary)
         self._finish_interrupted_writes()
-        self._check_pipeline(summary)
+        self._check_pipeline(summary, progress)
         if full_drift_check or vectors_probably_drifted(self._manifest, self._vectors):
             drift = find_drift(self._manifest, self._vectors)
             if not drift.none:
@@ -294,15 +289,14 @@ class Ingestor:
         for doc_hash in pending:
             self._manifest.clear_pending(doc_hash)
 
-    def _check_pipeline(self, summary: IngestSummary) -> None:
+    def _check_pipeline(self, summary: IngestSummary, progress=None) -> None:
         current = self.pipeline_fingerprint
         stored = self._manifest.get_meta("pipeline")
         if stored == current:
             return
         if stored is not None and self._manifest.counts()["documents"] and same_chunking(stored, current):
             # Only the embedding model changed: the chunks stay, their vectors are remade (store/identity.py).
-            summary.notes.append(reembed(self._manifest, self._vectors, self._embedder, current,
-                                         progress=self._reembed_progress))
+            summary.notes.append(reembed(self._manifest, self._vectors, self._embedder, current, progress=progress))
             self._vectors.note_written(self._manifest.kb_version())
             return
         if stored is not None and self._manifest.counts()["documents"]:
