@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# OCR (ingest/ocr.py names the same packages in its message when they are missing).
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-nep poppler-utils
 # llama.cpp is compiled for this CPU (-march=native), but its AMX kernels die with "Illegal instruction"
 # on VMs that advertise AMX without letting a process use it (seen here: every model load crashed).
 # Explicit -mno-* flags win over -march=native in GCC; the AVX-512 kernels are unaffected.
@@ -15,11 +17,12 @@ LLAMA_CFLAGS := $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-i
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@# Debian packages used when present: WordNet (ordinary-English checks) and redis-server (the
-	@# scale-out test starts one). Best effort: without root or apt the assistant still runs, with
-	@# those checks reduced (see README); the scale-out test then installs redis-server itself or fails.
+	@# Debian packages used when present: WordNet (ordinary-English checks), redis-server (the
+	@# scale-out test starts one), Tesseract with English and Nepali and poppler-utils (OCR of scanned
+	@# PDFs and images, ingest/ocr.py). Best effort: without root or apt the assistant still runs, with
+	@# those checks reduced and scans failing with what to install (see README); .ci/run installs them.
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-		missing=""; for p in wordnet-base redis-server; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+		missing=""; for p in wordnet-base redis-server $(OCR_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 		if [ -n "$$missing" ]; then \
 			apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 || \
 			{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $$missing >/dev/null; } || \
@@ -37,6 +40,7 @@ run: setup
 
 test: setup
 	$(PY) -m ruff check neoc_assistant
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 ingest: setup

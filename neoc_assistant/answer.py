@@ -65,6 +65,7 @@ class Answer:
     finish_reason: str = ""  # the model's: stop | length | loop | cancelled ("" when no model ran)
     generation: dict = field(default_factory=dict)  # engine figures: ttft, prefill, stopped_on (a marker), loop
     understood_as: str = ""  # a follow-up as read with the conversation ("" when it stood alone)
+    understood_by: str = ""  # who read it so: "rules" | "model" ("" when it stood alone)
     worked: list[str] = field(default_factory=list)  # calculations shown (compose/worked.py)
     kb_version: str = ""  # the knowledge base answered from (set by the Assistant)
     audit_id: str = ""  # its record in the audit trail (feedback points at it; "" when not recorded)
@@ -93,6 +94,7 @@ class Answer:
             "tokens": self.tokens,
             "notice": self.notice,
             "understood_as": self.understood_as,
+            "understood_by": self.understood_by,
             "worked": self.worked,
             "kb_version": self.kb_version,
             "audit_id": self.audit_id,

@@ -23,9 +23,10 @@ Decisions that matter for safety:
   busy, servers down: next time the model may answer);
 - a worked figure ("300 people at 1 toilet per 50 people = 6 toilets") is computed by code from the
   officer's count and a rate the answer quotes, labelled as a calculation (``compose/worked.py``);
-- a follow-up is read as a standalone question first (``reading/followup.py``): the cache keys on
-  that reading, never on the officer's words alone ("and for children?" means something else in
-  every conversation), and the answer says how the question was understood.
+- a follow-up is read as a standalone question first (``reading/followup.py``, or a model guarded by
+  those rules: ``reading/followup_model.py``): the cache keys on that reading, never on the officer's
+  words alone ("and for children?" means something else in every conversation), and the answer says
+  how the question was understood, and by whom.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from neoc_assistant.compose.worked import render_worked, worked_figures
 from neoc_assistant.generate.backend import GenerationBackend
 from neoc_assistant.generate.prompt import PROMPT_VERSION
 from neoc_assistant.question import Question, Retrieved
-from neoc_assistant.reading.followup import resolve_conversation
+from neoc_assistant.reading.followup_model import FollowupReader, RulesFollowups
 from neoc_assistant.reading.glossary import Glossary
 from neoc_assistant.reading.weights import per_head
 from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever
@@ -89,9 +90,11 @@ class RagChain:
         cache: CacheSettings,
         reader: ReaderSettings,
         writer: AnswerWriter,
+        followups: FollowupReader | None = None,
     ):
         """``manifest``, ``engine`` and ``reader``: the knowledge-base version, the model identity and
-        the composition settings, all part of every cache key; ``writer``: the last stage."""
+        the composition settings, all part of every cache key; ``writer``: the last stage;
+        ``followups``: reads a follow-up as a standalone question (default: the rules alone)."""
         self.retriever = retriever
         self.embedder = embedder
         self.engine = engine
@@ -101,6 +104,7 @@ class RagChain:
         self.cache = cache
         self.reader = reader
         self.writer = writer
+        self.followups = followups or RulesFollowups(embedder.encode)
         self.pipeline = (
             RunnableLambda(self._read, name="read")
             | RunnableLambda(self._cache_lookup, name="cache")
@@ -127,11 +131,13 @@ class RagChain:
 
     # -- stages -------------------------------------------------------------------------
     def _read(self, question: Question) -> Question:
-        resolved = question.text
+        resolved, by = question.text, ""
         if question.history:
-            asked = [q for q, _ in question.history] + [question.text]
-            resolved = resolve_conversation(asked, self.embedder.encode)[-1].question
-        return replace(question, resolved=resolved, reading=self.glossary.gloss(per_head(resolved)))
+            t0 = time.perf_counter()
+            reading = self.followups.read([q for q, _ in question.history] + [question.text])
+            resolved, by = reading.question, f"{reading.by} ({reading.note})" if reading.note else reading.by
+            question.timings_ms["read"] = (time.perf_counter() - t0) * 1000
+        return replace(question, resolved=resolved, resolved_by=by, reading=self.glossary.gloss(per_head(resolved)))
 
     def _cache_lookup(self, question: Question) -> Looked:
         t0 = time.perf_counter()
@@ -157,6 +163,7 @@ class RagChain:
                 notice=hit.notice,
                 timings_ms={**question.timings_ms, "retrieve": 0.0, "generate": 0.0, "total": question.elapsed_ms()},
                 understood_as=_understood(question),
+                understood_by=question.resolved_by if _understood(question) else "",
             )
             yield StreamEvent("token", text=answer.answer)
             yield StreamEvent("done", answer=answer)
@@ -182,6 +189,7 @@ class RagChain:
                 if event.kind == "done":
                     answer = event.answer
                     answer.understood_as = _understood(question)
+                    answer.understood_by = question.resolved_by if answer.understood_as else ""
                     worked = worked_figures(question.standalone, answer.answer) if answer.mode != "not-found" else []
                     if worked and answer.complete:  # the officer's count through a quoted rate, by code
                         block = "\n\n" + render_worked(worked)

@@ -23,11 +23,14 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 from neoc_assistant import runtime
+from neoc_assistant.lazy import build_once
 from neoc_assistant.settings import Settings
 
 if TYPE_CHECKING:
     from neoc_assistant.answering import AnswerWriter
     from neoc_assistant.audit import AuditTrail
+    from neoc_assistant.bundles.apply import BundleImporter
+    from neoc_assistant.bundles.export import BundleExporter
     from neoc_assistant.cache.embedding_cache import EmbeddingCache
     from neoc_assistant.cache.query_log import QueryLog
     from neoc_assistant.cache.redis_tier import RedisLink
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from neoc_assistant.reading.vocabulary import KBVocabulary
     from neoc_assistant.chain import RagChain
     from neoc_assistant.compose.reader import Reader
+    from neoc_assistant.reading.followup_model import FollowupReader
     from neoc_assistant.reading.glossary import Glossary
     from neoc_assistant.generate.backend import GenerationBackend
     from neoc_assistant.ingest.isolation import IsolatedParser
@@ -49,9 +53,6 @@ if TYPE_CHECKING:
     from neoc_assistant.verify.verifier import AnswerVerifier
 
 
-_MISSING = object()
-
-
 class Container:
     def __init__(self, settings: Settings, **overrides: Any):
         runtime.configure_process()
@@ -62,13 +63,7 @@ class Container:
         self._lock = threading.RLock()
 
     def _once(self, name: str, build: Callable[[], Any]) -> Any:
-        built = self._built.get(name, _MISSING)
-        if built is _MISSING:
-            with self._lock:
-                built = self._built.get(name, _MISSING)
-                if built is _MISSING:
-                    built = self._built[name] = build()
-        return built
+        return build_once(self._built, name, self._lock, build)
 
     # -- store ------------------------------------------------------------------------------------
     @property
@@ -86,7 +81,7 @@ class Container:
         from neoc_assistant.store.chroma_server import ChromaCatalog
         from neoc_assistant.store.replica import ReplicatedManifest
 
-        manifest = ReplicatedManifest(s.paths.manifest_path, ChromaCatalog(s.store, s.store.chroma_url),
+        manifest = ReplicatedManifest(s.paths.manifest_path, ChromaCatalog(s.store, s.store.chroma_url),  # type: ignore[arg-type]
                                       interval_seconds=s.store.sync_interval_seconds)
         if self.redis is not None:
             self.redis.subscribe_kb(manifest.request_sync)
@@ -95,7 +90,7 @@ class Container:
     @property
     def vectors(self) -> VectorStore:
         from neoc_assistant.store.embedders import collection_for
-        from neoc_assistant.store.vector_store import open_vector_store
+        from neoc_assistant.store.factory import open_vector_store
 
         s = self.settings  # each embedding model has its own collection (store/embedders.py)
         return self._once("vectors", lambda: open_vector_store(collection_for(s.store, s.embedding), s.paths.chroma_dir))
@@ -132,7 +127,8 @@ class Container:
         from neoc_assistant.cache.redis_tier import RedisLink
 
         c = self.settings.cache
-        return RedisLink(c.redis_url, timeout=c.redis_timeout_seconds, retry_seconds=c.redis_retry_seconds,
+        return RedisLink(c.redis_url,  # type: ignore[arg-type]  # l2_backend = redis requires it
+                         timeout=c.redis_timeout_seconds, retry_seconds=c.redis_retry_seconds,
                          prefix=c.redis_prefix, on_event=self.metrics.cache_event)
 
     # -- ingest and retrieve -------------------------------------------------------------------------
@@ -146,10 +142,11 @@ class Container:
 
     @property
     def parser(self) -> IsolatedParser:
-        """Reads each file in a child process with the store section's caps (ingest/isolation.py)."""
+        """Reads each file in a child process with the store section's caps and the OCR settings (ingest/isolation.py)."""
         from neoc_assistant.ingest.isolation import IsolatedParser, ParseLimits
 
-        return self._once("parser", lambda: IsolatedParser(ParseLimits.from_settings(self.settings.store)))
+        s = self.settings
+        return self._once("parser", lambda: IsolatedParser(ParseLimits.from_settings(s.store, s.ocr)))
 
     @property
     def retriever(self) -> KnowledgeBaseRetriever:
@@ -158,6 +155,34 @@ class Container:
         s = self.settings
         return self._once("retriever", lambda: KnowledgeBaseRetriever(
             s.retrieval, self.manifest, self.vectors, self.embedder, device=s.embedding.device))
+
+    # -- knowledge-base bundles (bundles/) -------------------------------------------------------------
+    @property
+    def trusted_keys_dir(self):
+        s = self.settings
+        return s.bundles.trusted_keys_dir or s.paths.data_dir / "trusted-keys"
+
+    def _bundle_limits(self):
+        from neoc_assistant.ingest.packages import PackageLimits
+
+        b = self.settings.bundles
+        return PackageLimits(b.max_unpacked_mb_per_member, b.max_unpacked_mb_per_file, b.max_compression_ratio)
+
+    @property
+    def bundle_exporter(self) -> BundleExporter:
+        from neoc_assistant.bundles.export import BundleExporter
+
+        s = self.settings
+        return self._once("bundle_exporter", lambda: BundleExporter(
+            self.manifest, self.vectors, s.paths.data_dir / "bundles" / "exported", self._bundle_limits()))
+
+    @property
+    def bundle_importer(self) -> BundleImporter:
+        from neoc_assistant.bundles.apply import BundleImporter
+
+        return self._once("bundle_importer", lambda: BundleImporter(
+            self.manifest, self.vectors, self.ingestor, model_id=lambda: self.embedder.model_id,
+            trusted_dir=self.trusted_keys_dir, limits=self._bundle_limits(), source_scheme=self.ingestor.source_scheme))
 
     # -- cache -------------------------------------------------------------------------------------------
     @property
@@ -196,7 +221,7 @@ class Container:
     # -- generate and verify ---------------------------------------------------------------------------
     @property
     def engine(self) -> GenerationBackend:
-        from neoc_assistant.generate.backend import open_generation_backend
+        from neoc_assistant.generate.factory import open_generation_backend
 
         return self._once("engine", lambda: open_generation_backend(
             self.settings.generation, on_guard_action=self.metrics.count_guard_action,
@@ -258,7 +283,27 @@ class Container:
         return self._once("chain", lambda: RagChain(
             retriever=self.retriever, embedder=self.embedder, engine=self.engine,
             response_cache=self.response_cache, manifest=self.manifest, glossary=self.glossary, cache=s.cache,
-            reader=s.reader, writer=self.writer))
+            reader=s.reader, writer=self.writer, followups=self.followups))
+
+    @property
+    def followups(self) -> FollowupReader:
+        """``conversation.resolver``: the rules alone, or a model (the answer model, or its own small
+        GGUF at ``conversation.model_path``) whose rewrites the rules guard."""
+        return self._once("followups", self._build_followups)
+
+    def _build_followups(self) -> FollowupReader:
+        from neoc_assistant.reading.followup_model import ModelFollowups, RulesFollowups
+
+        s = self.settings
+        if s.conversation.resolver == "rules":
+            return RulesFollowups(self.embedder.encode)
+        engine = self.engine
+        if s.conversation.model_path is not None:  # its own engine: one slot, a short context
+            from neoc_assistant.generate.factory import open_generation_backend
+
+            engine = self._once("followup_engine", lambda: open_generation_backend(s.generation.model_copy(update={
+                "backend": "llamacpp", "model_path": s.conversation.model_path, "n_ctx": 1024, "pool_size": 1})))
+        return ModelFollowups(engine, self.embedder.encode, s.conversation)
 
     @property
     def metrics(self) -> Metrics:
@@ -290,7 +335,16 @@ class Container:
             manifest=self.manifest,
             ingestor=self.ingestor, retriever=self.retriever, embedder=self.embedder, chain=self.chain,
             engine=self.engine, response_cache=self.response_cache, embedding_cache=self.embedding_cache,
-            query_log=self.query_log, metrics=self.metrics, health=self.health, audit=self.audit))
+            query_log=self.query_log, metrics=self.metrics, health=self.health, audit=self.audit,
+            bundles=self._bundles))
+
+    def _bundles(self):
+        """The exporter, the importer and the trusted-keys folder, built when a bundle command first asks."""
+        from neoc_assistant.bundles.tools import BundleTools
+
+        s = self.settings
+        return BundleTools(self.bundle_exporter, self.bundle_importer, self.trusted_keys_dir, s.bundles.signing_key,
+                           shared_store=s.store.vector_backend == "chroma-server")
 
     @property
     def audit(self) -> AuditTrail | None:

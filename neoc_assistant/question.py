@@ -21,6 +21,7 @@ from neoc_assistant.retrieve.retriever import SearchFilters
 class Question:
     text: str  # as the officer asked it: what is shown and logged
     resolved: str = ""  # standing alone, a follow-up read with the conversation (``reading/followup.py``): cached
+    resolved_by: str = ""  # who read the follow-up so: "rules" | "model" (``reading/followup_model.py``)
     reading: str = ""  # as the stages read it: the resolved question with glossary terms written out
     history: tuple[tuple[str, str], ...] = ()
     filters: SearchFilters | None = None

@@ -50,6 +50,14 @@ def configure_process() -> None:
         _configured = True
 
 
+def configure_parse_worker() -> None:
+    """The ingest's parse worker (``ingest/isolation.py``) runs Tesseract for scanned pages: one OpenMP
+    thread per Tesseract. On the shared 2-core machine its default (a thread per core) read 0.26 pages/s
+    against 0.53-0.56 with one (``scripts/bench_ocr.py``, 3 FEMA pages at 300 dpi), since the cores are
+    already busy embedding. Only the worker and its children get it: torch and llama.cpp keep theirs."""
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+
 def set_gradio_temp_dir(path) -> None:
     """Keep Gradio's upload temp files next to our data (before gradio is imported)."""
     os.environ.setdefault("GRADIO_TEMP_DIR", str(path))

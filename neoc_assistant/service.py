@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from neoc_assistant.answer import Answer, StreamEvent
 from neoc_assistant.audit import Asker, AuditTrail
@@ -38,6 +38,11 @@ from neoc_assistant.settings import CacheSettings, GenerationSettings, Monitorin
 from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.store.records import DocumentInfo
+
+if TYPE_CHECKING:
+    from neoc_assistant.bundles.apply import ImportSummary
+    from neoc_assistant.bundles.export import ExportSummary
+    from neoc_assistant.bundles.tools import BundleTools
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +70,7 @@ class Assistant:
         metrics: Metrics,
         health: HealthCheck,
         audit: AuditTrail | None = None,
+        bundles: Callable[[], BundleTools] | None = None,
     ):
         """Every component is cheap to build (models and stores open on first use), so building
         the front door - e.g. for ``health`` on a fresh machine - loads and creates nothing."""
@@ -85,6 +91,7 @@ class Assistant:
         self._metrics = metrics
         self._health = health
         self._audit = audit
+        self._bundle_tools = bundles
 
     # -- knowledge base ------------------------------------------------------------
     def ingest(self, paths: Iterable[Path] | None = None, *, prune: bool = True, show_progress: bool = False,
@@ -119,6 +126,45 @@ class Assistant:
 
     def kb_version(self) -> str:
         return self._manifest.kb_version()
+
+    # -- knowledge-base bundles (bundles/) ----------------------------------------------------------
+    def _bundles(self) -> BundleTools:
+        if self._bundle_tools is None:
+            raise InputError("bundles are not available in this assistant")
+        return self._bundle_tools()
+
+    @staticmethod
+    def bundle_keygen(private_path: Path) -> tuple[Path, str]:
+        """A new signing key pair (`kb keygen`): (the public key's path, its id)."""
+        from neoc_assistant.bundles.signing import generate_keypair
+
+        return generate_keypair(private_path)
+
+    def trust_key(self, public_path: Path) -> tuple[Path, str]:
+        """Install a public key whose bundles this laptop accepts (`kb trust`)."""
+        from neoc_assistant.bundles.signing import install_public_key
+
+        return install_public_key(public_path, self._bundles().trusted_dir)
+
+    def export_bundle(self, out: Path, *, key: Path | None = None, since: str | None = None) -> ExportSummary:
+        """This knowledge base, or what changed since version ``since``, as one signed file (`kb export`)."""
+        tools = self._bundles()
+        key = key or tools.signing_key
+        if key is None:
+            raise InputError("give the signing key (--key PRIVATE_KEY, made by `kb keygen`) or set bundles.signing_key")
+        with self._ingestor.exclusive():  # a consistent state: no ingest writes while it is read
+            return tools.exporter.export(out, key, since)
+
+    def import_bundle(self, path: Path, *, show_progress: bool = False) -> ImportSummary:
+        """Verify and apply a bundle (`kb import`); the response cache then forgets every answer."""
+        tools = self._bundles()
+        if tools.shared_store:
+            raise InputError("`kb import` writes a laptop's own store; this instance uses a shared Chroma server: "
+                             "import on the machine that ingests for it")
+        summary = tools.importer.apply(path, show_progress=show_progress)
+        if summary.kb_version != summary.previous_version:
+            self._response_cache.knowledge_changed(summary.kb_version)
+        return summary
 
     # -- search --------------------------------------------------------------------------
     def validate_question(self, question: str, history: Sequence[tuple[str, str]] = ()) -> str:
@@ -164,7 +210,7 @@ class Assistant:
     ) -> Answer:
         for event in self.ask_stream(question, history=history, filters=filters, use_cache=use_cache, asker=asker):
             if event.kind == "done":
-                return event.answer
+                return event.answer  # type: ignore[return-value]  # "done" carries the answer
         raise RuntimeError("the chain ended without an answer")  # pragma: no cover - a bug, not an input
 
     def ask_stream(
@@ -190,7 +236,7 @@ class Assistant:
         answer = None
         try:
             for event in self._chain.stream(asked):
-                if event.kind == "done":
+                if event.kind == "done" and event.answer is not None:
                     answer = event.answer
                     # Recorded before yielding: a caller may stop iterating once it has the answer.
                     outcome = outcome_of(answer) if answer.complete else "cancelled"
@@ -305,8 +351,11 @@ class Assistant:
         return configured_path_problem(self._generation.model_path)
 
     def describe_template(self, model: Path):
-        """The chat template ``model`` would get (from its vocabulary alone: ``models verify``)."""
-        return self._engine.describe_template(model)
+        """The chat template ``model`` would get (from its vocabulary alone: ``models verify``). Model-file
+        tooling, not the backend's: a local file is checked the same way whichever backend answers."""
+        from neoc_assistant.generate.chat_template import describe_template
+
+        return describe_template(model, use_mmap=self._generation.use_mmap, use_mlock=self._generation.use_mlock)
 
     def warm_up(self) -> None:
         """Load the embedding model now, and catch up with a shared knowledge base (a server does this

@@ -5,8 +5,8 @@ reader sees at a glance what can change its behaviour, and tests build an
 isolated assistant with ``Settings(data_dir=tmp_path, ...)``.
 
 Sections and their names (``python -m neoc_assistant config`` prints them):
-``paths``, ``embedding``, ``store``, ``retrieval``, ``cache``, ``generation``,
-``verification``, ``serve``, ``monitoring``. A setting is named
+``paths``, ``embedding``, ``store``, ``ocr``, ``retrieval``, ``cache``, ``generation``,
+``verification``, ``reader``, ``conversation``, ``serve``, ``monitoring``, ``audit``, ``bundles``. A setting is named
 ``NEOC_<SECTION>__<FIELD>`` in the environment (``NEOC_GENERATION__N_CTX``) and
 ``[section] field = ...`` in the TOML file.
 
@@ -158,6 +158,21 @@ class StoreSettings(_Section):
         return _select_by_url(self, "vector_backend", "chroma-server", self.chroma_url, "NEOC_CHROMA_URL")
 
 
+class OcrSettings(_Section):
+    """Reading scanned PDF pages and images (ingest/ocr.py, ingest/scans.py; measured in the README)."""
+
+    enabled: bool = Field(default=True, description="Read pages that are images with Tesseract; off: such files fail.")
+    languages: str = Field(default="eng", pattern=r"^[a-z_]+(\+[a-z_]+)*$", description="Tesseract languages, "
+                           "e.g. eng or eng+nep (each needs its tesseract-ocr-<lang> package).")
+    dpi: int = Field(default=200, ge=72, le=600, description="Resolution a scanned PDF page is rendered at "
+                     "(200 read as well as 300 and 1.3-1.7x faster on FEMA pages; 300 for very small print).")
+    min_confidence: float = Field(default=70.0, ge=0, le=100, description="Pages Tesseract reads with a lower "
+                                  "confidence (0-100) are reported and not ingested.")
+    page_timeout_seconds: float = Field(default=60.0, gt=0, description="Longest one page may take to render or read.")
+    max_pages_per_file: int = Field(default=500, ge=1, description="Most pages of one file read by OCR (about "
+                                    "1-2 s each); a file with more fails.")
+
+
 class RetrievalSettings(_Section):
     """Every field changes which passages a search returns, so the whole section keys the response cache."""
 
@@ -243,6 +258,26 @@ class CacheSettings(_Section):
         return _select_by_url(self, "l2_backend", "redis", self.redis_url, "NEOC_REDIS_URL")
 
 
+class ConversationSettings(_Section):
+    """How a follow-up is read as a standalone question (``reading/followup_model.py``); measured with
+    scripts/eval_dialogues.py (README)."""
+
+    resolver: Literal["rules", "model"] = Field(
+        default="rules", description="rules = reading/followup.py (no model); model = a language model rewrites the "
+        "follow-up, checked against the conversation, the rules' reading whenever its output is not safe to use.")
+    model_path: Path | None = Field(
+        default=None, description="resolver = model: a local GGUF only for rewriting follow-ups (its own small "
+        "context); unset = the answer model (generation section).")
+    timeout_seconds: float = Field(default=4.0, gt=0, description="resolver = model: longest a rewrite may take "
+                                   "(queueing included); then the rules' reading is used.")
+    max_tokens: int = Field(default=48, ge=8, le=256, description="resolver = model: longest rewrite, in tokens.")
+
+    @field_validator("model_path", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return Path(value).expanduser() if value else None
+
+
 class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=7860, ge=0, le=65535)
@@ -276,6 +311,25 @@ class AuditSettings(_Section):
                                      "(0: keep everything).")
 
 
+class BundleSettings(_Section):
+    """Signed knowledge-base update bundles (``kb export`` / ``kb import``, ``bundles/``)."""
+
+    trusted_keys_dir: Path | None = Field(
+        default=None, description="Folder of the public keys (*.pub) whose bundles `kb import` accepts "
+        "(default: <data_dir>/trusted-keys; `kb trust KEY.pub` installs one).")
+    signing_key: Path | None = Field(
+        default=None, description="Private key `kb export` signs with when --key is not given (`kb keygen`).")
+    max_unpacked_mb_per_member: int = Field(
+        default=4096, ge=1, description="Most MB one part of a bundle may unpack to (its vectors are the largest).")
+    max_unpacked_mb_per_file: int = Field(default=8192, ge=1, description="Most MB all parts of a bundle may unpack to.")
+    max_compression_ratio: int = Field(default=100, ge=10, description="Most unpacked/packed size of a part over 10 MB.")
+
+    @field_validator("trusted_keys_dir", "signing_key", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return None if value is None else Path(value).expanduser()
+
+
 class MonitoringSettings(_Section):
     metrics_window: int = Field(default=1000, ge=10)
     alert_p95_seconds: float = 10.0
@@ -296,14 +350,17 @@ class Settings(BaseSettings):
     paths: PathSettings = Field(default_factory=PathSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    ocr: OcrSettings = Field(default_factory=OcrSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     verification: VerificationSettings = Field(default_factory=VerificationSettings)
     reader: ReaderSettings = Field(default_factory=ReaderSettings)
+    conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    bundles: BundleSettings = Field(default_factory=BundleSettings)
 
     @classmethod
     def settings_customise_sources(

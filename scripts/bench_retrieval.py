@@ -53,7 +53,7 @@ import numpy as np  # noqa: E402
 from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever, SearchFilters  # noqa: E402
 from neoc_assistant.settings import PROJECT_ROOT, Settings  # noqa: E402
 from neoc_assistant.store.manifest import ChunkRecord, FileRecord, Manifest  # noqa: E402
-from neoc_assistant.store.vector_store import open_vector_store  # noqa: E402
+from neoc_assistant.store.factory import open_vector_store  # noqa: E402
 
 DIM = 384
 FEMA_TEXT = PROJECT_ROOT.parent / "shared" / "corpora" / "fema" / "text"

@@ -5,6 +5,10 @@ Usage::
 
     python scripts/eval_dialogues.py tests/data/dialogues.jsonl --split heldout
     # --fema ../shared/corpora/fema (default), --model PATH, --limit N, --out FILE.jsonl
+    python scripts/eval_dialogues.py tests/data/dialogues.jsonl --split tune \
+        --resolver model --resolver-model ~/.cache/neoc-assistant/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+    # --resolver rules (default) | model: how follow-ups are read (conversation.resolver);
+    # --resolver-model: the GGUF that rewrites them (default: --model, the answer model); --threads N
 
 Each dialogue is asked turn by turn through the ``Assistant`` with the conversation so far, on the
 default knowledge base or the FEMA corpus (its ``corpus`` field). Per kind of follow-up:
@@ -15,6 +19,8 @@ default knowledge base or the FEMA corpus (its ``corpus`` field). Per kind of fo
   reference standalone question (``resolved``) is asked alone: follow-ups should do as well;
 * **wrong carry-overs** - topic changes (and turns that must not inherit) whose reading kept a word
   of the old topic;
+* **read latency** - what reading a follow-up adds (the chain's ``read`` stage), p50/p95 in ms; with
+  ``--resolver model``, how often the model's rewrite was used and why it was not (``understood_by``);
 * **worked figures** - turns with an expected calculation: correct (the expected result shown),
   other rate (a calculation from another quoted rate, none with that result), not offered; and
   calculations shown where none was expected (read them: ``--out``).
@@ -60,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--out")
+    ap.add_argument("--resolver", default="rules", choices=["rules", "model"])
+    ap.add_argument("--resolver-model", help="GGUF that rewrites follow-ups (default: --model)")
+    ap.add_argument("--resolver-timeout", type=float, default=4.0, help="conversation.timeout_seconds")
+    ap.add_argument("--threads", type=int, default=2, help="model threads (answers and rewrites)")
     args = ap.parse_args(argv)
     dialogues = [json.loads(line) for line in Path(args.dialogues).read_text().splitlines() if line.strip()]
     dialogues = [d for d in dialogues if args.split == "all" or d["split"] == args.split]
@@ -71,9 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         if not any(d["corpus"] == name for d in dialogues):
             continue
         data = Path(f"/tmp/neoc-eval/reader-{corpus.name}")
+        rewriter = Path(args.resolver_model).expanduser() if args.resolver_model else None
         container = Container(Settings(data_dir=data, kb_dir=corpus, model_path=model, cache_enabled=False,
-                                       query_log_enabled=False))
+                                       query_log_enabled=False, n_threads=args.threads,
+                                       conversation={"resolver": args.resolver, "model_path": rewriter,
+                                                     "timeout_seconds": args.resolver_timeout}))
         container.assistant.ingest([corpus], show_progress=True)
+        if args.resolver == "model":
+            container.followups.warm()  # type: ignore[attr-defined]  # the load is not a follow-up's latency
         assistants[name] = container.assistant
 
     rows = []
@@ -85,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             understood = answer.understood_as or turn["text"]
             row = {"id": d["id"], "turn": i, "kind": d["kind"] if i else "first", "text": turn["text"],
                    "understood": understood, "mode": answer.mode, "answer": answer.answer,
-                   "worked": answer.worked, "expected": turn}
+                   "worked": answer.worked, "expected": turn, "by": answer.understood_by,
+                   "read_ms": answer.timings_ms.get("read")}
             row["resolved_ok"] = (all(has_word(understood, w) for w in turn["must_include"])
                                   and not any(has_word(understood, w) for w in turn["must_not_include"]))
             row["carried_wrong"] = bool(turn["must_not_include"]) and any(
@@ -112,8 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     print_report(report)
     if args.out:
         Path(args.out).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    print(json.dumps({"dialogues": args.dialogues, "split": args.split, "model": str(model), **report}))
+    print(json.dumps({"dialogues": args.dialogues, "split": args.split, "model": str(model),
+                      "resolver": args.resolver, "resolver_model": args.resolver_model, **report}))
     return 0
+
+
+def percentiles(values: list[float]) -> dict:
+    if not values:
+        return {"p50": None, "p95": None}
+    ordered = sorted(values)
+    return {"p50": round(statistics.median(ordered), 1),
+            "p95": round(ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))], 1)}
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -127,7 +152,9 @@ def summarise(rows: list[dict]) -> dict:
         alone = [r["evidence_alone"] for r in rs if "evidence_alone" in r]
         per_kind[kind] = {"turns": len(rs), "resolved": sum(r["resolved_ok"] for r in rs),
                           "evidence": round(statistics.mean(ev), 3) if ev else None,
-                          "evidence_alone": round(statistics.mean(alone), 3) if alone else None}
+                          "evidence_alone": round(statistics.mean(alone), 3) if alone else None,
+                          "wrong_carry_overs": sum(r["carried_wrong"] for r in rs),
+                          "read_ms": percentiles([r["read_ms"] for r in rs if r.get("read_ms") is not None])}
     follow = [r for r in rows if r["turn"] > 0]
     ev = [r["evidence"] for r in follow if "evidence" in r]
     alone = [r["evidence_alone"] for r in follow if "evidence_alone" in r]
@@ -140,16 +167,29 @@ def summarise(rows: list[dict]) -> dict:
             "evidence": round(statistics.mean(ev), 3) if ev else None,
             "evidence_alone": round(statistics.mean(alone), 3) if alone else None,
             "topic_changes": len(changes), "wrong_carry_overs": sum(r["carried_wrong"] for r in changes),
-            "worked": dict(worked)}
+            "worked": dict(worked),
+            "read_ms": percentiles([r["read_ms"] for r in follow if r.get("read_ms") is not None]),
+            "understood_by": dict(sorted(_by_counts(follow).items()))}
+
+
+def _by_counts(rows: list[dict]) -> dict:
+    counts: dict[str, int] = defaultdict(int)
+    for r in rows:
+        by = r.get("by") or "unchanged"
+        counts[by if by in ("rules", "model", "unchanged") else "rules: " + by.partition("(")[2].rstrip(")")[:24]] += 1
+    return counts
 
 
 def print_report(report: dict) -> None:
-    print(f"\n{'kind':18}{'turns':>7}{'resolved':>10}{'evidence':>10}{'alone':>8}")
+    print(f"\n{'kind':18}{'turns':>7}{'resolved':>10}{'evidence':>10}{'alone':>8}{'wrong':>7}{'read p50/p95 ms':>18}")
     for kind, k in report["per_kind"].items():
-        print(f"{kind:18}{k['turns']:>7}{k['resolved']:>10}{str(k['evidence']):>10}{str(k['evidence_alone']):>8}")
+        ms = f"{k['read_ms']['p50']}/{k['read_ms']['p95']}"
+        print(f"{kind:18}{k['turns']:>7}{k['resolved']:>10}{str(k['evidence']):>10}{str(k['evidence_alone']):>8}"
+              f"{k['wrong_carry_overs']:>7}{ms:>18}")
     print(f"follow-ups {report['follow_ups']}: resolved {report['resolved']}, evidence {report['evidence']} "
           f"(asked alone {report['evidence_alone']}); wrong carry-overs {report['wrong_carry_overs']} of "
-          f"{report['topic_changes']} topic changes; worked figures {report['worked']}")
+          f"{report['topic_changes']} topic changes; worked figures {report['worked']}; read "
+          f"p50/p95 {report['read_ms']['p50']}/{report['read_ms']['p95']} ms; read by {report['understood_by']}")
 
 
 if __name__ == "__main__":

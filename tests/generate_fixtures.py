@@ -147,3 +147,46 @@ def messages(question: str = "What is the procedure for opening a shelter?", pas
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": f"Passages:\n\n{blocks}\n\nQuestion: {question}"},
     ]
+
+
+# -- a scripted engine: says exactly what a test needs (tests about verification, caching and the
+# answer path, not about the model)
+class _Stream:
+    def __init__(self, pieces, cancel):
+        self._it = iter(pieces)
+        self.cancel = cancel
+        self.stats = {"prompt_tokens": 100, "generated_tokens": len(pieces), "finish_reason": "stop"}
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._it)
+
+    def close(self):
+        pass
+
+
+class ScriptedEngine:
+    """Streams ``text`` word by word, as an engine would; counts its calls."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.calls = 0
+
+    def available(self):
+        return True
+
+    def model_identity(self):
+        return "scripted"
+
+    def load(self):
+        pass
+
+    def count_tokens(self, text):
+        return len(text.split()) * 2
+
+    def stream(self, messages, *, max_tokens=None, cancel=None, stats=None):
+        self.calls += 1
+        words = self.text.split(" ")
+        return _Stream([w + " " for w in words[:-1]] + [words[-1]], cancel or threading.Event())

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
-from generate_fixtures import smollm2  # noqa: F401
+from generate_fixtures import ScriptedEngine, smollm2  # noqa: F401
 from ui_fixtures import quoted_lines
 
 from neoc_assistant.language.facts import extract_facts
@@ -48,45 +47,6 @@ def _numbers_not_in(answer) -> set[str]:
 
 
 # -- a scripted engine: says exactly what the test needs ------------------------------------------------
-class _Stream:
-    def __init__(self, pieces, cancel):
-        self._it = iter(pieces)
-        self.cancel = cancel
-        self.stats = {"prompt_tokens": 100, "generated_tokens": len(pieces), "finish_reason": "stop"}
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return next(self._it)
-
-    def close(self):
-        pass
-
-
-class ScriptedEngine:
-    def __init__(self, text: str):
-        self.text = text
-        self.calls = 0
-
-    def available(self):
-        return True
-
-    def model_identity(self):
-        return "scripted"
-
-    def load(self):
-        pass
-
-    def count_tokens(self, text):
-        return len(text.split()) * 2
-
-    def stream(self, messages, *, max_tokens=None, cancel=None, stats=None):
-        self.calls += 1
-        words = self.text.split(" ")
-        return _Stream([w + " " for w in words[:-1]] + [words[-1]], cancel or threading.Event())
-
-
 # -- real model ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("question", [WATER_Q, "What are the EOC activation levels?"])
 def test_real_model_answer_shows_only_what_the_passages_hold(make_container, kb_copy, smollm2, question):

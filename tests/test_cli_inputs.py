@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from test_ingest import run_cli
+from ingest_fixtures import run_cli
 
 
 def test_invalid_utf8_in_an_argument_is_one_line_and_exit_2(tmp_path):

@@ -100,3 +100,20 @@ def run_turn(chat, question: str, messages=None, turns=None, request=None):
 def quoted_lines(answer_text: str) -> list[str]:
     """The quoted document lines of a composed answer (not its label or heading lines)."""
     return [line for line in answer_text.splitlines() if "\u201c" in line]
+
+
+class ApiFake(FakeAssistant):
+    def __init__(self, settings, **kw):
+        super().__init__(settings, **kw)
+        self.ask_error: Exception | None = None
+        self.healthy = True
+        self.metrics_text = lambda: "neoc_requests_total 3\n"
+
+    def ask(self, question, *, history=None, filters=None, use_cache=True, asker=None):
+        self.calls.append({"question": question, "history": history, "use_cache": use_cache})
+        if self.ask_error:
+            raise self.ask_error
+        return make_answer(question=question)
+
+    def health(self):
+        return {"healthy": self.healthy, "checks": {"store": {"ok": self.healthy}}}

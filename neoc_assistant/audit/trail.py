@@ -83,7 +83,8 @@ def answer_fields(asker: Asker, answer: Answer, history_turns: int) -> dict:
     return {
         "kind": "answer", "who": asker.who, "channel": asker.channel,
         "conversation": asker.conversation_id(answer.question), "turn": history_turns + 1,
-        "question": answer.question, "understood_as": answer.understood_as, "answer": answer.answer,
+        "question": answer.question, "understood_as": answer.understood_as, "understood_by": answer.understood_by,
+        "answer": answer.answer,
         "mode": answer.mode, "cached": answer.cached, "complete": answer.complete, "notice": answer.notice,
         "kb_version": answer.kb_version,
         "sources": [{"n": s.get("n"), "source": s.get("source"), "page": s.get("page"),

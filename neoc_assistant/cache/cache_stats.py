@@ -20,7 +20,8 @@ from collections import deque
 from typing import Callable
 
 from neoc_assistant.cache.counters import Counters
-from neoc_assistant.cache.tiers import CacheTiers, TierUnavailable
+from neoc_assistant.cache.shared_tier import TierUnavailable
+from neoc_assistant.cache.tiers import CacheTiers
 from neoc_assistant.figures import latency_summary
 
 log = logging.getLogger(__name__)

@@ -59,7 +59,7 @@ class CacheCoherence:
                 epoch = l2.epoch()
             except Exception as exc:  # noqa: BLE001
                 self._stats.l2_error("epoch", exc)
-                epoch = self.epoch_seen
+                epoch = self.epoch_seen  # type: ignore[assignment]  # None until the first read: compared below
             if epoch != self.epoch_seen:
                 with self._lock:
                     if self.epoch_seen is not None:
@@ -134,7 +134,7 @@ class CacheCoherence:
         """Apply journal records written since this process last looked (any process)."""
         l2 = self._tiers.l2
         try:
-            generation = l2.generation(ctx_hash)
+            generation = l2.generation(ctx_hash)  # type: ignore[union-attr]
         except Exception as exc:  # noqa: BLE001
             self._stats.l2_error("generation", exc)
             return
@@ -145,7 +145,7 @@ class CacheCoherence:
                 index.clear()
             start = index.seen_generation + 1
             try:
-                for _seq, record in l2.journal(ctx_hash, start, generation):
+                for _seq, record in l2.journal(ctx_hash, start, generation):  # type: ignore[union-attr]
                     if not record:
                         continue  # expired
                     if record.get("op") == "add":

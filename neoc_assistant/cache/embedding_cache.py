@@ -28,7 +28,7 @@ import numpy as np
 from cachetools import LRUCache
 
 from neoc_assistant.cache.counters import Counters
-from neoc_assistant.cache.tiers import TierUnavailable
+from neoc_assistant.cache.shared_tier import TierUnavailable
 
 log = logging.getLogger(__name__)
 

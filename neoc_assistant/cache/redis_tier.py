@@ -34,7 +34,7 @@ import time
 from typing import Any, Callable, Iterator
 
 from neoc_assistant.reading.question_features import Features
-from neoc_assistant.cache.tiers import TierUnavailable
+from neoc_assistant.cache.shared_tier import TierUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -51,7 +51,9 @@ from neoc_assistant.cache.cache_stats import CacheStatistics
 from neoc_assistant.cache.coherence import CacheCoherence
 from neoc_assistant.cache.entries import CACHE_FORMAT, CACHEABLE_MODES, CacheContext, CachedAnswer, CacheEntry, CacheLookup, text_hash
 from neoc_assistant.reading.lexicon import KBLexicon
-from neoc_assistant.cache.tiers import CacheTiers, DiskTier, MemoryTier, SharedTier, open_l2_tier
+from neoc_assistant.cache.factory import open_l2_tier
+from neoc_assistant.cache.shared_tier import SharedTier
+from neoc_assistant.cache.tiers import CacheTiers, DiskTier, MemoryTier
 from neoc_assistant.reading.vocabulary import KBVocabulary
 from neoc_assistant.language.discourse import normalize_key
 from neoc_assistant.settings import CacheSettings

@@ -8,9 +8,9 @@
   (SQLite, WAL) under ``<cache_dir>/responses``; entries expire after
   ``cache.l2_ttl_seconds`` and the whole store is culled least-recently-stored
   beyond ``cache.l2_size_limit_mb``. It survives restarts and is shared by
-  every process on the machine. ``open_l2_tier`` picks the L2 by the
+  every process on the machine. ``factory.open_l2_tier`` picks the L2 by the
   setting: ``"redis"`` is ``RedisTier`` (``redis_tier.py``), the same methods
-  shared by every instance; ``CacheTiers`` opens it on first use, so building
+  (``shared_tier.SharedTier``) shared by every instance; ``CacheTiers`` opens it on first use, so building
   a cache touches no disk.
 * ``SemanticIndex``: per cache context, a float32 matrix of cached-question
   vectors plus their guard features, searched with one matrix-vector product
@@ -39,21 +39,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from cachetools import TTLCache
 
-from neoc_assistant.settings import CacheSettings
-
-if TYPE_CHECKING:
-    from neoc_assistant.cache.redis_tier import RedisLink, RedisTier
+from neoc_assistant.cache.shared_tier import SharedTier
 
 log = logging.getLogger(__name__)
-
-
-class TierUnavailable(ConnectionError):
-    """The shared tier is known to be down (already reported once): this call is a miss."""
 
 
 # -- L1 -------------------------------------------------------------------------------------------
@@ -226,24 +219,6 @@ class DiskTier:
         self.cache.close()
 
 
-SharedTier = Union[DiskTier, "RedisTier"]
-
-
-def open_l2_tier(settings: CacheSettings, directory: Path, redis: RedisLink | None = None) -> SharedTier:
-    """The shared tier ``settings.l2_backend`` names (``redis``: over the process's ``RedisLink``)."""
-    match settings.l2_backend:
-        case "disk":
-            return DiskTier(directory, size_limit_bytes=int(settings.l2_size_limit_mb) * (1 << 20),
-                            ttl_seconds=float(settings.l2_ttl_seconds))
-        case "redis":
-            from neoc_assistant.cache.redis_tier import RedisTier
-
-            if redis is None:
-                raise ValueError("cache.l2_backend = redis needs the process's RedisLink")
-            return RedisTier(redis, ttl_seconds=float(settings.l2_ttl_seconds))
-    raise ValueError(f"unknown cache.l2_backend {settings.l2_backend!r}")  # pragma: no cover - Literal
-
-
 class CacheTiers:
     """This process's L1 and the shared L2, which is opened on first use.
 
@@ -264,7 +239,7 @@ class CacheTiers:
             with self._lock:
                 if not self._opened:
                     try:
-                        self._l2 = self._open_l2()
+                        self._l2 = self._open_l2()  # type: ignore[misc]  # _opened is True when there is none
                     except Exception as exc:  # noqa: BLE001 - run memory-only rather than fail questions
                         log.warning("response cache: disk tier unavailable (%s); using memory only", exc)
                     self._opened = True
@@ -290,8 +265,8 @@ class SemanticIndex:
     """Cached-question vectors of one context: ``search`` is one (n x d) @ (d,) product."""
 
     dim: int
-    matrix: np.ndarray = field(default=None)  # type: ignore[assignment]
-    live: np.ndarray = field(default=None)  # type: ignore[assignment]
+    matrix: np.ndarray = field(default=None)  # type: ignore[arg-type]  # set in __post_init__
+    live: np.ndarray = field(default=None)  # type: ignore[arg-type]  # set in __post_init__
     rows: list[IndexRow | None] = field(default_factory=list)
     positions: dict[str, int] = field(default_factory=dict)
     seen_generation: int = 0

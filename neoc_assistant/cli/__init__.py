@@ -1,6 +1,6 @@
 """`python -m neoc_assistant`: a thin typer shell over ``Assistant``.
 
-Each command group lives in its own module and registers itself on ``app``.
+Each command group lives in its own module and registers itself on ``app`` (``root.py``).
 Any ``NeocError`` becomes one line on stderr and exit status 2 - never a traceback;
 so do arguments that are not valid UTF-8 (Python hands them over with lone
 surrogates that fail deep inside, at the first encode) and usage errors.
@@ -16,12 +16,9 @@ import typer
 from neoc_assistant import runtime
 from neoc_assistant.errors import NeocError
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    help="NEOC Assistant: offline answers from your operations centre's own documents.",
-)
+from neoc_assistant.cli.root import app
+
+__all__ = ["app", "main"]
 
 
 def _register() -> None:
@@ -58,8 +55,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except Exception as exc:  # click usage errors and the like (typer bundles its own click: duck-typed)
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
-            sys.exit(exc.exit_code)
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         if type(exc).__name__ == "Abort":
             sys.exit(1)
         raise

@@ -18,7 +18,7 @@ from typing import Optional
 import typer
 
 from neoc_assistant.audit import Asker
-from neoc_assistant.cli import app
+from neoc_assistant.cli.root import app
 from neoc_assistant.cli.common import assistant
 from neoc_assistant.errors import InputError, NeocError
 from neoc_assistant.ingest.names import printable

@@ -1,17 +1,17 @@
-"""Knowledge-base commands: config, ingest, search, documents."""
+"""Knowledge-base commands: config, ingest, search, documents; signed update bundles (``kb keygen|trust|export|import``)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from neoc_assistant.cli import app
+from neoc_assistant.cli.root import app
 from neoc_assistant.cli.common import assistant, settings
 from neoc_assistant.ingest.names import printable
 from neoc_assistant.retrieve.retriever import SearchFilters
@@ -71,25 +71,13 @@ def ingest(
     raise typer.Exit(0 if summary.ok else 1)
 
 
-kb_app = typer.Typer(no_args_is_help=True, help="Knowledge-base maintenance.")
-app.add_typer(kb_app, name="kb")
-
-
-@kb_app.command("reembed")
-def reembed(as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
-    """Re-embed every chunk from the manifest with the configured embedding model (no file is re-read)."""
-    summary = assistant().repair_store(show_progress=not as_json)
-    if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2))
-    else:
-        print_summary(summary)
-    raise typer.Exit(0 if summary.ok else 1)
-
-
 def print_summary(summary) -> None:
     data = summary.to_dict()
     for note in data["notes"]:
         console.print(f"[yellow]note:[/] {shown(note)}")
+    for item in data["files"]:  # what a file's reading left out or changed (OCR pages refused, an encoding)
+        if item["status"] in ("added", "updated") and item["reason"]:
+            console.print(f"[yellow]{shown(item['source'])}:[/] {shown(item['reason'])}")
     for item in data["skipped_files"]:
         console.print(f"[dim]skipped {shown(item['source'])}: {shown(item['reason'])}[/]")
     if data["failures"]:
@@ -182,7 +170,7 @@ def documents(as_json: bool = typer.Option(False, "--json")) -> None:
     import datetime as dt
 
     docs = assistant().documents()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "sources": list(d.sources),
             "title": d.title,
@@ -202,3 +190,80 @@ def documents(as_json: bool = typer.Option(False, "--json")) -> None:
     for row in rows:
         table.add_row(", ".join(shown(s) for s in row["sources"]), row["type"], str(row["chunks"]), row["ingested"])
     console.print(table)
+
+
+# -- signed update bundles: the national EOC exports, district laptops import (bundles/) ---------------------
+kb_app = typer.Typer(no_args_is_help=True, help="Knowledge-base maintenance: re-embedding, signed update bundles "
+                     "for offline laptops.")
+app.add_typer(kb_app, name="kb")
+
+
+@kb_app.command("reembed")
+def reembed(as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
+    """Re-embed every chunk from the manifest with the configured embedding model (no file is re-read)."""
+    summary = assistant().repair_store(show_progress=not as_json)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        print_summary(summary)
+    raise typer.Exit(0 if summary.ok else 1)
+
+
+@kb_app.command("keygen")
+def kb_keygen(private_key: Path = typer.Argument(..., help="Where to write the private key (kept secret, mode 0600); "
+                                                  "the public key goes beside it as PRIVATE_KEY.pub.")) -> None:
+    """Make the key pair bundles are signed with (once, at the national EOC)."""
+    public, ident = assistant().bundle_keygen(private_key)
+    console.print(f"private key {shown(str(private_key))} (keep it secret)\npublic key  {shown(str(public))} "
+                  f"(key id {ident}): install it on every laptop with `kb trust`")
+
+
+@kb_app.command("trust")
+def kb_trust(public_key: Path = typer.Argument(..., help="A public key made by `kb keygen` (.pub).")) -> None:
+    """Accept bundles signed by this key on this machine."""
+    where, ident = assistant().trust_key(public_key)
+    console.print(f"trusted key {ident} installed as {shown(str(where))}")
+
+
+@kb_app.command("export")
+def kb_export(
+    out: Path = typer.Argument(..., help="The bundle file to write (e.g. kb-2026-12-07.neockb)."),
+    key: Optional[Path] = typer.Option(None, "--key", help="Private signing key (default: bundles.signing_key)."),
+    since: Optional[str] = typer.Option(None, "--since", help="A delta: only what changed since this exported "
+                                        "version (or bundle file) the laptops have."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Write this knowledge base (or a delta) as one signed file for a USB stick."""
+    summary = assistant().export_bundle(out, key=key, since=since)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    kind = f"delta from {summary.base_version}" if summary.base_version else "full"
+    console.print(f"[bold]{kind} bundle[/] {shown(summary.path)}: version {summary.kb_version}, "
+                  f"{summary.documents} document(s), {summary.chunks} chunk(s), {summary.bytes / 2**20:.1f} MB, "
+                  f"signed by key {summary.key_id}")
+    console.print(f"[bold]added[/] {len(summary.added)}  [bold]changed[/] {len(summary.changed)}  "
+                  f"[bold]removed[/] {len(summary.removed)}")
+
+
+@kb_app.command("import")
+def kb_import(
+    bundle: Path = typer.Argument(..., help="A bundle made by `kb export`."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Verify a bundle's signature and model, then apply it all at once (the old knowledge base stays
+    intact if anything stops it)."""
+    summary = assistant().import_bundle(bundle, show_progress=progress and not as_json)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    for note in summary.notes:
+        console.print(f"[yellow]note:[/] {shown(note)}")
+    for label, sources in (("added", summary.added), ("changed", summary.changed), ("removed", summary.removed)):
+        for source in sources:
+            console.print(f"[dim]{label}[/] {shown(source)}")
+    console.print(f"[bold]added[/] {len(summary.added)}  [bold]changed[/] {len(summary.changed)}  "
+                  f"[bold]removed[/] {len(summary.removed)}  [bold]unchanged[/] {summary.unchanged}  "
+                  f"[bold]chunks[/] {summary.chunks}  [bold]seconds[/] {summary.seconds:.1f}  "
+                  f"[dim]kb version {summary.previous_version} -> {summary.kb_version}, signed by {summary.key_id}[/]")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from neoc_assistant.cli import app
+from neoc_assistant.cli.root import app
 from neoc_assistant.cli.common import assistant, settings
 from neoc_assistant.errors import ModelError
 from neoc_assistant.generate import model_file, model_install, quantize
@@ -34,7 +35,7 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print as JSO
     """Recommended models, and the .gguf files in the models folder (size, header check)."""
     generation = settings().generation
     active = generation.resolved_model_path()
-    local = []
+    local: list[dict[str, Any]] = []
     if generation.models_dir.is_dir():
         for path in sorted(generation.models_dir.glob("*.gguf")):
             entry = {"file": path.name, "path": str(path), "size_bytes": path.stat().st_size,
@@ -108,7 +109,7 @@ def verify(
     info = model_file.inspect_gguf(path)  # ModelError -> one line, exit 2
     rec = model_file.recommended_by_filename(path.name) or model_install.packaged_by_filename(path.name)
     want = (expected or (rec.sha256 if rec else None) or "").lower() or None
-    result = {
+    result: dict[str, Any] = {
         "path": str(path), "valid_header": True, "size_bytes": info.file_size, "gguf_version": info.version,
         "architecture": info.architecture, "name": info.name, "tensors": info.n_tensors,
         "vocab_size": info.vocab_size, "chat_template": bool(info.chat_template),
@@ -148,7 +149,7 @@ def verify(
                 typer.echo(f"checksum matches the published one{' for ' + rec.key if rec and not expected else ''}")
     if result["checksum_ok"] is False:
         raise ModelError(
-            f"{path} has sha256 {result['sha256'][:16]}... but {want[:16]}... was expected: "
+            f"{path} has sha256 {result['sha256'][:16]}... but {want[:16]}... was expected: "  # type: ignore[index]
             f"the file is corrupt or a different version - download it again"
         )
 

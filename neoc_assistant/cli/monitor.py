@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from neoc_assistant.cli import app
+from neoc_assistant.cli.root import app
 from neoc_assistant.cli.common import assistant
 from neoc_assistant.figures import format_duration, format_megabytes, format_percent
 

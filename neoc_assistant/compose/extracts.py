@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neoc_assistant.reading.asks import Ask, supplies
+from neoc_assistant.reading.asks import Ask, names_codes, supplies
 from neoc_assistant.reading.weights import QuestionWeights
 from neoc_assistant.language.words import content_stems
 from neoc_assistant.verify.support import PassageView
@@ -86,6 +86,7 @@ class ExtractScorer:
         self.name_words = tuple(names)
         self._sims = [v.vectors @ question_vector if v.vectors is not None and len(v.statements) else np.zeros(0)
                       for v in views]
+        self._codes_named = [names_codes(ask, v.text) for v in views]
         self._stems = [[set(content_stems(st.with_context + " " + st.lead)) for st in v.statements] for v in views]
 
     def stems_of(self, extract: Extract) -> set[str]:
@@ -107,7 +108,9 @@ class ExtractScorer:
         covered = self.words.covered(stems)
         coverage = sum(self.idf[s] for s in covered) / self.total
         similarity = float(max(self._sims[passage][i] for i in statements))
-        gives = supplies(self.ask, self.text_of(passage, statements)) and (self.counted | self.names) <= stems
+        # a glossary alternative names the thing too: "HHs" is answered by "households"
+        gives = self._codes_named[passage] and supplies(self.ask, self.text_of(passage, statements)) and (
+            (self.counted | self.names) <= stems | covered)
         score = (similarity + w.term_weight * coverage + w.ask_weight * gives
                  - w.length_penalty * (len(statements) - 1) - w.rank_penalty * passage)
         return Extract(passage, statements, score, coverage, similarity, gives, covered)

@@ -77,7 +77,7 @@ class Reader:
         best = pool[0]
         if best.coverage < floor:
             return Composition([], False, "", candidates, best.coverage)
-        best = self._whole_block(scorer, best, ask.kind == "steps")
+        best = self._with_what_follows(scorer, self._whole_block(scorer, best, ask.kind == "steps"))
         chosen = [best]
         covered = set(best.covered)
         for cand in pool[1:]:
@@ -116,6 +116,20 @@ class Reader:
             return extract
         whole = scorer.measure(extract.passage, members)
         return whole if whole.supplies or not extract.supplies else extract
+
+    def _with_what_follows(self, scorer: ExtractScorer, extract: Extract) -> Extract:
+        """An extract that ends on a lead-in ("Main signs of shock:") promises what comes next: the
+        statements after it, up to the end of their block (``max_list_items``). Why: on the FEMA PDFs
+        the lead-in is often the best-scoring line (it repeats the question's words) while the signs
+        themselves are the answer."""
+        view = scorer.views[extract.passage]
+        last = extract.statements[-1]
+        if not view.statements[last].text.rstrip().endswith(":") or last + 1 >= len(view.statements):
+            return extract
+        block = view.statements[last + 1].block
+        follow = [i for i in range(last + 1, len(view.statements)) if view.statements[i].block == block]
+        follow = [i for i in follow if i not in extract.statements][: self.rules.max_list_items]
+        return scorer.measure(extract.passage, tuple(sorted(set(extract.statements) | set(follow))))
 
     @staticmethod
     def in_reading_order(extracts: list[Extract]) -> list[Extract]:

@@ -1,6 +1,6 @@
-"""What the chain and the front door need from whatever writes the answers, and where it is chosen.
+"""What the chain and the front door need from whatever writes the answers.
 
-``generation.backend`` names the implementation (PrivateGPT-style):
+``generation.backend`` names the implementation (PrivateGPT-style; chosen in ``factory.py``):
 ``"llamacpp"`` - a local GGUF model in this process (``engine.py``, the laptop
 default) - or ``"openai"`` - OpenAI-compatible servers (llama.cpp's
 ``llama-server``, vLLM, Ollama, ``llama_cpp.server``: ``openai_backend.py``).
@@ -12,10 +12,7 @@ and text pieces out. A backend that cannot reach its model raises
 from __future__ import annotations
 
 import threading
-from pathlib import Path
-from typing import Callable, Iterator, Protocol
-
-from neoc_assistant.settings import GenerationSettings
+from typing import Iterator, Protocol
 
 
 class ClosingStream:
@@ -52,6 +49,10 @@ class TextStream(Protocol):
         """Stop now and free what the answer holds (the client went away)."""
         ...
 
+    def __enter__(self) -> "TextStream": ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
 
 class GenerationBackend(Protocol):
     pool_plan: dict  # {"size": concurrent answers, ...}
@@ -85,25 +86,4 @@ class GenerationBackend(Protocol):
 
     def pool_stats(self) -> dict: ...
 
-    def describe_template(self, path: Path): ...
-
     def close(self) -> None: ...
-
-
-def open_generation_backend(
-    settings: GenerationSettings,
-    *,
-    on_guard_action: Callable[[str], None] | None = None,
-    shed_cache: Callable[[], int] | None = None,
-) -> GenerationBackend:
-    """The backend ``settings.backend`` names; nothing is loaded until the first answer."""
-    match settings.backend:
-        case "llamacpp":
-            from neoc_assistant.generate.engine import GenerationEngine
-
-            return GenerationEngine(settings, on_guard_action=on_guard_action, shed_cache=shed_cache)
-        case "openai":
-            from neoc_assistant.generate.openai_backend import OpenAIBackend
-
-            return OpenAIBackend(settings)
-    raise ValueError(f"unknown generation.backend {settings.backend!r}")  # pragma: no cover - Literal

@@ -13,7 +13,9 @@ Order of preference:
    with that name. A model never gets markers its vocabulary lacks: Gemma
    given ChatML printed ``<|im_end|>user`` twenty times;
 3. **ChatML** only as the last resort (``source`` says so and a warning is
-   logged). ``models verify`` prints ``source``.
+   logged). ``models verify`` prints ``source``: ``describe_template`` makes the
+   same choice from a file's vocabulary alone, whichever backend answers (an
+   OpenAI-compatible server's model is not ours to inspect, a local file is).
 
 Each choice comes with its **stop texts**: the end-of-turn and start-of-turn
 markers of that template. The token stream stops at them even when the model
@@ -25,7 +27,12 @@ from __future__ import annotations
 import ctypes
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
+
+from neoc_assistant.generate import model_file
+from neoc_assistant.generate.llama_backend import init_backend
+from neoc_assistant.generate.llama_model import LlamaModel
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +86,7 @@ def _jinja(source: str, bos: str, eos: str) -> Callable[[Messages], str]:
     formatter = Jinja2ChatFormatter(template=source, eos_token=eos, bos_token=bos, add_generation_prompt=True)
 
     def render(messages: Messages) -> str:
-        return formatter(messages=messages).prompt
+        return formatter(messages=messages).prompt  # type: ignore[arg-type]
 
     return render
 
@@ -136,3 +143,21 @@ def choose_template(gguf_template: str | None, control_texts: set[str], bos: str
     log.warning("%s: %s and no known chat markers in its vocabulary; using ChatML", file_name, why)
     render = _jinja(CHATML, bos, eos)
     return ChatTemplate(render, f"default-chatml ({why})", _stops_for(CHATML, eos))
+
+
+def template_for_model(info: model_file.GGUFInfo, model: LlamaModel) -> ChatTemplate:
+    """The template a loaded model (or its vocabulary alone) gets: its GGUF template and markers."""
+    bos = model.piece(model.bos, special=True).decode("utf-8", "ignore") if model.bos >= 0 else ""
+    eos = model.piece(model.eos, special=True).decode("utf-8", "ignore") if model.eos >= 0 else ""
+    return choose_template(info.chat_template, set(model.control_texts), bos, eos, model.ll, info.path.name)
+
+
+def describe_template(path: Path, *, use_mmap: bool = True, use_mlock: bool = False) -> ChatTemplate:
+    """The template ``path`` would get, from its vocabulary alone (no weights loaded): what
+    ``models verify`` reports."""
+    info = model_file.inspect_gguf(path)
+    model = LlamaModel(init_backend(), path, use_mmap=use_mmap, use_mlock=use_mlock, vocab_only=True)
+    try:
+        return template_for_model(info, model)
+    finally:
+        model.free()

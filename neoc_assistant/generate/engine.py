@@ -45,13 +45,13 @@ from neoc_assistant.answer import BAD_MODEL_PATH_NOTICE, NO_MODEL_NOTICE
 from neoc_assistant.errors import InputError, ModelError
 from neoc_assistant.generate import model_file
 from neoc_assistant.generate.batching import BatchScheduler
-from neoc_assistant.generate.chat_template import ALWAYS_STOP, ChatTemplate, choose_template
+from neoc_assistant.generate.chat_template import ALWAYS_STOP, ChatTemplate, template_for_model
 from neoc_assistant.generate.llama_backend import drop_mapped_file_pages, init_backend
 from neoc_assistant.generate.llama_model import ContextSlot, LlamaModel
 from neoc_assistant.generate.memory_guard import MemoryGuard
 from neoc_assistant.generate.pool import ContextPool, Lease
 from neoc_assistant.generate.sampling import SamplingParams
-from neoc_assistant.generate.token_stream import EmptyStream, TokenStream
+from neoc_assistant.generate.token_stream import EmptyStream, StreamHooks, TokenStream
 from neoc_assistant.settings import GenerationSettings
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class GenerationEngine:
 
     def available(self) -> bool:
         path = self.model_path()
-        return bool(path) and path.is_file()
+        return path is not None and path.is_file()
 
     def unavailable_notice(self) -> str:
         """Why there is no written answer: the configured path is wrong, or no model is installed."""
@@ -144,7 +144,7 @@ class GenerationEngine:
                                 model.n_ctx_train)
                     n_ctx = model.n_ctx_train
                 self.n_ctx = n_ctx
-                self.template = self._choose_template(info, model)
+                self.template = template_for_model(info, model)
                 self.chat_template_source = self.template.source
                 self.pool_plan = self._plan_pool(info, model)
                 st = self.settings
@@ -157,7 +157,7 @@ class GenerationEngine:
                 else:
                     self._pool = ContextPool(
                         factory=self._new_slot, closer=lambda s: s.free(), size=self.pool_plan["size"],
-                        affinity=lambda slot, prompt: slot.common_prefix(prompt),
+                        affinity=lambda slot, prompt: slot.common_prefix(prompt),  # type: ignore[arg-type]
                     )
             except BaseException:
                 model.free()
@@ -183,7 +183,8 @@ class GenerationEngine:
 
     def _new_slot(self) -> ContextSlot:
         st = self.settings
-        return ContextSlot(self._model, self.n_ctx, min(st.n_batch, self.n_ctx), self.n_threads, self._sampling())
+        return ContextSlot(self._model, self.n_ctx, min(st.n_batch, self.n_ctx),  # type: ignore[arg-type]
+                           self.n_threads, self._sampling())
 
     def _plan_pool(self, info: model_file.GGUFInfo, model: LlamaModel) -> dict:
         """Pool size from the memory budget (or ``pool_size`` if set)."""
@@ -219,29 +220,12 @@ class GenerationEngine:
             "contexts_fitting_budget": int(by_budget),
         }
 
-    def describe_template(self, path: Path) -> ChatTemplate:
-        """The template ``path`` would get, from its vocabulary alone (no weights loaded):
-        what ``models verify`` reports."""
-        info = model_file.inspect_gguf(path)
-        model = LlamaModel(init_backend(), path, use_mmap=self.settings.use_mmap, use_mlock=self.settings.use_mlock,
-                           vocab_only=True)
-        try:
-            return self._choose_template(info, model)
-        finally:
-            model.free()
-
-    @staticmethod
-    def _choose_template(info: model_file.GGUFInfo, model: LlamaModel) -> ChatTemplate:
-        bos = model.piece(model.bos, special=True).decode("utf-8", "ignore") if model.bos >= 0 else ""
-        eos = model.piece(model.eos, special=True).decode("utf-8", "ignore") if model.eos >= 0 else ""
-        return choose_template(info.chat_template, set(model.control_texts), bos, eos, model.ll, info.path.name)
-
     # -- prompts ----------------------------------------------------------------
     def _sanitize(self, text: str) -> str:
         """Break control-token strings inside message text (a document can't end the turn)."""
         if "<" not in text and "[" not in text:
             return text
-        for special in self._model.control_texts:
+        for special in self._model.control_texts:  # type: ignore[union-attr]
             if special in text:
                 text = text.replace(special, special[0] + _ZWSP + special[1:])
         return text
@@ -250,18 +234,18 @@ class GenerationEngine:
         """The prompt text exactly as the model will see it (chat template applied)."""
         self.load()
         clean = [{"role": m["role"], "content": self._sanitize(str(m.get("content", "")))} for m in messages]
-        return self.template.render(clean)
+        return self.template.render(clean)  # type: ignore[union-attr]
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
         text = self.render_prompt(messages)
-        model = self._model
+        model: LlamaModel = self._model  # type: ignore[assignment]  # render_prompt loaded it
         bos_text = model.piece(model.bos, special=True).decode("utf-8", "ignore") if model.bos >= 0 else ""
         add_special = model.add_bos and not (bos_text and text.startswith(bos_text))
         return model.tokenize(text, add_special=add_special, parse_special=True)
 
     def count_tokens(self, text: str) -> int:
         self.load()
-        return len(self._model.tokenize(self._sanitize(text), add_special=False, parse_special=False))
+        return len(self._model.tokenize(self._sanitize(text), add_special=False, parse_special=False))  # type: ignore[union-attr]
 
     # -- generation -------------------------------------------------------------
     def stream(self, messages: list[dict], *, max_tokens: int | None = None,
@@ -299,7 +283,7 @@ class GenerationEngine:
                 return EmptyStream(cancel, stats)  # type: ignore[return-value]
             self._count_prompt(stats.get("reused_tokens", 0), 0)
             return stream  # type: ignore[return-value]
-        lease = self._pool.acquire(self.settings.pool_wait_timeout_seconds, cancel, hint=prompt)
+        lease = self._pool.acquire(self.settings.pool_wait_timeout_seconds, cancel, hint=prompt)  # type: ignore[union-attr]
         if lease is None:  # cancelled while queued
             stats = stats if stats is not None else {}
             stats.update(finish_reason="cancelled", prompt_tokens=len(prompt), generated_tokens=0)
@@ -308,9 +292,12 @@ class GenerationEngine:
             slot = lease.context
             slot.use_sampling(self._sampling(grammar) if grammar else None)
             slot.ll.llama_sampler_reset(slot.sampler)
-            return TokenStream(self, lease, prompt, limit, stats)
+            return TokenStream(self._model, lease, prompt, limit, stats,  # type: ignore[arg-type]
+                               stop_texts=self.template.stop_texts,  # type: ignore[union-attr]
+                               loop_guard=self.settings.loop_guard,
+                               hooks=StreamHooks(self._active_streams, self._count_prompt, self._on_stream_end))
         except BaseException:
-            self._pool.release(lease)
+            self._pool.release(lease)  # type: ignore[union-attr]
             raise
 
     def generate(self, messages: list[dict], **kwargs) -> str:
@@ -323,7 +310,7 @@ class GenerationEngine:
             self._stats["prompt_tokens_reused"] += reused
             self._stats["prompt_tokens_evaluated"] += evaluated
 
-    def _on_stream_end(self, stream: TokenStream, lease: Lease, n_gen: int, reason: str, *, from_gc: bool) -> None:
+    def _on_stream_end(self, stream: TokenStream, lease: Lease, n_gen: int, reason: str, from_gc: bool) -> None:
         pool = self._pool
         if pool is not None:
             pool.release(lease)

@@ -288,7 +288,7 @@ def _parse(path: Path, mm, size: int) -> GGUFInfo:
     metadata: dict[str, object] = {}
     array_lengths: dict[str, int] = {}
     for _ in range(n_kv):
-        key = r.string()
+        key: str = r.string()  # type: ignore[assignment]  # kept: never None
         vtype = r.unpack("<I")
         keep = key in ("general.architecture", "general.name", "tokenizer.chat_template") or not key.startswith("tokenizer.ggml.")
         value = _skip_or_read_value(r, vtype, keep)
@@ -296,7 +296,7 @@ def _parse(path: Path, mm, size: int) -> GGUFInfo:
             array_lengths[key] = value[1]
         elif value is not None:
             metadata[key] = value
-    alignment = int(metadata.get("general.alignment", 32) or 32)
+    alignment = int(metadata.get("general.alignment", 32) or 32)  # type: ignore[call-overload]
     if alignment <= 0 or alignment & (alignment - 1):
         raise _Malformed(f"alignment {alignment}")
     sizes = _quant_sizes()

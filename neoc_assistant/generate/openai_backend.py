@@ -42,13 +42,13 @@ Design points:
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import logging
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from cachetools import LRUCache
@@ -199,7 +199,7 @@ class OpenAIBackend:
     def _get_json(self, server: Server, path: str) -> dict:
         parts = urlsplit(server.url)
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = cls(parts.hostname, parts.port, timeout=self.settings.server_connect_timeout_seconds)
+        conn = cls(parts.hostname, parts.port, timeout=self.settings.server_connect_timeout_seconds)  # type: ignore[arg-type]
         try:
             conn.request("GET", parts.path.rstrip("/") + path, headers=self._headers)
             response = conn.getresponse()
@@ -223,7 +223,7 @@ class OpenAIBackend:
                  "finish_reason": None, "backend": "openai"}
         if not self._take_slot(cancel):
             stats["finish_reason"] = "cancelled"
-            return RemoteStream(self, None, None, cancel, stats)
+            return self._remote_stream(None, None, cancel, stats)
         tried: set[str] = set()
         errors: list[str] = []
         try:
@@ -247,14 +247,14 @@ class OpenAIBackend:
                     self._drop(server, exchange)
                     self._slots.release()
                     stats["finish_reason"] = "cancelled"
-                    return RemoteStream(self, None, None, cancel, stats)
+                    return self._remote_stream(None, None, cancel, stats)
                 except BaseException:
                     self._drop(server, exchange)
                     raise
                 stats["server"] = server.url
                 with self._lock:
                     self._counts["requests"] += 1
-                return RemoteStream(self, server, exchange, cancel, stats)
+                return self._remote_stream(server, exchange, cancel, stats)
         except BaseException:
             self._slots.release()
             raise
@@ -297,6 +297,16 @@ class OpenAIBackend:
         exchange.close()
         self.pool.release(server)
 
+    def _remote_stream(self, server: Server | None, exchange: Exchange | None, cancel: threading.Event,
+                       stats: dict) -> RemoteStream:
+        """The answer's stream, with what it may tell this backend bound to its server and connection."""
+        def failed(reason: str) -> None:
+            if server is not None:
+                self.pool.failed(server, reason)
+
+        return RemoteStream(exchange, cancel, stats, loop_guard=self.settings.loop_guard, on_failed=failed,
+                            on_end=functools.partial(self._stream_ended, server, exchange))
+
     def _stream_ended(self, server: Server | None, exchange: Exchange | None, stats: dict) -> None:
         if server is not None and exchange is not None:
             self._drop(server, exchange)
@@ -319,12 +329,6 @@ class OpenAIBackend:
                 "model_loaded": True, "model": self._model, "requests": counts.get("requests", 0),
                 "generated_tokens": counts.get("generated_tokens", 0), "servers": servers,
                 "plan": dict(self.pool_plan)}
-
-    def describe_template(self, path: Path):
-        """``models verify`` checks a local GGUF the same way whichever backend answers."""
-        from neoc_assistant.generate.engine import GenerationEngine
-
-        return GenerationEngine(self.settings).describe_template(path)
 
     def close(self) -> None:
         pass  # streams own their connections; nothing is held between answers

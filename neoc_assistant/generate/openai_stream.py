@@ -18,17 +18,14 @@ import json
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Iterator
+from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 from neoc_assistant.errors import InputError
 from neoc_assistant.generate.backend import ClosingStream
 from neoc_assistant.generate.chat_template import ALWAYS_STOP
-from neoc_assistant.generate.server_pool import Server
 from neoc_assistant.generate.stream_guard import LoopDetector, StopScanner
 
-if TYPE_CHECKING:
-    from neoc_assistant.generate.openai_backend import OpenAIBackend
 
 class ServerFailure(Exception):
     """This server cannot answer now (connection, timeout, 5xx, refused key): try another."""
@@ -40,7 +37,7 @@ class Exchange:
     def __init__(self, url: str, connect_timeout: float, read_timeout: float, headers: dict[str, str]):
         parts = urlsplit(url)
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        self.conn = cls(parts.hostname, parts.port, timeout=connect_timeout)
+        self.conn = cls(parts.hostname, parts.port, timeout=connect_timeout)  # type: ignore[arg-type]
         self.prefix = parts.path.rstrip("/")
         self.read_timeout = read_timeout
         self.headers = headers
@@ -128,11 +125,16 @@ class CancelWatcher:
 
 
 class RemoteStream(ClosingStream, Iterator[str]):
-    """Text pieces of one streamed answer (see ``TextStream`` in ``backend.py``)."""
+    """Text pieces of one streamed answer (see ``TextStream`` in ``backend.py``).
 
-    def __init__(self, backend: "OpenAIBackend", server: Server | None, exchange: Exchange | None,
-                 cancel: threading.Event, stats: dict):
-        self._backend, self._server, self._exchange, self.cancel = backend, server, exchange, cancel
+    The backend hears of it through two callables bound to this answer's server and connection -
+    ``on_failed(reason)`` when the stream broke, ``on_end(stats)`` exactly once - and never the
+    other way round: the stream reads none of the backend's state."""
+
+    def __init__(self, exchange: Exchange | None, cancel: threading.Event, stats: dict, *, loop_guard: bool,
+                 on_failed: Callable[[str], None], on_end: Callable[[dict], None]):
+        self._exchange, self.cancel = exchange, cancel
+        self._loop_guard, self._on_failed, self._on_end = loop_guard, on_failed, on_end
         self.stats = stats
         self._lock = threading.Lock()
         self._done = exchange is None  # an answer cancelled before it started
@@ -164,8 +166,8 @@ class RemoteStream(ClosingStream, Iterator[str]):
 
     def _read(self) -> Iterator[str]:
         stops = StopScanner(ALWAYS_STOP)
-        loop = LoopDetector() if self._backend.settings.loop_guard else None
-        for event in _sse_events(self._exchange.response):
+        loop = LoopDetector() if self._loop_guard else None
+        for event in _sse_events(self._exchange.response):  # type: ignore[union-attr, arg-type]  # read only when there is an exchange
             if event.get("usage"):
                 usage = event["usage"]
                 self.stats.update(prompt_tokens=usage.get("prompt_tokens", self.stats["prompt_tokens"]),
@@ -199,7 +201,7 @@ class RemoteStream(ClosingStream, Iterator[str]):
             self.stats["finish_reason"] = "cancelled"
             return
         self.stats.update(finish_reason="error", error=f"{type(exc).__name__}: {exc}"[:300])
-        self._backend.pool.failed(self._server, f"stream broke: {exc}")
+        self._on_failed(f"stream broke: {exc}")
 
     def _finish(self, reason: str) -> None:
         with self._lock:
@@ -211,7 +213,7 @@ class RemoteStream(ClosingStream, Iterator[str]):
             stats["finish_reason"] = reason
         stats["generated_tokens"] = stats.get("server_completion_tokens") or self._n
         stats["decode_seconds"] = time.perf_counter() - self._t0 - stats.get("ttft_seconds", 0.0)
-        self._backend._stream_ended(self._server, self._exchange, stats)
+        self._on_end(stats)
 
     def close(self) -> None:
         """Stop now: the connection is shut down, so the server stops writing this answer."""
@@ -220,7 +222,7 @@ class RemoteStream(ClosingStream, Iterator[str]):
                 return
             self._closing = True
             busy = self._active
-        self._exchange.abort()
+        self._exchange.abort()  # type: ignore[union-attr]  # not done: there is an exchange
         if not busy:
             self._finish("cancelled")
 

@@ -124,7 +124,7 @@ class ContextPool(Generic[T]):
                     self._created -= 1
                     self._cond.notify_all()
                 raise
-        lease = Lease(context, cancel, created_new=create)
+        lease: Lease[T] = Lease(context, cancel, created_new=create)  # type: ignore[arg-type]  # reused or created above
         with self._cond:
             self._leases.add(lease)
         return lease

@@ -71,7 +71,7 @@ class ServerPool:
         with self._lock:
             return any(self._up(s, now) for s in self.servers)
 
-    def acquire(self, exclude: set[str] = frozenset()) -> Server | None:
+    def acquire(self, exclude: set[str] | frozenset[str] = frozenset()) -> Server | None:
         """The least-busy server that is up (not in ``exclude``), counted as in flight; None if none."""
         now = self._clock()
         with self._lock:

@@ -147,4 +147,4 @@ class TextScreen:
         if self.end_reason == "stop":
             stats["stopped_on"] = self.stops.stopped_on
         elif self.end_reason == "loop":
-            stats["loop"] = self.loop.reason
+            stats["loop"] = self.loop.reason  # type: ignore[union-attr]  # "loop" only when there is a detector

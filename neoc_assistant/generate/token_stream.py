@@ -7,22 +7,33 @@ even while the consumer is not iterating). The stream never shows chat markers
 and ends a looping answer (``stream_guard.py``, ``finish_reason``
 "stop"/"loop"). Per token it does what a raw llama.cpp decode loop does: one
 decode, one sample, one piece lookup.
+
+A stream knows its engine only through ``StreamHooks`` (three callables) and
+is handed the loaded model: it never reads the engine's private state, and the
+engine is the only module that imports both.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 from neoc_assistant.generate.backend import ClosingStream
 from neoc_assistant.generate.chat_template import ALWAYS_STOP
-from neoc_assistant.generate.llama_model import ContextSlot
+from neoc_assistant.generate.llama_model import ContextSlot, LlamaModel
 from neoc_assistant.generate.pool import Lease
 from neoc_assistant.generate.stream_guard import TextScreen
 
-if TYPE_CHECKING:
-    from neoc_assistant.generate.engine import GenerationEngine
+
+@dataclass(frozen=True)
+class StreamHooks:
+    """What a stream asks of, and tells, the engine that started it."""
+
+    active_streams: Callable[[], int]  # answers running now (the threads each may use)
+    count_prompt: Callable[[int, int], None]  # (reused, evaluated) prompt tokens, once prefilled
+    on_end: Callable[["TokenStream", Lease, int, str, bool], None]  # (stream, lease, generated, reason, from_gc)
 
 
 class TokenStream(ClosingStream, Iterator[str]):
@@ -33,14 +44,15 @@ class TokenStream(ClosingStream, Iterator[str]):
     soon as ``cancel`` is set.
     """
 
-    def __init__(self, engine: "GenerationEngine", lease: Lease, prompt: list[int], max_tokens: int,
-                 stats: dict | None):
-        self._engine = engine
+    def __init__(self, model: LlamaModel, lease: Lease, prompt: list[int], max_tokens: int, stats: dict | None, *,
+                 stop_texts: tuple[str, ...], loop_guard: bool, hooks: StreamHooks):
+        self._model = model
+        self._hooks = hooks
         self._lease = lease
         self._slot: ContextSlot = lease.context
         self._prompt = prompt
         self._max_tokens = max_tokens
-        self._screen = TextScreen(engine.template.stop_texts + ALWAYS_STOP, engine.settings.loop_guard)
+        self._screen = TextScreen(stop_texts + ALWAYS_STOP, loop_guard)
         self._pending: int | None = None
         self._started = False
         self._done = False
@@ -85,20 +97,20 @@ class TokenStream(ClosingStream, Iterator[str]):
         return piece
 
     def _advance(self) -> str | None:
-        slot, model, cancel = self._slot, self._engine._model, self._lease  # lease.is_set(): cancelled or closed
+        slot, model, cancel = self._slot, self._model, self._lease  # lease.is_set(): cancelled or closed
         if not self._started:
             self._started = True
             t = time.perf_counter()
-            slot.share_threads(self._engine._active_streams())
-            reused, evaluated = slot.prefill(self._prompt, cancel)
+            slot.share_threads(self._hooks.active_streams())
+            reused, evaluated = slot.prefill(self._prompt, cancel)  # type: ignore[arg-type]  # a Lease is an Event here
             self.stats.update(reused_tokens=reused, evaluated_tokens=evaluated,
                               prefill_seconds=time.perf_counter() - t)
-            self._engine._count_prompt(reused, evaluated)
+            self._hooks.count_prompt(reused, evaluated)
             if cancel.is_set():
                 self.stats["finish_reason"] = "cancelled"
                 return None
             self._t_decode = time.perf_counter()
-        slot.share_threads(self._engine._active_streams())
+        slot.share_threads(self._hooks.active_streams())
         if self._screen.end_reason:
             return None
         while True:
@@ -143,7 +155,7 @@ class TokenStream(ClosingStream, Iterator[str]):
         self.stats["generated_tokens"] = self._n_gen
         if self._started and hasattr(self, "_t_decode"):
             self.stats["decode_seconds"] = time.perf_counter() - self._t_decode
-        self._engine._on_stream_end(self, self._lease, self._n_gen, self.stats["finish_reason"], from_gc=from_gc)
+        self._hooks.on_end(self, self._lease, self._n_gen, self.stats["finish_reason"], from_gc)
 
     def close(self) -> None:
         """Stop now and give the context back (e.g. the client disconnected).

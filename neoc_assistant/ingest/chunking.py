@@ -28,6 +28,7 @@ class Chunk:
     page: int | None
     section: str
     text: str  # heading line + body: exactly what is embedded and shown
+    ocr_confidence: float | None = None  # its page's, when the page was read by OCR
 
     @property
     def content_hash(self) -> str:
@@ -73,7 +74,7 @@ class Chunker:
                         continue
                     text = f"{heading}\n{piece}" if heading else piece
                     for part in self._enforce_limit(text):
-                        chunks.append(Chunk(len(chunks), page.number, section, part))
+                        chunks.append(Chunk(len(chunks), page.number, section, part, page.ocr_confidence))
                         check_chunk_count(len(chunks), max_chunks)
         return chunks
 

@@ -46,10 +46,12 @@ from typing import TYPE_CHECKING
 
 from neoc_assistant.errors import InputError
 from neoc_assistant.ingest.loaders import LoadedDocument, load_document
+from neoc_assistant.ingest.ocr import OcrOptions, Progress
 from neoc_assistant.ingest.packages import PackageLimits
+from neoc_assistant.runtime import configure_parse_worker
 
 if TYPE_CHECKING:
-    from neoc_assistant.settings import StoreSettings
+    from neoc_assistant.settings import OcrSettings, StoreSettings
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +74,15 @@ class ParseLimits:
     package: PackageLimits
     memory_mb: int | None  # None: no cap (tests of other things; platforms without RLIMIT_AS)
     timeout_seconds: float
+    ocr: OcrOptions | None = OcrOptions()  # None: scanned pages are not read
 
     @classmethod
-    def from_settings(cls, store: "StoreSettings") -> "ParseLimits":
+    def from_settings(cls, store: "StoreSettings", ocr: "OcrSettings | None" = None) -> "ParseLimits":
         package = PackageLimits(store.max_unpacked_mb_per_member, store.max_unpacked_mb_per_file,
                                 store.max_compression_ratio)
-        return cls(store.max_chars_per_file, package, store.parse_memory_mb, store.parse_timeout_seconds)
+        options = OcrOptions() if ocr is None else OcrOptions(
+            ocr.enabled, ocr.languages, ocr.dpi, ocr.min_confidence, ocr.page_timeout_seconds, ocr.max_pages_per_file)
+        return cls(store.max_chars_per_file, package, store.parse_memory_mb, store.parse_timeout_seconds, options)
 
 
 class IsolatedParser:
@@ -90,9 +95,10 @@ class IsolatedParser:
         self._conn = None
         self.started = 0  # workers started, for tests and benchmarks
 
-    def load(self, path: Path, data: bytes) -> LoadedDocument:
+    def load(self, path: Path, data: bytes, progress: Progress | None = None) -> LoadedDocument:
+        """``progress(pages done, pages to do)`` is called as the worker reads scanned pages by OCR."""
         with self._lock:
-            task = (str(path), data, self.limits.max_chars, self.limits.package)
+            task = (str(path), data, self.limits.max_chars, self.limits.package, self.limits.ocr)
             for attempt in (1, 2):  # a worker that died while idle is replaced once
                 try:
                     self._start_if_needed()
@@ -105,7 +111,7 @@ class IsolatedParser:
                     if attempt == 2:
                         raise InputError(f"could not start the process that reads files: {exc}; check the "
                                          "machine's free memory and process limits, then ingest again") from exc
-            return self._reply()
+            return self._reply(progress)
 
     def _answered(self) -> bool:
         try:
@@ -138,7 +144,26 @@ class IsolatedParser:
         self._process, self._conn = process, parent
         self.started += 1
 
-    def _reply(self) -> LoadedDocument:
+    def _reply(self, progress: Progress | None = None) -> LoadedDocument:
+        """The worker's answer. While it reads pages by OCR it reports each page, and each report
+        restarts the time limit: OCR's own limit is per page (``ocr.page_timeout_seconds``), and a
+        long scan must not fail for being long."""
+        while True:
+            message = self._next_message()
+            if message[0] != "progress":
+                break
+            if progress is not None:
+                progress(*message[1])
+        kind, payload, recycle = message
+        if recycle:
+            self._stop()
+        if kind == "ok":
+            return payload
+        if kind == "memory":
+            raise InputError(self._memory_message(payload))
+        raise InputError(payload)
+
+    def _next_message(self) -> tuple:
         ready = wait([self._conn, self._process.sentinel], timeout=self.limits.timeout_seconds)
         if not ready:
             self._stop(kill=True)
@@ -150,16 +175,9 @@ class IsolatedParser:
                 "exhaust readers; re-save it from the program that made it, or raise the limit if it is "
                 "just very large")
         try:
-            kind, payload, recycle = self._conn.recv()
+            return self._conn.recv()
         except (EOFError, OSError):
             raise InputError(self._death()) from None
-        if recycle:
-            self._stop()
-        if kind == "ok":
-            return payload
-        if kind == "memory":
-            raise InputError(self._memory_message(payload))
-        raise InputError(payload)
 
     def _memory_message(self, said: str) -> str:
         said = f" (the reader said: {said})" if said else ""
@@ -210,8 +228,10 @@ def _signal_name(number: int) -> str:
 
 # -- the worker's side ------------------------------------------------------------------------------
 def serve(conn, memory_mb: int | None) -> None:
-    """The worker: cap the address space, then read (path, data, max_chars, package) tasks until None."""
+    """The worker: cap the address space, then read (path, data, max_chars, package, ocr) tasks until None.
+    OCR's programs (pdftoppm, tesseract) are its children and inherit the cap."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the worker
+    configure_parse_worker()
     _import_parsers()  # before the cap is measured, so the libraries do not count against a file
     base = _vm_kb("VmSize")
     cap = _set_cap(base, memory_mb)
@@ -226,14 +246,32 @@ def serve(conn, memory_mb: int | None) -> None:
             return
         if task is None:
             return
-        kind, payload = _load(*task)
+
+        def progress(done: int, total: int) -> None:
+            _send(conn, ("progress", (done, total), False))
+
+        path, data, max_chars, package, ocr = task
         del task
+        kind, payload = _load(path, data, max_chars, package, ocr, progress)
+        del data
         peak = _vm_kb("VmPeak")
-        if kind == "error" and cap and (_ALLOCATION.search(payload) or peak >= base + MEMORY_BLAME_SHARE * (cap - base)):
+        if kind == "error" and _short_of_memory(str(payload), peak, base, cap):
             kind = "memory"
         recycle = kind == "memory" or (peak is not None and recycle_at is not None and peak > recycle_at)
         if not _send(conn, (kind, payload, recycle)) or recycle:
             return
+
+
+def _short_of_memory(message: str, peak_kb: int | None, base_kb: int | None, cap_kb: int | None) -> bool:
+    """Whether a file's failure was for want of memory: the parser said so, or the worker came close to its
+    cap. Without a cap, or when ``VmPeak``/``VmSize`` could not be read, only the message can tell."""
+    if not cap_kb:
+        return False
+    if _ALLOCATION.search(message):
+        return True
+    if peak_kb is None or base_kb is None:
+        return False
+    return peak_kb >= base_kb + MEMORY_BLAME_SHARE * (cap_kb - base_kb)
 
 
 def _send(conn, reply) -> bool:
@@ -247,9 +285,10 @@ def _send(conn, reply) -> bool:
         return False
 
 
-def _load(path: str, data: bytes, max_chars: int | None, package: PackageLimits) -> tuple[str, object]:
+def _load(path: str, data: bytes, max_chars: int | None, package: PackageLimits, ocr: OcrOptions | None,
+          progress: Progress) -> tuple[str, object]:
     try:
-        return "ok", load_document(Path(path), data, max_chars, package)
+        return "ok", load_document(Path(path), data, max_chars, package, ocr=ocr, progress=progress)
     except InputError as exc:
         return "error", str(exc)
     except MemoryError:
@@ -265,6 +304,9 @@ def _import_parsers() -> None:
     import charset_normalizer  # noqa: F401
     import docx  # noqa: F401
     import pypdf  # noqa: F401
+    # Not here: openpyxl, odfpy, python-pptx, Pillow and pytesseract (0.6 s more a worker start, measured;
+    # every ingest run starts one, most never read a spreadsheet, deck or scan). They load with the first
+    # such file, and their few tens of MB count against its cap.
 
 
 def _set_cap(base_kb: int | None, memory_mb: int | None) -> int | None:

@@ -17,7 +17,9 @@ Every threshold lives here, so what counts as junk is decided in one place.
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 
 from neoc_assistant.errors import InputError
 
@@ -63,6 +65,17 @@ class TextBudget:
         if self.max_chars is not None and self.used > self.max_chars:
             raise over_cap("the file yields", self.max_chars, "max_chars_per_file", "characters of text")
         return text
+
+    def check_member(self, data: bytes, member: str) -> None:
+        """An Office file's main XML part (``word/document.xml``, ``content.xml``) can inflate to
+        hundreds of MB that its parser reads whole: look at the unpacked size first. A file that is
+        no zip, or lacks the part, is left to its parser to explain."""
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as package:
+                size = package.getinfo(member).file_size
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+            return
+        self.check_raw(size, f"its {member}", MARKUP_PER_CHAR)
 
     def check_raw(self, size: int, what: str, per_char: int) -> None:
         """Refuse ``size`` bytes of ``what`` before parsing when it cannot hold less text than the cap."""

@@ -16,34 +16,27 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 from neoc_assistant.errors import InputError
+from neoc_assistant.ingest.document import LoadedDocument, Page, title_from_text
 from neoc_assistant.ingest.limits import BYTES_PER_CHAR_MAX, MARKUP_PER_CHAR, UNFILTERED_TYPES, TextBudget, drop_junk
+from neoc_assistant.ingest.ocr import OcrOptions, Progress
 from neoc_assistant.ingest.packages import DEFAULT_LIMITS, PackageLimits, check_package
-
-
-@dataclass
-class Page:
-    number: int | None  # 1-based page for PDFs, None for formats without pages
-    text: str
-
-
-@dataclass
-class LoadedDocument:
-    title: str
-    doc_type: str  # "pdf", "docx", "html", "md", "txt", "csv"
-    pages: list[Page]
-    notes: list[str] = field(default_factory=list)  # e.g. "decoded as cp1252"
+from neoc_assistant.ingest.slides import load_pptx
+from neoc_assistant.ingest.tables import load_ods, load_xlsx
+from neoc_assistant.ingest.scans import NO_WORDS, load_image, scan_title, ocr_pdf_pages, render_dpi, scanned_pages
 
 
 def load_document(path: Path, data: bytes, max_chars: int | None = None,
-                  package: PackageLimits = DEFAULT_LIMITS) -> LoadedDocument:
+                  package: PackageLimits = DEFAULT_LIMITS, *, ocr: OcrOptions | None = None,
+                  progress: Progress | None = None) -> LoadedDocument:
     """Load ``data`` (the bytes of ``path``) with the loader for its suffix; more than ``max_chars``
     characters of text fail the file as soon as the loader has extracted them, a zip-based file
-    whose parts unpack beyond ``package`` fails before it is parsed."""
+    whose parts unpack beyond ``package`` fails before it is parsed. Scanned pages are read by OCR
+    only when ``ocr`` is given (the ingest's parse worker does; OCR is slow and runs programs), with
+    ``progress(pages done, pages to do)`` after each page."""
     suffix = path.suffix.lower()
     loader = LOADERS.get(suffix)
     if loader is None:
@@ -52,7 +45,11 @@ def load_document(path: Path, data: bytes, max_chars: int | None = None,
         raise InputError("file is empty")
     if suffix in PACKAGE_SUFFIXES:
         check_package(data, package, PACKAGE_SUFFIXES[suffix])
-    doc = loader(path, data, TextBudget(max_chars))
+    ocr_loader = OCR_LOADERS.get(suffix)
+    if ocr_loader is not None:
+        doc = ocr_loader(path, data, TextBudget(max_chars), ocr=ocr, progress=progress)
+    else:
+        doc = loader(path, data, TextBudget(max_chars))
     if not any(p.text.strip() for p in doc.pages):
         raise InputError("no text could be extracted")
     if doc.doc_type not in UNFILTERED_TYPES:
@@ -107,17 +104,14 @@ def _single_byte_western_guess(encoding: str) -> bool:
     return name.startswith(("cp125", "windows_125", "latin", "iso8859", "mac_")) or name in {"cp850", "cp437"}
 
 
-def _title_from_text(text: str, path: Path) -> str:
-    for line in text.splitlines():
-        line = line.strip().lstrip("#").strip()
-        if line:
-            return line[:200]
-    return path.stem
+_title_from_text = title_from_text
 
 
 # -- loaders -----------------------------------------------------------------
 
-def load_pdf(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
+def load_pdf(path: Path, data: bytes, budget: TextBudget, *, ocr: OcrOptions | None = None,
+             progress: Progress | None = None) -> LoadedDocument:
+    """Text pages as text; pages that are images read by OCR when ``ocr`` is given (``scans.py``)."""
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
@@ -140,6 +134,12 @@ def load_pdf(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
                 text = ""
                 unreadable.append((number, exc))
             pages.append(Page(number, budget.take(_clean_pdf_text(text))))
+        notes: list[str] = []
+        scanned = scanned_pages(reader, pages, {n for n, _ in unreadable}) if ocr is not None else []
+        if scanned:
+            dpis = {n: render_dpi(reader.pages[n - 1], ocr) for n in scanned}
+            read, notes = ocr_pdf_pages(data, scanned, dpis, ocr, budget, progress)
+            pages = [read.get(p.number, p) for p in pages]
         meta_title = ""
         try:
             meta_title = (reader.metadata.title or "") if reader.metadata else ""
@@ -152,14 +152,21 @@ def load_pdf(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise InputError(f"not a readable PDF (corrupt or truncated?): {exc}") from exc
     if not any(p.text.strip() for p in pages):
+        if scanned and all(NO_WORDS in n for n in notes):
+            raise InputError(f"PDF has no text layer and OCR found no words on its {len(scanned)} page(s): blank, "
+                             "or drawings only")
+        if scanned:
+            raise InputError("no page of this scanned PDF could be read reliably by OCR: " + "; ".join(notes))
         if unreadable:
             raise InputError(f"no text could be read from this PDF: {_unreadable_pages(unreadable, len(pages))}. "
                              "It is damaged or built to exhaust readers, not a scan; re-create it from its "
                              "source, or rewrite it (`qpdf in.pdf out.pdf`) and ingest that")
-        raise InputError("PDF has no extractable text (a scan?); run OCR on it first, e.g. `ocrmypdf in.pdf out.pdf`")
-    first_text = next((p.text for p in pages if p.text.strip()), "")
-    title = meta_title.strip() or _title_from_text(first_text, path)
-    notes = [f"{_unreadable_pages(unreadable, len(pages))}; the rest was ingested"] if unreadable else []
+        raise InputError("PDF has no extractable text (a scan?); `ingest` reads scanned pages by OCR")
+    first = next((p for p in pages if p.text.strip()), Page(None, ""))
+    title = meta_title.strip() or (scan_title(first.text, path) if first.ocr_confidence is not None
+                                   else _title_from_text(first.text, path))
+    if unreadable:
+        notes.insert(0, f"{_unreadable_pages(unreadable, len(pages))}; the rest was ingested")
     return LoadedDocument(title=title, doc_type="pdf", pages=pages, notes=notes)
 
 
@@ -192,8 +199,10 @@ def _clean_pdf_text(text: str) -> str:
 def load_docx(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
 
-    _check_docx_xml(data, budget)
+    budget.check_member(data, "word/document.xml")
     try:
         document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
@@ -205,7 +214,7 @@ def load_docx(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
     for block in document.element.body.iterchildren():
         tag = block.tag.rsplit("}", 1)[-1]
         if tag == "p":
-            para = docx.text.paragraph.Paragraph(block, document)
+            para = Paragraph(block, document)
             text = para.text.strip()
             if not text:
                 continue
@@ -217,25 +226,12 @@ def load_docx(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
             else:
                 lines.append(budget.take(text))
         elif tag == "tbl":
-            table = docx.table.Table(block, document)
+            table = Table(block, document)
             for row in table.rows:
                 cells = [c.text.strip() for c in row.cells]
                 lines.append(budget.take(" | ".join(cells)))
     text = "\n\n".join(lines)
     return LoadedDocument(title=title or _title_from_text(text, path), doc_type="docx", pages=[Page(None, text)])
-
-
-def _check_docx_xml(data: bytes, budget: TextBudget) -> None:
-    """A small DOCX can inflate to hundreds of MB of XML, which python-docx parses whole: look at the
-    unpacked size first (a file that is no zip is left to python-docx to explain)."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as package:
-            size = package.getinfo("word/document.xml").file_size
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
-        return
-    budget.check_raw(size, "its word/document.xml", MARKUP_PER_CHAR)
 
 
 def _heading_level(style_name: str) -> int:
@@ -311,10 +307,25 @@ def load_csv(path: Path, data: bytes, budget: TextBudget) -> LoadedDocument:
 
 
 # Zip-based formats, by suffix, with the name a message calls them: measured unpacked first (packages.py).
-PACKAGE_SUFFIXES: dict[str, str] = {".docx": "DOCX"}
+PACKAGE_SUFFIXES: dict[str, str] = {".docx": "DOCX", ".xlsx": "XLSX", ".ods": "ODS", ".pptx": "PPTX"}
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
 
-LOADERS: dict[str, Callable[[Path, bytes, TextBudget], LoadedDocument]] = {
-    ".pdf": load_pdf,
+Loader = Callable[[Path, bytes, TextBudget], LoadedDocument]
+
+
+class OcrLoader(Protocol):
+    """A loader that may read pages by OCR: it also takes the ``ocr`` options and a progress callback."""
+
+    def __call__(self, path: Path, data: bytes, budget: TextBudget, *, ocr: OcrOptions | None = None,
+                 progress: Progress | None = None) -> LoadedDocument: ...
+
+
+# Formats whose loader may read pages by OCR, called with the ``ocr`` options and ``progress``.
+OCR_LOADERS: dict[str, OcrLoader] = {".pdf": load_pdf, **{suffix: load_image for suffix in IMAGE_SUFFIXES}}
+OCR_SUFFIXES = frozenset(OCR_LOADERS)
+
+LOADERS: dict[str, Loader] = {
+    **OCR_LOADERS,
     ".docx": load_docx,
     ".html": load_html,
     ".htm": load_html,
@@ -323,6 +334,9 @@ LOADERS: dict[str, Callable[[Path, bytes, TextBudget], LoadedDocument]] = {
     ".txt": load_text,
     ".text": load_text,
     ".csv": load_csv,
+    ".xlsx": load_xlsx,
+    ".ods": load_ods,
+    ".pptx": load_pptx,
 }
 
 SUPPORTED_SUFFIXES = frozenset(LOADERS)

@@ -49,6 +49,14 @@ def check_package(data: bytes, limits: PackageLimits, kind: str) -> None:
             members = package.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         return
+    check_members(members, limits, kind, len(data))
+
+
+def check_members(members: list[zipfile.ZipInfo], limits: PackageLimits, kind: str, packed: int,
+                  section: str = "store") -> None:
+    """The checks of ``check_package`` on a zip directory already read (a knowledge-base bundle,
+    ``bundles/format.py``, is checked this way without reading the whole file into memory, against
+    the limits of its own settings ``section``)."""
     if len(members) > MAX_MEMBERS:
         raise InputError(f"the {kind} holds {len(members):,} parts (more than {MAX_MEMBERS:,}): it is damaged or "
                          "built to exhaust readers; re-save it from the program that made it")
@@ -58,23 +66,23 @@ def check_package(data: bytes, limits: PackageLimits, kind: str) -> None:
         total += size
         if size > limits.member_mb * MB:
             raise _too_large(kind, f"its part {member.filename} unpacks to {size / MB:,.0f} MB", limits.member_mb,
-                             "max_unpacked_mb_per_member", len(data))
+                             "max_unpacked_mb_per_member", packed, section)
         if size > RATIO_FROM_MB * MB and size > limits.ratio * max(member.compress_size, 1):
             ratio = size / max(member.compress_size, 1)
-            env = "NEOC_STORE__MAX_COMPRESSION_RATIO"
+            env = f"NEOC_{section.upper()}__MAX_COMPRESSION_RATIO"
             raise InputError(
                 f"the {kind}'s part {member.filename} unpacks to {size / MB:,.0f} MB from "
                 f"{member.compress_size / MB:,.2f} MB ({ratio:,.0f} times; the limit is {limits.ratio}, "
-                f"store.max_compression_ratio, env {env}): a zip bomb or a damaged file; re-save it from "
+                f"{section}.max_compression_ratio, env {env}): a zip bomb or a damaged file; re-save it from "
                 "the program that made it, or raise the limit if you trust it")
         if total > limits.total_mb * MB:
             raise _too_large(kind, f"its parts together unpack to more than {limits.total_mb:,} MB", limits.total_mb,
-                             "max_unpacked_mb_per_file", len(data))
+                             "max_unpacked_mb_per_file", packed, section)
 
 
-def _too_large(kind: str, what: str, limit_mb: int, setting: str, packed: int) -> InputError:
-    env = "NEOC_STORE__" + setting.upper()
+def _too_large(kind: str, what: str, limit_mb: int, setting: str, packed: int, section: str) -> InputError:
+    env = f"NEOC_{section.upper()}__" + setting.upper()
     return InputError(
-        f"the {kind} is {packed / MB:,.1f} MB but {what} (the limit is {limit_mb:,} MB, store.{setting}, "
+        f"the {kind} is {packed / MB:,.1f} MB but {what} (the limit is {limit_mb:,} MB, {section}.{setting}, "
         f"env {env}): a zip bomb or a damaged file; re-save it from the program that made it, or raise "
         "the limit if it really is one document")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from neoc_assistant.errors import InputError, NeocError, StoreError
 from neoc_assistant.ingest.chunking import Chunker
 from neoc_assistant.ingest.isolation import IsolatedParser, ParseLimits
 from neoc_assistant.ingest.names import normalize, printable, spelled
+from neoc_assistant.ingest.progress import page_progress, progress_bar, short
 from neoc_assistant.ingest.sources import plan_sources, source_name
 from neoc_assistant.settings import StoreSettings
 from neoc_assistant.store.database import read_only_message
@@ -139,14 +139,14 @@ class Ingestor:
                                    ingested=self._manifest.file_paths())
             summary.outcomes.extend(FileOutcome(source, status, reason=reason) for source, status, reason in planned.refused)
             plan = [(f.path, f.root, f.source) for f in planned.files]
-            bar = _progress_bar(len(plan), show_progress)
+            bar = progress_bar(len(plan), show_progress)
             try:
                 for done, (path, root, source) in enumerate(plan):
                     if bar is not None:
-                        bar.set_postfix_str(_short(printable(source)), refresh=False)
+                        bar.set_postfix_str(short(printable(source)), refresh=False)
                     if on_progress:
                         on_progress(done, len(plan), source)
-                    summary.outcomes.append(self._ingest_file(path, root, source))
+                    summary.outcomes.append(self._ingest_file(path, root, source, page_progress(bar, source)))
                     if bar is not None:
                         bar.update(1)
             finally:
@@ -198,6 +198,20 @@ class Ingestor:
         summary.seconds = time.perf_counter() - started
         summary.kb_version = self._manifest.kb_version()
         return summary
+
+    # -- for other writers (a bundle import, bundles/apply.py) ------------------------------------
+    def exclusive(self):
+        """The one-writer-at-a-time lock ingest holds: an import takes it too."""
+        return self._exclusive()
+
+    def finish_interrupted_writes(self) -> None:
+        """Delete the vectors a killed ingest or import left behind."""
+        self._finish_interrupted_writes()
+
+    @property
+    def source_scheme(self) -> str:
+        """The folder source names are made relative to (``Manifest.rename_sources``' scheme)."""
+        return str(self._kb_dir)
 
     # -- steps ------------------------------------------------------------------------
     def _exclusive(self):
@@ -309,9 +323,9 @@ class Ingestor:
         else:
             self._manifest.set_meta("pipeline", current)
 
-    def _ingest_file(self, path: Path, root: Path, source: str) -> FileOutcome:
+    def _ingest_file(self, path: Path, root: Path, source: str, progress=None) -> FileOutcome:
         try:
-            return self._ingest_file_unguarded(path, root, source)
+            return self._ingest_file_unguarded(path, root, source, progress)
         except InputError as exc:
             return FileOutcome(source, "failed", reason=str(exc))
         except OSError as exc:
@@ -327,7 +341,7 @@ class Ingestor:
             log.exception("ingest of %s failed", printable(source))
             return FileOutcome(source, "failed", reason=f"{type(exc).__name__}: {exc}")
 
-    def _ingest_file_unguarded(self, path: Path, root: Path, source: str) -> FileOutcome:
+    def _ingest_file_unguarded(self, path: Path, root: Path, source: str, progress=None) -> FileOutcome:
         stat = path.stat()
         previous = self._manifest.file(source)
         if (
@@ -349,7 +363,7 @@ class Ingestor:
             self._committed(self._manifest.commit_file(record))
             return FileOutcome(source, status, reason=f"same content as {', '.join(others)}; stored once")
 
-        doc = self._parser.load(path, data)  # caps: ingest/limits.py, packages.py, isolation.py
+        doc = self._parser.load(path, data, progress)  # caps: ingest/limits.py, packages.py, isolation.py
         chunks = self.chunker.split(doc, self._settings.max_chunks_per_file)
         if not chunks:
             raise InputError("no text could be extracted")
@@ -366,7 +380,8 @@ class Ingestor:
             "ingested_at": record.ingested_at,
         }
         records = [
-            ChunkRecord(cid, doc_hash, c.index, c.page, c.section, c.text, c.content_hash) for cid, c in zip(ids, chunks)
+            ChunkRecord(cid, doc_hash, c.index, c.page, c.section, c.text, c.content_hash, c.ocr_confidence)
+            for cid, c in zip(ids, chunks)
         ]
         self._committed(self._manifest.commit_file(record, document=document, chunks=records))
         return FileOutcome(source, status, chunks=len(chunks), pages=document["n_pages"], reason="; ".join(doc.notes))
@@ -385,15 +400,3 @@ class Ingestor:
             self._vectors.delete_documents(doc_hashes)
             for doc_hash in doc_hashes:
                 self._manifest.clear_pending(doc_hash)
-
-
-def _short(source: str, width: int = 40) -> str:
-    return source if len(source) <= width else "…" + source[-(width - 1) :]
-
-
-def _progress_bar(total: int, enabled: bool):
-    if not enabled or total == 0:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="file", desc="ingest", file=sys.stderr, dynamic_ncols=True)

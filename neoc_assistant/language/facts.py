@@ -124,7 +124,7 @@ def extract_facts(text: str) -> Facts:
     return facts
 
 
-def missing_facts(claim: Facts, statements: list[Facts], allowed: set[str] = frozenset()) -> list[str]:
+def missing_facts(claim: Facts, statements: list[Facts], allowed: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """Facts of the claim that no statement of the passage holds (numbers in ``allowed`` -
     the officer's own, from the question - are exempt)."""
     numbers = set().union(*(s.all_numbers() for s in statements)) if statements else set()

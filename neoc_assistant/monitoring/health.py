@@ -163,7 +163,7 @@ class SharedHealth:
         data, error = self._result
         if error is not None:
             raise error
-        return data
+        return data  # type: ignore[return-value]  # no error: a result
 
 
 def _guard(fn, *args) -> dict:

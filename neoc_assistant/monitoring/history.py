@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TextIO
 
 from neoc_assistant.monitoring.window import clean_timings, summarize
 
@@ -35,8 +36,8 @@ class HistoryLog:
     def __init__(self, path: Path, max_bytes: int = 2_000_000):
         self.path = Path(path)
         self.max_bytes = max(4096, int(max_bytes))
-        self._fh = None
-        self._ino = None
+        self._fh: TextIO | None = None
+        self._ino: int | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
         self.failed = False
@@ -68,9 +69,9 @@ class HistoryLog:
                     if current != self._ino:  # rotated by another process
                         self._fh.close()
                         self._open()
-                self._fh.write(line)
-                if self._fh.tell() >= self.max_bytes:
-                    self._fh.close()
+                self._fh.write(line)  # type: ignore[union-attr]  # opened above
+                if self._fh.tell() >= self.max_bytes:  # type: ignore[union-attr]
+                    self._fh.close()  # type: ignore[union-attr]
                     os.replace(self.path, self.backup)
                     self._open()
             except OSError as exc:  # a full or read-only disk must not break answering

@@ -8,7 +8,6 @@ inside a bucket), not the exact sliding-window figures of the history file.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import urllib.request
 from urllib.parse import urlsplit
@@ -16,23 +15,14 @@ from urllib.parse import urlsplit
 from prometheus_client.parser import text_string_to_metric_families
 
 from neoc_assistant.errors import InputError
-
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-
+from neoc_assistant.hosts import is_loopback
 
 def require_loopback(url: str) -> str:
     """Return ``url`` without a trailing slash; raise ``InputError`` unless it is http(s) on this machine."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"{url!r} is not an http://host:port URL (e.g. http://127.0.0.1:7860)")
-    host = parts.hostname.lower()
-    ok = host in LOOPBACK_NAMES
-    if not ok:
-        try:
-            ok = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            ok = False
-    if not ok:
+    if not is_loopback(parts.hostname.lower()):
         raise InputError(f"refusing {url}: only loopback targets (127.0.0.1 / localhost) are allowed")
     return url.rstrip("/")
 
@@ -94,7 +84,7 @@ def summarize_exposition(text: str) -> dict:
             elif family.name == "neoc_cache_events" and s.name.endswith("_total"):
                 cache[s.labels["event"]] = s.value
             elif family.name == "neoc_stage_latency_seconds":
-                stage = s.labels.get("stage")
+                stage = s.labels.get("stage", "")  # every stage sample has one
                 if s.name.endswith("_bucket"):
                     buckets.setdefault(stage, []).append((float(s.labels["le"]), s.value))
                 elif s.name.endswith("_sum"):

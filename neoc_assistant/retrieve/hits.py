@@ -18,6 +18,7 @@ class Hit:
     title: str = ""
     doc_type: str = ""
     scores: dict[str, float] = field(default_factory=dict)  # per-stage scores, for debugging/eval
+    ocr_confidence: float | None = None  # 0-100 when its page was read by OCR: how far to trust its letters
 
     def add_sources(self, duplicate: "Hit") -> None:
         """Add the files of a duplicate that is not shown (same text in another file) to ``sources``;
@@ -37,4 +38,5 @@ class Hit:
             "page": self.page,
             "chunk_id": self.chunk_id,
             "text": self.text,
+            **({} if self.ocr_confidence is None else {"ocr_confidence": self.ocr_confidence}),
         }

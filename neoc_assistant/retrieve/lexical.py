@@ -89,8 +89,8 @@ class TermStatistics:
             if unknown:
                 if len(cache) + len(unknown) > self.MAX_CACHED_WORDS:
                     cache = self._word_terms = {}
-                for word, terms in zip(unknown, self._manifest.index_terms(unknown)):
-                    cache[word] = tuple(terms)
+                for word, found in zip(unknown, self._manifest.index_terms(unknown)):
+                    cache[word] = tuple(found)
         out = []
         for text_words in words:
             terms: set[str] = set()

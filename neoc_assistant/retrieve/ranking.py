@@ -21,7 +21,7 @@ class Candidate:
     fused: float
     vector: float | None = None
     lexical: float | None = None
-    hit: Hit | None = None
+    hit: Hit = None  # type: ignore[assignment]  # resolved from the manifest before any stage reads it
     content_hash: str = ""
     coverage: float | None = None
 

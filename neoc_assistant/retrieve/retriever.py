@@ -45,6 +45,7 @@ from typing import Sequence
 
 import numpy as np
 
+from neoc_assistant.lazy import build_once
 from neoc_assistant.retrieve.expansion import expansion_terms
 from neoc_assistant.retrieve.filtered_search import FilteredVectorSearch
 from neoc_assistant.retrieve.hits import Hit
@@ -92,8 +93,10 @@ class KnowledgeBaseRetriever:
         self, queries: Sequence[str], k: int | None = None, filters: SearchFilters | None = None
     ) -> list[list[Hit]]:
         """Many queries, embedded in one batch (``search --queries``)."""
+        if not queries:
+            return []
         encode = getattr(self.embedder, "encode_queries", self.embedder.encode)  # e5: the "query: " side
-        vectors = encode(list(queries)) if queries else []
+        vectors = encode(list(queries))
         return [self.search(q, k=k, filters=filters, query_vector=v) for q, v in zip(queries, vectors)]
 
     def retrieve(
@@ -289,7 +292,7 @@ class KnowledgeBaseRetriever:
             terms = self.term_stats.index_terms([c.hit.text for c in todo]) if idf_total > 0 else [set()] * len(todo)
             for cand, chunk_terms in zip(todo, terms):
                 cand.coverage = sum(idf[t] for t in chunk_terms if t in idf) / idf_total if idf_total > 0 else 0.0
-        return [c.coverage for c in cands]
+        return [c.coverage for c in cands]  # type: ignore[misc]  # every one measured above
 
     def _diversify(self, pool: list[Candidate], vecs: dict[str, np.ndarray], k: int) -> list[Candidate]:
         """Drop near-duplicates of better-ranked chunks, then MMR-select ``k``.
@@ -348,11 +351,7 @@ class KnowledgeBaseRetriever:
     # -- cross-encoder ---------------------------------------------------------------
     @property
     def cross_encoder(self):
-        if self._cross_encoder is None:
-            with self._ce_lock:
-                if self._cross_encoder is None:
-                    self._cross_encoder = self._load_cross_encoder()
-        return self._cross_encoder
+        return build_once(self, "_cross_encoder", self._ce_lock, self._load_cross_encoder)
 
     def _load_cross_encoder(self):
         return load_cross_encoder(self.settings.reranker_model_path or "", self.device, self.settings.rerank_max_length)
@@ -366,7 +365,7 @@ class KnowledgeBaseRetriever:
         for cid, score in scored:
             chunk = chunks.get(cid)
             names = sources.get(chunk.doc_hash) if chunk is not None else None
-            if not names:
+            if chunk is None or not names:
                 continue
             hit = Hit(
                 chunk_id=cid,
@@ -377,6 +376,7 @@ class KnowledgeBaseRetriever:
                 section=chunk.section,
                 doc_hash=chunk.doc_hash,
                 sources=list(names),
+                ocr_confidence=chunk.ocr_confidence,
             )
             out[cid] = (hit, chunk.content_hash)
         return out

@@ -24,7 +24,6 @@ Policy set before any route runs (``guards.py``).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from typing import Any
@@ -39,6 +38,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
 
 from neoc_assistant.errors import BusyError, InputError, MemoryGuardError, ModelError, NeocError  # noqa: E402
+from neoc_assistant.hosts import is_loopback  # noqa: E402
 from neoc_assistant.monitoring.health import SharedHealth  # noqa: E402
 from neoc_assistant.audit import Asker  # noqa: E402
 from neoc_assistant.serve import api_errors, openai_api  # noqa: E402
@@ -76,15 +76,6 @@ def auth_pairs(settings: ServeSettings) -> list[tuple[str, str]] | None:
     if bool(user) != bool(password):
         raise InputError("Set both NEOC_AUTH_USERNAME and NEOC_AUTH_PASSWORD (or neither).")
     return [(user, password)] if user else None
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def create_app(assistant, *, host: str | None = None, port: int | None = None, concurrency_limit: int | None = None,

@@ -249,7 +249,7 @@ def _request_problem(exc: ValueError) -> JSONResponse:
     if isinstance(exc, schema.RequestProblem):
         return openai_error(400, str(exc), "invalid_request_error", exc.code, exc.param)
     if isinstance(exc, ValidationError):
-        first = exc.errors()[0] if exc.errors() else {}
+        first: dict = dict(exc.errors()[0]) if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ())) or "body"
         return openai_error(400, f"The request body is not valid ({where}: {first.get('msg', '')}); send "
                                  '{"model": "neoc-assistant", "messages": [{"role": "user", "content": "..."}]}.',

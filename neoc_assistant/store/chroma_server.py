@@ -174,7 +174,7 @@ class ChromaCatalog:
     def chunks(self, doc_hash: str) -> list[ChunkRecord]:
         rows = [ChunkRecord(cid[len("chunk:"):], doc_hash, int(m["chunk_index"]),
                             None if int(m["page"]) < 0 else int(m["page"]), m["section"], text or "",
-                            m["content_hash"])
+                            m["content_hash"], m.get("ocr_confidence"))
                 for cid, m, text in self._all({"$and": [{"kind": "chunk"}, {"doc_hash": doc_hash}]},
                                               ["metadatas", "documents"])]
         return sorted(rows, key=lambda c: c.chunk_index)
@@ -193,7 +193,9 @@ class ChromaCatalog:
             self._upsert([f"chunk:{c.chunk_id}" for c in chunks],
                          [{"kind": "chunk", "doc_hash": c.doc_hash, "chunk_index": c.chunk_index,
                            "page": -1 if c.page is None else int(c.page), "section": c.section,
-                           "content_hash": c.content_hash} for c in chunks],
+                           "content_hash": c.content_hash,
+                           **({} if c.ocr_confidence is None else {"ocr_confidence": c.ocr_confidence})}
+                          for c in chunks],
                          [c.text for c in chunks])
             self._upsert([f"doc:{document['doc_hash']}"], [{"kind": "doc", **document}])
         self._upsert([f"file:{record.source}"],

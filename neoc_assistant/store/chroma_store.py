@@ -43,6 +43,7 @@ import numpy as np
 
 from neoc_assistant import runtime
 from neoc_assistant.errors import StoreError
+from neoc_assistant.lazy import build_once
 from neoc_assistant.settings import StoreSettings
 from neoc_assistant.store.database import read_only_message, writable
 from neoc_assistant.store.vector_store import VectorHit
@@ -65,11 +66,7 @@ class ChromaVectorStore:
 
     @property
     def collection(self):
-        if self._collection is None:
-            with self._lock:
-                if self._collection is None:
-                    self._collection = self._open()
-        return self._collection
+        return build_once(self, "_collection", self._lock, self._open)
 
     @contextmanager
     def _using(self) -> Iterator:

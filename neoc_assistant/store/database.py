@@ -24,7 +24,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from neoc_assistant.errors import StoreError
 
@@ -65,6 +65,22 @@ def writable(path: Path) -> bool:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
+def ensure_column(conn: sqlite3.Connection, table: str, column: str, *, read_only: bool) -> bool:
+    """Add ``column`` ("name TYPE") to a table made before it existed (an instant ALTER: no row is
+    rewritten); whether the table has it now (a read-only file is left as it is)."""
+    name = column.split()[0]
+    if any(row[1] == name for row in conn.execute(f"PRAGMA table_info({table})")):
+        return True
+    if read_only:
+        return False
+    try:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    except sqlite3.OperationalError as exc:  # another process added it first
+        if "duplicate column" not in str(exc):
+            raise
+    return True
 
 
 class _Cursor(sqlite3.Cursor):
@@ -157,7 +173,7 @@ class SqliteDatabase:
         return conn
 
     def _connect(self) -> sqlite3.Connection:
-        kwargs = dict(timeout=30, isolation_level=None, check_same_thread=False, factory=_Connection)
+        kwargs: dict[str, Any] = dict(timeout=30, isolation_level=None, check_same_thread=False, factory=_Connection)
         if self.read_only:
             wal_index = all(Path(f"{self.path}{end}").exists() for end in ("-wal", "-shm"))
             uri = self.path.absolute().as_uri() + ("?mode=ro" if wal_index else "?mode=ro&immutable=1")
@@ -208,7 +224,8 @@ class SqliteDatabase:
         for end in ("", "-wal", "-shm"):
             source = Path(f"{self.path}{end}")
             if source.exists():
-                moved.append(Path(os.replace(source, folder / source.name) or folder / source.name))
+                os.replace(source, folder / source.name)
+                moved.append(folder / source.name)
         self.read_only = False
         return moved
 

@@ -19,6 +19,7 @@ from langchain_core.embeddings import Embeddings
 
 from neoc_assistant import runtime
 from neoc_assistant.errors import ModelError
+from neoc_assistant.lazy import build_once
 from neoc_assistant.settings import EmbeddingSettings
 
 
@@ -69,11 +70,7 @@ class Embedder(Embeddings):
     # -- lazy model -------------------------------------------------------------
     @property
     def model(self):
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    self._model = self._load()
-        return self._model
+        return build_once(self, "_model", self._lock, self._load)
 
     def _load(self):
         runtime.configure_process()  # before torch loads OpenMP
@@ -124,7 +121,7 @@ class Embedder(Embeddings):
                 self.cache.set_many(self.model_id, [texts[i] for i in missing], fresh)
             for row, i in enumerate(missing):
                 cached[i] = fresh[row]
-        return np.vstack(cached).astype(np.float32, copy=False)
+        return np.vstack(cached).astype(np.float32, copy=False)  # type: ignore[arg-type]  # every row filled
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Questions; the same as ``encode`` here (e5's backend prefixes the two sides differently)."""

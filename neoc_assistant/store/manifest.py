@@ -23,9 +23,10 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
-from neoc_assistant.store.database import SqliteDatabase
+from neoc_assistant.errors import StoreError
+from neoc_assistant.store.database import SqliteDatabase, ensure_column
 from neoc_assistant.store.fulltext import FTS_TOKENIZER, FullTextIndex
 from neoc_assistant.store.records import ChunkRecord, DocumentInfo, FileRecord
 
@@ -58,7 +59,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     page INTEGER,
     section TEXT NOT NULL,
     text TEXT NOT NULL,
-    content_hash TEXT NOT NULL
+    content_hash TEXT NOT NULL,
+    ocr_confidence REAL               -- 0-100 when the chunk's page was read by OCR, else NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_hash);
 -- rowid = chunks.rowid; indexes section heading + text (the heading often names the topic)
@@ -78,7 +80,14 @@ class Manifest(SqliteDatabase, FullTextIndex):
     """
 
     def __init__(self, path: Path):
+        self._ocr_column: bool | None = None
         super().__init__(path, SCHEMA)
+
+    def _ensure_schema(self) -> None:
+        """A manifest made before chunks had ``ocr_confidence`` gains it; a read-only one is read without it."""
+        super()._ensure_schema()
+        if not self._ocr_column:
+            self._ocr_column = ensure_column(self._open(), "chunks", "ocr_confidence REAL", read_only=self.read_only)
 
     def refresh(self, *, strict: bool = False) -> None:
         """Catch up with the knowledge base's source of truth. This file is its own; a replica of a
@@ -158,8 +167,10 @@ class Manifest(SqliteDatabase, FullTextIndex):
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
             marks = ",".join("?" * len(part))
-            for row in self._conn().execute(
-                "SELECT chunk_id, doc_hash, chunk_index, page, section, text, content_hash "
+            conn = self._conn()
+            ocr = "ocr_confidence" if self._ocr_column else "NULL"
+            for row in conn.execute(
+                f"SELECT chunk_id, doc_hash, chunk_index, page, section, text, content_hash, {ocr} "
                 f"FROM chunks WHERE chunk_id IN ({marks})",
                 part,
             ):
@@ -171,7 +182,7 @@ class Manifest(SqliteDatabase, FullTextIndex):
             "SELECT doc_hash, title, doc_type, n_pages, n_chunks, ingested_at FROM documents ORDER BY title"
         ).fetchall()
         sources = self.sources_of(d[0] for d in docs)
-        return [DocumentInfo(*d, sources=tuple(sources.get(d[0], ()))) for d in docs]
+        return [DocumentInfo(*d, sources=tuple(sources.get(d[0], ()))) for d in docs]  # type: ignore[misc]  # six columns
 
     def document_texts(self) -> list[str]:
         """Each document's title, section headings and text as one string, chunks in order:
@@ -255,7 +266,7 @@ class Manifest(SqliteDatabase, FullTextIndex):
         record: FileRecord,
         *,
         document: dict | None = None,
-        chunks: list[ChunkRecord] = (),
+        chunks: Sequence[ChunkRecord] = (),
     ) -> list[str]:
         """Point ``record.source`` at ``record.doc_hash`` (inserting the document if new).
 
@@ -286,9 +297,9 @@ class Manifest(SqliteDatabase, FullTextIndex):
         )
         for c in chunks:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO chunks(chunk_id, doc_hash, chunk_index, page, section, text, content_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (c.chunk_id, c.doc_hash, c.chunk_index, c.page, c.section, c.text, c.content_hash),
+                "INSERT OR IGNORE INTO chunks(chunk_id, doc_hash, chunk_index, page, section, text, content_hash, "
+                "ocr_confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (c.chunk_id, c.doc_hash, c.chunk_index, c.page, c.section, c.text, c.content_hash, c.ocr_confidence),
             )
             if cur.rowcount:
                 conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, c.section + "\n" + c.text))
@@ -307,6 +318,60 @@ class Manifest(SqliteDatabase, FullTextIndex):
                     conn.execute("DELETE FROM files WHERE source=?", (source,))
             orphaned = self._drop_unreferenced(conn, hashes)
             self._bump_version(conn)
+        return orphaned
+
+    # -- bundles (bundles/): a whole state read out, and one applied in a single transaction ------------
+    def file_records(self) -> list[FileRecord]:
+        rows = self._conn().execute(
+            "SELECT source, root, abs_path, size, mtime_ns, doc_hash, ingested_at FROM files ORDER BY source").fetchall()
+        return [FileRecord(*r) for r in rows]
+
+    def document_with_chunks(self, doc_hash: str) -> tuple[dict, list[ChunkRecord]] | None:
+        """A document's row (as ``commit_file`` takes it) and its chunks in order."""
+        conn = self._conn()
+        row = conn.execute("SELECT doc_hash, title, doc_type, n_pages, n_chunks, ingested_at FROM documents "
+                           "WHERE doc_hash=?", (doc_hash,)).fetchone()
+        if row is None:
+            return None
+        ocr = "ocr_confidence" if self._ocr_column else "NULL"
+        chunks = [ChunkRecord(*r) for r in conn.execute(
+            f"SELECT chunk_id, doc_hash, chunk_index, page, section, text, content_hash, {ocr} FROM chunks "
+            "WHERE doc_hash=? ORDER BY chunk_index", (doc_hash,))]
+        return dict(zip(("doc_hash", "title", "doc_type", "n_pages", "n_chunks", "ingested_at"), row)), chunks
+
+    def apply_state(self, files: Sequence[FileRecord], documents: Iterable[tuple[dict, Sequence[ChunkRecord]]],
+                    *, pipeline: str, expected_version: str, meta_defaults: dict[str, str] | None = None) -> list[str]:
+        """Make the file registry exactly ``files`` (inserting ``documents``), in ONE transaction: the
+        knowledge base moves from its old state to the new one all at once or not at all. The version
+        it then computes must be ``expected_version`` (the bundle's), else nothing is kept.
+        ``meta_defaults``: meta values set only where none is (e.g. the scheme source names follow).
+
+        Returns the doc hashes no file references any more (queued in ``chroma_pending``)."""
+        with self._tx() as conn:
+            for document, chunks in documents:
+                self._insert_document(conn, document, chunks)
+                conn.execute("DELETE FROM chroma_pending WHERE doc_hash=?", (document["doc_hash"],))
+            wanted = {f.source for f in files}
+            old = dict(conn.execute("SELECT source, doc_hash FROM files").fetchall())
+            for source in set(old) - wanted:
+                conn.execute("DELETE FROM files WHERE source=?", (source,))
+            conn.executemany(
+                "INSERT OR REPLACE INTO files(source, root, abs_path, size, mtime_ns, doc_hash, ingested_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(f.source, f.root, f.abs_path, f.size, f.mtime_ns, f.doc_hash, f.ingested_at) for f in files])
+            missing = conn.execute("SELECT COUNT(*) FROM files f LEFT JOIN documents d ON d.doc_hash = f.doc_hash "
+                                   "WHERE d.doc_hash IS NULL").fetchone()[0]
+            if missing:
+                raise StoreError(f"the bundle points {missing} file(s) at documents it does not hold and this "
+                                 "knowledge base lacks: nothing was changed")
+            orphaned = self._drop_unreferenced(conn, list(set(old.values())))
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('pipeline', ?)", (pipeline,))
+            conn.executemany("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", list((meta_defaults or {}).items()))
+            self._bump_version(conn)
+            got = conn.execute("SELECT value FROM meta WHERE key='kb_version'").fetchone()[0]
+            if got != expected_version:
+                raise StoreError(f"applying the bundle gave knowledge-base version {got}, not the {expected_version} "
+                                 "it promises: nothing was changed")
         return orphaned
 
     def rename_sources(self, scheme: str, name_of: Callable[[str, str], str]) -> int:

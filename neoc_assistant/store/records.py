@@ -25,6 +25,7 @@ class ChunkRecord:
     section: str
     text: str
     content_hash: str
+    ocr_confidence: float | None = None  # 0-100 when its page was read by OCR (ingest/ocr.py)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from neoc_assistant.errors import StoreError
 from neoc_assistant.store.chroma_server import ChromaCatalog
@@ -133,7 +133,7 @@ class ReplicatedManifest(Manifest):
         super().record_pipeline(pipeline)
 
     def commit_file(self, record: FileRecord, *, document: dict | None = None,
-                    chunks: list[ChunkRecord] = ()) -> list[str]:
+                    chunks: Sequence[ChunkRecord] = ()) -> list[str]:
         self.catalog.publish_file(record, document, list(chunks))
         orphaned = super().commit_file(record, document=document, chunks=chunks)
         self.catalog.forget_documents(orphaned)

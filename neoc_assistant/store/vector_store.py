@@ -1,22 +1,19 @@
-"""What ingest and retrieval need from a vector store, and the one place that picks the implementation.
+"""What ingest and retrieval need from a vector store (the implementation is picked in ``factory.py``).
 
 ``store.vector_backend`` names the implementation (PrivateGPT-style):
 ``"chroma"`` (an embedded store under ``paths.data_dir``, the laptop default)
 or ``"chroma-server"`` (a Chroma server shared by several instances,
 ``chroma_server.py``; the manifest then follows it, ``replica.py``). Another
 database is added by writing a class with these methods and one more
-``case`` in ``open_vector_store``.
+``case`` in ``factory.open_vector_store``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
-
-from neoc_assistant.settings import StoreSettings
 
 
 @dataclass(frozen=True)
@@ -55,17 +52,3 @@ class VectorStore(Protocol):
     def note_written(self, kb_version: str) -> None:
         """This process's own writes produced ``kb_version`` (no reload needed to see them)."""
         ...
-
-
-def open_vector_store(settings: StoreSettings, chroma_dir: Path) -> VectorStore:
-    """The store ``settings.vector_backend`` names (opened lazily: building it touches no disk)."""
-    match settings.vector_backend:
-        case "chroma":
-            from neoc_assistant.store.chroma_store import ChromaVectorStore
-
-            return ChromaVectorStore(settings, chroma_dir)
-        case "chroma-server":
-            from neoc_assistant.store.chroma_server import ChromaServerStore
-
-            return ChromaServerStore(settings, settings.chroma_url)
-    raise ValueError(f"unknown store.vector_backend {settings.vector_backend!r}")  # pragma: no cover - Literal

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 from neoc_assistant.reading.asks import asking_clause, measured_words
 from neoc_assistant.reading.guard import Guard
-from neoc_assistant.language.normalize import tokenize
+from neoc_assistant.language.normalize import light_stem, tokenize
 from neoc_assistant.language.words import CODE_HEADS, QUESTION_STOPWORDS
 
 _YEAR = re.compile(r"^(19|20)\d\d$")
@@ -74,14 +74,18 @@ def constraints(question: str, guard: Guard, known: frozenset[str] = frozenset()
             continue
         if word in known or word not in asking:
             continue
-        if word in lex.names:
-            names.append(word)  # a place/agency/person the KB names: the passages must name it too
+        if word in lex.names and (word in caps or not lex.common_or_english(word)):
+            # a place/agency/person the KB names: the passages must name it too. An English word the
+            # documents happen to capitalise ("Finance/Admin Section", "IAP Packet") is a name only if
+            # the officer wrote it as one
+            names.append(word)
         elif not lex.in_kb(word) and (word in caps or _placed(clause, word)) and (
             word in caps or not lex.common_or_english(word)
         ):
             names.append(word)  # written like a name, and no document uses it: "Gorkha", "Cox's Bazar"
     for word in measured_words(question):
-        if len(word) > 3 and word not in known and word not in names and not lex.in_kb(word) and word not in lex.acronyms:
+        if len(word) > 3 and word not in known and word not in names and not lex.in_kb(word) \
+                and not lex.in_kb(light_stem(word)) and word not in lex.acronyms:  # "cars": the guide says "car"
             names.append(word)  # the thing counted or measured, and no document uses the word: "leptospirosis cases"
     identifiers: list[str] = []
     for number, head in guard.features(clause).number_context:

@@ -138,7 +138,7 @@ def _row_sites(text: str) -> list[_Site]:
     for clauses, stems in read[1:]:
         if not any(cl.figures for cl in clauses):
             key |= stems
-    out = []
+    out: list[_Site] = []
     for n, (clauses, stems) in enumerate(read):
         others = set().union(*(st for k, (cls, st) in enumerate(read) if k != n and any(c.figures for c in cls)))
         out.extend(_Site(f, key | stems, 0, others - key - stems) for cl in clauses for f in cl.figures)
@@ -149,7 +149,7 @@ def _prose_sites(text: str) -> list[_Site]:
     """Each figure with the statement's words, less those that only its other clauses hold."""
     clauses = read_clauses(text, passage=True)
     everything = _stems(text)
-    out = []
+    out: list[_Site] = []
     for i, cl in enumerate(clauses):
         others = set().union(*(c.words for k, c in enumerate(clauses) if k != i)) if len(clauses) > 1 else set()
         own = everything - (others - cl.words)
@@ -249,7 +249,7 @@ class PassageFigures:
                    if site.part >= 0 and _kind(site.figure) in kinds  # a heading's number is no rival
                    and not any(_same(f, site.figure) for f in figures))
 
-    def foreign(self, clause: Clause, i: int, sites: list[set[str]]) -> list[str]:
+    def foreign(self, clause: Clause, i: int, sites: list[list[_Site]]) -> list[str]:
         """The clause's words that the passage uses, but not where statement ``i`` has its figures.
 
         Names must stand at the figures' site (a name common in the passage may stand elsewhere, if
@@ -296,7 +296,7 @@ class PassageFigures:
             and all(match(k) == 0 for k in rivals)
 
 
-def misbound(clauses: list[Clause], figures: PassageFigures, allowed: set[str] = frozenset()) -> str:
+def misbound(clauses: list[Clause], figures: PassageFigures, allowed: set[str] | frozenset[str] = frozenset()) -> str:
     """Why a clause's figures are not the passage's figures for the same things ("" if all bound)."""
     for clause in clauses:
         wanted = [f for f in clause.figures if f.number not in allowed or figures.holds(f)]

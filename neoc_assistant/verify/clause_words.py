@@ -61,7 +61,7 @@ class Figure:
     def label(self) -> str:
         if self.phone or not (self.head or self.unit):
             return self.number
-        return f"{self.head} {self.number}" if self.head else f"{self.number} {self.unit[2:]}"
+        return f"{self.head} {self.number}" if self.head else f"{self.number} {self.unit[2:]}"  # type: ignore[index]  # a unit, or returned above
 
 
 @dataclass
@@ -110,8 +110,8 @@ def read_tokens(text: str) -> list[Tok]:
             i = _read_figure(toks, i)
             continue
         i += 1
-    for k, t in enumerate(toks):
-        t.verb = verb_kind(toks, k)
+    for k, tok in enumerate(toks):
+        tok.verb = verb_kind(toks, k)
     return toks
 
 
@@ -177,8 +177,9 @@ def verb_kind(toks: list[Tok], k: int) -> str:
     form after a verb or modal ("is *changed*", "can *serve*"), an imperative ("*Add* 8 drops");
     "action" for the others - a listed content verb, or a word in -s between a noun and a
     determiner or preposition ("water *crosses* a road"); "" for no verb."""
-    if toks[k].verb is not None:
-        return toks[k].verb
+    verb = toks[k].verb
+    if verb is not None:
+        return verb
     t = toks[k].text
     if t in LIGHT_VERBS:
         return "light"

@@ -103,7 +103,7 @@ def _without_parallel(subject: list[Tok], head: str) -> list[Tok]:
     while start > 0 and subject[start - 1].stem and subject[start - 1].figure is None:
         start -= 1
     end = at + 1
-    while end < len(subject) and (subject[end].head or (subject[end].figure and subject[end].figure.head)):
+    while end < len(subject) and (subject[end].head or (subject[end].figure and subject[end].figure.head)):  # type: ignore[union-attr]
         end += 1
     return subject[:start] + subject[end:]
 

@@ -155,7 +155,7 @@ class SupportChecker:
         return views
 
     def measure(self, claim: str, claim_vector: np.ndarray, view: PassageView,
-                allowed_numbers: set[str] = frozenset()) -> Support:
+                allowed_numbers: set[str] | frozenset[str] = frozenset()) -> Support:
         """The evidence for the claim in this passage (no decision yet).
 
         Support must be *local*: the claim's facts and words are looked for in a window of
@@ -188,7 +188,7 @@ class SupportChecker:
             best.conflict = misbound(clauses, view.figures, allowed_numbers)
         return best
 
-    def _local(self, text: str, vector: np.ndarray, view: PassageView, allowed_numbers: set[str],
+    def _local(self, text: str, vector: np.ndarray, view: PassageView, allowed_numbers: set[str] | frozenset[str],
                facts_first: bool = True) -> Support:
         """The best window for ``text``: the one holding every fact with the highest coverage +
         similarity (or, if none holds them all, the most similar; ``facts_first=False``: the
@@ -238,7 +238,7 @@ class SupportChecker:
         )
 
     def check(self, claim: str, claim_vector: np.ndarray, view: PassageView,
-              allowed_numbers: set[str] = frozenset()) -> Support:
+              allowed_numbers: set[str] | frozenset[str] = frozenset()) -> Support:
         support = self.measure(claim, claim_vector, view, allowed_numbers)
         support.supported = self.decide(support)
         if support.supported and self.entailment is not None:

@@ -59,7 +59,7 @@ def is_yes_no(question: str) -> bool:
     return bool(tokens) and tokens[0] in AUXILIARIES
 
 
-def vacuous(claim: str, question: str, headings: set[str] = frozenset()) -> bool:
+def vacuous(claim: str, question: str, headings: set[str] | frozenset[str] = frozenset()) -> bool:
     """True when the claim adds no content word and no figure to the question (see module docstring)."""
     asked = extract_facts(question).all_numbers()
     facts = extract_facts(claim)

@@ -183,7 +183,7 @@ class ClaimStream:
 
     def cited_passages(self) -> list[int]:
         """0-based indices of the passages the shown text cites, in citation-number order."""
-        return sorted(self._display, key=self._display.get)
+        return sorted(self._display, key=self._display.__getitem__)
 
     # -- summary -------------------------------------------------------------------------------------
     def verification(self) -> Verification:

@@ -90,3 +90,33 @@ def test_a_rate_of_pay_needs_money_in_the_answer(assistant):
     # the call-down list's "80% of listed people" is a figure, not an allowance
     answer = assistant.ask("What daily allowance do RRT members get when they deploy to the field?")
     assert answer.mode == "not-found", answer.answer
+
+
+def test_the_counted_thing_may_be_named_by_its_glossary_alternative(assistant):
+    # "HHs" is the officers' word; the documents write "households"
+    answer = assistant.ask("how many HHs displaced in one event before we're talking full activation?")
+    assert answer.mode == "extractive" and "households displaced" in answer.answer, answer.answer
+
+
+def test_an_english_word_the_documents_capitalise_is_no_name_to_veto_on(assistant):
+    # the forms guide writes "Demobilization Check-out"; "check-out" in lower case is not a name
+    answer = assistant.ask("Team is leaving tomorrow. Which sign-offs do they collect on the demob check-out?")
+    assert answer.mode == "extractive" and "sign-offs" in answer.answer, answer.answer
+
+
+def test_a_lead_in_brings_what_it_introduces(embedder, tmp_path):
+    # plain text as PDFs give it: the lead-in repeats the question's words, the signs are the answer
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "first-aid.txt").write_text(
+        "Treating shock\n\nIt is common for a person in shock to be fully coherent and not complaining of pain. "
+        "Pay attention to subtle clues, as failure to recognize shock has serious consequences. "
+        "Main signs of shock:\n\nRapid and shallow breathing.\nCapillary refill of greater than two seconds.\n"
+        "Failure to follow simple commands.\n\nKeep the casualty lying down and warm.\n", encoding="utf-8")
+    container = Container(Settings(data_dir=tmp_path / "data", kb_dir=kb, models_dir=tmp_path / "models",
+                                   cache_enabled=False), embedder=embedder)
+    container.assistant.ingest([kb])
+    answer = container.assistant.ask("What signs tell a first aider a casualty is going into shock?")
+    assert answer.mode == "extractive", answer.answer
+    for sign in ("shallow breathing", "two seconds", "simple commands"):
+        assert sign in answer.answer, answer.answer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from neoc_assistant.reading.asks import asking_clause, read_ask, supplies
+from neoc_assistant.reading.asks import asking_clause, names_codes, read_ask, supplies
 
 
 @pytest.mark.parametrize("question, kind, detail", [
@@ -74,13 +74,20 @@ def test_what_supplies_each_kind():
      "The target is that 80% of listed people are reached within 30 minutes.", False),
     ("What daily allowance do RRT members get when they deploy to the field?",
      "RRT members get NPR 1,500 per day in the field.", True),
-    # a code the question names must be the one shown: IS-100.c is not IS-100.d
-    ("When is IS-100.d replacing the IS-100.c course?", "IS-0100.c: An Introduction to ICS, March 2025", False),
-    ("When is IS-100.d replacing the IS-100.c course?", "IS-100.d replaces IS 100.c from 1 June 2026.", True),
-    ("What wind speed makes a tornado an EF5?", "EF3 tornadoes have winds of 136-165 mph.", False),
 ])
 def test_what_the_extract_must_hold(question, shown, gives):
     assert supplies(read_ask(question), shown) is gives
+
+
+@pytest.mark.parametrize("question, passage, named", [
+    # a code the question names must be the passage's: IS-100.c is not IS-100.d
+    ("When is IS-100.d replacing the IS-100.c course?", "IS-0100.c: An Introduction to ICS, March 2025", False),
+    ("When is IS-100.d replacing the IS-100.c course?", "IS-100.d replaces IS 100.c from 1 June 2026.", True),
+    ("What wind speed makes a tornado an EF5?", "EF3 tornadoes have winds of 136-165 mph.", False),
+    ("What score do they need on the IS-700 final exam?", "IS-700.b Instructor Guide\nA score of 75% passes.", True),
+])
+def test_the_passage_must_name_the_codes_asked_about(question, passage, named):
+    assert names_codes(read_ask(question), passage) is named
 
 
 def test_codes_are_glued_letters_and_figures_not_measures_or_counts():
@@ -88,3 +95,18 @@ def test_codes_are_glued_letters_and_figures_not_measures_or_counts():
     assert read_ask("Deaths in the M7.8 Gorkha quake?").codes == ()
     assert read_ask("How long is the break on the 16-hour shift?").codes == ()
     assert read_ask("What costs are eligible for reimbursement?").unit is None  # a list, not a figure
+
+
+def test_the_measured_thing_is_not_its_unit():
+    from neoc_assistant.reading.asks import measured_words
+    assert measured_words("how many grams of laundry soap per person per month?") == []
+    assert measured_words("How much temephos larvicide do we put per water tank?") == ["temephos", "larvicide"]
+
+
+def test_a_range_of_parts_is_no_phone_number_and_the_questions_own_acronym_no_person():
+    phone = read_ask("Hazmat incident meets the criteria. What number do we phone the notice to?")
+    assert not supplies(phone, "Per the Code of Federal Regulations (49 CFR Parts 100-185), notify at once.")
+    assert supplies(phone, "Each notice shall be given telephonically to the Department at (800) 424-8802.")
+    who = read_ask("Who fills in the ICS 220?")
+    assert not supplies(who, "ICS 220 - the summary of air operations.")
+    assert supplies(who, "The ICS 220 is completed by the Air Operations Branch Director.")
