@@ -89,17 +89,18 @@ class Container:
 
     @property
     def vectors(self) -> VectorStore:
+        from neoc_assistant.store.embedders import collection_for
         from neoc_assistant.store.factory import open_vector_store
 
-        s = self.settings
-        return self._once("vectors", lambda: open_vector_store(s.store, s.paths.chroma_dir))
+        s = self.settings  # each embedding model has its own collection (store/embedders.py)
+        return self._once("vectors", lambda: open_vector_store(collection_for(s.store, s.embedding), s.paths.chroma_dir))
 
     @property
     def embedder(self) -> Embedder:
-        from neoc_assistant.store.embeddings import Embedder
+        from neoc_assistant.store.embedders import open_embedder
 
         s = self.settings
-        return self._once("embedder", lambda: Embedder(s.embedding, cache=self.embedding_cache))
+        return self._once("embedder", lambda: open_embedder(s.embedding, cache=self.embedding_cache))
 
     @property
     def embedding_cache(self) -> EmbeddingCache | None:

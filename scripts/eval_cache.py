@@ -47,6 +47,7 @@ from neoc_assistant.reading.lexicon import KBLexicon, wordpiece_common_words  # 
 from neoc_assistant.cache.response_cache import CacheContext, CachedAnswer, ResponseCache  # noqa: E402
 from neoc_assistant.settings import Settings  # noqa: E402
 from neoc_assistant.store.embeddings import Embedder  # noqa: E402
+from neoc_assistant.store.embedders import open_embedder  # noqa: E402
 
 SWEEP = [0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
 
@@ -164,7 +165,7 @@ def collisions(cache: ResponseCache, files: list[Path]) -> tuple[int, int, list[
             questions += [json.loads(line)["text"] for line in f.read_text().splitlines() if line.strip()]
     ctx = ctx_for("loo")
     answer = lambda q: CachedAnswer(q, "x", "llm", [{"source": "eval.md"}], time.time())  # noqa: E731
-    vectors = cache.embedder.encode([cache.vocabulary.guard(ctx.kb_version).features(q).text for q in questions])
+    vectors = cache.embedder.encode_queries([cache.vocabulary.guard(ctx.kb_version).features(q).text for q in questions])
     for q, v in zip(questions, vectors):
         cache.store(q, ctx, answer(q), query_vector=v)
     wrong = []
@@ -212,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         # The production embedding cache: every text is embedded once, in batches, up front;
         # the cache's own lookups then find the vectors there (same code path, much faster).
         emb_settings = Settings(data_dir=Path(tmp) / "embeddings")
-        embedder = Embedder(emb_settings.embedding,
-                            cache=EmbeddingCache(emb_settings.paths.cache_dir / "embeddings", memory_items=20_000))
+        embedder = open_embedder(emb_settings.embedding,  # embedding.model chooses it
+                                cache=EmbeddingCache(emb_settings.paths.cache_dir / "embeddings", memory_items=20_000))
         common = wordpiece_common_words(embedder)
         lexicon = KBLexicon.from_paths([ROOT / "knowledge_base"], common)
         from neoc_assistant.reading.guard import Guard
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         for f in (ROOT / "tests/data/kb_questions.jsonl", ROOT / "tests/data/fema_questions.jsonl"):
             if f.exists():
                 texts |= {guard.features(json.loads(line)["text"]).text for line in f.read_text().splitlines() if line.strip()}
-        embedder.encode(sorted(texts))
+        embedder.encode_queries(sorted(texts))  # questions: the side the cache embeds them on
 
         corroborate = agreement(args.kb_store, embedder)
 

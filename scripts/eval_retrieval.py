@@ -116,7 +116,7 @@ def ingest(container: Container, root: Path) -> None:
 def run_configs(retriever: KnowledgeBaseRetriever, texts: list[str], configs: list[str], k: int, judge, filters=None):
     """For each configuration: per-query metric dicts and retrieval latencies (ms)."""
     started = time.perf_counter()
-    vectors = retriever.embedder.encode(texts)
+    vectors = retriever.embedder.encode_queries(texts)  # e5 prefixes questions: "query: "
     embed_ms = (time.perf_counter() - started) * 1000.0 / max(1, len(texts))
     out = {}
     for name in configs:

@@ -66,6 +66,8 @@ CANDIDATES = 5  # similar entries offered to the guard per lookup, best first
 class TextEncoder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...  # optional: questions, if they differ
+
 
 class ResponseCache:
     def __init__(
@@ -368,4 +370,5 @@ class ResponseCache:
         return removed
 
     def _embed(self, text: str) -> np.ndarray:
-        return np.asarray(self.embedder.encode([text])[0], dtype=np.float32)
+        encode = getattr(self.embedder, "encode_queries", self.embedder.encode)  # e5: the "query: " side
+        return np.asarray(encode([text])[0], dtype=np.float32)

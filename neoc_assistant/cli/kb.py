@@ -59,7 +59,7 @@ def ingest(
     if delete:
         summary = service.delete_documents(delete)
     elif repair:
-        summary = service.repair_store()
+        summary = service.repair_store(show_progress=progress and not as_json)
     elif rebuild:
         summary = service.rebuild(paths or None)
     else:
@@ -193,8 +193,20 @@ def documents(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 # -- signed update bundles: the national EOC exports, district laptops import (bundles/) ---------------------
-kb_app = typer.Typer(no_args_is_help=True, help="Signed knowledge-base update bundles for offline laptops.")
+kb_app = typer.Typer(no_args_is_help=True, help="Knowledge-base maintenance: re-embedding, signed update bundles "
+                     "for offline laptops.")
 app.add_typer(kb_app, name="kb")
+
+
+@kb_app.command("reembed")
+def reembed(as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
+    """Re-embed every chunk from the manifest with the configured embedding model (no file is re-read)."""
+    summary = assistant().repair_store(show_progress=not as_json)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        print_summary(summary)
+    raise typer.Exit(0 if summary.ok else 1)
 
 
 @kb_app.command("keygen")

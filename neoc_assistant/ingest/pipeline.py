@@ -30,6 +30,7 @@ from neoc_assistant.settings import StoreSettings
 from neoc_assistant.store.database import read_only_message
 from neoc_assistant.store.drift import find_drift, repair, vectors_probably_drifted
 from neoc_assistant.store.embeddings import Embedder
+from neoc_assistant.store.identity import reembed, reembed_bar, same_chunking
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.store.records import ChunkRecord, FileRecord
 from neoc_assistant.store.vector_store import VectorStore
@@ -163,12 +164,13 @@ class Ingestor:
         summary.kb_version = self._manifest.kb_version()
         return summary
 
-    def repair(self) -> IngestSummary:
-        """Compare every vector id with the manifest and fix what differs (`ingest --repair`)."""
+    def repair(self, show_progress: bool = False) -> IngestSummary:
+        """Compare every vector id with the manifest and fix what differs (`ingest --repair`); a store
+        embedded with another model is re-embedded from the manifest (`kb reembed`), with a progress bar."""
         started = time.perf_counter()
         summary = IngestSummary()
-        with self._exclusive():
-            self._prepare(summary, full_drift_check=True)
+        with self._exclusive(), reembed_bar(show_progress) as bar:
+            self._prepare(summary, full_drift_check=True, progress=bar)
         summary.seconds = time.perf_counter() - started
         summary.kb_version = self._manifest.kb_version()
         return summary
@@ -236,7 +238,7 @@ class Ingestor:
 
         return _Guard()
 
-    def _prepare(self, summary: IngestSummary, *, full_drift_check: bool = False) -> None:
+    def _prepare(self, summary: IngestSummary, *, full_drift_check: bool = False, progress=None) -> None:
         """What every write starts with: refuse a damaged manifest, see what other processes wrote,
         finish what a killed run left, bring names and vectors up to date."""
         integrity = self._manifest.integrity() if self._manifest.path.exists() else {"ok": True}
@@ -251,7 +253,7 @@ class Ingestor:
                                  "(relative to the knowledge-base folder, or the full path outside it)")
         self._normalize_names(summary)
         self._finish_interrupted_writes()
-        self._check_pipeline(summary)
+        self._check_pipeline(summary, progress)
         if full_drift_check or vectors_probably_drifted(self._manifest, self._vectors):
             drift = find_drift(self._manifest, self._vectors)
             if not drift.none:
@@ -301,10 +303,15 @@ class Ingestor:
         for doc_hash in pending:
             self._manifest.clear_pending(doc_hash)
 
-    def _check_pipeline(self, summary: IngestSummary) -> None:
+    def _check_pipeline(self, summary: IngestSummary, progress=None) -> None:
         current = self.pipeline_fingerprint
         stored = self._manifest.get_meta("pipeline")
         if stored == current:
+            return
+        if stored is not None and self._manifest.counts()["documents"] and same_chunking(stored, current):
+            # Only the embedding model changed: the chunks stay, their vectors are remade (store/identity.py).
+            summary.notes.append(reembed(self._manifest, self._vectors, self._embedder, current, progress=progress))
+            self._vectors.note_written(self._manifest.kb_version())
             return
         if stored is not None and self._manifest.counts()["documents"]:
             summary.notes.append(

@@ -55,6 +55,7 @@ from neoc_assistant.retrieve.reranker import load_cross_encoder
 from neoc_assistant.retrieve.search import RetrievalResult, SearchFilters, StageClock, Stages
 from neoc_assistant.settings import RetrievalSettings
 from neoc_assistant.store.embeddings import Embedder
+from neoc_assistant.store.identity import check_searchable
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.store.vector_store import VectorStore
 
@@ -72,6 +73,7 @@ class KnowledgeBaseRetriever:
         self._ce_lock = threading.Lock()
         self.term_stats = TermStatistics(manifest)
         self.filtered = FilteredVectorSearch(manifest, vectors)
+        self._model_checked: str | None = None  # the kb_version whose recorded model was checked
 
     # -- public API -----------------------------------------------------------------
     def search(
@@ -93,7 +95,8 @@ class KnowledgeBaseRetriever:
         """Many queries, embedded in one batch (``search --queries``)."""
         if not queries:
             return []
-        vectors = self.embedder.encode(list(queries))
+        encode = getattr(self.embedder, "encode_queries", self.embedder.encode)  # e5: the "query: " side
+        vectors = encode(list(queries))
         return [self.search(q, k=k, filters=filters, query_vector=v) for q, v in zip(queries, vectors)]
 
     def retrieve(
@@ -116,7 +119,13 @@ class KnowledgeBaseRetriever:
         query_vector = np.asarray(query_vector, dtype=np.float32)
         clock.lap("embed")
 
-        self.vectors.refresh(self.manifest.kb_version())  # another process may have ingested since
+        version = self.manifest.kb_version()
+        self.vectors.refresh(version)  # another process may have ingested since
+        if version != self._model_checked:  # vectors of another model are refused (store/identity.py)
+            model_id = getattr(self.embedder, "model_id", None)
+            if model_id:
+                check_searchable(self.manifest, model_id)
+            self._model_checked = version
 
         doc_hashes = self.filtered.allowed_documents(filters)
         clock.lap("filter")
@@ -170,8 +179,8 @@ class KnowledgeBaseRetriever:
 
     def config_key(self) -> str:
         """What ``search`` returns depends on the whole retrieval section (and on nothing else
-        in the settings): its fingerprint keys the response cache."""
-        raw = self.settings.model_dump_json()
+        in the settings but the embedding model): its fingerprint keys the response cache."""
+        raw = self.settings.model_dump_json() + str(getattr(self.embedder, "model_id", ""))  # and the vectors
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
 
     def is_relevant(self, hit: Hit) -> bool:

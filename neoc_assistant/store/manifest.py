@@ -104,6 +104,12 @@ class Manifest(SqliteDatabase, FullTextIndex, SourceNames):
         with self._tx() as conn:
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def record_pipeline(self, pipeline: str) -> None:
+        """The chunks are kept but their vectors were remade (another embedding model): a new version."""
+        with self._tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('pipeline', ?)", (pipeline,))
+            self._bump_version(conn)
+
     def kb_version(self) -> str:
         """Fingerprint of the whole knowledge base; changes whenever content changes."""
         return self.get_meta("kb_version") or "empty"

@@ -128,6 +128,10 @@ class ReplicatedManifest(Manifest):
             self.catalog.set_pipeline(value)
         super().set_meta(key, value)
 
+    def record_pipeline(self, pipeline: str) -> None:
+        self.catalog.set_pipeline(pipeline)  # a re-embed: every instance must use the new model
+        super().record_pipeline(pipeline)
+
     def commit_file(self, record: FileRecord, *, document: dict | None = None,
                     chunks: Sequence[ChunkRecord] = ()) -> list[str]:
         self.catalog.publish_file(record, document, list(chunks))
