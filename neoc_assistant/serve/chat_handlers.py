@@ -92,6 +92,7 @@ class ChatHandlers:
         self._epochs: dict[str, int] = {}  # session -> how many times it started a new conversation
         self._stopped_waiting: dict[str, str] = {}  # session -> a question stopped before it started
         self._asked: dict[str, str] = {}  # session -> its latest question (the bubble shows it rendered)
+        self._asked_epoch: dict[str, int] = {}  # session -> the conversation its latest question belongs to
         # () -> questions waiting for an answer slot now; wired by ui.py once the queue exists
         self.waiting: Callable[[], int] | None = None
         self.max_waiting = getattr(getattr(assistant, "serve", None), "max_waiting", None)
@@ -163,8 +164,10 @@ class ChatHandlers:
                            title="Busy", duration=8, print_exception=False)
         messages = list(messages or [])
         question = question or ""
+        session = self._session(request)
         with self._lock:
-            self._asked[self._session(request)] = question
+            self._asked[session] = question
+            self._asked_epoch[session] = self._epochs.get(session, 0)
         messages.append({"role": "user", "content": question})
         messages.append({"role": "assistant", "content": WAITING_TEXT})
         return "", messages, question
@@ -176,21 +179,32 @@ class ChatHandlers:
         Stop is a signal, not a cancellation of this event: the generator itself shows the
         stopped answer as its last update, so no streaming update can arrive after it and leave
         the bubble "still writing". A question stopped while it waited for a slot is skipped
-        when its turn comes. After "New conversation" nothing more is shown at all."""
+        when its turn comes.
+
+        "New conversation" is not a cancellation of this event either: a streaming update already
+        on its way could reach the page after the cleared chat and bring the old conversation back.
+        Instead this generator, on seeing the new conversation, ends with the cleared chat as its
+        own last update (unless a question of the new conversation is already in the chat), and a
+        question asked before the new conversation began is never started."""
         session = self._session(request)
         with self._lock:
             epoch = self._epochs.get(session, 0)
             skipped = self._stopped_waiting.get(session) == question
             if skipped:
                 del self._stopped_waiting[session]
-        if skipped:
+            stale = self._asked_epoch.get(session, epoch) != epoch
+        if skipped or stale:
             return
         updates = self._respond(question, messages, turns, session, self.asker(request, epoch))
         try:
             for update in updates:
                 with self._lock:
-                    if self._epochs.get(session, 0) != epoch:
-                        return
+                    started_over = self._epochs.get(session, 0) != epoch
+                    newer_question = self._asked_epoch.get(session, epoch) != epoch
+                if started_over:
+                    if not newer_question:
+                        yield [], []
+                    return
                 yield update
         finally:
             updates.close()

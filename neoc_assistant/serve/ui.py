@@ -113,16 +113,15 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
                 add_kwargs = dict(fn=chat.add_user, inputs=[question, chatbot], outputs=[question, chatbot, pending],
                                   **input_lane)
                 # .success: no answer is started when add_user refuses (an answer is still running)
-                submit_evt = question.submit(**add_kwargs).success(**respond_kwargs)
-                click_evt = send_btn.click(**add_kwargs).success(**respond_kwargs)
+                question.submit(**add_kwargs).success(**respond_kwargs)
+                send_btn.click(**add_kwargs).success(**respond_kwargs)
 
                 def pick_example(data: gr.SelectData, messages, request: gr.Request):
                     return chat.add_user(data.value["text"], messages, request)
 
-                example_evt = chatbot.example_select(
+                chatbot.example_select(
                     pick_example, inputs=[chatbot], outputs=[question, chatbot, pending], **input_lane,
                 ).success(**respond_kwargs)
-                generating = [submit_evt, click_evt, example_evt]
                 # Stop signals the generation (chat_handlers.respond shows the stopped answer last);
                 # cancelling the event as well let a late streaming update overwrite "Stopped".
                 stop_btn.click(chat.stop, inputs=[chatbot, turns], outputs=[chatbot, turns], queue=False,
@@ -133,10 +132,12 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
                 # the conversation as recorded in the audit trail (what was answered, from which sources)
                 export_btn.click(chat.export_conversation, inputs=None, outputs=[export_file],
                                  api_visibility="private")
+                # Like Stop, not a cancellation: chat_handlers.respond ends with the cleared chat as its
+                # last update, so no late streaming update can bring the old conversation back.
                 new_btn.click(chat.new_conversation, inputs=None, outputs=[chatbot, turns, question],
-                              cancels=generating, queue=False, api_visibility="private")
+                              queue=False, api_visibility="private")
                 chatbot.clear(chat.new_conversation, inputs=None, outputs=[chatbot, turns, question],
-                              cancels=generating, queue=False, api_visibility="private")
+                              queue=False, api_visibility="private")
                 # queued (own small limit): gr.Info toasts only reach the page from queued events
                 chatbot.like(chat.feedback, inputs=[turns], outputs=None, concurrency_id="feedback",
                              concurrency_limit=4, show_progress="hidden", api_visibility="private")
