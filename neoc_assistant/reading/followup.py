@@ -12,6 +12,10 @@ read ("Understood as ..."). The rules, in order:
    ESF 9; otherwise the part whose meaning is closest, by the embedding model: "and laundry soap?"
    after "How much bathing soap...?" replaces "bathing soap"). If nothing is close enough, X is
    added to the previous question.
+2a. **A topic put first** - "what about the 214s, where do they end up?", "And the assembly points -
+   how far can they be?": the topic takes the place of the question's pronoun ("Where do the 214s end
+   up?") and nothing else is carried; "one" in the topic is the thing the previous question asked about
+   ("and a dry chem one, how long does it last?" after "...water extinguisher?").
 3. **A condition added** - "and if ...?", "what if ...?", "and once ...?": the previous question with
    the condition added.
 4. **"Them"** - "and how much water for them per day?" after "...has 300 people..." is "and how much
@@ -22,7 +26,9 @@ read ("Understood as ..."). The rules, in order:
    the question is kept as asked and the previous question is carried with it, marked
    ("who arranges them? [after: How many buses to move 430 people from an assembly point]"), so
    retrieval and the reader see what "them" was, the reader weighs it as background, and the officer
-   sees exactly what was carried.
+   sees exactly what was carried. A pronoun that is the subject ("can they head home...?", "where does
+   it go?") always points back; another one only when the question is short or close in meaning to the
+   previous one. "And when ...?" is a question of its own, not a condition.
 
 A question that is only a bare reply to nothing (no history) is left as it is.
 """
@@ -47,7 +53,7 @@ _OPENER = re.compile(r"^\s*(?:ok(?:ay)?|right|thanks|got it)?[.,!]?\s*(?:and|als
 _PREPOSITION = r"(?:for|in|at|with|on|to|from|by|about|during|after|before)"
 _SLOT = re.compile(r"^\s*(?:and\s+|also\s+)?(?:what about|how about|same " + _PREPOSITION + r"|and " + _PREPOSITION +
                    r"|" + _PREPOSITION + r"|and(?: the| a| an)?)\s+(?P<x>.+?)\s*\??\s*$", re.IGNORECASE)
-_CONDITION = re.compile(r"^\s*(?:and\s+|but\s+)?(?:what if|and if|if|once|and once|and when|what about if)\s+"
+_CONDITION = re.compile(r"^\s*(?:and\s+|but\s+)?(?:what if|and if|if|once|and once|what about if)\s+"
                         r"(?P<c>.+?)\s*\??\s*$", re.IGNORECASE)
 _POINTING = re.compile(r"\b(?:it|its|that|this|they|them|their|those|these|he|she|him|her|one)\b(?!\s*(?:is|are)\s+there)"
                        r"|\b(?:go|get|send|move|reach|in|from|out|up|down|over|stay)\s+there\b", re.IGNORECASE)
@@ -68,6 +74,17 @@ _MIN_SIMILARITY = 0.2  # below this, a slot is added to the previous question in
 _RELATED = 0.25  # a question pointing back is read with the previous one only if this close to it (or short)
 _CATEGORIES = (frozenset(HAZARD_SEED), frozenset(GROUP_WORDS))
 _CARRIED = re.compile(r"\s*\[after: (.*)\]\s*$")
+# "And the assembly points - how far from the houses can they be?": a topic put first, then its own
+# question. The opener is required, so a situation told before a question is not read as a topic.
+_FRONTING = re.compile(r"^\s*(?:(?:and|also|but|plus|oh and|now)\s+(?:(?:what|how) about\s+|as for\s+|for\s+)?"
+                       r"|(?:what|how) about\s+|as for\s+|regarding\s+)(?P<x>[^?,:\u2013\u2014]+?)"
+                       r"\s*(?:\s-\s|,|:|\u2013|\u2014)\s*(?P<q>[^?]+?)\s*\??\s*$", re.IGNORECASE)
+_PRONOUN = re.compile(r"\b(?:it|that|this|they|them|those|these)\b", re.IGNORECASE)
+_PRO_ONE = re.compile(r"\b(?:one|ones)\s*$", re.IGNORECASE)  # "a dry chem one": the previous thing
+# "can they head home ...?", "where does it go after?": a pronoun as the subject always points back
+_AUX = ("can|could|do|does|did|is|are|was|were|should|must|will|would|may|might|has|have|had|shall|'s|'re")
+_SUBJECT_PRONOUN = re.compile(r"^\s*(?:(?:what|which|who|whom|where|when|why|how)(?:\s+(?:long|much|many|soon|far|often|"
+                              r"quickly|fast|big|high))?\s*)?(?:" + _AUX + r")\s+(?:it|they|he|she)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,9 @@ def resolve(question: str, history: Sequence[str], encode: Encode | None = None)
     condition = _CONDITION.match(asked)
     if condition:
         return Resolution(f"{_strip_q(previous)}, if {_strip_q(condition.group('c'))}?", asked, "condition", previous)
+    fronted = _fronted_topic(asked, previous)
+    if fronted is not None:
+        return fronted
     slot = _SLOT.match(asked)
     if slot and len(_content(slot.group("x"))) <= 4 and not _has_own_question(slot.group("x")):
         return Resolution(_replace_slot(previous, slot.group("x"), encode), asked, "slot", previous)
@@ -119,11 +139,36 @@ def resolve(question: str, history: Sequence[str], encode: Encode | None = None)
     if counted and _THEM.search(body):  # "who arranges them?" after "... how many buses?"
         return Resolution(_THEM.sub(f"the {counted[0]}", body, count=1), asked, "pointing", previous)
     points_back = _POINTING.search(body) and not _DETERMINER_THAT.search(body)
-    if points_back and (len(_content(body)) <= 3 or encode is None or _similarity(encode, body, previous) >= _RELATED):
+    related = points_back and (len(_content(body)) <= 3 or encode is None
+                               or _similarity(encode, body, previous) >= _RELATED)
+    if _SUBJECT_PRONOUN.search(body) or related:
         return Resolution(f"{_strip_q(asked)}? [after: {_strip_q(previous)}]", asked, "pointing", previous)
     if not _has_own_question(body) and len(_content(body)) <= 3:  # "and the night shift?"
         return Resolution(_replace_slot(previous, body, encode), asked, "slot", previous)
     return Resolution(asked, asked, "standalone")
+
+
+def _fronted_topic(asked: str, previous: str) -> Resolution | None:
+    """"What about the 214s, where do they end up?" -> "Where do the 214s end up?": the topic put
+    first stands in for the question's pronoun and nothing else is carried - except the thing a
+    pro-form "one" names ("and a dry chem one, how long does it last?" after "...water extinguisher?")."""
+    m = _FRONTING.match(asked)
+    if not m or not _has_own_question(m.group("q")) or _has_own_question(m.group("x")):
+        return None
+    topic, question = m.group("x").strip(), m.group("q").strip()
+    if len(_content(topic)) > 6 or re.match(r"(?:if|once|when|whether)\b", topic, re.IGNORECASE):
+        return None
+    used = ""
+    one = _PRO_ONE.search(topic)
+    if one:
+        named = _content(asking_clause(previous))
+        if named:
+            topic, used = f"{topic[:one.start()]}{named[-1]}", previous
+    if _PRONOUN.search(question):
+        text = _PRONOUN.sub(topic, question, count=1)
+    else:
+        text = f"{topic}: {question}"
+    return Resolution(f"{text[:1].upper()}{text[1:]}?", asked, "slot" if used else "topic-change", used)
 
 
 def _flat(resolved: str) -> str:
@@ -138,7 +183,7 @@ def _similarity(encode: Encode, a: str, b: str) -> float:
 
 
 def _has_own_question(text: str) -> bool:
-    words = [w.lower() for w in _WORD.findall(text)]
+    words = [w.lower().split("'")[0] for w in _WORD.findall(text)]
     return bool(words) and (words[0] in _ASKING or any(w in _WH for w in words))
 
 

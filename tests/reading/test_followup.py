@@ -53,3 +53,29 @@ def test_a_condition_is_added_and_a_conversation_resolves_turn_by_turn(encode):
     assert [t.kind for t in turns] == ["standalone", "slot", "pointing"]
     assert "warning" in turns[1].question and "watch" not in turns[1].question
     assert "warning" in turns[2].question  # the resolved previous turn is what is carried
+
+
+def test_a_topic_put_first_stands_in_for_the_pronoun_and_nothing_else_is_carried(encode):
+    previous = ["What do the tsunami evacuation route signs look like?"]
+    r = resolve("what about the 214s, where do they end up?", previous, encode)
+    assert r.question == "Where do the 214s end up?" and r.kind == "topic-change"
+    r = resolve("What about the pre-monsoon count - when's that due?", ["Monthly count is off by 3 percent. Report it?"])
+    assert r.question == "When's the pre-monsoon count due?"
+    r = resolve("And the tactics meeting - how long before the planning meeting?", previous, encode)
+    assert r.question == "The tactics meeting: how long before the planning meeting?"
+    # "one" names the thing the previous question asked about
+    r = resolve("and a dry chem one, how long does it last?", ["What's the range on a standard water extinguisher?"])
+    assert r.question == "How long does a dry chem extinguisher last?" and r.kind == "slot"
+    # a condition put first is still a condition, and a situation told first is not a topic
+    assert resolve("and if it's cloudy, how many drops?", ["How much bleach for 25 gallons?"]).kind == "condition"
+    r = resolve("Quake just hit and a driver is on the road, what's he supposed to do?",
+                ["Who actually gets the IAP at the ops period briefing?"], encode)
+    assert r.kind == "standalone" and r.question == r.asked
+
+
+def test_when_is_a_question_of_its_own_and_a_subject_pronoun_always_points_back(encode):
+    r = resolve("and when do we test run it?", ["Gen fuel is showing 40% at shift start, is that ok?"], encode)
+    assert r.kind == "pointing" and r.question.startswith("and when do we test run it? [after: Gen fuel")
+    r = resolve("can they head home before all the boxes are signed?",
+                ["Releasing a strike team tonight. Who starts the 221?"], encode)
+    assert r.kind == "pointing" and "221" in r.question

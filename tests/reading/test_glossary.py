@@ -31,3 +31,15 @@ def test_a_glossary_term_is_covered_by_its_meaning():
     assert khola not in words.covered(set(content_stems("the road is closed")))
     sitrep = question_weights("When is the sitrep due?", None, glossary)
     assert set(content_stems("sitrep")) <= sitrep.covered(set(content_stems("the situation report is issued")))
+
+
+def test_bare_ics_form_numbers_are_read_with_their_prefix():
+    from neoc_assistant.reading.glossary import default_glossary
+
+    g = default_glossary()
+    assert g.gloss("Who signs off the 204s?") == "Who signs off the 204s (ICS 204)?"
+    assert g.gloss("who starts the 221?") == "who starts the 221 (ICS 221)?"
+    assert g.gloss("the 215As go to planning") == "the 215As (ICS 215A) go to planning"
+    # a count, a form already named, and a number that is no ICS form are left alone
+    for text in ("a shelter for the 250 people", "Who fills the ICS 209?", "the 300s are full", "the 999?"):
+        assert g.gloss(text) == text
