@@ -186,7 +186,10 @@ class Manifest(SqliteDatabase, FullTextIndex, SourceNames, ManifestState, Docume
             "SELECT doc_hash, title, doc_type, n_pages, n_chunks, ingested_at FROM documents ORDER BY title"
         ).fetchall()
         sources = self.sources_of(d[0] for d in docs)
-        return [DocumentInfo(*d, sources=tuple(sources.get(d[0], ()))) for d in docs]  # type: ignore[misc]  # six columns
+        status = self.version_status()
+        return [DocumentInfo(*d, sources=tuple(sources.get(d[0], ())),  # type: ignore[misc]  # six columns
+                             version=next((status[s] for s in sources.get(d[0], ()) if s in status), ""))
+                for d in docs]
 
     def document_texts(self) -> list[str]:
         """Each document's title, section headings and text as one string, chunks in order:

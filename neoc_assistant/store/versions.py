@@ -89,6 +89,22 @@ class DocumentVersions:
             "FROM versions ORDER BY series, source").fetchall()
         return [VersionRecord(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5] or "[]")), r[6], r[7]) for r in rows]
 
+    def version_status(self) -> dict[str, str]:
+        """source -> how the document lists show its version: ``current (Rev. 2, 2024-03-15)``, or
+        ``superseded by new.md (Rev. 2, 2024-03-15)``; only files of a series with two or more files."""
+        records = self.version_records()
+        by_source = {r.source: r for r in records}
+        linked = {r.superseded_by for r in records if r.superseded_by}
+        out: dict[str, str] = {}
+        for r in records:
+            if r.superseded_by:
+                current = by_source.get(r.superseded_by)
+                label = current.label if current else ""
+                out[r.source] = f"superseded by {r.superseded_by}" + (f" ({label})" if label else "")
+            elif r.source in linked:
+                out[r.source] = "current" + (f" ({r.label})" if r.label else "")
+        return out
+
     def versions_fingerprint(self) -> str:
         """Changes whenever a link changes ("" when no file is superseded)."""
         return self.get_meta("versions_fingerprint") or ""

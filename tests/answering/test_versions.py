@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
 import pytest
 from generate_fixtures import ScriptedEngine
 
 from neoc_assistant.answering.conflicts import CONFLICT_NOTICE
+from neoc_assistant.serve import render
 
-WATER_Q = "How many litres of water does each person in a shelter receive per day?"
+# worded as the OLD revision is: without leaving it out, it would be the best passage
+WATER_Q = "How many litres of safe water does each person in a shelter receive per day?"
 NO_MODEL = {"model_path": Path("/nonexistent/none.gguf")}
 
 OLD_SOP = """# Shelter Water Supply SOP
@@ -33,7 +37,7 @@ Revised March 2024
 
 ## Water ration
 
-Each person in a shelter receives 20 litres of safe water per person per day.
+Shelter residents are given 20 litres of water per person per day.
 
 ## Distribution
 
@@ -73,6 +77,10 @@ def test_the_new_revision_answers_and_deleting_it_makes_the_old_one_current(make
     assert _cited(answer) == {"water-sop-2024.md"}, answer.sources
     assert "20 litres" in answer.answer and "15 litres" not in answer.answer
     assert "Superseded" not in answer.answer and "superseded" not in answer.notice
+
+    rows = {r[0]: r[-1] for r in render.document_rows(container.assistant.documents())}  # the UI's table
+    assert rows["water-sop-2023.md"] == "superseded by water-sop-2024.md (Rev. 2, 2024-03-15)"
+    assert rows["water-sop-2024.md"] == "current (Rev. 2, 2024-03-15)" and rows["generator.md"] == ""
 
     container.assistant.delete_documents(["water-sop-2024.md"])
     again = container.assistant.ask(WATER_Q, use_cache=False)
@@ -175,3 +183,18 @@ def test_a_sidecar_added_alone_retires_cached_answers(make_container, tmp_path, 
     assert container.assistant.kb_version() == before
     after = container.assistant.ask(WATER_Q)
     assert not after.cached and _cited(after) == {"ration-new.md"}
+
+
+def test_the_documents_command_lists_versions(make_container, tmp_path, capsys, monkeypatch):
+    from neoc_assistant.cli import common, main
+
+    kb = _kb(tmp_path / "kb")
+    container = make_container(kb_dir=kb, **NO_MODEL)
+    container.assistant.ingest([kb])
+    monkeypatch.setattr(common, "container", lambda: container)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["documents", "--json"])
+    assert exit_info.value.code == 0
+    listed = {row["sources"][0]: row["version"] for row in json.loads(capsys.readouterr().out)}
+    assert listed == {"water-sop-2023.md": "superseded by water-sop-2024.md (Rev. 2, 2024-03-15)",
+                      "water-sop-2024.md": "current (Rev. 2, 2024-03-15)", "generator.md": ""}
