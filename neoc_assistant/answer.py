@@ -82,8 +82,9 @@ class Answer:
             "mode": self.mode,
             "cached": self.cached,
             "cache_tier": self.cache_tier,
-            "sources": [
-                {k: s.get(k) for k in ("n", "source", "page", "chunk_id", "score", "excerpt", "text")}
+            "sources": [  # a superseded revision's source says by what (answering/versions.py)
+                {k: s.get(k) for k in ("n", "source", "page", "chunk_id", "score", "excerpt", "text", "superseded_by")
+                 if k != "superseded_by" or s.get(k)}
                 for s in self.sources
             ],
             "verification": self.verification,

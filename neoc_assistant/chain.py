@@ -40,6 +40,8 @@ from langchain_core.runnables import RunnableBranch, RunnableConfig, RunnableGen
 
 from neoc_assistant.answer import Answer, StreamEvent
 from neoc_assistant.answering import AnswerWriter
+from neoc_assistant.answering.conflicts import add_conflicts, find_conflicts
+from neoc_assistant.answering.versions import VersionView
 from neoc_assistant.cache.entries import CacheContext, CachedAnswer
 from neoc_assistant.cache.entries import CacheLookup
 from neoc_assistant.cache.response_cache import ResponseCache
@@ -105,6 +107,7 @@ class RagChain:
         self.reader = reader
         self.writer = writer
         self.followups = followups or RulesFollowups(embedder.encode)
+        self.versions = VersionView(manifest)
         self.pipeline = (
             RunnableLambda(self._read, name="read")
             | RunnableLambda(self._cache_lookup, name="cache")
@@ -125,7 +128,8 @@ class RagChain:
             kb_version=self.manifest.kb_version(),
             model_id=f"{model}/{self.reader.mode}" if model != "none" else model,
             prompt_version=f"{self.cache.prompt_version}/{PROMPT_VERSION}/{READER_PROMPT_VERSION}",
-            retrieval_key=f"{self.retriever.config_key()}/{self.reader.model_dump_json()}",
+            # the version links too: a sidecar edited alone changes which documents answer
+            retrieval_key=f"{self.retriever.config_key()}/{self.reader.model_dump_json()}/{self.versions.key()}",
             filters_key=question.filters.cache_key() if question.filters else "",
         )
 
@@ -177,19 +181,38 @@ class RagChain:
             e0 = time.perf_counter()
             vector = self.embedder.embed_query_vector(query)
             question.timings_ms["embed"] = (time.perf_counter() - e0) * 1000
-        hits = self.retriever.search(query, filters=question.filters, query_vector=vector)
+        scope = self.versions.current_scope()  # superseded revisions are left out (answering/versions.py)
+        hits = self.retriever.search(query, filters=question.filters, query_vector=vector, scope=scope)
         relevant = [h for h in hits if self.retriever.is_relevant(h)]
         question.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
         return Found(looked, Retrieved(hits, relevant, vector))
 
+    def _superseded(self, found: Found, used: list[Retrieved]) -> Retrieved | None:
+        """The passages of superseded revisions only (asked for when the current ones do not answer)."""
+        scope = self.versions.superseded_scope()
+        if scope is None:
+            return None
+        question = found.looked.question
+        hits = self.retriever.search(question.read_as, filters=question.filters,
+                                     query_vector=found.retrieved.query_vector, scope=scope)
+        older = Retrieved(hits, [h for h in hits if self.retriever.is_relevant(h)], found.retrieved.query_vector)
+        used.append(older)
+        return older
+
     def _answer(self, items: Iterator[Found]) -> Iterator[StreamEvent]:
         for found in items:
             question = found.looked.question
-            for event in self.writer.write(question, found.retrieved):
+            used: list[Retrieved] = []  # the superseded revisions' passages, when they were read
+            for event in self.writer.write(question, found.retrieved, lambda: self._superseded(found, used)):
                 if event.kind == "done":
                     answer = event.answer
                     answer.understood_as = _understood(question)
                     answer.understood_by = question.resolved_by if answer.understood_as else ""
+                    if answer.mode != "not-found" and answer.complete:
+                        block = self._versions_block(answer, found.retrieved, used)
+                        if block:
+                            answer.answer += "\n\n" + block
+                            yield StreamEvent("token", text="\n\n" + block)
                     worked = worked_figures(question.standalone, answer.answer) if answer.mode != "not-found" else []
                     if worked and answer.complete:  # the officer's count through a quoted rate, by code
                         block = "\n\n" + render_worked(worked)
@@ -198,6 +221,13 @@ class RagChain:
                         yield StreamEvent("token", text=block)
                     self._store_if_cacheable(found, answer)
                 yield event
+
+    def _versions_block(self, answer: Answer, current: Retrieved, used: list[Retrieved]) -> str:
+        """The superseded warning (an answer from an old revision) or the conflict block (two current
+        documents' different figures for the same thing), to follow the answer's text."""
+        if used:
+            return self.versions.mark(answer, used[0].hits)
+        return add_conflicts(answer, find_conflicts(answer, current.hits), current.hits)
 
     def _store_if_cacheable(self, found: Found, answer: Answer) -> None:
         """See the module docstring for what is cached and why. Quotes that replaced a model answer

@@ -27,6 +27,7 @@ from neoc_assistant.question import Question
 from neoc_assistant.errors import InputError, NeocError
 from neoc_assistant.generate.backend import GenerationBackend
 from neoc_assistant.ingest.pipeline import IngestSummary, Ingestor, ProgressCallback
+from neoc_assistant.ingest.versions import link_versions
 from neoc_assistant.monitoring.alerts import AlertMonitor
 from neoc_assistant.monitoring.health import DEFAULT_MIN_FREE_DISK_BYTES, HealthCheck
 from neoc_assistant.monitoring.history import history_snapshot
@@ -162,6 +163,8 @@ class Assistant:
             raise InputError("`kb import` writes a laptop's own store; this instance uses a shared Chroma server: "
                              "import on the machine that ingests for it")
         summary = tools.importer.apply(path, show_progress=show_progress)
+        with self._ingestor.exclusive():  # revisions among the imported files (sidecars stay behind: versions.py)
+            summary.notes.extend(link_versions(self._manifest))
         if summary.kb_version != summary.previous_version:
             self._response_cache.knowledge_changed(summary.kb_version)
         return summary

@@ -2,6 +2,8 @@
 
 The last stage of the chain (``chain.py``):
 
+0. the current documents are read first; superseded revisions only when they do not answer
+   (``versions.py``);
 1. no passage above the relevance floor, or the question names something no passage mentions (a
    district, a year, a phone number: ``verify/answerability.py``) -> **not-found**;
 2. the reader composes the answer from the passages' extracts (``compose/reader.py``); if no
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Iterator
+from typing import Callable, Iterator
 
 from neoc_assistant.answer import BUSY_NOTICE, NOT_FOUND_NOTICE, SERVERS_DOWN_NOTICE, Answer, StreamEvent
 from neoc_assistant.answering.not_found import not_found
@@ -62,8 +64,31 @@ class AnswerWriter:
         self.reading = reading
         self.verification = verification
 
-    def write(self, question: Question, retrieved: Retrieved) -> Iterator[StreamEvent]:
+    def write(self, question: Question, retrieved: Retrieved,
+              older: Callable[[], Retrieved | None] | None = None) -> Iterator[StreamEvent]:
+        """``older``: the passages of superseded revisions, asked for only when ``retrieved`` (the
+        current documents') does not answer (``versions.py``); their answer is used when it is one."""
         t0 = time.perf_counter()
+        outcome = self._read(question, retrieved)
+        if isinstance(outcome, Answer) and older is not None:
+            fallback = older()
+            second = self._read(question, fallback) if fallback is not None else outcome
+            if not isinstance(second, Answer):
+                outcome = second
+        if isinstance(outcome, Answer):
+            yield from _finish(question, outcome)
+            return
+        composed = outcome
+        question.timings_ms["compose"] = (time.perf_counter() - t0) * 1000
+        if not self.engine.available():
+            yield from _finish(question, quoted_answer(question.text, composed, self.engine.unavailable_notice()))
+        elif self.reading.mode == "model":
+            yield from self._model_reads(question, composed, t0)
+        else:
+            yield from self._model_writes(question, composed, t0)
+
+    def _read(self, question: Question, retrieved: Retrieved) -> Answer | Composed:
+        """Steps 1-2 of the module docstring: the not-found answer, or the composition to answer with."""
         below_floor = not retrieved.relevant and self.reading.below_floor > 0
         if below_floor:  # nothing passed the relevance floor: read the best few, and ask more of them
             retrieved = replace(retrieved, relevant=retrieved.hits[: self.reading.below_floor])
@@ -72,30 +97,20 @@ class AnswerWriter:
                                                                           if h not in retrieved.relevant])
         passages = retrieved.relevant
         if not passages:
-            yield from _finish(question, not_found(question.text, NOT_FOUND_NOTICE, retrieved.hits))
-            return
+            return not_found(question.text, NOT_FOUND_NOTICE, retrieved.hits)
         if self.verification.answerability_check:
             guard = self.vocabulary.guard(self.manifest.kb_version())
             verdict = check_answerable(question.read_as, [h.text for h in passages], guard, self.known)
             if not verdict.answerable:
-                yield from _finish(question, not_found(question.text, verdict.message, passages))
-                return
+                return not_found(question.text, verdict.message, passages)
         composed = self.compose(question, retrieved, self.reading.min_coverage_below_floor if below_floor else None)
-        question.timings_ms["compose"] = (time.perf_counter() - t0) * 1000
         composition = composed.composition
         if not composition.answers:
             if below_floor:
-                yield from _finish(question, not_found(question.text, NOT_FOUND_NOTICE, retrieved.hits))
-                return
+                return not_found(question.text, NOT_FOUND_NOTICE, retrieved.hits)
             what = f"gives {composition.missing}" if composition.missing else "answers this question"
-            yield from _finish(question, not_found(question.text, NOT_ANSWERED_NOTICE.format(what=what), passages))
-            return
-        if not self.engine.available():
-            yield from _finish(question, quoted_answer(question.text, composed, self.engine.unavailable_notice()))
-        elif self.reading.mode == "model":
-            yield from self._model_reads(question, composed, t0)
-        else:
-            yield from self._model_writes(question, composed, t0)
+            return not_found(question.text, NOT_ANSWERED_NOTICE.format(what=what), passages)
+        return composed
 
     def compose(self, question: Question, retrieved: Retrieved, min_coverage: float | None = None) -> Composed:
         views = self.checker.prepare([h.text for h in retrieved.relevant])

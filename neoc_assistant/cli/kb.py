@@ -166,7 +166,7 @@ def _search_many(service, queries: Path, k: int, filters: SearchFilters, batch: 
 
 @app.command()
 def documents(as_json: bool = typer.Option(False, "--json")) -> None:
-    """List ingested documents with chunk counts and dates."""
+    """List ingested documents with chunk counts, dates and versions (current / superseded by)."""
     import datetime as dt
 
     docs = assistant().documents()
@@ -178,6 +178,7 @@ def documents(as_json: bool = typer.Option(False, "--json")) -> None:
             "chunks": d.n_chunks,
             "pages": d.n_pages,
             "ingested": dt.datetime.fromtimestamp(d.ingested_at).isoformat(timespec="seconds"),
+            "version": d.version,  # current / superseded by ... (ingest/versions.py); "" when no revision is known
         }
         for d in docs
     ]
@@ -185,10 +186,11 @@ def documents(as_json: bool = typer.Option(False, "--json")) -> None:
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(title=f"{len(rows)} documents (kb version {assistant().kb_version()})")
-    for col in ("source", "type", "chunks", "ingested"):
+    for col in ("source", "type", "chunks", "ingested", "version"):
         table.add_column(col)
     for row in rows:
-        table.add_row(", ".join(shown(s) for s in row["sources"]), row["type"], str(row["chunks"]), row["ingested"])
+        table.add_row(", ".join(shown(s) for s in row["sources"]), row["type"], str(row["chunks"]), row["ingested"],
+                      shown(row["version"]))
     console.print(table)
 
 

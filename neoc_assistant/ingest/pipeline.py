@@ -26,6 +26,7 @@ from neoc_assistant.ingest.isolation import IsolatedParser, ParseLimits
 from neoc_assistant.ingest.names import normalize, printable, spelled
 from neoc_assistant.ingest.progress import page_progress, progress_bar, short
 from neoc_assistant.ingest.sources import plan_sources, source_name
+from neoc_assistant.ingest.versions import link_versions
 from neoc_assistant.settings import StoreSettings
 from neoc_assistant.store.database import read_only_message
 from neoc_assistant.store.drift import find_drift, repair, vectors_probably_drifted
@@ -160,6 +161,7 @@ class Ingestor:
                 for root in planned.roots:
                     gone = [r.source for r in self._manifest.files_under(str(root)) if r.source not in seen]
                     summary.outcomes.extend(self._remove(gone, "no longer in " + str(root)))
+            summary.notes.extend(link_versions(self._manifest))  # revisions of one document (versions.py)
         summary.seconds = time.perf_counter() - started
         summary.kb_version = self._manifest.kb_version()
         return summary
@@ -195,6 +197,7 @@ class Ingestor:
             self._prepare(summary)
             known = [s for s in dict.fromkeys(normalize(s) for s in sources) if self._manifest.file(s)]
             summary.outcomes.extend(self._remove(known, "deleted on request"))
+            summary.notes.extend(link_versions(self._manifest))
         summary.seconds = time.perf_counter() - started
         summary.kb_version = self._manifest.kb_version()
         return summary

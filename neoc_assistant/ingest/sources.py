@@ -160,6 +160,8 @@ def _refuse_lookalikes(plan: SourcePlan, ingested: Mapping[str, str]) -> None:
 def _supported(path: Path, source: str, plan: SourcePlan) -> bool:
     if path.suffix.lower() in SUPPORTED_SUFFIXES:
         return True
+    if path.name.lower().endswith(".meta.toml"):  # a version sidecar: read by versions.py, not a document
+        return False
     plan.refused.append((printable(source), "skipped", f"unsupported file type '{printable(path.suffix) or '(none)'}'"))
     return False
 

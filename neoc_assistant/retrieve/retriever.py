@@ -52,7 +52,7 @@ from neoc_assistant.retrieve.hits import Hit
 from neoc_assistant.retrieve.lexical import LexicalPlan, TermStatistics, plan_lexical
 from neoc_assistant.retrieve.ranking import Candidate, fuse, mmr, normalise
 from neoc_assistant.retrieve.reranker import load_cross_encoder
-from neoc_assistant.retrieve.search import RetrievalResult, SearchFilters, StageClock, Stages
+from neoc_assistant.retrieve.search import DocumentScope, RetrievalResult, SearchFilters, StageClock, Stages
 from neoc_assistant.settings import RetrievalSettings
 from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.identity import check_searchable
@@ -84,9 +84,10 @@ class KnowledgeBaseRetriever:
         query_vector: np.ndarray | None = None,
         *,
         relevant_only: bool = False,
+        scope: DocumentScope | None = None,
     ) -> list[Hit]:
         """The best ``k`` passages, best first (``relevant_only``: only those above the floor)."""
-        result = self.retrieve(query, k=k, filters=filters, query_vector=query_vector)
+        result = self.retrieve(query, k=k, filters=filters, query_vector=query_vector, scope=scope)
         return result.relevant if relevant_only else result.hits
 
     def search_many(
@@ -106,7 +107,9 @@ class KnowledgeBaseRetriever:
         filters: SearchFilters | None = None,
         query_vector: np.ndarray | None = None,
         stages: Stages | None = None,
+        scope: DocumentScope | None = None,
     ) -> RetrievalResult:
+        """``scope``: documents left out (superseded revisions) or the only ones searched (``versions.py``)."""
         s = self.settings
         k = k or s.top_k
         stages = stages or Stages()
@@ -128,6 +131,9 @@ class KnowledgeBaseRetriever:
             self._model_checked = version
 
         doc_hashes = self.filtered.allowed_documents(filters)
+        if scope is not None and scope.only is not None:
+            doc_hashes = [h for h in (scope.only if doc_hashes is None else doc_hashes) if h in scope.only]
+        excluded = scope.excluded if scope is not None else frozenset()
         clock.lap("filter")
         n_candidates = max(k, s.candidates)
 
@@ -150,7 +156,7 @@ class KnowledgeBaseRetriever:
         pool_size = min(len(candidates), pool_size + (k if stages.mmr else 0))
         clock.lap("fuse")
 
-        pool = self._resolve_candidates(candidates, pool_size)
+        pool = self._resolve_candidates(candidates, pool_size, excluded)
         vecs = self._candidate_vectors(pool)
         clock.lap("resolve")
 
@@ -193,14 +199,15 @@ class KnowledgeBaseRetriever:
         s = self.settings
         return fuse(vector_list, lexical_list, s.fusion, s.fusion_vector_weight, s.rrf_k)
 
-    def _resolve_candidates(self, candidates: list[Candidate], limit: int) -> list[Candidate]:
-        """Attach Hits to the best ``limit`` candidates the manifest knows."""
+    def _resolve_candidates(self, candidates: list[Candidate], limit: int,
+                            excluded: frozenset[str] = frozenset()) -> list[Candidate]:
+        """Attach Hits to the best ``limit`` candidates the manifest knows, not of ``excluded`` documents."""
         out: list[Candidate] = []
         start = 0
         while len(out) < limit and start < len(candidates):
             batch = candidates[start : start + (limit - len(out))]
             start += len(batch)
-            resolved = self._resolve_map([(c.chunk_id, c.fused) for c in batch])
+            resolved = self._resolve_map([(c.chunk_id, c.fused) for c in batch], excluded)
             for cand in batch:
                 item = resolved.get(cand.chunk_id)
                 if item is None:
@@ -357,15 +364,16 @@ class KnowledgeBaseRetriever:
         return load_cross_encoder(self.settings.reranker_model_path or "", self.device, self.settings.rerank_max_length)
 
     # -- manifest lookups ----------------------------------------------------------------
-    def _resolve_map(self, scored: list[tuple[str, float]]) -> dict[str, tuple[Hit, str]]:
-        """chunk_id -> (Hit, content_hash) for the ids the manifest knows."""
+    def _resolve_map(self, scored: list[tuple[str, float]],
+                     excluded: frozenset[str] = frozenset()) -> dict[str, tuple[Hit, str]]:
+        """chunk_id -> (Hit, content_hash) for the ids the manifest knows (not of ``excluded`` documents)."""
         chunks = self.manifest.chunks_by_id(cid for cid, _ in scored)
         sources = self.manifest.sources_of(c.doc_hash for c in chunks.values())
         out: dict[str, tuple[Hit, str]] = {}
         for cid, score in scored:
             chunk = chunks.get(cid)
             names = sources.get(chunk.doc_hash) if chunk is not None else None
-            if chunk is None or not names:
+            if chunk is None or not names or chunk.doc_hash in excluded:
                 continue
             hit = Hit(
                 chunk_id=cid,

@@ -25,6 +25,16 @@ class SearchFilters:
 
 
 @dataclass(frozen=True)
+class DocumentScope:
+    """Which documents a search may return beyond its filters: none of ``excluded`` (superseded
+    revisions), and when ``only`` is given, only those (the superseded ones, when no current
+    document answers: ``answering/versions.py``)."""
+
+    excluded: frozenset[str] = frozenset()
+    only: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
 class Stages:
     """Which stages run. The default is the full pipeline; the others exist for evaluation."""
 

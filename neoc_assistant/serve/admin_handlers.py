@@ -230,6 +230,9 @@ class KnowledgeBaseHandlers:
         sources = sorted(known, key=str.lower) + self._stray_uploads(known)
         n_chunks = sum(d.n_chunks for d in docs)
         info = f"**{len(docs)} documents**, {n_chunks} chunks · knowledge-base version `{version}`"
+        superseded = sum(1 for d in docs if d.version.startswith("superseded"))
+        if superseded:  # answered from only when no current version answers (answering/versions.py)
+            info += f" · {superseded} superseded revision(s), see the version column"
         return rows, gr.update(choices=sources, value=None), info
 
 

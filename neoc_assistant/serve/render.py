@@ -224,7 +224,7 @@ def error_markdown(kind: str, message: str) -> str:
 # ---------------------------------------------------------------------------
 # knowledge base
 # ---------------------------------------------------------------------------
-DOC_COLUMNS = ["source", "title", "type", "pages", "chunks", "ingested"]
+DOC_COLUMNS = ["source", "title", "type", "pages", "chunks", "ingested", "version"]
 
 
 def document_rows(docs: Iterable[Any]) -> list[list]:
@@ -239,6 +239,7 @@ def document_rows(docs: Iterable[Any]) -> list[list]:
             _get(d, "n_pages", 0),
             _get(d, "n_chunks", 0),
             stamp,
+            _get(d, "version", "") or "",  # current / superseded by ... (ingest/versions.py)
         ])
     rows.sort(key=lambda r: r[0].lower())
     return rows

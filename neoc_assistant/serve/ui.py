@@ -166,7 +166,7 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
                             delete_btn = gr.Button("Delete", variant="stop", scale=1, elem_id="neoc-delete")
                             refresh_kb = gr.Button("↻ Refresh", scale=1, elem_id="neoc-kb-refresh")
                 docs_table = gr.Dataframe(
-                    headers=render.DOC_COLUMNS, datatype=["str", "str", "str", "number", "number", "str"],
+                    headers=render.DOC_COLUMNS, datatype=["str", "str", "str", "number", "number", "str", "str"],
                     interactive=False, wrap=True, elem_id="neoc-docs", label="Ingested documents",
                     max_height=420,
                 )

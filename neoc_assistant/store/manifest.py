@@ -25,11 +25,12 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from neoc_assistant.errors import StoreError
 from neoc_assistant.store.database import SqliteDatabase, ensure_column
 from neoc_assistant.store.fulltext import FTS_TOKENIZER, FullTextIndex, index_text, migrate_tokenizer
 from neoc_assistant.store.records import ChunkRecord, DocumentInfo, FileRecord
+from neoc_assistant.store.manifest_state import ManifestState
 from neoc_assistant.store.source_names import SourceNames
+from neoc_assistant.store.versions import VERSIONS_SCHEMA, DocumentVersions
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,15 +70,16 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, tokenize='{tokenizer}'
 );
 CREATE TABLE IF NOT EXISTS chroma_pending (doc_hash TEXT PRIMARY KEY, reason TEXT NOT NULL);
-""".replace("{tokenizer}", FTS_TOKENIZER)
+""".replace("{tokenizer}", FTS_TOKENIZER) + VERSIONS_SCHEMA
 
 
-class Manifest(SqliteDatabase, FullTextIndex, SourceNames):
+class Manifest(SqliteDatabase, FullTextIndex, SourceNames, ManifestState, DocumentVersions):
     """Thread-safe access to the manifest database (one connection per thread).
 
     The file registry lives here; searching the full-text index is inherited
     from ``FullTextIndex`` (``fulltext.py``); connections, read-only opening,
-    error messages and the integrity check from ``SqliteDatabase`` (``database.py``).
+    error messages and the integrity check from ``SqliteDatabase`` (``database.py``); a whole state
+    read out and applied (bundles) from ``ManifestState``; version links from ``DocumentVersions``.
     """
 
     def __init__(self, path: Path):
@@ -184,7 +186,10 @@ class Manifest(SqliteDatabase, FullTextIndex, SourceNames):
             "SELECT doc_hash, title, doc_type, n_pages, n_chunks, ingested_at FROM documents ORDER BY title"
         ).fetchall()
         sources = self.sources_of(d[0] for d in docs)
-        return [DocumentInfo(*d, sources=tuple(sources.get(d[0], ()))) for d in docs]  # type: ignore[misc]  # six columns
+        status = self.version_status()
+        return [DocumentInfo(*d, sources=tuple(sources.get(d[0], ())),  # type: ignore[misc]  # six columns
+                             version=next((status[s] for s in sources.get(d[0], ()) if s in status), ""))
+                for d in docs]
 
     def document_texts(self) -> list[str]:
         """Each document's title, section headings and text as one string, chunks in order:
@@ -320,60 +325,6 @@ class Manifest(SqliteDatabase, FullTextIndex, SourceNames):
                     conn.execute("DELETE FROM files WHERE source=?", (source,))
             orphaned = self._drop_unreferenced(conn, hashes)
             self._bump_version(conn)
-        return orphaned
-
-    # -- bundles (bundles/): a whole state read out, and one applied in a single transaction ------------
-    def file_records(self) -> list[FileRecord]:
-        rows = self._conn().execute(
-            "SELECT source, root, abs_path, size, mtime_ns, doc_hash, ingested_at FROM files ORDER BY source").fetchall()
-        return [FileRecord(*r) for r in rows]
-
-    def document_with_chunks(self, doc_hash: str) -> tuple[dict, list[ChunkRecord]] | None:
-        """A document's row (as ``commit_file`` takes it) and its chunks in order."""
-        conn = self._conn()
-        row = conn.execute("SELECT doc_hash, title, doc_type, n_pages, n_chunks, ingested_at FROM documents "
-                           "WHERE doc_hash=?", (doc_hash,)).fetchone()
-        if row is None:
-            return None
-        ocr = "ocr_confidence" if self._ocr_column else "NULL"
-        chunks = [ChunkRecord(*r) for r in conn.execute(
-            f"SELECT chunk_id, doc_hash, chunk_index, page, section, text, content_hash, {ocr} FROM chunks "
-            "WHERE doc_hash=? ORDER BY chunk_index", (doc_hash,))]
-        return dict(zip(("doc_hash", "title", "doc_type", "n_pages", "n_chunks", "ingested_at"), row)), chunks
-
-    def apply_state(self, files: Sequence[FileRecord], documents: Iterable[tuple[dict, Sequence[ChunkRecord]]],
-                    *, pipeline: str, expected_version: str, meta_defaults: dict[str, str] | None = None) -> list[str]:
-        """Make the file registry exactly ``files`` (inserting ``documents``), in ONE transaction: the
-        knowledge base moves from its old state to the new one all at once or not at all. The version
-        it then computes must be ``expected_version`` (the bundle's), else nothing is kept.
-        ``meta_defaults``: meta values set only where none is (e.g. the scheme source names follow).
-
-        Returns the doc hashes no file references any more (queued in ``chroma_pending``)."""
-        with self._tx() as conn:
-            for document, chunks in documents:
-                self._insert_document(conn, document, chunks)
-                conn.execute("DELETE FROM chroma_pending WHERE doc_hash=?", (document["doc_hash"],))
-            wanted = {f.source for f in files}
-            old = dict(conn.execute("SELECT source, doc_hash FROM files").fetchall())
-            for source in set(old) - wanted:
-                conn.execute("DELETE FROM files WHERE source=?", (source,))
-            conn.executemany(
-                "INSERT OR REPLACE INTO files(source, root, abs_path, size, mtime_ns, doc_hash, ingested_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(f.source, f.root, f.abs_path, f.size, f.mtime_ns, f.doc_hash, f.ingested_at) for f in files])
-            missing = conn.execute("SELECT COUNT(*) FROM files f LEFT JOIN documents d ON d.doc_hash = f.doc_hash "
-                                   "WHERE d.doc_hash IS NULL").fetchone()[0]
-            if missing:
-                raise StoreError(f"the bundle points {missing} file(s) at documents it does not hold and this "
-                                 "knowledge base lacks: nothing was changed")
-            orphaned = self._drop_unreferenced(conn, list(set(old.values())))
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('pipeline', ?)", (pipeline,))
-            conn.executemany("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", list((meta_defaults or {}).items()))
-            self._bump_version(conn)
-            got = conn.execute("SELECT value FROM meta WHERE key='kb_version'").fetchone()[0]
-            if got != expected_version:
-                raise StoreError(f"applying the bundle gave knowledge-base version {got}, not the {expected_version} "
-                                 "it promises: nothing was changed")
         return orphaned
 
     def reset(self, pipeline: str) -> list[str]:

@@ -37,3 +37,4 @@ class DocumentInfo:
     n_chunks: int
     ingested_at: float
     sources: tuple[str, ...]
+    version: str = ""  # "current (Rev. 2, 2024-03-15)" | "superseded by new.md (...)" | "" (no revisions known)
