@@ -90,14 +90,14 @@ def run_config(name: str, model: Path, slots: int, data_dir: Path, buffers: Buff
     prefill, texts, prompt_tokens = [], [], 0
     for i, q in enumerate(QUESTIONS[:3]):  # one at a time: prefill speed; a distinct first token each
         stats: dict = {}
-        texts.append(engine.generate(messages(f"[{name} r{round_no} #{i}]", q, body), stats=stats))
+        texts.append(engine.generate(messages(f"[r{round_no} #{i}]", q, body), stats=stats))
         prefill.append(stats["evaluated_tokens"] / stats["prefill_seconds"])
         prompt_tokens = stats["prompt_tokens"]
     out: dict = {}
 
     def ask(i: int) -> None:
         stats: dict = {}
-        out[i] = ("".join(engine.stream(messages(f"[{name} r{round_no} all]", QUESTIONS[i % len(QUESTIONS)], body),
+        out[i] = ("".join(engine.stream(messages(f"[r{round_no} all]", QUESTIONS[i % len(QUESTIONS)], body),
                                         stats=stats, max_tokens=64)), stats)
 
     t0 = time.perf_counter()

@@ -15,7 +15,7 @@ embedding model (torch), the vector store with one search, the LLM (weights +
 the batched context - llama.cpp's own buffer sizes are printed), one answer,
 then ``--answers`` concurrent uncached answers (peak sampled every 20 ms).
 RSS is split into anonymous memory and file-backed pages (the mmap'd weights)
-from /proc/self/smaps_rollup. Prints a table and one JSON line.
+from /proc/self/status. Prints a table and one JSON line.
 """
 
 from __future__ import annotations
@@ -44,13 +44,13 @@ QUESTIONS = ["What are the EOC activation levels?", "How do I request relief sto
 
 
 def memory() -> dict:
-    """RSS, and its anonymous / file-backed parts (Linux), in MB."""
+    """RSS, and its anonymous / file-backed parts (Linux: the mmap'd weights are file pages), in MB."""
     out = {"rss_mb": psutil.Process().memory_info().rss / 2**20}
     try:
-        for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+        for line in Path("/proc/self/status").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key in ("Rss_Anon", "Rss_File"):
-                out[key.lower() + "_mb"] = int(value.split()[0]) / 1024
+            if key in ("RssAnon", "RssFile"):
+                out[key.lower().replace("rss", "rss_") + "_mb"] = int(value.split()[0]) / 1024
     except OSError:
         pass
     return {k: round(v, 1) for k, v in out.items()}

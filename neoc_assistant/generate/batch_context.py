@@ -47,7 +47,7 @@ class BatchContextSize:
     def plan(cls, *, n_slots: int, n_ctx: int, slot_kv_tokens: int, n_batch: int, n_ubatch: int,
              kv_type: str = "f16") -> "BatchContextSize":
         """``slot_kv_tokens`` = 0: the worst case, every slot at ``n_ctx`` (the old sizing)."""
-        per_slot = slot_kv_tokens or n_ctx
+        per_slot = min(slot_kv_tokens or n_ctx, n_ctx)  # a slot never needs more than n_ctx
         kv_tokens = per_slot * (n_slots + 1)
         # one sequence at n_ctx plus a prefix must fit, or a long prompt could never start
         kv_tokens = max(kv_tokens, min(2 * n_ctx, n_ctx * (n_slots + 1)))

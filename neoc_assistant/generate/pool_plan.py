@@ -23,7 +23,8 @@ def plan_pool(settings: GenerationSettings, info: model_file.GGUFInfo, model: Ll
     head_dim = int(info.arch_value("attention.key_length", 0) or (model.n_embd // max(model.n_head, 1)))
     kv_type = settings.kv_cache_type if batching else "f16"
     kv_per_token = 2 * model.n_layer * model.n_head_kv * head_dim * KV_BYTES_PER_VALUE[kv_type]
-    kv_bytes = int(kv_per_token * ((settings.slot_kv_tokens or n_ctx) if batching else n_ctx))
+    slot_tokens = min(settings.slot_kv_tokens or n_ctx, n_ctx) if batching else n_ctx
+    kv_bytes = int(kv_per_token * slot_tokens)
     n_batch = min(settings.n_batch, n_ctx)
     if batching and settings.n_ubatch:
         n_batch = min(settings.n_ubatch, n_batch)

@@ -18,7 +18,7 @@ from neoc_assistant.generate.batch_context import BatchContextSize
 KB = Path(__file__).resolve().parent.parent.parent / "knowledge_base"
 
 
-def test_the_context_has_the_planned_cells_batch_and_micro_batch(make_engine, smollm2):
+def test_the_context_has_the_planned_cells_batch_and_micro_batch(make_engine, smollm2):  # noqa: F811
     engine = make_engine(smollm2, batching=True, pool_size=4, n_ctx=1024, n_batch=64, n_ubatch=32,
                          slot_kv_tokens=768, kv_cache_type="q8_0", n_threads=2)
     engine.load()
@@ -43,7 +43,7 @@ def _long_distinct_prompt(i: int) -> list[dict]:
     return [{"role": "user", "content": f"Question {i}: summarise this in one line.\n\n{text}"}]
 
 
-def test_answers_wait_for_kv_cells_when_the_cache_cannot_hold_every_prompt(make_engine, smollm2):
+def test_answers_wait_for_kv_cells_when_the_cache_cannot_hold_every_prompt(make_engine, smollm2):  # noqa: F811
     # 4 slots, n_ctx 512 -> 1024 cells (the floor: 2 x n_ctx); four ~300-token prompts + 40 answer
     # tokens each need ~1360 cells at once: only two fit next to the kept prefix.
     engine = make_engine(smollm2, batching=True, pool_size=4, n_ctx=512, n_batch=64, slot_kv_tokens=128,
