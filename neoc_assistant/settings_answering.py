@@ -35,6 +35,13 @@ class GenerationSettings(_Section):
     )
     n_ctx: int = Field(default=4096, ge=256)
     n_batch: int = Field(default=256, ge=8)
+    n_ubatch: int = Field(default=0, ge=0, description="Batched: llama.cpp micro-batch (compute buffers scale "
+                          "with it); 0 = n_batch.")
+    slot_kv_tokens: int = Field(
+        default=1024, ge=0, description="Batched: KV cache cells per answer slot - a typical prompt (~570) plus "
+        "an answer; one answer may still use up to n_ctx, others then wait for cells. 0 = n_ctx per slot.")
+    kv_cache_type: Literal["f16", "q8_0"] = Field(
+        default="f16", description="Batched: KV cache precision (q8_0 = about half the KV memory).")
     n_threads: int = Field(default=0, ge=0, description="0 = physical core count.")
     max_tokens: int = Field(default=320, ge=1, description="Answer length limit (a practical answer is 50-250 tokens).")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0 = greedy: factual answers copy, not create.")

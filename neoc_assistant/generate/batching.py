@@ -44,6 +44,7 @@ from typing import Callable, Iterator
 
 from neoc_assistant.errors import BusyError, ModelError
 from neoc_assistant.generate.backend import ClosingStream
+from neoc_assistant.generate.batch_context import BatchContextSize
 from neoc_assistant.generate.llama_model import LlamaModel
 from neoc_assistant.generate.sampling import SamplingParams, build_sampler
 from neoc_assistant.generate.stream_guard import TextScreen
@@ -69,6 +70,7 @@ class _Request:
     slot: int = -1
     sampler: object = None
     pos: int = 0  # next position in the sequence = tokens in its KV cells
+    reserved: int = 0  # KV cells this answer may fill: prompt + max_tokens
     pending: int | None = None  # sampled, shown, not yet decoded
     n_gen: int = 0
     queued_at: float = field(default_factory=time.perf_counter)
@@ -128,37 +130,31 @@ class BatchedStream(ClosingStream, Iterator[str]):
 class BatchScheduler:
     """Owns one llama.cpp context with ``n_slots`` sequences and runs the decode loop."""
 
-    def __init__(self, model: LlamaModel, *, n_slots: int, slot_ctx: int, n_batch: int, n_threads: int,
+    def __init__(self, model: LlamaModel, *, size: BatchContextSize, n_threads: int,
                  stop_texts: tuple[str, ...], loop_guard: bool, admission_wait_seconds: float,
                  on_end: Callable[[dict], None] | None = None):
         ll = model.ll
-        self.ll, self.model = ll, model
-        self.n_slots, self.slot_ctx = n_slots, slot_ctx
-        self.n_batch = max(n_batch, n_slots)
+        self.ll, self.model, self.size = ll, model, size
+        self.n_slots, self.slot_ctx = size.n_slots, min(size.slot_ctx, size.kv_tokens)
+        self.n_batch = size.n_batch
         self.stop_texts, self.loop_guard = stop_texts, loop_guard
         self.admission_wait_seconds = admission_wait_seconds
         self.on_end = on_end
-        self.prefix_seq = n_slots  # the extra sequence holding the last prompt, for prefix reuse
-        params = ll.llama_context_default_params()
-        params.n_ctx = slot_ctx * (n_slots + 1)
-        params.n_batch = params.n_ubatch = self.n_batch
-        params.n_seq_max = n_slots + 1
-        params.kv_unified = True  # sequences share cells: the prefix copy costs nothing
-        params.n_threads = params.n_threads_batch = n_threads
-        params.no_perf = True
-        self.ctx = ll.llama_init_from_model(model.ptr, params)
+        self.prefix_seq = size.n_slots  # the extra sequence holding the last prompt, for prefix reuse
+        self.ctx = ll.llama_init_from_model(model.ptr, size.context_params(ll, n_threads))
         if not self.ctx:
-            raise ModelError(f"could not create a model context for {n_slots} answers of {slot_ctx} tokens: "
-                             "lower NEOC_N_CTX or NEOC_POOL_MAX_SIZE, or free memory")
+            raise ModelError(f"could not create a model context of {size.kv_tokens} tokens for {size.n_slots} "
+                             "answers: lower NEOC_GENERATION__SLOT_KV_TOKENS or NEOC_POOL_MAX_SIZE, or free memory")
         self.mem = ll.llama_get_memory(self.ctx)
         self.batch = ll.llama_batch_init(self.n_batch, 0, 1)
         self.prefix: list[int] = []
-        self._slots: list[_Request | None] = [None] * n_slots
+        self._slots: list[_Request | None] = [None] * size.n_slots
         self._waiting: deque[_Request] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._service_seconds = 0.0  # moving average of an answer's time in a slot (admission estimates)
-        self.counters = {"admitted": 0, "refused_busy": 0, "dropped_queued": 0, "steps": 0, "batched_tokens": 0}
+        self.counters = {"admitted": 0, "refused_busy": 0, "dropped_queued": 0, "waited_for_cells": 0, "steps": 0,
+                         "batched_tokens": 0}
         self.running = True
         self._thread = threading.Thread(target=self._loop, name="neoc-batch-decode", daemon=True)
         self._thread.start()
@@ -210,6 +206,7 @@ class BatchScheduler:
             return {"size": self.n_slots, "created": 1, "in_use": in_use, "idle": self.n_slots - in_use,
                     "waiting": len(self._waiting), "busy_rejections": self.counters["refused_busy"],
                     "reclaimed": 0, "batching": True, "prefix_tokens": len(self.prefix),
+                    "kv_tokens": self.size.kv_tokens, "kv_reserved": self._reserved_locked(),
                     "expected_wait_seconds": round(self._expected_wait_locked(), 2), **self.counters}
 
     def close(self, wait_seconds: float = 10.0) -> bool:
@@ -249,13 +246,22 @@ class BatchScheduler:
 
     def _admit_locked(self) -> None:
         while self._waiting and None in self._slots:
-            request = self._waiting.popleft()
+            request = self._waiting[0]
             if request.gone():  # the caller went away while queued: costs nothing
+                self._waiting.popleft()
                 self.counters["dropped_queued"] += 1
                 request.stats["finish_reason"] = "cancelled"
                 request.out.put(_END)
                 request.admitted.set()
                 continue
+            need = min(len(request.prompt) + request.max_tokens, self.slot_ctx)
+            if self._reserved_locked() + need > self.size.kv_tokens:
+                if any(r is not None for r in self._slots):
+                    self.counters["waited_for_cells"] += 1
+                    return  # first in line waits until an answer ends and frees its cells
+                self._forget_prefix()  # alone, only the kept prefix is in the way
+            self._waiting.popleft()
+            request.reserved = need
             slot = self._slots.index(None)
             request.slot = slot
             request.sampler = build_sampler(self.ll, self.model.vocab, self.model.n_vocab, request.sampling)
@@ -270,6 +276,15 @@ class BatchScheduler:
             self._slots[slot] = request
             self.counters["admitted"] += 1
             request.admitted.set()
+
+    def _reserved_locked(self) -> int:
+        """KV cells the running answers may fill, plus the kept prefix's: a bound on cells in use
+        (cells shared by ``seq_cp`` are counted twice), so a decode never runs out of cells."""
+        return len(self.prefix) + sum(r.reserved for r in self._slots if r is not None)
+
+    def _forget_prefix(self) -> None:
+        self.ll.llama_memory_seq_rm(self.mem, self.prefix_seq, -1, -1)
+        self.prefix = []
 
     def _step(self, active: list[_Request]) -> None:
         for request in active:
@@ -338,9 +353,10 @@ class BatchScheduler:
 
     def _remember_prefix(self, request: _Request) -> None:
         """Keep this prompt as the shared prefix for the next requests (cells are shared)."""
-        self.ll.llama_memory_seq_rm(self.mem, self.prefix_seq, -1, -1)
-        self.ll.llama_memory_seq_cp(self.mem, request.slot, self.prefix_seq, 0, len(request.prompt))
-        self.prefix = list(request.prompt)
+        with self._lock:  # the prefix counts in the cell reservations read by stats()
+            self._forget_prefix()
+            self.ll.llama_memory_seq_cp(self.mem, request.slot, self.prefix_seq, 0, len(request.prompt))
+            self.prefix = list(request.prompt)
 
     def _end(self, request: _Request, reason: str) -> None:
         stats = request.stats

@@ -38,25 +38,24 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-import psutil
-
 from neoc_assistant import runtime
 from neoc_assistant.answer import BAD_MODEL_PATH_NOTICE, NO_MODEL_NOTICE
 from neoc_assistant.errors import InputError, ModelError
 from neoc_assistant.generate import model_file
+from neoc_assistant.generate.batch_context import BatchContextSize
 from neoc_assistant.generate.batching import BatchScheduler
 from neoc_assistant.generate.chat_template import ALWAYS_STOP, ChatTemplate, template_for_model
 from neoc_assistant.generate.llama_backend import drop_mapped_file_pages, init_backend
 from neoc_assistant.generate.llama_model import ContextSlot, LlamaModel
 from neoc_assistant.generate.memory_guard import MemoryGuard
 from neoc_assistant.generate.pool import ContextPool, Lease
+from neoc_assistant.generate.pool_plan import plan_pool
 from neoc_assistant.generate.sampling import SamplingParams
 from neoc_assistant.generate.token_stream import EmptyStream, StreamHooks, TokenStream
 from neoc_assistant.settings import GenerationSettings
 
 log = logging.getLogger(__name__)
 
-_KV_BYTES = 2  # f16 K and V cache entries
 _ZWSP = "\u200b"
 
 
@@ -146,12 +145,14 @@ class GenerationEngine:
                 self.n_ctx = n_ctx
                 self.template = template_for_model(info, model)
                 self.chat_template_source = self.template.source
-                self.pool_plan = self._plan_pool(info, model)
                 st = self.settings
+                self.pool_plan = plan_pool(st, info, model, n_ctx)
                 if st.batching:
+                    size = BatchContextSize.plan(n_slots=self.pool_plan["size"], n_ctx=n_ctx,
+                                                 slot_kv_tokens=st.slot_kv_tokens, n_batch=st.n_batch,
+                                                 n_ubatch=st.n_ubatch, kv_type=st.kv_cache_type)
                     self._scheduler = BatchScheduler(
-                        model, n_slots=self.pool_plan["size"], slot_ctx=n_ctx, n_batch=min(st.n_batch, n_ctx),
-                        n_threads=self.n_threads, stop_texts=self.template.stop_texts + ALWAYS_STOP,
+                        model, size=size, n_threads=self.n_threads, stop_texts=self.template.stop_texts + ALWAYS_STOP,
                         loop_guard=st.loop_guard, admission_wait_seconds=st.admission_wait_seconds,
                         on_end=self._on_batched_end)
                 else:
@@ -185,40 +186,6 @@ class GenerationEngine:
         st = self.settings
         return ContextSlot(self._model, self.n_ctx, min(st.n_batch, self.n_ctx),  # type: ignore[arg-type]
                            self.n_threads, self._sampling())
-
-    def _plan_pool(self, info: model_file.GGUFInfo, model: LlamaModel) -> dict:
-        """Pool size from the memory budget (or ``pool_size`` if set)."""
-        head_dim = int(info.arch_value("attention.key_length", 0) or (model.n_embd // max(model.n_head, 1)))
-        kv_bytes = 2 * model.n_layer * self.n_ctx * model.n_head_kv * head_dim * _KV_BYTES
-        n_batch = min(self.settings.n_batch, self.n_ctx)
-        # compute buffers: activations of one micro-batch + one logits row (n_outputs_max=1)
-        compute_bytes = n_batch * (4 * model.n_embd + 3 * int(info.arch_value("feed_forward_length", 4 * model.n_embd)
-                                                              or 4 * model.n_embd)) * 4 + model.n_vocab * 4 * 2
-        compute_bytes += 16 << 20  # graph metadata, sampler arrays, allocator slack
-        # Batched: the slots share one context, so one set of compute buffers (sized for a batch
-        # of n_batch tokens, which the estimate above already is) and one KV share each; plus one
-        # KV share for the kept prefix.
-        batching = self.settings.batching
-        per_context = kv_bytes + (0 if batching else compute_bytes)
-        available = psutil.virtual_memory().available
-        budget = int(available * self.settings.memory_budget_fraction)
-        model_bytes = info.file_size + (compute_bytes + kv_bytes if batching else 0)
-        by_budget = (budget - model_bytes) // per_context if per_context else 1
-        if self.settings.pool_size:
-            size = self.settings.pool_size
-        else:
-            size = int(max(1, min(self.settings.pool_max_size, by_budget)))
-        return {
-            "size": size,
-            "batching": batching,
-            "from_setting": bool(self.settings.pool_size),
-            "model_bytes": model_bytes,
-            "kv_bytes_per_context": kv_bytes,
-            "compute_bytes_per_context": compute_bytes,
-            "available_bytes": available,
-            "budget_bytes": budget,
-            "contexts_fitting_budget": int(by_budget),
-        }
 
     # -- prompts ----------------------------------------------------------------
     def _sanitize(self, text: str) -> str:
