@@ -148,6 +148,11 @@ class StoreSettings(_Section):
     # each file is read in a child process (ingest/isolation.py); one over these fails, the ingest goes on
     parse_memory_mb: int = Field(default=1024, ge=64, description="Most memory reading one file may take.")
     parse_timeout_seconds: float = Field(default=300.0, gt=0, description="Longest reading one file may take.")
+    # the ingest pipeline (ingest/feed.py, ingest/embedding_stage.py): files are prepared ahead while others embed
+    ingest_prefetch_files: int = Field(default=2, ge=0, le=64, description="Files parsed and chunked ahead in a "
+                                       "background thread while others embed; 0: one after another.")
+    ingest_batch_chunks: int = Field(default=64, ge=1, le=4096, description="Chunks handed to the embedder at "
+                                     "once, across files (it sorts them by length, then embeds in embedding.batch_size).")
     # Chroma HNSW
     collection_name: str = "neoc_chunks"
     hnsw_m: int = Field(default=16, ge=4, le=128, description="HNSW max neighbours per node (M).")

@@ -125,6 +125,13 @@ class IsolatedParser:
         process = self._process
         return process.pid if process is not None else None
 
+    def abort(self) -> None:
+        """Kill the worker without waiting for the file it reads (an ingest interrupted while its
+        background thread waits on a parse, ``feed.py``): that ``load`` then fails at once."""
+        process = self._process
+        if process is not None and process.is_alive():
+            process.kill()
+
     def close(self) -> None:
         """Stop the worker (the end of an ingest run): its memory goes back to the system."""
         with self._lock:

@@ -7,22 +7,27 @@ memory ceiling: ``isolation.py``), chunked and embedded. The
 write protocol that makes each file all-or-nothing is described in
 ``store/manifest.py``. A folder is the source of truth for what was ingested
 from it: files under it that disappeared are purged unless ``prune=False``.
-Which files a run covers and the names they get: ``sources.py``.
+Which files a run covers and the names they get: ``sources.py``. A run is a pipeline: the next
+files are parsed and chunked in a thread (``feed.py``) while chunks of several files embed together
+(``embedding_stage.py``); each file is still committed whole, on this thread.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
+
 from neoc_assistant.errors import InputError, NeocError, StoreError
 from neoc_assistant.ingest.chunking import Chunker
+from neoc_assistant.ingest.embedding_stage import CrossFileBatches, Job
+from neoc_assistant.ingest.feed import Prepared, Preparer
 from neoc_assistant.ingest.isolation import IsolatedParser, ParseLimits
+from neoc_assistant.ingest.outcomes import FileOutcome, IngestSummary, ProgressCallback
 from neoc_assistant.ingest.names import normalize, printable, spelled
 from neoc_assistant.ingest.progress import page_progress, progress_bar, short
 from neoc_assistant.ingest.sources import plan_sources, source_name
@@ -33,65 +38,12 @@ from neoc_assistant.store.drift import find_drift, repair, vectors_probably_drif
 from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.identity import reembed, reembed_bar, same_chunking
 from neoc_assistant.store.manifest import Manifest
-from neoc_assistant.store.records import ChunkRecord, FileRecord
+from neoc_assistant.store.records import ChunkRecord
 from neoc_assistant.store.vector_store import VectorStore
 
 log = logging.getLogger(__name__)
 
 PIPELINE_VERSION = "chunker-v1"
-
-
-@dataclass
-class FileOutcome:
-    source: str
-    status: str  # added | updated | unchanged | purged | failed | skipped
-    chunks: int = 0
-    pages: int = 0
-    reason: str = ""
-
-
-@dataclass
-class IngestSummary:
-    outcomes: list[FileOutcome] = field(default_factory=list)
-    seconds: float = 0.0
-    kb_version: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    @property
-    def failed(self) -> list[FileOutcome]:
-        return [o for o in self.outcomes if o.status == "failed"]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    @property
-    def chunks_added(self) -> int:
-        return sum(o.chunks for o in self.outcomes if o.status in ("added", "updated"))
-
-    def to_dict(self) -> dict:
-        return {
-            "added": self.count("added"),
-            "updated": self.count("updated"),
-            "unchanged": self.count("unchanged"),
-            "purged": self.count("purged"),
-            "failed": self.count("failed"),
-            "skipped": self.count("skipped"),
-            "chunks": self.chunks_added,
-            "pages": sum(o.pages for o in self.outcomes if o.status in ("added", "updated")),
-            "seconds": round(self.seconds, 3),
-            "kb_version": self.kb_version,
-            "failures": [{"source": o.source, "reason": o.reason} for o in self.failed],
-            "skipped_files": [{"source": o.source, "reason": o.reason} for o in self.outcomes if o.status == "skipped"],
-            "notes": self.notes,
-            "files": [asdict(o) for o in self.outcomes],
-        }
-
-
-ProgressCallback = Callable[[int, int, str], None]  # (done, total, current source)
 
 
 class Ingestor:
@@ -142,14 +94,7 @@ class Ingestor:
             plan = [(f.path, f.root, f.source) for f in planned.files]
             bar = progress_bar(len(plan), show_progress)
             try:
-                for done, (path, root, source) in enumerate(plan):
-                    if bar is not None:
-                        bar.set_postfix_str(short(printable(source)), refresh=False)
-                    if on_progress:
-                        on_progress(done, len(plan), source)
-                    summary.outcomes.append(self._ingest_file(path, root, source, page_progress(bar, source)))
-                    if bar is not None:
-                        bar.update(1)
+                self._run(plan, summary, bar, on_progress)
             finally:
                 self._parser.close()  # the parser's memory goes back to the system with each run
                 if bar is not None:
@@ -326,9 +271,57 @@ class Ingestor:
         else:
             self._manifest.set_meta("pipeline", current)
 
-    def _ingest_file(self, path: Path, root: Path, source: str, progress=None) -> FileOutcome:
+    def _run(self, plan: list[tuple[Path, Path, str]], summary: IngestSummary, bar,
+             on_progress: ProgressCallback | None) -> None:
+        """Files prepared ahead in a thread (``feed.py``), embedded in cross-file batches
+        (``embedding_stage.py``), each committed whole, in plan order, on this thread."""
+        feed = self._preparer.feed(plan, lambda source: page_progress(bar, source), self._settings.ingest_prefetch_files)
+        batches = CrossFileBatches(self._embedder.encode, self._settings.ingest_batch_chunks)
+        in_flight: dict[str, str] = {}  # doc hash -> the source queued to store it in this run
+        done = 0
         try:
-            return self._ingest_file_unguarded(path, root, source, progress)
+            while True:
+                for job in batches.pop_done():
+                    in_flight.pop(job.item.record.doc_hash if job.item.record else "", None)
+                    summary.outcomes.append(self._guarded(job.item.source, lambda: self._finish(job)))
+                    done += 1
+                    if bar is not None:
+                        bar.update(1)
+                if feed.done and not len(batches):
+                    return
+                if not feed.done and batches.waiting < batches.batch_chunks:
+                    item = feed.get(block=batches.waiting == 0)
+                    if item is not None:
+                        if bar is not None:
+                            bar.set_postfix_str(short(printable(item.source)), refresh=False)
+                        if on_progress:
+                            on_progress(done, len(plan), item.source)
+                        batches.add(self._queued(item, in_flight))
+                        continue
+                if batches.waiting:
+                    batches.embed_next()
+        finally:
+            feed.close(self._parser.abort)
+
+    @property
+    def _preparer(self) -> Preparer:
+        limit = self._settings.max_chunks_per_file
+        return Preparer(self._manifest, self._parser.load, lambda doc: self.chunker.split(doc, limit))
+
+    def _queued(self, item: Prepared, in_flight: dict[str, str]) -> Prepared:
+        """A new file whose content another file of this run (queued before it) or another process
+        stores is not embedded again: it waits for that one and is committed as the same content."""
+        if item.kind == "new" and item.record is not None:
+            doc_hash = item.record.doc_hash
+            if doc_hash in in_flight or self._manifest.has_document(doc_hash):
+                item.kind, item.doc, item.chunks = "known", None, []
+            else:
+                in_flight[doc_hash] = item.source
+        return item
+
+    def _guarded(self, source: str, work: Callable[[], FileOutcome]) -> FileOutcome:
+        try:
+            return work()
         except InputError as exc:
             return FileOutcome(source, "failed", reason=str(exc))
         except OSError as exc:
@@ -344,33 +337,37 @@ class Ingestor:
             log.exception("ingest of %s failed", printable(source))
             return FileOutcome(source, "failed", reason=f"{type(exc).__name__}: {exc}")
 
-    def _ingest_file_unguarded(self, path: Path, root: Path, source: str, progress=None) -> FileOutcome:
-        stat = path.stat()
-        previous = self._manifest.file(source)
-        if (
-            previous
-            and previous.size == stat.st_size
-            and previous.mtime_ns == stat.st_mtime_ns
-            and previous.abs_path == str(path)
-        ):
+    def _finish(self, job: Job) -> FileOutcome:
+        if job.error is not None:
+            raise job.error
+        return self._finish_item(job.item, job.vectors if job.item.kind == "new" else None)
+
+    def _finish_item(self, item: Prepared, vectors: np.ndarray | None) -> FileOutcome:
+        """The main thread's half of one file: every write to the manifest and the vector store."""
+        source, record = item.source, item.record
+        if item.kind == "error":
+            raise item.error  # type: ignore[misc]  # set with kind "error"
+        if item.kind == "unchanged" or record is None:
             return FileOutcome(source, "unchanged")
-        data = path.read_bytes()
-        doc_hash = hashlib.sha256(data).hexdigest()[:32]
-        record = FileRecord(source, str(root), str(path), stat.st_size, stat.st_mtime_ns, doc_hash, time.time())
-        status = "updated" if previous else "added"
-        if previous and previous.doc_hash == doc_hash:
+        if item.kind == "touch":
             self._manifest.touch_file(record)
             return FileOutcome(source, "unchanged")
-        if self._manifest.has_document(doc_hash):
-            others = self._manifest.sources_of([doc_hash])[doc_hash]
+        if item.kind == "known":
+            if not self._manifest.has_document(record.doc_hash):  # the file that stored it failed, or it was replaced
+                fresh = self._preparer.prepare(item.path, item.root, source)
+                if fresh.kind == "known":
+                    raise InputError("its content was removed from the knowledge base while it was ingested; ingest again")
+                return self._finish_item(fresh, self._embedder.encode([c.text for c in fresh.chunks]) if fresh.kind == "new" else None)
+            others = self._manifest.sources_of([record.doc_hash])[record.doc_hash]
             self._committed(self._manifest.commit_file(record))
-            return FileOutcome(source, status, reason=f"same content as {', '.join(others)}; stored once")
+            return FileOutcome(source, item.status, reason=f"same content as {', '.join(others)}; stored once")
+        return self._store(item, vectors)
 
-        doc = self._parser.load(path, data, progress)  # caps: ingest/limits.py, packages.py, isolation.py
-        chunks = self.chunker.split(doc, self._settings.max_chunks_per_file)
-        if not chunks:
-            raise InputError("no text could be extracted")
-        vectors = self._embedder.encode([c.text for c in chunks])
+    def _store(self, item: Prepared, vectors: np.ndarray) -> FileOutcome:
+        """Write one file whose chunks are all embedded (the protocol in ``store/manifest.py``)."""
+        record, doc, chunks = item.record, item.doc, item.chunks
+        assert record is not None and doc is not None
+        doc_hash = record.doc_hash
         ids = [f"{doc_hash[:16]}-{c.index:05d}" for c in chunks]
         self._manifest.mark_pending(doc_hash, "writing")
         self._vectors.upsert(ids, vectors, doc_hash, [c.page for c in chunks])
@@ -387,7 +384,8 @@ class Ingestor:
             for cid, c in zip(ids, chunks)
         ]
         self._committed(self._manifest.commit_file(record, document=document, chunks=records))
-        return FileOutcome(source, status, chunks=len(chunks), pages=document["n_pages"], reason="; ".join(doc.notes))
+        return FileOutcome(item.source, item.status, chunks=len(chunks), pages=document["n_pages"],
+                           reason="; ".join(doc.notes))
 
     def _remove(self, sources: list[str], reason: str) -> list[FileOutcome]:
         if not sources:
