@@ -242,7 +242,7 @@ def supplies(ask: Ask, text: str) -> bool:
     if ask.kind == "quantity":  # a year ("the 2015 earthquake") is a date, not the figure asked for
         figures = {n for n in facts.all_numbers() if not _YEAR.match(n)}
         has_number = bool(figures) or any(w in _NUMBER_WORDS for w in tokens)
-        if not has_number or not _counts(ask, tokens):
+        if not has_number or not _counts(ask, tokenize(_CELL_LABEL.sub(" ", text))):
             return False
         if ask.unit == MONEY:
             return bool(facts.units & _MONEY_UNITS) or "$" in text
@@ -253,6 +253,11 @@ def supplies(ask: Ask, text: str) -> bool:
         return any(w in _PERSON_WORDS for w in tokens) or any(
             m.group(0).lower() not in ask.own for m in _NAME.finditer(text))
     return True  # pragma: no cover - every kind is handled above
+
+
+# a table row read as "Source: Tap (tap stand outlet); Maximum users: 250 people per tap": the column
+# names stand between the thing and its figure, so the distance is measured without them
+_CELL_LABEL = re.compile(r"(?:^|(?<=;)|(?<=\u00b7))\s*[A-Z][\w ()/'\-]{0,40}?:\s")
 
 
 def _counts(ask: Ask, tokens: list[str]) -> bool:

@@ -110,3 +110,12 @@ def test_a_range_of_parts_is_no_phone_number_and_the_questions_own_acronym_no_pe
     who = read_ask("Who fills in the ICS 220?")
     assert not supplies(who, "ICS 220 - the summary of air operations.")
     assert supplies(who, "The ICS 220 is completed by the Air Operations Branch Director.")
+
+
+def test_a_table_rows_column_names_do_not_part_a_thing_from_its_figure():
+    ask = read_ask("Bardiya camp has 900 people. How many tap stands do we need?")
+    row = "Source: Tap (tap stand outlet); Maximum users: 250 people per tap; Assumed flow: 7.5 litres per minute"
+    assert supplies(ask, row)
+    # the figure still has to stand by the thing counted, not anywhere in the row
+    assert not supplies(ask, "Source: Tap stand; Notes: inspect the outlet weekly and record the flow in the log; "
+                             "Flow: 7.5 litres per minute")
