@@ -97,16 +97,20 @@ def test_new_conversation_clears_and_cancels(fake):
     assert event.is_set()
 
 
+def _long_answer_streaming(fake, session: str):
+    fake.tokens = [f"t{i} " for i in range(2000)]
+    fake.token_delay = 0.002
+    chat = ChatHandlers(fake)
+    request = SimpleNamespace(session_hash=session)
+    _, messages, pending = chat.add_user("long question", [], request)
+    return chat, request, chat.respond(pending, messages, [], request)
+
+
 def test_a_streaming_answer_ends_with_the_cleared_chat_after_a_new_conversation(fake):
     """"New conversation" does not cancel the queued event (a streaming update already on its way
     reached the page after the cleared chat and brought the old conversation back - the browser
     test saw it under load): the generator's own last update is the cleared chat."""
-    fake.tokens = [f"t{i} " for i in range(2000)]
-    fake.token_delay = 0.002
-    chat = ChatHandlers(fake)
-    request = SimpleNamespace(session_hash="s3")
-    _, messages, pending = chat.add_user("long question", [], request)
-    gen = chat.respond(pending, messages, [], request)
+    chat, request, gen = _long_answer_streaming(fake, "s3")
     for _ in range(3):
         next(gen)
     assert chat.new_conversation(request) == ([], [], "")
@@ -115,12 +119,7 @@ def test_a_streaming_answer_ends_with_the_cleared_chat_after_a_new_conversation(
 
 
 def test_the_old_answer_does_not_clear_a_question_of_the_new_conversation(fake):
-    fake.tokens = [f"t{i} " for i in range(2000)]
-    fake.token_delay = 0.002
-    chat = ChatHandlers(fake)
-    request = SimpleNamespace(session_hash="s5")
-    _, messages, pending = chat.add_user("long question", [], request)
-    gen = chat.respond(pending, messages, [], request)
+    chat, request, gen = _long_answer_streaming(fake, "s5")
     next(gen)
     chat.new_conversation(request)
     chat.add_user("first question of the new conversation", [], request)
