@@ -280,11 +280,10 @@ def test_build_ui_limits_generation_concurrency_to_the_pool(fake):
     assert all(f.concurrency_id == "generate" and f.concurrency_limit == 3 and f.queue for f in generate)
     ingest = [f for f in fns if f.name in ("upload", "delete")]
     assert ingest and all(f.concurrency_id == "ingest" and f.concurrency_limit == 1 for f in ingest)
-    cancellers = [f for f in fns if f.cancels]
-    respond_ids = sorted(f._id for f in generate)
-    # New and Clear cancel the answer's event; Stop only signals it (the answer shows "Stopped" last)
-    assert len(cancellers) == 2 and all(sorted(f.cancels) == respond_ids for f in cancellers)
-    assert not next(f for f in fns if f.name == "stop").cancels
+    # Stop, New and Clear only signal the answer (its generator shows "Stopped" or the cleared chat
+    # last); cancelling the event let a late streaming update bring the old chat back
+    assert not [f for f in fns if f.cancels]
+    assert {"stop", "new_conversation"} <= {f.name for f in fns if not f.queue}
     assert demo.get_config_file()["analytics_enabled"] is False
 
 
