@@ -108,18 +108,45 @@ class RagChain:
         self.writer = writer
         self.followups = followups or RulesFollowups(embedder.encode)
         self.versions = VersionView(manifest)
-        self.pipeline = (
-            RunnableLambda(self._read, name="read")
-            | RunnableLambda(self._cache_lookup, name="cache")
-            | RunnableBranch(
-                (lambda looked: looked.hit is not None, RunnableGenerator(self._emit_cached, name="cached")),
-                RunnableLambda(self._retrieve, name="retrieve") | RunnableGenerator(self._answer, name="answer"),
-            )
+        # Two halves, so a server can answer a cache hit at once and queue only the rest for a slot.
+        self.lookup = RunnableLambda(self._read, name="read") | RunnableLambda(self._cache_lookup, name="cache")
+        self.answering = RunnableBranch(
+            (lambda looked: looked.hit is not None, RunnableGenerator(self._emit_cached, name="cached")),
+            RunnableLambda(self._retrieve, name="retrieve") | RunnableGenerator(self._answer, name="answer"),
         )
+        self.pipeline = self.lookup | self.answering
 
     # -- public -----------------------------------------------------------------------
     def stream(self, question: Question, config: RunnableConfig | None = None) -> Iterator[StreamEvent]:
         yield from self.pipeline.stream(question, config=config)
+
+    def look(self, question: Question, config: RunnableConfig | None = None) -> Looked:
+        """The first half: the question read and looked up in the response cache."""
+        return self.lookup.invoke(question, config=config)
+
+    def stream_looked(self, looked: Looked, config: RunnableConfig | None = None) -> Iterator[StreamEvent]:
+        """The second half: the cached answer's events, or retrieval and the answer's."""
+        yield from self.answering.stream(looked, config=config)
+
+    def cached_answer(self, looked: Looked) -> Answer | None:
+        """The answer a cache hit gives (None on a miss)."""
+        if looked.hit is None or looked.hit.answer is None:
+            return None
+        question, hit = looked.question, looked.hit.answer
+        understood = _understood(question)
+        return Answer(
+            question=question.text,
+            answer=hit.answer,
+            mode=hit.mode,
+            cached=True,
+            cache_tier=looked.hit.tier,
+            sources=list(hit.sources),
+            verification=hit.verification,
+            notice=hit.notice,
+            timings_ms={**question.timings_ms, "retrieve": 0.0, "generate": 0.0, "total": question.elapsed_ms()},
+            understood_as=understood,
+            understood_by=question.resolved_by if understood else "",
+        )
 
     def cache_context(self, question: Question) -> CacheContext:
         engine = self.engine
@@ -155,22 +182,10 @@ class RagChain:
 
     def _emit_cached(self, items: Iterator[Looked]) -> Iterator[StreamEvent]:
         for looked in items:
-            question, hit = looked.question, looked.hit.answer
-            answer = Answer(
-                question=question.text,
-                answer=hit.answer,
-                mode=hit.mode,
-                cached=True,
-                cache_tier=looked.hit.tier,
-                sources=list(hit.sources),
-                verification=hit.verification,
-                notice=hit.notice,
-                timings_ms={**question.timings_ms, "retrieve": 0.0, "generate": 0.0, "total": question.elapsed_ms()},
-                understood_as=_understood(question),
-                understood_by=question.resolved_by if _understood(question) else "",
-            )
-            yield StreamEvent("token", text=answer.answer)
-            yield StreamEvent("done", answer=answer)
+            answer = self.cached_answer(looked)
+            if answer is not None:
+                yield StreamEvent("token", text=answer.answer)
+                yield StreamEvent("done", answer=answer)
 
     def _retrieve(self, looked: Looked) -> Found:
         t0 = time.perf_counter()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from neoc_assistant.answer import Answer, StreamEvent
+from neoc_assistant.asking import LookedUp, QuestionDesk
 from neoc_assistant.audit import Asker, AuditTrail
 from neoc_assistant.cache.embedding_cache import EmbeddingCache
 from neoc_assistant.cache.query_log import QueryLog
@@ -32,7 +33,6 @@ from neoc_assistant.monitoring.alerts import AlertMonitor
 from neoc_assistant.monitoring.health import DEFAULT_MIN_FREE_DISK_BYTES, HealthCheck
 from neoc_assistant.monitoring.history import history_snapshot
 from neoc_assistant.monitoring.metrics import Metrics
-from neoc_assistant.monitoring.window import outcome_of
 from neoc_assistant.retrieve.hits import Hit
 from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever, SearchFilters
 from neoc_assistant.settings import CacheSettings, GenerationSettings, MonitoringSettings, PathSettings, ServeSettings
@@ -93,6 +93,8 @@ class Assistant:
         self._health = health
         self._audit = audit
         self._bundle_tools = bundles
+        self._desk = QuestionDesk(chain=chain, metrics=metrics, query_log=query_log, audit=audit,
+                                  kb_version=manifest.kb_version)
 
     # -- knowledge base ------------------------------------------------------------
     def ingest(self, paths: Iterable[Path] | None = None, *, prune: bool = True, show_progress: bool = False,
@@ -201,7 +203,7 @@ class Assistant:
     def is_relevant(self, hit: Hit) -> bool:
         return self._retriever.is_relevant(hit)
 
-    # -- questions ---------------------------------------------------------------------------
+    # -- questions (asking.py: looked up first, then answered) -------------------------------
     def ask(
         self,
         question: str,
@@ -211,10 +213,7 @@ class Assistant:
         use_cache: bool = True,
         asker: Asker | None = None,
     ) -> Answer:
-        for event in self.ask_stream(question, history=history, filters=filters, use_cache=use_cache, asker=asker):
-            if event.kind == "done":
-                return event.answer  # type: ignore[return-value]  # "done" carries the answer
-        raise RuntimeError("the chain ended without an answer")  # pragma: no cover - a bug, not an input
+        return self.answer(self.look_up(question, history=history, filters=filters, use_cache=use_cache, asker=asker))
 
     def ask_stream(
         self,
@@ -227,46 +226,39 @@ class Assistant:
         asker: Asker | None = None,
     ) -> Iterator[StreamEvent]:
         """``asker``: who asks through what, for the audit trail (default: someone at this machine's CLI)."""
-        metrics = self._metrics
-        try:
-            question = self.validate_question(question, history or ())
-        except InputError:
-            metrics.record_error("input")
-            raise
-        self._query_log.record(question)
-        asked = Question(text=question, history=tuple(history or ()), filters=filters, use_cache=use_cache,
-                         cancel=cancel)
-        answer = None
-        try:
-            for event in self._chain.stream(asked):
-                if event.kind == "done" and event.answer is not None:
-                    answer = event.answer
-                    # Recorded before yielding: a caller may stop iterating once it has the answer.
-                    outcome = outcome_of(answer) if answer.complete else "cancelled"
-                    metrics.record_request(outcome, answer.timings_ms, answer.tokens)
-                    self._record(answer, asker, len(history or ()))
-                yield event
-        except NeocError as exc:
-            metrics.record_error(type(exc).__name__)
-            raise
-        except GeneratorExit:
-            if answer is None:
-                metrics.record_error("cancelled")
-            raise
-        except Exception:
-            metrics.record_error("internal")
-            raise
+        looked_up = self.look_up(question, history=history, filters=filters, use_cache=use_cache, asker=asker)
+        yield from self.answer_stream(looked_up, cancel=cancel)
 
-    def _record(self, answer: Answer, asker: Asker | None, turns: int) -> None:
-        """The answer's knowledge-base version, and its audit record. A trail that cannot be written (a full
-        disk) is logged, not turned into a failed answer: in an emergency the answer comes first."""
-        answer.kb_version = self.kb_version()
-        if self._audit is None:
-            return
+    def look_up(
+        self,
+        question: str,
+        *,
+        history: list[tuple[str, str]] | None = None,
+        filters: SearchFilters | None = None,
+        use_cache: bool = True,
+        asker: Asker | None = None,
+    ) -> LookedUp:
+        """The question read and looked up in the response cache: ``.answer`` is set on a hit. A server
+        calls this before it queues the question for an answer slot, so hits never wait in line."""
         try:
-            answer.audit_id = self._audit.record_answer(asker or Asker(), answer, turns)
-        except Exception:  # noqa: BLE001
-            log.exception("the audit trail could not record an answer")
+            text = self.validate_question(question, history or ())
+        except InputError:
+            self._metrics.record_error("input")
+            raise
+        asked = Question(text=text, history=tuple(history or ()), filters=filters, use_cache=use_cache)
+        return self._desk.look_up(asked, asker)
+
+    def answer_stream(self, looked_up: LookedUp, *, cancel: threading.Event | None = None) -> Iterator[StreamEvent]:
+        """The answer's events, ending with one ``done`` event carrying the ``Answer``."""
+        return self._desk.answer_stream(looked_up, cancel)
+
+    def answer(self, looked_up: LookedUp) -> Answer:
+        if looked_up.answer is not None:
+            return looked_up.answer
+        for event in self.answer_stream(looked_up):
+            if event.kind == "done":
+                return event.answer  # type: ignore[return-value]  # "done" carries the answer
+        raise RuntimeError("the chain ended without an answer")  # pragma: no cover - a bug, not an input
 
     def feedback(self, question: str, answer: Answer, helpful: bool, comment: str = "", *,
                  who: str = "local") -> None:

@@ -305,6 +305,9 @@ class ServeSettings(_Section):
     max_wait_seconds: float = Field(
         default=30.0, gt=0, description="Longest expected (and actual) wait for an /api/ask slot; a question that "
                                         "would wait longer is answered 503 + Retry-After at once.")
+    malloc_arenas: int = Field(
+        default=2, ge=0, description="Most glibc malloc heaps the server keeps (fewer = less memory held by its "
+                                     "request threads; runtime.cap_malloc_arenas); 0: glibc's default (8 per core).")
     api_keys: dict[str, str] = Field(
         default_factory=dict, description="Bearer keys of the OpenAI-compatible API (/v1/...): name -> 'sha256:<hex>' "
                                           "(`apikey new NAME` makes one); the name is what the audit trail records.")

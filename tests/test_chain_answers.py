@@ -173,3 +173,21 @@ def test_a_busy_model_gives_quotes_at_once_not_an_error(make_container, kb_copy)
     assert "15 litres per person per day" in answer.answer and answer.generation == {"admission": "busy"}
     assert container.assistant.stats()["outcomes"].get("extractive_busy") == 1
     assert not container.assistant.ask(WATER_Q).cached
+
+
+def test_looking_up_first_answers_a_repeat_without_the_model_and_records_each_answer_once(make_container, kb_copy):
+    """The server's two steps (``look_up`` before a slot is taken, ``answer`` only on a miss): a miss
+    says nothing yet and records nothing; its answer is recorded once; the repeat is the cached answer."""
+    engine = ScriptedEngine("The average minimum is 15 litres per person per day [1].")
+    container = _assistant(make_container, kb_copy, engine=engine)
+    assistant = container.assistant
+    first = assistant.look_up(WATER_Q)
+    assert first.answer is None and engine.calls == 0 and not assistant.audit_answers()
+    written = assistant.answer(first)
+    assert engine.calls == 1 and not written.cached and "15 litres" in written.answer
+    repeat = assistant.look_up(WATER_Q)
+    assert repeat.answer is not None and repeat.answer.cached and repeat.answer.answer == written.answer
+    assert assistant.answer(repeat) is repeat.answer and engine.calls == 1
+    records = assistant.audit_answers()
+    assert [r["cached"] for r in records] == [False, True], records  # each answer recorded once
+    assert sum(assistant.stats()["totals"]["requests"].values()) == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
 from neoc_assistant.answer import Answer, StreamEvent
 from neoc_assistant.settings import Settings
@@ -28,6 +29,13 @@ def make_answer(text="Each person needs at least 15 litres per day [1].", **kw) 
     return Answer(**defaults)
 
 
+@dataclass
+class LookedUp:
+    answer: Answer | None
+    question: str
+    kw: dict
+
+
 class FakeAssistant:
     """Streams scripted tokens; honours ``cancel`` like the real chain (done with complete=False)."""
 
@@ -38,7 +46,8 @@ class FakeAssistant:
         self.tokens = list(tokens)
         self.error = error
         self.token_delay = token_delay
-        self.answer = answer
+        self.scripted = answer  # the answer every question gets (default: the tokens streamed)
+        self.cached: dict[str, Answer] = {}  # questions the response cache answers (look_up)
         self.calls: list[dict] = []
         self.feedback_calls: list[tuple] = []
         self.started = threading.Event()
@@ -57,8 +66,29 @@ class FakeAssistant:
             sent.append(tok)
             yield StreamEvent("token", text=tok)
         complete = not (cancel is not None and cancel.is_set())
-        answer = self.answer or make_answer("".join(sent).strip(), question=question, complete=complete)
+        answer = self.scripted or make_answer("".join(sent).strip(), question=question, complete=complete)
         yield StreamEvent("done", answer=answer)
+
+    def validate_question(self, question, history=()):
+        return question.strip()
+
+    # the two steps a server takes (Assistant.look_up, then answer / answer_stream on a miss)
+    def look_up(self, question, *, history=None, filters=None, use_cache=True, asker=None):
+        kw = {"history": history, "filters": filters, "use_cache": use_cache, "asker": asker}
+        return LookedUp(self.cached.get(question) if use_cache else None, question, kw)
+
+    def answer_stream(self, looked_up, *, cancel=None):
+        if looked_up.answer is not None:
+            return iter([StreamEvent("token", text=looked_up.answer.answer), StreamEvent("done", answer=looked_up.answer)])
+        return self.ask_stream(looked_up.question, cancel=cancel, **looked_up.kw)
+
+    def answer(self, looked_up):
+        if looked_up.answer is not None:
+            return looked_up.answer
+        return self.ask(looked_up.question, **looked_up.kw)
+
+    def ask(self, question, **kw):
+        return [e.answer for e in self.ask_stream(question, **kw) if e.kind == "done"][0]
 
     def feedback(self, question, answer, helpful, comment="", *, who="local"):
         self.feedback_calls.append((question, answer, helpful))

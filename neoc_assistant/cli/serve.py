@@ -27,6 +27,7 @@ def serve(
     host = host if host is not None else config.host
     port = port if port is not None else config.port
     runtime.set_gradio_temp_dir(settings().paths.data_dir / "gradio-tmp")  # before gradio is imported
+    runtime.cap_malloc_arenas(config.malloc_arenas)  # before the server's threads allocate
     from neoc_assistant.serve.app import serve as run_server
 
     service = assistant()

@@ -118,9 +118,10 @@ def create_app(assistant, *, host: str | None = None, port: int | None = None, c
         asker = Asker(who=caller(request.scope), channel="api",
                       conversation=request.headers.get("x-conversation-id", "")[:80],
                       opening=(body.history or [(body.question, "")])[0][0])
-        try:
-            answer = await admission.run(
-                lambda: assistant.ask(body.question, history=body.history, use_cache=body.use_cache, asker=asker))
+        try:  # a cache hit is answered at once; only a miss waits in line for an answer slot
+            looked_up = await anyio.to_thread.run_sync(lambda: assistant.look_up(
+                body.question, history=body.history, use_cache=body.use_cache, asker=asker))
+            answer = looked_up.answer if looked_up.answer is not None else await admission.run(assistant.answer, looked_up)
         except NeocError as exc:
             status = _status_for(exc)
             recent.add((time.perf_counter() - started) * 1000, "api", "busy" if isinstance(exc, QueueFull) else "error")

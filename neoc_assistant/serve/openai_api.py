@@ -92,7 +92,8 @@ class Producer:
     """Runs ``Assistant.ask_stream`` to its end on one thread (a LangChain stream keeps context per thread,
     so it must not hop between threads), handing each event to the event loop's queue."""
 
-    def __init__(self, start: Callable[[threading.Event], Any], ticket: Ticket):
+    def __init__(self, start: Callable[[threading.Event], Any], ticket: Ticket | None):
+        """``ticket``: the answer slot held while the answer runs (None: a cache hit, which needs none)."""
         self.cancel = threading.Event()
         self.queue: asyncio.Queue = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
@@ -122,10 +123,12 @@ class Producer:
                 except Exception:  # noqa: BLE001
                     log.debug("closing the answer stream failed", exc_info=True)
             self._put(_END)
-            try:
-                self._loop.call_soon_threadsafe(lambda: self._ticket.release(timed=self._ok))
-            except RuntimeError:
-                pass
+            ticket = self._ticket
+            if ticket is not None:
+                try:
+                    self._loop.call_soon_threadsafe(lambda: ticket.release(timed=self._ok))
+                except RuntimeError:
+                    pass
 
     async def events(self) -> AsyncIterator[Any]:
         while True:
@@ -191,15 +194,19 @@ def build_router(assistant, admission: Admission, *, mode: str, open_access: boo
             return openai_error(400, str(exc), "invalid_request_error", "invalid_input", "messages")
         headers = {"X-Neoc-Ignored": ",".join(body.ignored())} if body.ignored() else {}
         t0 = time.perf_counter()
-        try:
-            ticket = await admission.enter()
+        try:  # a cache hit is answered at once; only a miss waits in line for an answer slot
+            looked_up = await anyio.to_thread.run_sync(lambda: assistant.look_up(
+                question, history=history or None, asker=_asker(asker, request, body)))
+            ticket = None if looked_up.answer is not None else await admission.enter()
         except QueueFull as exc:
             recent.add((time.perf_counter() - t0) * 1000, "openai", "busy")
             return _neoc_error(exc, admission)
+        except NeocError as exc:
+            recent.add((time.perf_counter() - t0) * 1000, "openai", "error")
+            return _neoc_error(exc, admission)
 
         def start(cancel: threading.Event):
-            return assistant.ask_stream(question, history=history or None, cancel=cancel,
-                                        asker=_asker(asker, request, body))
+            return assistant.answer_stream(looked_up, cancel=cancel)
 
         producer = Producer(start, ticket)
         producer.thread.start()

@@ -183,7 +183,7 @@ def test_feedback_calls_the_service_for_the_rated_answer(fake):
 
 
 def test_cached_answer_is_shown_with_its_badge(fake):
-    fake.answer = make_answer(cached=True, cache_tier="l2")
+    fake.scripted = make_answer(cached=True, cache_tier="l2")
     chat = ChatHandlers(fake)
     messages, _ = run_turn(chat, "How much water?")[-1]
     assert "Cached L2" in messages[-1]["content"]
