@@ -123,7 +123,7 @@ def engine_round(base: str, prompts: list[list[dict]], max_tokens: int) -> dict:
                 errors.append(f"{type(exc).__name__}: {exc}"[:200])
 
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=one, args=(m,)) for m in prompts]
+    threads = [threading.Thread(target=one, args=(m,), daemon=True) for m in prompts]
     for t in threads:
         t.start()
     for t in threads:

@@ -36,6 +36,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -63,8 +64,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--parallel", type=int, default=8, help="llama-server slots (and the instance's answer slots).")
     p.add_argument("--slot-ctx", type=int, default=2048, help="Context per answer (llama-server -c = parallel*this).")
-    p.add_argument("--max-tokens", type=int, default=200)
-    p.add_argument("--reps", type=int, default=2, help="A,B pairs per measurement.")
+    p.add_argument("--max-tokens", type=int, default=200, help="Answer length limit in the load phase (NEOC_MAX_TOKENS).")
+    p.add_argument("--engine-max-tokens", type=int, default=64, help="Tokens per stream in the engine phase.")
+    p.add_argument("--prompt-chars", type=int, default=3600, help="Document characters per engine-phase prompt.")
+    p.add_argument("--reps", type=int, default=2, help="A,B pairs per engine measurement (B,A on odd reps).")
+    p.add_argument("--load-reps", type=int, default=2, help="A,B pairs per load-phase user count.")
     p.add_argument("--engine-n", default="1,8", help="Concurrent streams in the engine phase ('' to skip).")
     p.add_argument("--engine-interrupting", action="store_true",
                    help="Engine phase also measures llama_cpp.server with its default interrupt_requests=True.")
@@ -94,7 +98,8 @@ def make_server(name: str, args, port: int, logs: Path):
 
 def engine_phase(args, work: Path) -> list[dict]:
     ns = ints(args.engine_n)
-    prompts = servers.rag_prompts(ROOT / "knowledge_base", max(ns))
+    # each round its own documents, and the warm-up another: no round starts with a prompt the server has cached
+    prompts = servers.rag_prompts(ROOT / "knowledge_base", sum(ns) + 1, args.prompt_chars)
     names = [A, B] + ([B_INT] if args.engine_interrupting else [])
     rows = []
     for rep in range(args.reps):
@@ -102,10 +107,12 @@ def engine_phase(args, work: Path) -> list[dict]:
             port = free_port()
             with make_server(name, args, port, work / "logs"):
                 base = f"http://127.0.0.1:{port}"
-                servers.engine_round(base, prompts[:1], 8)  # warm: first-use costs paid outside the figures
+                servers.engine_round(base, prompts[-1:], 8)  # warm: first-use costs paid outside the figures
+                start = 0
                 for n in ns:
                     row = {"phase": "engine", "server": name, "rep": rep, **servers.engine_round(
-                        base, prompts[:n], args.max_tokens)}
+                        base, prompts[start:start + n], args.engine_max_tokens)}
+                    start += n
                     log(f"engine {name:<31} n={n:<3} {row['tokens_per_s']:>7} tok/s  ttft p50 "
                         f"{row['ttft_p50_s']}s p95 {row['ttft_p95_s']}s  tokens/answer avg "
                         f"{row['tokens_per_answer_avg']} min {row['tokens_per_answer_min']}  errors {row['errors']}")
@@ -160,7 +167,7 @@ def load_phase(args, work: Path) -> list[dict]:
     rows = []
     with ServerProcess(env, log_path=work / "logs" / "serve.log") as serve:
         for n_users in users:
-            for rep in range(args.reps):
+            for rep in range(args.load_reps):
                 for name in (A, B) if rep % 2 == 0 else (B, A):
                     with make_server(name, args, port, work / "logs"):
                         warm = httpx.post(serve.url + "/api/ask", json={"question": "What are the EOC activation "
@@ -218,6 +225,7 @@ def print_table(summary: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: the servers started here are stopped
     args.model = args.model.expanduser().resolve()
     for path in (args.llama_server, args.model):
         if not path.exists():
@@ -239,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work / "data", ignore_errors=True)
     summary = summarize(rows)
     print(f"model {args.model.name}, threads {args.threads}, llama-server --parallel {args.parallel} "
-          f"-c {args.parallel * args.slot_ctx}, max tokens {args.max_tokens}, reps {args.reps} (A,B alternated); "
+          f"-c {args.parallel * args.slot_ctx}, max tokens {args.max_tokens}, "
+          f"reps {args.reps} engine / {args.load_reps} load (A,B alternated); "
           f"A = {A}, B = {B}; shared machine: compare the ratios, not the absolute figures")
     print_table(summary)
     print(json.dumps({"config": {k: str(v) for k, v in vars(args).items()}, "summary": summary, "rows": rows}))
