@@ -300,7 +300,9 @@ class ServeSettings(_Section):
     login_backoff_max_seconds: float = Field(
         default=300.0, ge=1.0, description="Longest wait after repeated wrong passwords (doubles from 1 s).")
     api_max_running: int = Field(
-        default=4, ge=1, description="/api/ask questions answered at once (on their own threads).")
+        default=16, ge=1, description="/api/ask and /v1 questions the cache did not answer, answered at once (on "
+                                      "their own threads; beyond the model's slots they get quotes at once). At 4, "
+                                      "a 50-user run got 503 for 25 % of its requests; at 16, none (README).")
     max_waiting: int = Field(
         default=256, ge=0, description="Most questions that may wait for an answer slot (API, and the UI's own "
                                        "line); more get 'busy, try again in N s' (HTTP 503 + Retry-After).")
