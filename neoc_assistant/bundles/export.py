@@ -10,6 +10,11 @@ it shipped (source -> document hash) under ``<data_dir>/bundles/exported/
 a bundle file given instead of a version). The delta carries the whole target
 state (sources and hashes: small) plus only the documents the base lacks, so
 the laptop can apply it with the same single transaction as a full bundle.
+
+Every file of the target state also carries its version facts (``version``: what
+``ingest/versions.py`` read from its sidecar ``<file>.meta.toml`` and its text), in full and delta
+bundles alike: the sidecars are not shipped, and without the facts a laptop would show a
+sidecar-declared superseded document as current. They are small, and inside the signed manifest.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from neoc_assistant.bundles.format import (DOCUMENTS, MANIFEST, VECTORS, BundleM
                                            encode_vectors, sha256, write_bundle)
 from neoc_assistant.errors import InputError, StoreError
 from neoc_assistant.ingest.packages import PackageLimits
+from neoc_assistant.ingest.versions import facts_to_dict, knowledge_base_facts
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.store.vector_store import VectorStore
 
@@ -81,6 +87,7 @@ class BundleExporter:
         if base_version == version:
             raise InputError(f"nothing changed since version {version}: no bundle needed")
         ship = sorted({h for h in state.values() if h not in set(base.values())})
+        facts = {f.source: facts_to_dict(f) for f in knowledge_base_facts(kb)[0]}
         lines, vectors = self._documents(ship)
         documents_raw = "".join(lines).encode("utf-8")
         vectors_raw = encode_vectors(vectors)
@@ -89,7 +96,7 @@ class BundleExporter:
             kb_version=version, base_version=base_version, model_id=model_of(pipeline), pipeline=pipeline,
             dimension=dimension, created_at=time.time(),
             files=[{"source": f.source, "doc_hash": f.doc_hash, "size": f.size, "mtime_ns": f.mtime_ns,
-                    "ingested_at": f.ingested_at} for f in files],
+                    "ingested_at": f.ingested_at, "version": facts[f.source]} for f in files],
             removed=sorted(set(base) - set(state)) if base_version is not None else [],
             members={DOCUMENTS: {"sha256": sha256(documents_raw), "size": len(documents_raw)},
                      VECTORS: {"sha256": sha256(vectors_raw), "size": len(vectors_raw)}},
