@@ -14,7 +14,10 @@ import pytest
 from neoc_assistant.bundles import signing
 from neoc_assistant.bundles.format import MANIFEST, SIGNATURE
 
-from bundle_fixtures import make_laptop, pub  # noqa: F401 - fixtures
+import bundle_fixtures
+from bundle_fixtures import pub
+
+make_laptop = bundle_fixtures.make_laptop  # the fixture, seen by pytest (an import would be F811 at each use)
 
 pytestmark = pytest.mark.slow
 
