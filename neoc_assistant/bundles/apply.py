@@ -164,8 +164,13 @@ class BundleImporter:
                                     changed=sorted(s for s in state if s in local and local[s] != state[s]),
                                     removed=sorted(set(local) - set(state)))
             summary.unchanged = len(state) - len(summary.added) - len(summary.changed)
-            if before == target.kb_version:
-                summary.notes.append(f"already at version {before}: nothing to do")
+            if before == target.kb_version:  # the same documents; a sidecar may have changed alone
+                if bundle.version_facts and bundle.version_facts != kb.carried_versions():
+                    kb.replace_carried_versions(bundle.version_facts)
+                    summary.notes.append(f"already at version {before}; the files' version facts (sidecars) "
+                                         "changed: revisions relinked")
+                else:
+                    summary.notes.append(f"already at version {before}: nothing to do")
                 return summary
             new = [(d, c) for d, c in bundle.documents if not kb.has_document(d["doc_hash"])]
             self._store_vectors(bundle, new, show_progress)

@@ -122,6 +122,11 @@ class DocumentVersions:
         return {source: json.loads(facts) for source, facts in
                 self._conn().execute("SELECT source, facts FROM carried_versions")}
 
+    def replace_carried_versions(self, facts: dict[str, dict]) -> None:
+        """The carried facts alone (a bundle of the version this laptop is at, whose sidecars changed)."""
+        with self._tx() as conn:
+            self._replace_carried(conn, facts)
+
     @staticmethod
     def _replace_carried(conn: sqlite3.Connection, facts: dict[str, dict]) -> None:
         """Inside the caller's transaction: the carried facts become exactly ``facts``."""

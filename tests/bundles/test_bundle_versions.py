@@ -13,6 +13,7 @@ import pytest
 
 from neoc_assistant.bundles import signing
 from neoc_assistant.bundles.format import MANIFEST, SIGNATURE
+from neoc_assistant.errors import InputError
 
 import bundle_fixtures
 from bundle_fixtures import pub
@@ -114,6 +115,29 @@ def test_a_laptop_that_ingests_its_own_files_keeps_the_links_the_bundle_carried(
     (local / "generator.md").write_text("# Generator Checklist\n\nThe generator oil is changed every 250 hours.\n")
     assert laptop.assistant.ingest([local / "generator.md"]).ok  # relinks every file
     assert _status(laptop)["boats-2019.md"] == STATUS
+
+
+def test_a_sidecar_added_alone_reaches_the_laptop_in_a_delta_without_documents(
+        make_container, make_laptop, tmp_path):
+    national, key = _national(make_container, tmp_path)
+    kb = national.settings.paths.kb_dir
+    (kb / "boats-2024.md.meta.toml").unlink()
+    assert national.assistant.ingest([kb]).ok
+    national.assistant.export_bundle(tmp_path / "v1.neockb", key=key)
+    v1 = national.manifest.kb_version()
+    laptop = make_laptop(trust=(pub(key),))  # no model installed: quoted answers
+    laptop.assistant.import_bundle(tmp_path / "v1.neockb")
+    assert _status(laptop) == {"boats-2019.md": "", "boats-2024.md": ""}
+
+    (kb / "boats-2024.md.meta.toml").write_text(SIDECAR)  # no document changes: the same version
+    assert national.assistant.ingest([kb]).ok and national.manifest.kb_version() == v1
+    delta = national.assistant.export_bundle(tmp_path / "v1-links.neockb", key=key, since=v1)
+    assert delta.documents == 0 and delta.base_version == delta.kb_version == v1
+    summary = laptop.assistant.import_bundle(tmp_path / "v1-links.neockb")
+    assert "relinked" in summary.notes[0]
+    _assert_superseded_on(laptop)
+    with pytest.raises(InputError, match="nothing changed since version"):  # recorded with the new facts
+        national.assistant.export_bundle(tmp_path / "again.neockb", key=key, since=v1)
 
 
 def _without_version_facts(src: Path, dst: Path, key: Path) -> None:
