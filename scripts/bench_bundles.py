@@ -36,7 +36,9 @@ import os
 import shutil
 import subprocess
 import sys
+import sqlite3
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -79,9 +81,27 @@ def store_bytes(data_dir: Path) -> dict[str, int]:
     return {"manifest": manifest, "chroma": chroma, "total": manifest + chroma}
 
 
+def progress(data_dir: Path, label: str, stop: threading.Event, every: float = 60.0) -> None:
+    """Every minute, the files and chunks committed so far (`ingest --json` shows no progress bar).
+    Display only: the manifest is read read-only, nothing here is timed."""
+    started = time.perf_counter()
+    while not stop.wait(every):
+        try:
+            with sqlite3.connect(f"file:{data_dir / 'manifest.sqlite3'}?mode=ro", uri=True, timeout=5) as db:
+                files, chunks = db.execute("SELECT (SELECT COUNT(*) FROM files), (SELECT COUNT(*) FROM chunks)").fetchone()
+        except sqlite3.Error:
+            continue
+        print(f"[{label}]   ... {files} file(s), {chunks} chunks after {time.perf_counter() - started:.0f} s", flush=True)
+
+
 def ingest(paths: list[Path], data_dir: Path, kb_dir: Path, label: str) -> dict:
     print(f"[{label}] ingest {', '.join(str(p) for p in paths)} ...", flush=True)
-    summary, wall = cli(["ingest", *map(str, paths), "--json"], data_dir, kb_dir, show_stderr=True)
+    stop = threading.Event()
+    threading.Thread(target=progress, args=(data_dir, label, stop), daemon=True).start()
+    try:
+        summary, wall = cli(["ingest", *map(str, paths), "--json"], data_dir, kb_dir, show_stderr=True)
+    finally:
+        stop.set()
     assert isinstance(summary, dict)
     print(f"[{label}] {summary['added'] + summary['updated']} file(s), {summary['chunks']} chunks, "
           f"{summary['failed']} failed, {summary['seconds']:.1f} s (process {wall:.1f} s)", flush=True)
