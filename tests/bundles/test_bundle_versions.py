@@ -140,14 +140,14 @@ def test_a_sidecar_added_alone_reaches_the_laptop_in_a_delta_without_documents(
         national.assistant.export_bundle(tmp_path / "again.neockb", key=key, since=v1)
 
 
-def _without_version_facts(src: Path, dst: Path, key: Path) -> None:
-    """The bundle as the exporter wrote it before bundles carried version facts (re-signed)."""
+def _resigned(src: Path, dst: Path, key: Path, change) -> None:
+    """The bundle with ``change(file entry)`` applied to every file of its manifest, signed again."""
     with zipfile.ZipFile(src) as zin:
         members = {info.filename: zin.read(info) for info in zin.infolist()}
     manifest = json.loads(members[MANIFEST])
     assert all("version" in f for f in manifest["files"])
     for f in manifest["files"]:
-        del f["version"]
+        change(f)
     raw = json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
     members[MANIFEST], members[SIGNATURE] = raw, signing.sign(raw, signing.load_private(key))
     with zipfile.ZipFile(dst, "w") as zout:
@@ -158,9 +158,23 @@ def _without_version_facts(src: Path, dst: Path, key: Path) -> None:
 def test_a_bundle_without_version_facts_still_imports_and_links_by_text(make_container, make_laptop, tmp_path):
     national, key = _national(make_container, tmp_path)
     national.assistant.export_bundle(tmp_path / "full.neockb", key=key)
-    _without_version_facts(tmp_path / "full.neockb", tmp_path / "old.neockb", key)
+    _resigned(tmp_path / "full.neockb", tmp_path / "old.neockb", key, lambda f: f.pop("version"))  # as before
     laptop = make_laptop(trust=(pub(key),))  # no model installed: quoted answers
     summary = laptop.assistant.import_bundle(tmp_path / "old.neockb")
     assert sorted(summary.added) == ["boats-2019.md", "boats-2024.md"]
     assert _status(laptop) == {"boats-2019.md": "", "boats-2024.md": ""}  # no sidecar, titles differ: no link
     assert "superseded" not in laptop.assistant.ask(JACKETS_Q, use_cache=False).notice.lower()
+
+
+@pytest.mark.parametrize("bad, message", [({"revision": 2}, "revision as 2, not text"),
+                                          ({"revision": "B"}, "revision 'B', not a number"),
+                                          ({"supersedes": "boats-2019.md"}, "not what `kb export` writes")])
+def test_version_facts_a_linker_cannot_use_are_refused_before_anything_changes(
+        make_container, make_laptop, tmp_path, bad, message):
+    national, key = _national(make_container, tmp_path)
+    national.assistant.export_bundle(tmp_path / "full.neockb", key=key)
+    _resigned(tmp_path / "full.neockb", tmp_path / "bad.neockb", key, lambda f: f["version"].update(bad))
+    laptop = make_laptop(trust=(pub(key),))
+    with pytest.raises(InputError, match=message):
+        laptop.assistant.import_bundle(tmp_path / "bad.neockb")
+    assert laptop.manifest.counts()["files"] == 0 and laptop.vectors.count() == 0
