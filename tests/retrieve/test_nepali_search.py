@@ -19,7 +19,9 @@ import shutil
 import pytest
 
 from conftest import DATA_DIR, KB_DIR
+from neoc_assistant.container import Container
 from neoc_assistant.language.devanagari import mostly_devanagari
+from neoc_assistant.settings import Settings
 
 ENGLISH = ["03-flood-response-sop.md", "10-shelter-management.md", "15-relief-stock-resource-requests.md"]
 
@@ -84,3 +86,12 @@ def test_which_questions_count_as_nepali():
     assert not mostly_devanagari("How many family kits can I release?")
     assert not mostly_devanagari("What does पानी mean in the water SOP for the shelters?")
     assert not mostly_devanagari("")
+
+
+@pytest.mark.parametrize("model,reads", [("all-minilm-l6-v2", False), ("all-mpnet-base-v2", False),
+                                         ("multilingual-e5-small", True)])
+def test_the_rule_is_for_the_models_that_read_no_nepali(tmp_path, model, reads):
+    """Wiring only (container.py): nothing is loaded, so the models need not be installed."""
+    settings = Settings(data_dir=tmp_path / "data", kb_dir=tmp_path / "kb",
+                        embedding={"model": model, "models_dir": tmp_path / "embedders"})
+    assert Container(settings).retriever.reads_nepali is reads
