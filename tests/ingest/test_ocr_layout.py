@@ -1,4 +1,4 @@
-"""A scanned page reads like its text layer: turned pages, words broken at a line's end, list bullets.
+"""A scanned page reads like its text layer: turned pages, words broken at a line's end, list bullets, titles.
 
 Found on scanned copies of FEMA PDFs (``scripts/eval_scanned.py``): Tesseract reads a sideways page
 as it is and an upside-down one after orientation detection; it leaves "evacua-" / "tion" apart
@@ -60,3 +60,14 @@ def test_misread_bullets_become_bullets_and_words_are_left_alone():
     kept = "e-mail the duty officer\ne.g. Staging\nBe alert\nsmall x\no the river\nself-\nService desk"
     assert tidy(kept) == kept  # a word, a lower-case continuation, a hyphen before a capital: untouched
     assert tidy("the evacua-\ntion shelter\n\nwell-\n\nknown") == "the evacuation shelter\n\nwell-\n\nknown"
+
+
+def test_a_heading_read_as_two_blocks_is_one_title():
+    from pathlib import Path
+
+    from neoc_assistant.ingest.scans import scan_title
+
+    sheet = "BE PREPARED FOR A\n\nTORNADO\n\nTornadoes can\ndestroy buildings"
+    assert scan_title(sheet, Path("tornado-p1.png")) == "BE PREPARED FOR A TORNADO"
+    assert scan_title("ICS 213\nGeneral Message", Path("213.pdf")) == "ICS 213"  # a whole heading stays as it is
+    assert scan_title("Notes for\n" + "x" * 90, Path("notes_2024.png")) == "Notes for"  # too long to join
