@@ -34,7 +34,6 @@ class LookedUp:
     answer: Answer | None
     looked: Looked
     asker: Asker | None
-    turns: int
 
 
 class QuestionDesk:
@@ -59,7 +58,7 @@ class QuestionDesk:
         answer = self._chain.cached_answer(looked)
         if answer is not None:
             self._finished(answer, asker, len(question.history))
-        return LookedUp(answer, looked, asker, len(question.history))
+        return LookedUp(answer, looked, asker)
 
     def answer_stream(self, looked_up: LookedUp, cancel: threading.Event | None = None) -> Iterator[StreamEvent]:
         if looked_up.answer is not None:
@@ -75,7 +74,7 @@ class QuestionDesk:
                 if event.kind == "done" and event.answer is not None:
                     answer = event.answer
                     # Recorded before yielding: a caller may stop iterating once it has the answer.
-                    self._finished(answer, looked_up.asker, looked_up.turns)
+                    self._finished(answer, looked_up.asker, len(looked.question.history))
                 yield event
         except NeocError as exc:
             self._metrics.record_error(type(exc).__name__)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from neoc_assistant import runtime
 from neoc_assistant.lazy import build_once
-from neoc_assistant.settings import Settings
+from neoc_assistant.settings import NEPALI_READING_MODELS, Settings
 
 if TYPE_CHECKING:
     from neoc_assistant.answering import AnswerWriter
@@ -154,7 +154,8 @@ class Container:
 
         s = self.settings
         return self._once("retriever", lambda: KnowledgeBaseRetriever(
-            s.retrieval, self.manifest, self.vectors, self.embedder, device=s.embedding.device))
+            s.retrieval, self.manifest, self.vectors, self.embedder, device=s.embedding.device,
+            reads_nepali=s.embedding.model in NEPALI_READING_MODELS))
 
     # -- knowledge-base bundles (bundles/) -------------------------------------------------------------
     @property

@@ -165,7 +165,7 @@ class Assistant:
             raise InputError("`kb import` writes a laptop's own store; this instance uses a shared Chroma server: "
                              "import on the machine that ingests for it")
         summary = tools.importer.apply(path, show_progress=show_progress)
-        with self._ingestor.exclusive():  # revisions among the imported files (sidecars stay behind: versions.py)
+        with self._ingestor.exclusive():  # revisions among the imported files, by the facts the bundle carried
             summary.notes.extend(link_versions(self._manifest))
         if summary.kb_version != summary.previous_version:
             self._response_cache.knowledge_changed(summary.kb_version)

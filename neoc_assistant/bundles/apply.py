@@ -47,6 +47,7 @@ from neoc_assistant.bundles.format import (DOCUMENTS, MANIFEST, SIGNATURE, VECTO
 from neoc_assistant.errors import InputError
 from neoc_assistant.ingest.packages import PackageLimits
 from neoc_assistant.ingest.pipeline import Ingestor
+from neoc_assistant.ingest.versions import facts_from_dict
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.store.records import ChunkRecord, FileRecord
 from neoc_assistant.store.vector_store import VectorStore
@@ -81,6 +82,7 @@ class VerifiedBundle:
     key_id: str
     documents: list[tuple[dict, list[ChunkRecord]]]
     vectors: object  # np.ndarray, rows in the order of the documents' chunks
+    version_facts: dict[str, dict] = field(default_factory=dict)  # source -> its version facts (none: older bundle)
 
 
 def checkpoint(step: str) -> None:
@@ -125,7 +127,7 @@ class BundleImporter:
         chunks = sum(len(c) for _, c in documents)
         if vectors.shape[0] != chunks or (chunks and vectors.shape[1] != manifest.dimension):
             raise InputError(f"the bundle holds {vectors.shape[0]} vectors for {chunks} chunks: refused")
-        return VerifiedBundle(manifest, key, documents, vectors)
+        return VerifiedBundle(manifest, key, documents, vectors, _version_facts(manifest))
 
     def _check_identity(self, manifest: BundleManifest) -> None:
         mine = self._model_id()
@@ -162,8 +164,13 @@ class BundleImporter:
                                     changed=sorted(s for s in state if s in local and local[s] != state[s]),
                                     removed=sorted(set(local) - set(state)))
             summary.unchanged = len(state) - len(summary.added) - len(summary.changed)
-            if before == target.kb_version:
-                summary.notes.append(f"already at version {before}: nothing to do")
+            if before == target.kb_version:  # the same documents; a sidecar may have changed alone
+                if bundle.version_facts and bundle.version_facts != kb.carried_versions():
+                    kb.replace_carried_versions(bundle.version_facts)
+                    summary.notes.append(f"already at version {before}; the files' version facts (sidecars) "
+                                         "changed: revisions relinked")
+                else:
+                    summary.notes.append(f"already at version {before}: nothing to do")
                 return summary
             new = [(d, c) for d, c in bundle.documents if not kb.has_document(d["doc_hash"])]
             self._store_vectors(bundle, new, show_progress)
@@ -171,7 +178,8 @@ class BundleImporter:
             files = [FileRecord(f["source"], "bundle:" + bundle.key_id, "bundle:" + f["source"], int(f["size"]),
                                 int(f["mtime_ns"]), f["doc_hash"], float(f["ingested_at"])) for f in target.files]
             orphaned = kb.apply_state(files, new, pipeline=target.pipeline, expected_version=target.kb_version,
-                                      meta_defaults={"source_names": self._scheme})
+                                      meta_defaults={"source_names": self._scheme},
+                                      version_facts=bundle.version_facts)
             checkpoint("committed")
             self._vectors.note_written(target.kb_version)
             if orphaned:
@@ -206,6 +214,20 @@ class BundleImporter:
                 bar.update(len(chunks))
                 if number == 0:
                     checkpoint("vectors")
+
+
+def _version_facts(manifest: BundleManifest) -> dict[str, dict]:
+    """source -> the version facts the bundle carries (checked now: linking runs after the commit);
+    a bundle from before they were carried has none, and its files are linked by their text."""
+    out = {}
+    for f in manifest.files:
+        if "version" in f:
+            try:
+                facts_from_dict(str(f["source"]), f["version"])
+            except ValueError as exc:
+                raise InputError(f"the bundle's {MANIFEST}: {exc}; refused") from exc
+            out[str(f["source"])] = f["version"]
+    return out
 
 
 def _documents(raw: bytes) -> list[tuple[dict, list[ChunkRecord]]]:

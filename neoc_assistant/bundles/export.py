@@ -10,6 +10,14 @@ it shipped (source -> document hash) under ``<data_dir>/bundles/exported/
 a bundle file given instead of a version). The delta carries the whole target
 state (sources and hashes: small) plus only the documents the base lacks, so
 the laptop can apply it with the same single transaction as a full bundle.
+
+Every file of the target state also carries its version facts (``version``: what
+``ingest/versions.py`` read from its sidecar ``<file>.meta.toml`` and its text), in full and delta
+bundles alike: the sidecars are not shipped, and without the facts a laptop would show a
+sidecar-declared superseded document as current. They are small, and inside the signed manifest.
+A sidecar edited alone changes no document, so not the knowledge-base version: ``--since`` that
+version then still makes a delta (no documents, the new facts) when the facts differ from the ones
+recorded with it, and a laptop at that version takes the facts from any bundle of it.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from neoc_assistant.bundles.format import (DOCUMENTS, MANIFEST, VECTORS, BundleM
                                            encode_vectors, sha256, write_bundle)
 from neoc_assistant.errors import InputError, StoreError
 from neoc_assistant.ingest.packages import PackageLimits
+from neoc_assistant.ingest.versions import facts_to_dict, knowledge_base_facts
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.store.vector_store import VectorStore
 
@@ -77,8 +86,9 @@ class BundleExporter:
             raise InputError("the knowledge base is empty: ingest documents before exporting a bundle")
         self._vectors.refresh(version)
         state = {f.source: f.doc_hash for f in files}
-        base_version, base = (None, {}) if since is None else self._base_state(since)
-        if base_version == version:
+        base_version, base, base_facts = (None, {}, None) if since is None else self._base_state(since)
+        facts = {f.source: facts_to_dict(f) for f in knowledge_base_facts(kb)[0]}
+        if base_version == version and base_facts in (None, facts):
             raise InputError(f"nothing changed since version {version}: no bundle needed")
         ship = sorted({h for h in state.values() if h not in set(base.values())})
         lines, vectors = self._documents(ship)
@@ -89,7 +99,7 @@ class BundleExporter:
             kb_version=version, base_version=base_version, model_id=model_of(pipeline), pipeline=pipeline,
             dimension=dimension, created_at=time.time(),
             files=[{"source": f.source, "doc_hash": f.doc_hash, "size": f.size, "mtime_ns": f.mtime_ns,
-                    "ingested_at": f.ingested_at} for f in files],
+                    "ingested_at": f.ingested_at, "version": facts[f.source]} for f in files],
             removed=sorted(set(base) - set(state)) if base_version is not None else [],
             members={DOCUMENTS: {"sha256": sha256(documents_raw), "size": len(documents_raw)},
                      VECTORS: {"sha256": sha256(vectors_raw), "size": len(vectors_raw)}},
@@ -99,7 +109,7 @@ class BundleExporter:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         write_bundle(out, manifest, {DOCUMENTS: documents_raw, VECTORS: vectors_raw}, signing.sign(raw, key))
-        self._record_state(version, state)
+        self._record_state(version, state, facts)
         summary = ExportSummary(
             path=str(out), kb_version=version, base_version=base_version, key_id=signing.key_id(key.public_key()),
             documents=len(ship), chunks=int(vectors.shape[0]), files=len(files), bytes=out.stat().st_size,
@@ -134,13 +144,15 @@ class BundleExporter:
         vectors = np.concatenate(blocks) if blocks else np.zeros((0, 0), dtype=np.float32)
         return lines, vectors
 
-    def _base_state(self, since: str) -> tuple[str, dict[str, str]]:
-        """The state a delta is made against: a version this instance exported, or a bundle file."""
+    def _base_state(self, since: str) -> tuple[str, dict[str, str], dict[str, dict] | None]:
+        """The state a delta is made against (a version this instance exported, or a bundle file): its
+        version, files and version facts (None: recorded before bundles carried them)."""
         path = Path(since)
         if path.is_file():
             with BundleReader(path, self._limits) as reader:
                 manifest = BundleManifest.from_bytes(reader.read_small(MANIFEST))
-            return manifest.kb_version, manifest.state()
+            carried = {f["source"]: f["version"] for f in manifest.files if "version" in f}
+            return manifest.kb_version, manifest.state(), carried or None
         record = self._states / f"{since}.json"
         if not since.isalnum() or not record.is_file():
             known = sorted(p.stem for p in self._states.glob("*.json")) if self._states.is_dir() else []
@@ -148,11 +160,12 @@ class BundleExporter:
                              f"{', '.join(known[-10:]) or 'none'}); give one of them, the bundle file itself, "
                              "or export a full bundle")
         data = json.loads(record.read_text(encoding="utf-8"))
-        return since, dict(data["files"])
+        return since, dict(data["files"]), data.get("versions")
 
-    def _record_state(self, version: str, state: dict[str, str]) -> None:
+    def _record_state(self, version: str, state: dict[str, str], facts: dict[str, dict]) -> None:
         self._states.mkdir(parents=True, exist_ok=True)
         target = self._states / f"{version}.json"
         tmp = target.with_suffix(".part")
-        tmp.write_text(json.dumps({"kb_version": version, "recorded_at": time.time(), "files": state}), encoding="utf-8")
+        tmp.write_text(json.dumps({"kb_version": version, "recorded_at": time.time(), "files": state,
+                                   "versions": facts}), encoding="utf-8")
         tmp.replace(target)

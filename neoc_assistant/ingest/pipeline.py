@@ -14,6 +14,8 @@ files are parsed and chunked in a thread (``feed.py``) while chunks of several f
 
 from __future__ import annotations
 
+import copy
+
 import errno
 import logging
 import time
@@ -68,11 +70,13 @@ class Ingestor:
 
     @property
     def chunker(self) -> Chunker:
+        """With a tokenizer of its own: the chunker runs in the feed thread while the embedder encodes, and
+        a fast tokenizer shared by two threads has its padding state changed under the encoder's feet
+        ("Unable to create tensor ... activate padding"): batches failed and were retried file by file."""
         if self._chunker is None:
             e = self._embedder
-            self._chunker = Chunker(
-                e.tokenizer, self._settings.chunk_size_tokens, self._settings.chunk_overlap_tokens, e.max_tokens
-            )
+            self._chunker = Chunker(copy.deepcopy(e.tokenizer), self._settings.chunk_size_tokens,
+                                    self._settings.chunk_overlap_tokens, e.max_tokens)
         return self._chunker
 
     # -- public API ---------------------------------------------------------------

@@ -30,6 +30,8 @@ MAX_RENDER_PIXELS = 40_000_000
 MAX_TIMED_OUT_PAGES = 3
 MAX_TITLE_CHARS = 80
 NO_WORDS = "where OCR found no words"
+# Words a heading does not end with: an article, a preposition, a conjunction (English; OCR's default language).
+OPEN_ENDED = frozenset("a an the for of to and or in on at with by from your".split())
 
 
 def scanned_pages(reader, pages: list[Page], unreadable: set[int]) -> list[int]:
@@ -100,9 +102,16 @@ def load_image(path: Path, data: bytes, budget: TextBudget, *, ocr: OcrOptions |
 
 def scan_title(text: str, path: Path) -> str:
     """The first line OCR read when it is short enough to be a heading, else the file's name: the title
-    heads every chunk, and a scan's first line is as often a line of prose as a heading."""
+    heads every chunk, and a scan's first line is as often a line of prose as a heading. A heading that
+    OCR read as two blocks ("BE PREPARED FOR A", then "TORNADO" in larger type) is read on while its
+    line ends in a word that cannot end one."""
     first = title_from_text(text, path)
-    return first if len(first) <= MAX_TITLE_CHARS else path.stem.replace("_", " ")
+    if len(first) > MAX_TITLE_CHARS:
+        return path.stem.replace("_", " ")
+    following = [line.strip() for line in text.splitlines() if line.strip()][1:]
+    while following and first.split()[-1].lower() in OPEN_ENDED and len(first) + len(following[0]) < MAX_TITLE_CHARS:
+        first = f"{first} {following.pop(0)}"
+    return first
 
 
 def read_pages(items: Iterable[tuple[int | None, Callable]], total: int, options: OcrOptions, budget: TextBudget,

@@ -25,6 +25,12 @@ name one document (under two words or eight letters) links nothing: two reports 
 older than one with), then revisions. An explicit ``supersedes`` wins over that order. Every
 superseded file points at the current version at the end of its chain; a cycle of ``supersedes``
 links nothing and is reported. The links live in the manifest (``store/versions.py``).
+
+**Files imported from a bundle** (``abs_path`` ``bundle:<source>``) have no sidecar beside them:
+the bundle carried each file's facts as the national store read them (``facts_to_dict``), and they
+are used instead of re-reading the text; a file a bundle from before carried nothing for is read
+by its text. ``bundle:<source>`` keeps the source's folders, so a ``supersedes`` naming a file
+beside the sidecar resolves on the laptop as it did at the national EOC.
 """
 
 from __future__ import annotations
@@ -165,6 +171,48 @@ def file_facts(source: str, abs_path: str, title: str, first_text: str) -> Versi
     )
 
 
+def facts_to_dict(facts: VersionFacts) -> dict:
+    """What a bundle carries for a file (its source is the file record's)."""
+    return {"title_key": facts.title_key, "document_id": facts.document_id, "revision": facts.revision,
+            "revised": facts.revised, "supersedes": list(facts.supersedes), "origin": facts.origin}
+
+
+def facts_from_dict(source: str, data: object) -> VersionFacts:
+    """The facts a bundle carried for ``source``; ``ValueError`` when they are not what
+    ``facts_to_dict`` writes (the importer refuses such a bundle)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"the version facts of {source!r} are not a table")
+    optional = {}
+    for name in ("document_id", "revision", "revised"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"the version facts of {source!r} give {name} as {value!r}, not text")
+        optional[name] = value
+    title, origin, supersedes = data.get("title_key", ""), data.get("origin", "text"), data.get("supersedes", [])
+    if not isinstance(title, str) or not isinstance(origin, str) or not isinstance(supersedes, list) \
+            or not all(isinstance(s, str) for s in supersedes):
+        raise ValueError(f"the version facts of {source!r} are not what `kb export` writes")
+    if optional["revision"] is not None and not re.fullmatch(r"\d+(?:\.\d+)*", optional["revision"]):
+        raise ValueError(f"the version facts of {source!r} give revision {optional['revision']!r}, not a number")
+    return VersionFacts(source, title, supersedes=tuple(supersedes), origin=origin, **optional)
+
+
+def knowledge_base_facts(manifest: Manifest) -> tuple[list[VersionFacts], dict[str, str]]:
+    """Every file's version facts, and source -> its path: read from the file's sidecar and text, or
+    for a file imported from a bundle the facts the bundle carried (module docstring)."""
+    texts = manifest.first_texts()
+    carried = manifest.carried_versions()
+    facts, path_of = [], {}
+    for record in manifest.file_records():
+        if record.abs_path.startswith("bundle:") and record.source in carried:
+            facts.append(facts_from_dict(record.source, carried[record.source]))
+        else:
+            title, first = texts.get(record.doc_hash, ("", ""))
+            facts.append(file_facts(record.source, record.abs_path, title, first))
+        path_of[record.source] = record.abs_path
+    return facts, path_of
+
+
 def _name_revision(stem: str) -> str | None:
     m = _NAME_REVISION.search(stem)
     return m.group(1).replace("_", ".") if m else None
@@ -238,12 +286,7 @@ def _reaches(start: str, target: str, successor: dict[str, str]) -> bool:
 def link_versions(manifest: Manifest) -> list[str]:
     """Recompute every link from the files the knowledge base holds (after an ingest or a delete);
     notes for the ingest summary."""
-    texts = manifest.first_texts()
-    facts, path_of = [], {}
-    for record in manifest.file_records():
-        title, first = texts.get(record.doc_hash, ("", ""))
-        facts.append(file_facts(record.source, record.abs_path, title, first))
-        path_of[record.source] = record.abs_path
+    facts, path_of = knowledge_base_facts(manifest)
     records, notes = link(facts, path_of)
     if manifest.replace_versions(records):
         superseded = sum(1 for r in records if r.superseded_by)

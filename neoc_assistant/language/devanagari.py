@@ -59,6 +59,12 @@ def has_devanagari(text: str) -> bool:
     return bool(_ANY.search(text or ""))
 
 
+def mostly_devanagari(text: str) -> bool:
+    """More Devanagari characters than Latin letters: a Nepali question, English terms (EOC, ICS) mixed in or not."""
+    nepali = len(_ANY.findall(text or ""))
+    return nepali > 0 and nepali >= len(re.findall(r"[A-Za-z]", text))
+
+
 def fold(text: str) -> str:
     """One spelling of Devanagari text (NFC, no zero-width joiners, ASCII digits); other text unchanged."""
     if not has_devanagari(text):

@@ -52,7 +52,9 @@ from neoc_assistant.retrieve.hits import Hit
 from neoc_assistant.retrieve.lexical import LexicalPlan, TermStatistics, plan_lexical
 from neoc_assistant.retrieve.ranking import Candidate, fuse, mmr, normalise
 from neoc_assistant.retrieve.reranker import load_cross_encoder
-from neoc_assistant.retrieve.search import DocumentScope, RetrievalResult, SearchFilters, StageClock, Stages
+from neoc_assistant.language.devanagari import mostly_devanagari
+from neoc_assistant.retrieve.search import (STAGE_CONFIGS, DocumentScope, RetrievalResult, SearchFilters, StageClock,
+                                            Stages)
 from neoc_assistant.settings import RetrievalSettings
 from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.identity import check_searchable
@@ -62,9 +64,11 @@ from neoc_assistant.store.vector_store import VectorStore
 
 class KnowledgeBaseRetriever:
     def __init__(self, settings: RetrievalSettings, manifest: Manifest, vectors: VectorStore, embedder: Embedder,
-                 *, device: str = "cpu"):
-        """``device``: where the optional cross-encoder runs (the embedding model's device)."""
+                 *, device: str = "cpu", reads_nepali: bool = False):
+        """``device``: where the optional cross-encoder runs (the embedding model's device);
+        ``reads_nepali``: the embedding model understands Nepali (else see ``nepali_bm25_only``)."""
         self.settings = settings
+        self.reads_nepali = reads_nepali
         self.device = device
         self.manifest = manifest
         self.vectors = vectors
@@ -112,6 +116,8 @@ class KnowledgeBaseRetriever:
         """``scope``: documents left out (superseded revisions) or the only ones searched (``versions.py``)."""
         s = self.settings
         k = k or s.top_k
+        if stages is None and s.nepali_bm25_only and not self.reads_nepali and mostly_devanagari(query):
+            stages = STAGE_CONFIGS["bm25"]  # an English-only model's cosines outvote the words (issue 22)
         stages = stages or Stages()
         timings: dict[str, float] = {}
         cpu: dict[str, float] = {}

@@ -13,8 +13,8 @@ from neoc_assistant.store.records import ChunkRecord, FileRecord
 
 
 class ManifestState:
-    """Mixed into ``Manifest``; uses its ``_conn``, ``_tx``, ``_insert_document``, ``_drop_unreferenced``
-    and ``_bump_version``."""
+    """Mixed into ``Manifest``; uses its ``_conn``, ``_tx``, ``_insert_document``, ``_drop_unreferenced``,
+    ``_bump_version`` and ``_replace_carried``."""
 
     if TYPE_CHECKING:  # provided by Manifest
         _ocr_column: bool | None
@@ -27,6 +27,8 @@ class ManifestState:
         def _drop_unreferenced(conn: sqlite3.Connection, doc_hashes: list[str]) -> list[str]: ...
         @staticmethod
         def _bump_version(conn: sqlite3.Connection) -> None: ...
+        @staticmethod
+        def _replace_carried(conn: sqlite3.Connection, facts: dict[str, dict]) -> None: ...
 
     def file_records(self) -> list[FileRecord]:
         rows = self._conn().execute(
@@ -47,11 +49,14 @@ class ManifestState:
         return dict(zip(("doc_hash", "title", "doc_type", "n_pages", "n_chunks", "ingested_at"), row)), chunks
 
     def apply_state(self, files: Sequence[FileRecord], documents: Iterable[tuple[dict, Sequence[ChunkRecord]]],
-                    *, pipeline: str, expected_version: str, meta_defaults: dict[str, str] | None = None) -> list[str]:
+                    *, pipeline: str, expected_version: str, meta_defaults: dict[str, str] | None = None,
+                    version_facts: dict[str, dict] | None = None) -> list[str]:
         """Make the file registry exactly ``files`` (inserting ``documents``), in ONE transaction: the
         knowledge base moves from its old state to the new one all at once or not at all. The version
         it then computes must be ``expected_version`` (the bundle's), else nothing is kept.
         ``meta_defaults``: meta values set only where none is (e.g. the scheme source names follow).
+        ``version_facts``: source -> what the bundle says about its version (``store/versions.py``'s
+        ``carried_versions`` becomes exactly that; none for a bundle from before they were carried).
 
         Returns the doc hashes no file references any more (queued in ``chroma_pending``)."""
         with self._tx() as conn:
@@ -74,6 +79,7 @@ class ManifestState:
             orphaned = self._drop_unreferenced(conn, list(set(old.values())))
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('pipeline', ?)", (pipeline,))
             conn.executemany("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", list((meta_defaults or {}).items()))
+            self._replace_carried(conn, {s: f for s, f in (version_facts or {}).items() if s in wanted})
             self._bump_version(conn)
             got = conn.execute("SELECT value FROM meta WHERE key='kb_version'").fetchone()[0]
             if got != expected_version:

@@ -9,6 +9,10 @@ current again. ``versions_fingerprint`` changes whenever a link does: it is part
 cache's key (``chain.py``), so a sidecar edited alone - no document changed, the knowledge-base
 version the same - still retires the answers given under the old links.
 
+``carried_versions`` holds what a signed bundle said about each file's version (``bundles/``): the
+sidecar stays at the national EOC, so a laptop links the imported files by the facts the bundle
+carried, not by what it can read again (the text alone). ``apply_state`` rewrites it with the files.
+
 Kept apart from ``manifest.py`` because linking is a view over the files, recomputed as a whole,
 not part of the per-file write protocol.
 """
@@ -32,6 +36,10 @@ CREATE TABLE IF NOT EXISTS versions (
     supersedes TEXT NOT NULL,         -- JSON list of what the sidecar names
     origin TEXT NOT NULL,             -- sidecar | text | name
     superseded_by TEXT                -- the current version's source; NULL when this file is current
+);
+CREATE TABLE IF NOT EXISTS carried_versions (
+    source TEXT PRIMARY KEY,          -- a files.source imported from a bundle
+    facts TEXT NOT NULL               -- JSON: the version facts the exporting store read (its sidecar and text)
 );
 """
 
@@ -104,6 +112,27 @@ class DocumentVersions:
             elif r.source in linked:
                 out[r.source] = "current" + (f" ({r.label})" if r.label else "")
         return out
+
+    def carried_versions(self) -> dict[str, dict]:
+        """source -> the version facts a bundle carried for it (empty: none, or a bundle from before)."""
+        exists = self._conn().execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='carried_versions'").fetchone()
+        if exists is None:
+            return {}
+        return {source: json.loads(facts) for source, facts in
+                self._conn().execute("SELECT source, facts FROM carried_versions")}
+
+    def replace_carried_versions(self, facts: dict[str, dict]) -> None:
+        """The carried facts alone (a bundle of the version this laptop is at, whose sidecars changed)."""
+        with self._tx() as conn:
+            self._replace_carried(conn, facts)
+
+    @staticmethod
+    def _replace_carried(conn: sqlite3.Connection, facts: dict[str, dict]) -> None:
+        """Inside the caller's transaction: the carried facts become exactly ``facts``."""
+        conn.execute("DELETE FROM carried_versions")
+        conn.executemany("INSERT INTO carried_versions(source, facts) VALUES (?, ?)",
+                         [(source, json.dumps(value, sort_keys=True)) for source, value in facts.items()])
 
     def versions_fingerprint(self) -> str:
         """Changes whenever a link changes ("" when no file is superseded)."""

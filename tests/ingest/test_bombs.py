@@ -165,12 +165,15 @@ def test_a_large_file_is_parsed_in_the_child_and_its_memory_is_not_kept(make_con
 
 
 def test_a_file_that_takes_too_long_is_stopped_and_the_ingest_goes_on(make_container):
-    container = make_container(store={"max_compression_ratio": 100_000, "parse_timeout_seconds": 0.5})
+    # The limit leaves a fresh worker time to start on a loaded machine (0.5 s once failed the small
+    # file after it); the part is large enough to take far longer than the limit to parse.
+    container = make_container(store={"max_compression_ratio": 100_000, "parse_timeout_seconds": 3,
+                                      "parse_memory_mb": 4096})
     kb = _kb(container, **{"z-boats.md": "# Boats\n\nFourteen rescue boats are at Sunsari depot.\n"})
-    bomb_docx(kb / "a-slow.docx", "word/styles.xml", 30)  # seconds to parse
+    bomb_docx(kb / "a-slow.docx", "word/styles.xml", 90)  # 3x the 30 MB part above (under the 100 MB cap)
     summary = container.assistant.ingest()
     assert [o.source for o in summary.failed] == ["a-slow.docx"] and summary.count("added") == 1
-    assert "longer than 0.5 s" in summary.failed[0].reason and "parse_timeout_seconds" in summary.failed[0].reason
+    assert "longer than 3 s" in summary.failed[0].reason and "parse_timeout_seconds" in summary.failed[0].reason
     assert container.parser.started == 2  # the stopped worker was replaced for the next file
 
 

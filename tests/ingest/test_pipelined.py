@@ -125,3 +125,39 @@ def test_a_file_whose_parse_fails_between_others_is_reported_and_the_run_goes_on
     assert progress[-1] == (8, 8, "")
     assert [p[2] for p in progress[:-1]] == sorted(p[2] for p in progress[:-1])  # in plan order
     assert all(a[0] <= b[0] for a, b in zip(progress, progress[1:]))  # files done only grows
+
+
+def test_chunking_beside_the_embedder_does_not_break_its_batches(make_container):
+    """The feed thread chunks the next files while the embedder encodes; with one shared fast tokenizer
+    the chunker's calls reset its padding mid-encode ("Unable to create tensor"), and batches of
+    files failed and were retried one by one during the FEMA ingests."""
+    import sys
+    import threading
+    import time
+
+    container = make_container()
+    chunker, model = container.ingestor.chunker, container.embedder.model
+    texts = ["Fourteen rescue boats are at Sunsari depot. " * n for n in range(1, 40)]
+    errors: list[str] = []
+    stop = time.monotonic() + 4
+
+    def chunking() -> None:
+        while time.monotonic() < stop:
+            try:
+                for text in texts:
+                    chunker.count(text)
+            except Exception as exc:  # noqa: BLE001 - the test reports it
+                errors.append(repr(exc))
+                return
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads change hands often: the race shows within seconds, not hours
+    thread = threading.Thread(target=chunking)
+    thread.start()
+    try:
+        while time.monotonic() < stop:
+            model.encode(texts, batch_size=8)
+    finally:
+        thread.join()
+        sys.setswitchinterval(switch)
+    assert not errors
