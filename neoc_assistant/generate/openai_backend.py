@@ -26,8 +26,9 @@ Design points:
   connection error, timeout or 5xx before the first piece moves on to the
   next server; when none is left, ``UnavailableError`` - the chain then
   answers with the documents' own sentences, labelled. A server failing
-  mid-answer ends the stream with ``finish_reason = "error"`` (the verified
-  part stays, is labelled cut off and is never cached).
+  mid-answer - or ending the stream without a ``finish_reason`` of "stop" or
+  "length" - ends it with ``finish_reason = "error"`` (the verified part
+  stays, is labelled cut off and is never cached).
 * **Prompt packing** counts tokens with the server's own tokenizer
   (``/tokenize`` on llama-server and vLLM, ``/extras/tokenize`` on
   ``llama_cpp.server``), remembered per text; without one - or when it does

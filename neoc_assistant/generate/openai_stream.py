@@ -8,7 +8,11 @@ phase - connecting, queued at the server, prefilling, streaming - and the server
 sees the client gone and frees its slot. The standard library's ``http.client``
 is enough for the protocol (see ``openai_backend.py`` for why not LangChain).
 The stream applies the same hygiene as the local engine's: chat markers are
-never shown and a looping answer is ended (``stream_guard.py``).
+never shown and a looping answer is ended (``stream_guard.py``). An answer is
+whole only when the server gives ``finish_reason`` "stop" or "length" and then
+``[DONE]``; a stream cut any other way (dropped connection, an error event, a
+bare ``[DONE]``) ends with ``finish_reason = "error"``, so the chain labels
+what was verified as cut off and never caches it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,14 @@ from neoc_assistant.errors import InputError
 from neoc_assistant.generate.backend import ClosingStream
 from neoc_assistant.generate.chat_template import ALWAYS_STOP
 from neoc_assistant.generate.stream_guard import LoopDetector, StopScanner
+
+
+# A stream is complete only when the server says why it ended ("stop" or "length") and then sends
+# [DONE]. llama_cpp.server started without ``--interrupt_requests False`` ends a running answer with
+# a bare [DONE] as soon as another request arrives: the stub would otherwise pass for the whole answer.
+UNFINISHED = ("the server ended the stream without a finish_reason, so the answer was cut short "
+              "(llama_cpp.server does this when another request arrives, unless started with "
+              "--interrupt_requests False)")
 
 
 class ServerFailure(Exception):
@@ -177,7 +189,7 @@ class RemoteStream(ClosingStream, Iterator[str]):
             for choice in event.get("choices") or []:
                 text = (choice.get("delta") or {}).get("content") or ""
                 if choice.get("finish_reason"):
-                    self.stats["finish_reason"] = "length" if choice["finish_reason"] == "length" else "stop"
+                    self.stats["finish_reason"] = _ended_as(choice["finish_reason"])
                 if not text:
                     continue
                 self._n += 1
@@ -192,6 +204,8 @@ class RemoteStream(ClosingStream, Iterator[str]):
                     yield shown
                 if stopped or self.stats.get("finish_reason") == "loop":
                     return
+        if self.stats.get("finish_reason") is None:
+            raise ConnectionError(UNFINISHED)
         tail = stops.flush()
         if tail:
             yield tail
@@ -226,6 +240,14 @@ class RemoteStream(ClosingStream, Iterator[str]):
         if not busy:
             self._finish("cancelled")
 
+
+
+def _ended_as(finish_reason: str) -> str:
+    """The server's reason, if it is one of the two that end an answer; any other ("abort",
+    "content_filter", a tool call we never asked for) means the text is not the whole answer."""
+    if finish_reason in ("stop", "length"):
+        return finish_reason
+    raise ValueError(f"the server ended the answer with finish_reason {finish_reason!r}")
 
 
 def _sse_events(response: http.client.HTTPResponse) -> Iterator[dict]:
