@@ -150,8 +150,9 @@ def chroma_server(port: int, path: Path, log_path: Path) -> ManagedProcess:
 
 
 def llm_server(port: int, model: Path, log_path: Path, *, n_ctx: int = 2048, threads: int = 1) -> ManagedProcess:
+    # --interrupt_requests False: by default a second request ends the streamed answer with a bare [DONE]
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--n_threads_batch",
-           str(threads), "--verbose", "False"]
+           str(threads), "--interrupt_requests", "False", "--verbose", "False"]
     return ManagedProcess(cmd, log_path=log_path, ready=http_ok(f"http://127.0.0.1:{port}/v1/models"),
                           startup_timeout=120)
