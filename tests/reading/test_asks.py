@@ -24,6 +24,10 @@ from neoc_assistant.reading.asks import asking_clause, names_codes, read_ask, su
     ("The building is evacuated - can we do the handover over the phone?", "open", ""),
     # the first question word of the asking clause decides
     ("What do we do when the river reaches danger level?", "steps", ""),
+    # a phrase's last word in its plural asks the same ("frequency" / "frequencies", "ratio")
+    ("Which radio frequencies did the DEOC assign for the flood net?", "contact", "frequency"),
+    ("What forms do we file at demob?", "form", ""),
+    ("What's the recommended caregiver-to-resident staffing ratio in a shelter?", "quantity", ""),
 ])
 def test_the_kind_of_thing_asked_for(question, kind, detail):
     ask = read_ask(question)
