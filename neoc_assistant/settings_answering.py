@@ -63,6 +63,9 @@ class GenerationSettings(_Section):
                            description="Concurrent answers (batch slots or contexts); 0 = from the memory budget.")
     pool_max_size: int = Field(default=8, ge=1)
     pool_wait_timeout_seconds: float = Field(default=30.0, gt=0)
+    idle_unload_seconds: float = Field(
+        default=900.0, ge=0.0, description="Free the in-process model and its contexts after this long without "
+        "a question (0 = never); the next question loads it again (generate/idle_unload.py).")
     admission_wait_seconds: float = Field(
         default=4.0, ge=0.0, description="Expected wait for a slot above which a question is answered at once "
         "with quotes from the documents instead of queueing (keeps p95 under ~10 s).")

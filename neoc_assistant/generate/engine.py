@@ -45,6 +45,7 @@ from neoc_assistant.generate import model_file
 from neoc_assistant.generate.batch_context import BatchContextSize
 from neoc_assistant.generate.batching import BatchScheduler
 from neoc_assistant.generate.chat_template import ALWAYS_STOP, ChatTemplate, template_for_model
+from neoc_assistant.generate.idle_unload import IdleUnloader
 from neoc_assistant.generate.llama_backend import drop_mapped_file_pages, init_backend
 from neoc_assistant.generate.llama_model import ContextSlot, LlamaModel
 from neoc_assistant.generate.memory_guard import MemoryGuard
@@ -89,6 +90,7 @@ class GenerationEngine:
             on_action=on_guard_action,
         )
         self.last_stats: dict = {}
+        self.idle = IdleUnloader(settings.idle_unload_seconds, self._unload_if_idle)
 
     # -- cheap queries ------------------------------------------------------
     def model_path(self) -> Path | None:
@@ -119,6 +121,7 @@ class GenerationEngine:
 
     # -- loading --------------------------------------------------------------
     def load(self) -> None:
+        self.idle.touch()  # before looking at the model: the idle unloader's check (idle_unload.py)
         if self._model is not None:
             return
         with self._load_lock:
@@ -166,6 +169,7 @@ class GenerationEngine:
             self.info = info
             self._llama = ll
             self._model = model  # last: other threads treat a set _model as "fully loaded"
+            self.idle.start()
             log.info("model %s loaded in %.1fs: %d layers, ctx %d, %s %d, %d threads, template %s",
                      path.name, time.perf_counter() - t0, model.n_layer, n_ctx,
                      "batch slots" if self._scheduler else "pool", self.pool_plan["size"], self.n_threads,
@@ -285,6 +289,7 @@ class GenerationEngine:
             self._stats["generated_tokens"] += n_gen
             self._stats[f"finished_{reason}"] += 1
         self.last_stats = dict(stream.stats)
+        self.idle.touch()
         if not from_gc:
             try:
                 self.guard.check("after", may_refuse=False)
@@ -298,6 +303,7 @@ class GenerationEngine:
             self._stats["prompt_tokens_evaluated"] += stats.get("evaluated_tokens", 0)
             self._stats[f"finished_{stats.get('finish_reason')}"] += 1
         self.last_stats = dict(stats)
+        self.idle.touch()
         try:
             self.guard.check("after", may_refuse=False)
         except Exception:  # never let the after-check break a finished answer
@@ -335,7 +341,31 @@ class GenerationEngine:
             "plan": dict(self.pool_plan),
         }
 
+    def _unload_if_idle(self, last_touch: float) -> bool:
+        """Free the model and its contexts if no answer is running or queued and nobody has called
+        ``load()`` since ``last_touch`` (``idle_unload.py``); the next question loads it again."""
+        with self._load_lock:
+            model = self._model
+            if self._closed or model is None:
+                return False
+            pool = self._scheduler.stats() if self._scheduler is not None else (
+                self._pool.stats() if self._pool is not None else {})
+            if pool.get("in_use") or pool.get("waiting"):
+                return False
+            self._model = None  # hide it first: a caller arriving now takes load()'s locked path
+            if self.idle.last_touch != last_touch:  # someone passed load()'s fast path meanwhile
+                self._model = model
+                return False
+            scheduler, ctx_pool = self._scheduler, self._pool
+            self._scheduler = self._pool = None
+            if ctx_pool is not None and not ctx_pool.close() or scheduler is not None and not scheduler.close():
+                log.warning("an answer was still running at idle unload; leaving the model mapped")
+                return False
+            model.free()
+            return True
+
     def close(self) -> None:
+        self.idle.stop()
         with self._load_lock:
             self._closed = True
             pool, model, scheduler = self._pool, self._model, self._scheduler
