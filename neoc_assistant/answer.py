@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from neoc_assistant.language.texts import answer_text
+
 # llm: written by the model, every shown claim verified against the passages;
 # extractive: sentences quoted from the passages (no model, an answer that did not
 # survive verification, or no time to generate); not-found: the documents do not answer it.
@@ -12,29 +14,18 @@ MODES = ("llm", "extractive", "not-found")
 # refusal, a cut-off last sentence...): not listed as "removed as not found in the documents".
 NOT_A_FACT = ("repeated", "refusal", "lead-in", "cut off", "heading", "states nothing")
 
-NO_MODEL_NOTICE = (
-    "No language model is installed - showing the sentences of the documents that answer this best. "
-    "To get written answers, copy a GGUF chat model into models/ (see models/README.md, or run "
-    "`python -m neoc_assistant models install smollm2-135m`), then restart."
-)
-BAD_MODEL_PATH_NOTICE = (
-    "The language model cannot be loaded - {problem}. Showing the sentences of the documents that answer this "
-    "best until it is fixed (`python -m neoc_assistant models verify` checks it), then restart."
-)
-SERVERS_DOWN_NOTICE = (
-    "The language-model server is not answering - showing the sentences of the documents that answer this "
-    "best. The assistant retries the server by itself; the System tab shows its state."
-)
-SERVER_CUT_NOTICE = "The language-model server stopped in the middle of this answer; it may be incomplete."
-NOT_FOUND_NOTICE = "Not in the knowledge base: no passage is relevant enough to answer this."
-UNVERIFIED_NOTICE = ("The model's answer could not be checked against the documents, so it is not shown; "
-                     "these are the documents' own sentences that answer it best.")
-BUSY_NOTICE = ("Every answer slot of the model is busy, so these are the documents' own sentences that answer "
-               "this best; ask again in a minute for a written answer.")
-OFF_TOPIC_NOTICE = ("The model's answer was true to the documents but did not answer the question; "
-                    "these are the documents' own sentences that answer it best.")
-PARTIAL_NOTICE = "Part of the model's answer was removed because the documents do not support it."
-TRUNCATED_NOTICE = "The answer was cut off at the length limit (NEOC_MAX_TOKENS); it may be incomplete."
+# The English notices (the Nepali ones, for a question in Devanagari: ``language/texts.py``, whose
+# ``data/texts.toml`` is the one home of each sentence).
+NO_MODEL_NOTICE = answer_text("no_model")
+BAD_MODEL_PATH_NOTICE = answer_text("bad_model_path")  # .format(problem=...)
+SERVERS_DOWN_NOTICE = answer_text("servers_down")
+SERVER_CUT_NOTICE = answer_text("server_cut")
+NOT_FOUND_NOTICE = answer_text("not_found")
+UNVERIFIED_NOTICE = answer_text("unverified")
+BUSY_NOTICE = answer_text("busy")
+OFF_TOPIC_NOTICE = answer_text("off_topic")
+PARTIAL_NOTICE = answer_text("partial")
+TRUNCATED_NOTICE = answer_text("truncated")
 
 
 def shorten(text: str, limit: int, ellipsis: str = "…") -> str:

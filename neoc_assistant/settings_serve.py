@@ -5,6 +5,8 @@ Part of the one ``Settings`` object (``settings.py``); in their own module only 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from neoc_assistant.settings_base import _Section
@@ -36,6 +38,9 @@ class ServeSettings(_Section):
     malloc_arenas: int = Field(
         default=2, ge=0, description="Most glibc malloc heaps the server keeps (fewer = less memory held by its "
                                      "request threads; runtime.cap_malloc_arenas); 0: glibc's default (8 per core).")
+    ui_language: Literal["en", "ne"] = Field(
+        default="en", description="Language of the UI's labels, buttons and messages: en (English) or ne (Nepali). "
+                                  "An answer's notices follow the question's language whatever this says.")
     api_keys: dict[str, str] = Field(
         default_factory=dict, description="Bearer keys of the OpenAI-compatible API (/v1/...): name -> 'sha256:<hex>' "
                                           "(`apikey new NAME` makes one); the name is what the audit trail records.")

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 
 from neoc_assistant.answer import Answer
 from neoc_assistant.answering.sources import source_dict
+from neoc_assistant.language.texts import answer_text, question_language
 from neoc_assistant.retrieve.hits import Hit
 from neoc_assistant.verify.clauses import read_clauses
 from neoc_assistant.verify.sentences import split_passage
 
-CONFLICT_NOTICE = "Two current documents give different figures for the same thing: both are shown - check which applies."
+CONFLICT_NOTICE = answer_text("conflict")  # in English; a Nepali question gets answer_text("conflict", "ne")
 _RATE = re.compile(r"^\s*(?:(?:per|a|an|each|every)\s+[^\W\d_]+\s*)+", re.IGNORECASE)
 _UNIT_WORD = re.compile(r"\d(?:[\d.,]*)\s*([^\W\d_]+)")
 
@@ -127,11 +128,12 @@ def _shown_statements(answer: Answer, source: dict) -> list[str]:
 
 def add_conflicts(answer: Answer, conflicts: list[Conflict], passages: list[Hit]) -> str:
     """Add the other documents' statements to the answer's sources and its notice; the block of text
-    that shows both figures ("" when there is no conflict)."""
+    that shows both figures ("" when there is no conflict); the fixed words in the question's language."""
     if not conflicts:
         return ""
+    lang = question_language(answer.question)
     by_chunk = {h.chunk_id: h for h in passages}
-    lines = ["⚠ The documents differ:"]
+    lines = [answer_text("conflict_lead", lang)]
     for c in conflicts:
         n = c.other_n
         if not n:
@@ -141,5 +143,5 @@ def add_conflicts(answer: Answer, conflicts: list[Conflict], passages: list[Hit]
         shown_n = next((s["n"] for s in answer.sources if s["source"] == c.shown_source), 0)
         lines.append(f"- {c.shown_source}: \u201c{c.shown.statement}\u201d [{shown_n}]")
         lines.append(f"- {c.other_source}: \u201c{c.other.statement}\u201d [{n}]")
-    answer.notice = f"{CONFLICT_NOTICE} {answer.notice}".strip()
+    answer.notice = f"{answer_text('conflict', lang)} {answer.notice}".strip()
     return "\n".join(lines)

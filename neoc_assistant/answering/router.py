@@ -15,6 +15,7 @@ The last stage of the chain (``chain.py``):
 5. otherwise the model **writes** over the reader's extracts, verified claim by claim
    (``written.py``); if nothing survives or it does not answer, the composition is quoted instead.
 Every model failure that happens before text (busy, servers down) quotes the composition at once.
+Every notice is in the question's language (``language/texts.py``: Nepali for a question in Devanagari).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from dataclasses import replace
 from typing import Callable, Iterator
 
-from neoc_assistant.answer import BUSY_NOTICE, NOT_FOUND_NOTICE, SERVERS_DOWN_NOTICE, Answer, StreamEvent
+from neoc_assistant.answer import Answer, StreamEvent
 from neoc_assistant.answering.not_found import not_found
 from neoc_assistant.answering.quoted import Composed, quoted_answer
 from neoc_assistant.answering.sources import generation_stats
@@ -32,6 +33,7 @@ from neoc_assistant.compose.model_choice import ModelChooser
 from neoc_assistant.compose.reader import Reader
 from neoc_assistant.errors import BusyError, UnavailableError
 from neoc_assistant.generate.backend import GenerationBackend
+from neoc_assistant.language.texts import answer_text, question_language
 from neoc_assistant.question import Question, Retrieved
 from neoc_assistant.reading.asks import named, read_ask
 from neoc_assistant.reading.glossary import Glossary
@@ -41,9 +43,6 @@ from neoc_assistant.settings import ReaderSettings, VerificationSettings
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.verify.answerability import check_answerable
 from neoc_assistant.verify.support import SupportChecker
-
-NOT_ANSWERED_NOTICE = "Not in the documents: the passages found are about this topic, but none of them {what}."
-
 
 class AnswerWriter:
     def __init__(self, *, engine: GenerationBackend, checker: SupportChecker, reader: Reader,
@@ -81,7 +80,7 @@ class AnswerWriter:
         composed = outcome
         question.timings_ms["compose"] = (time.perf_counter() - t0) * 1000
         if not self.engine.available():
-            yield from _finish(question, quoted_answer(question.text, composed, self.engine.unavailable_notice()))
+            yield from _finish(question, quoted_answer(question.text, composed, self.engine.unavailable_notice(_lang(question))))
         elif self.reading.mode == "model":
             yield from self._model_reads(question, composed, t0)
         else:
@@ -96,20 +95,22 @@ class AnswerWriter:
             retrieved = replace(retrieved, relevant=retrieved.relevant + [h for h in retrieved.hits
                                                                           if h not in retrieved.relevant])
         passages = retrieved.relevant
+        lang = _lang(question)
         if not passages:
-            return not_found(question.text, NOT_FOUND_NOTICE, retrieved.hits)
+            return not_found(question.text, answer_text("not_found", lang), retrieved.hits)
         if self.verification.answerability_check:
             guard = self.vocabulary.guard(self.manifest.kb_version())
             verdict = check_answerable(question.read_as, [h.text for h in passages], guard, self.known)
             if not verdict.answerable:
-                return not_found(question.text, verdict.message, passages)
+                return not_found(question.text, verdict.message_in(lang), passages)
         composed = self.compose(question, retrieved, self.reading.min_coverage_below_floor if below_floor else None)
         composition = composed.composition
         if not composition.answers:
             if below_floor:
-                return not_found(question.text, NOT_FOUND_NOTICE, retrieved.hits)
-            what = f"gives {composition.missing}" if composition.missing else "answers this question"
-            return not_found(question.text, NOT_ANSWERED_NOTICE.format(what=what), passages)
+                return not_found(question.text, answer_text("not_found", lang), retrieved.hits)
+            notice = (answer_text("not_answered_missing", lang, missing=composition.missing) if composition.missing
+                      else answer_text("not_answered", lang))
+            return not_found(question.text, notice, passages)
         return composed
 
     def compose(self, question: Question, retrieved: Retrieved, min_coverage: float | None = None) -> Composed:
@@ -125,10 +126,10 @@ class AnswerWriter:
             choice = self.chooser.choose(question.read_as, composed.scorer, composed.composition.candidates,
                                          question.cancel)
         except BusyError:
-            yield from _finish(question, quoted_answer(question.text, composed, BUSY_NOTICE), admission="busy")
+            yield from _finish(question, quoted_answer(question.text, composed, answer_text("busy", _lang(question))), admission="busy")
             return
         except UnavailableError:
-            yield from _finish(question, quoted_answer(question.text, composed, SERVERS_DOWN_NOTICE))
+            yield from _finish(question, quoted_answer(question.text, composed, answer_text("servers_down", _lang(question))))
             return
         if choice.picked:
             composed = composed.with_composition(self.reader.choose(composed.scorer, choice.picked,
@@ -147,15 +148,19 @@ class AnswerWriter:
         except BusyError:
             # Every answer slot is taken for longer than the admission budget: quote the documents
             # now rather than keep the officer waiting (never cached; the model answers next time).
-            yield from _finish(question, quoted_answer(question.text, composed, BUSY_NOTICE), admission="busy")
+            yield from _finish(question, quoted_answer(question.text, composed, answer_text("busy", _lang(question))), admission="busy")
             return
         except UnavailableError:  # the model's servers are down: quote the documents (never an error)
-            yield from _finish(question, quoted_answer(question.text, composed, SERVERS_DOWN_NOTICE))
+            yield from _finish(question, quoted_answer(question.text, composed, answer_text("servers_down", _lang(question))))
             return
         if not self.verification.enabled:
             yield from self.written.write_unchecked(question, run, passages, t0)
         else:
             yield from self.written.write(question, composed, run, passages, t0)
+
+
+def _lang(question: Question) -> str:
+    return question_language(question.text)
 
 
 def _finish(question: Question, answer: Answer, **generation) -> Iterator[StreamEvent]:

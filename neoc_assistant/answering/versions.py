@@ -15,18 +15,16 @@ from __future__ import annotations
 import threading
 
 from neoc_assistant.answer import Answer
+from neoc_assistant.language.texts import answer_text, question_language
 from neoc_assistant.retrieve.hits import Hit
 from neoc_assistant.retrieve.search import DocumentScope
 from neoc_assistant.store.manifest import Manifest
 from neoc_assistant.store.versions import Superseded
 
-SUPERSEDED_NOTICE = ("No current document answers this: it is answered from a superseded revision ({which}). "
-                     "Check the current version before acting on it.")
-
-
-def superseded_phrase(s: Superseded) -> str:
-    """``old.md, superseded by new.md (Rev. 2, 2024-03-15)``."""
-    return f"{s.source}, superseded by {s.current}" + (f" ({s.current_label})" if s.current_label else "")
+def superseded_phrase(s: Superseded, lang: str = "en") -> str:
+    """``old.md, superseded by new.md (Rev. 2, 2024-03-15)`` (in ``lang``, the question's language)."""
+    phrase = answer_text("superseded_by", lang, source=s.source, current=s.current)
+    return phrase + (f" ({s.current_label})" if s.current_label else "")
 
 
 class VersionView:
@@ -73,7 +71,8 @@ class VersionView:
                 named.append(info)
         if not named:
             return ""
-        which = "; ".join(superseded_phrase(s) for s in named)
-        notice = SUPERSEDED_NOTICE.format(which=which)
+        lang = question_language(answer.question)
+        which = "; ".join(superseded_phrase(s, lang) for s in named)
+        notice = answer_text("superseded", lang, which=which)
         answer.notice = f"{notice} {answer.notice}".strip()
-        return f"⚠ Superseded: from {which}."
+        return answer_text("superseded_line", lang, which=which)

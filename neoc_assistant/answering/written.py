@@ -15,19 +15,11 @@ import time
 from dataclasses import replace
 from typing import Iterator
 
-from neoc_assistant.answer import (
-    OFF_TOPIC_NOTICE,
-    PARTIAL_NOTICE,
-    SERVER_CUT_NOTICE,
-    TRUNCATED_NOTICE,
-    UNVERIFIED_NOTICE,
-    SERVERS_DOWN_NOTICE,
-    Answer,
-    StreamEvent,
-)
+from neoc_assistant.answer import Answer, StreamEvent
 from neoc_assistant.answering.quoted import Composed, quoted_answer
 from neoc_assistant.answering.sources import generation_stats, source_dict
 from neoc_assistant.compose.model_choice import offered_extracts
+from neoc_assistant.language.texts import answer_text, question_language
 from neoc_assistant.compose.quotes import extract_text
 from neoc_assistant.generate.backend import GenerationBackend, TextStream
 from neoc_assistant.generate.prompt import build_messages
@@ -132,19 +124,20 @@ class WrittenWriter:
                 yield StreamEvent("token", text=ready)
         verification = claims.verification()
         question.timings_ms["verify"] = verify_ms
+        lang = question_language(question.text)  # the notices are in the question's language
         if verification.status == "extractive":
-            notice = SERVERS_DOWN_NOTICE if finish == "error" else UNVERIFIED_NOTICE
+            notice = answer_text("servers_down" if finish == "error" else "unverified", lang)
         else:
-            notice = self._off_topic(composed, claims.shown_claims)
+            notice = answer_text("off_topic", lang) if self._off_topic(composed, claims.shown_claims) else ""
         if notice and not cancelled and composed.composition.extracts:
             # Nothing the model wrote survived, or what survived does not answer the question: the
             # reader's composition instead (said so in the notice; the stream replaces its text).
             answer = quoted_answer(question.text, composed, notice, verification.to_json())
             yield StreamEvent("replace" if shown else "token", text=answer.answer)
         else:
-            notices = [PARTIAL_NOTICE] if verification.status == "partial" else []
+            notices = [answer_text("partial", lang)] if verification.status == "partial" else []
             if finish in ("length", "error"):  # "error": the model's server failed mid-answer
-                notices.append(TRUNCATED_NOTICE if finish == "length" else SERVER_CUT_NOTICE)
+                notices.append(answer_text("truncated" if finish == "length" else "server_cut", lang))
             answer = Answer(
                 question=question.text,
                 answer="".join(shown).strip(),
@@ -157,17 +150,17 @@ class WrittenWriter:
         _finish_run(answer, run, question, t0)
         yield StreamEvent("done", answer=answer)
 
-    def _off_topic(self, composed: Composed, shown_claims) -> str:
-        """OFF_TOPIC_NOTICE when the verified claims are clearly further in meaning from the question
+    def _off_topic(self, composed: Composed, shown_claims) -> bool:
+        """True (the off-topic notice) when the verified claims are clearly further in meaning from the question
         than the passages' best statement (true, but about something else: "the IRA covers these
-        sectors" for a toilet question), else "". Meaning only: a statement is read with its heading
+        sectors" for a toilet question). Meaning only: a statement is read with its heading
         and a claim is not, so word coverage would count the heading against the claim."""
         candidates = composed.composition.candidates
         if not composed.composition.extracts or not candidates or not shown_claims:
-            return ""
+            return False
         best = max(c.similarity for c in candidates)
         best_claim = max(float(vector @ composed.scorer.vector) for _, vector in shown_claims)
-        return OFF_TOPIC_NOTICE if best_claim < best - self.off_topic_margin else ""
+        return best_claim < best - self.off_topic_margin
 
     def write_unchecked(self, question: Question, run: ModelRun, passages: list[Hit],
                         t0: float) -> Iterator[StreamEvent]:
@@ -180,7 +173,7 @@ class WrittenWriter:
         answer = Answer(
             question=question.text, answer=text, mode="llm",
             sources=[source_dict(h, n) for n, h in enumerate(passages, start=1)],
-            notice="Unchecked: claim verification is off (NEOC_VERIFY_ANSWERS=false).",
+            notice=answer_text("unchecked", question_language(question.text)),
             verification={"status": "unchecked", "claims": []},
         )
         _finish_run(answer, run, question, t0)

@@ -64,9 +64,9 @@ class GenerationBackend(Protocol):
         """A model is configured and present (cheap: nothing is loaded)."""
         ...
 
-    def unavailable_notice(self) -> str:
+    def unavailable_notice(self, lang: str = "en") -> str:
         """Shown above quoted answers when ``available()`` is False: why there is no written answer
-        and what to do about it."""
+        and what to do about it, in ``lang`` (the question's language, "en" or "ne")."""
         ...
 
     def model_identity(self) -> str | None:

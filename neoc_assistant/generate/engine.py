@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Callable
 
 from neoc_assistant import runtime
-from neoc_assistant.answer import BAD_MODEL_PATH_NOTICE, NO_MODEL_NOTICE
+from neoc_assistant.language.texts import answer_text
 from neoc_assistant.errors import InputError, ModelError
 from neoc_assistant.generate import model_file
 from neoc_assistant.generate.batch_context import BatchContextSize
@@ -100,10 +100,11 @@ class GenerationEngine:
         path = self.model_path()
         return path is not None and path.is_file()
 
-    def unavailable_notice(self) -> str:
-        """Why there is no written answer: the configured path is wrong, or no model is installed."""
+    def unavailable_notice(self, lang: str = "en") -> str:
+        """Why there is no written answer: the configured path is wrong, or no model is installed
+        (in ``lang``, the question's language: ``language/texts.py``)."""
         problem = model_file.configured_path_problem(self.settings.model_path)
-        return BAD_MODEL_PATH_NOTICE.format(problem=problem) if problem else NO_MODEL_NOTICE
+        return answer_text("bad_model_path", lang, problem=problem) if problem else answer_text("no_model", lang)
 
     def model_identity(self) -> str | None:
         path = self.model_path()

@@ -54,7 +54,7 @@ from urllib.parse import urlsplit
 
 from cachetools import LRUCache
 
-from neoc_assistant.answer import SERVERS_DOWN_NOTICE
+from neoc_assistant.language.texts import answer_text
 from neoc_assistant.errors import BusyError, InputError, UnavailableError
 from neoc_assistant.generate.chat_template import ALWAYS_STOP
 from neoc_assistant.generate.openai_stream import CancelWatcher, Exchange, RemoteStream, ServerFailure, check_status
@@ -108,8 +108,8 @@ class OpenAIBackend:
         """Some server is not marked down (no network: the next request is the probe)."""
         return self.pool.any_up()
 
-    def unavailable_notice(self) -> str:
-        return SERVERS_DOWN_NOTICE
+    def unavailable_notice(self, lang: str = "en") -> str:
+        return answer_text("servers_down", lang)
 
     def model_identity(self) -> str | None:
         """The served model's name: the same on every instance, so they share cached answers."""

@@ -32,6 +32,7 @@ import gradio as gr  # noqa: E402
 from neoc_assistant.errors import NeocError  # noqa: E402
 from neoc_assistant.ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
 from neoc_assistant.ingest.names import lookalike_key, normalize, printable  # noqa: E402
+from neoc_assistant.language.texts import ui_text  # noqa: E402
 from neoc_assistant.serve import render  # noqa: E402
 from neoc_assistant.serve.chat_handlers import RecentRequests  # noqa: E402
 from neoc_assistant.serve.render import error_kind  # noqa: E402
@@ -301,19 +302,18 @@ class SystemHandlers:
                 f"Updated {stamp} (every few seconds while this page is open)")
 
 
-def status_line(assistant, generation_slots: int, mode: str) -> str:
+def status_line(assistant, generation_slots: int, mode: str, lang: str = "en") -> str:
+    """The header's line: the model's state and the knowledge base's size (in the UI's language)."""
     try:
         docs = assistant.documents()
         version = assistant.kb_version()
-        kb = f"{len(docs)} documents (version `{version}`)"
-        if not docs:
-            kb = "⚠ knowledge base is empty — add documents in the Knowledge base tab"
+        kb = ui_text("kb_line", lang, n=len(docs), version=version) if docs else ui_text("kb_empty", lang)
     except NeocError as exc:
         kb = f"⚠ {render.md_escape(str(exc))}"
     if mode == "llm":
-        model = f"● Model ready · {generation_slots} answer slot{'s' if generation_slots != 1 else ''}"
+        model = (ui_text("model_ready_one", lang) if generation_slots == 1
+                 else ui_text("model_ready", lang, slots=generation_slots))
     else:
         problem = assistant.model_problem()
-        model = (f"⚠ {render.md_escape(problem)} — answers quote the documents" if problem
-                 else "⚠ No model installed — answers quote the documents")
+        model = ui_text("model_problem", lang, problem=render.md_escape(problem)) if problem else ui_text("no_model", lang)
     return f"{model} · {kb}"

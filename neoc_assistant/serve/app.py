@@ -41,13 +41,14 @@ from neoc_assistant.errors import BusyError, InputError, MemoryGuardError, Model
 from neoc_assistant.hosts import is_loopback  # noqa: E402
 from neoc_assistant.monitoring.health import SharedHealth  # noqa: E402
 from neoc_assistant.audit import Asker  # noqa: E402
+from neoc_assistant.language.texts import ui_text  # noqa: E402
 from neoc_assistant.serve import api_errors, openai_api  # noqa: E402
 from neoc_assistant.serve.api_keys import ApiKeys  # noqa: E402
 from neoc_assistant.serve.admission import Admission, QueueFull  # noqa: E402
 from neoc_assistant.serve.chat_handlers import RecentRequests  # noqa: E402
 from neoc_assistant.serve.guards import (  # noqa: E402
     BodyLimit, FailedLogins, LoginThrottle, PagePolicy, authenticated, caller)
-from neoc_assistant.serve.ui import CSS, ON_LOAD_JS, build_ui, make_theme  # noqa: E402
+from neoc_assistant.serve.ui import CSS, ON_LOAD_JS, build_ui, make_theme, ui_language  # noqa: E402
 from neoc_assistant.settings import ServeSettings  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ def create_app(assistant, *, host: str | None = None, port: int | None = None, c
     gr.mount_gradio_app(
         app, blocks, path="/",
         server_name=host or settings.host, server_port=port or settings.port,
-        auth=pairs, auth_message="NEOC Assistant: sign in with the centre's account." if pairs else None,
+        auth=pairs, auth_message=ui_text("login", ui_language(assistant)) if pairs else None,
         theme=make_theme(), css=CSS, js=ON_LOAD_JS,
         footer_links=[], run_history=False, ssr_mode=False, pwa=False, mcp_server=False,
         enable_monitoring=False, show_error=False,

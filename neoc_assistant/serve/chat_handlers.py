@@ -4,7 +4,7 @@ Stop really stops: each generation registers a ``threading.Event`` under the
 browser session; the Stop button sets it (the engine frees the model context at
 once) and the page also cancels the Gradio event (``cancels=`` in ``ui.py``) so
 it stops waiting. These handlers talk to the ``Assistant`` only, so tests call
-them without a browser.
+them without a browser. What they say themselves is in the UI's language (``language/texts.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import gradio as gr  # noqa: E402
 
 from neoc_assistant.audit import Asker  # noqa: E402
 from neoc_assistant.errors import NeocError  # noqa: E402
+from neoc_assistant.language.texts import every_language, ui_text  # noqa: E402
 from neoc_assistant.serve import render  # noqa: E402
 from neoc_assistant.serve.render import error_kind  # noqa: E402
 from neoc_assistant.serve.safe_html import text_of, to_html  # noqa: E402
@@ -33,8 +34,8 @@ log = logging.getLogger(__name__)
 
 MAX_HISTORY_TURNS = 6
 STREAM_MIN_INTERVAL_S = 0.05  # at most ~20 UI updates per second while streaming
-WAITING_TEXT = "_Waiting for a free answer slot…_"
-THINKING_TEXT = "_Searching the knowledge base…_"
+WAITING_TEXT = ui_text("waiting")  # the English ones; a Nepali UI shows ui_text("waiting", "ne")
+THINKING_TEXT = ui_text("thinking")
 
 
 class RecentRequests:
@@ -60,7 +61,8 @@ def shown_text(content: str) -> str:
     return text_of(to_html(content))
 
 
-_PLACEHOLDERS = {shown_text(WAITING_TEXT), shown_text(THINKING_TEXT)}
+# in every language: a page in one language is never told apart from another by its placeholders
+_PLACEHOLDERS = {shown_text(text) for key in ("waiting", "thinking") for text in every_language("ui", key)}
 
 
 def message_text(message: dict) -> str:
@@ -84,9 +86,10 @@ class Turn:
 
 
 class ChatHandlers:
-    def __init__(self, assistant, recent: RecentRequests | None = None):
+    def __init__(self, assistant, recent: RecentRequests | None = None, language: str = "en"):
         self.assistant = assistant
         self.recent = recent or RecentRequests()
+        self.lang = language  # of what the handlers say (the answer's own notices follow its question)
         self._cancels: dict[str, threading.Event] = {}
         self._live: dict[str, dict] = {}  # session -> the answer being streamed (for Stop)
         self._epochs: dict[str, int] = {}  # session -> how many times it started a new conversation
@@ -99,6 +102,9 @@ class ChatHandlers:
         self.max_wait = getattr(getattr(assistant, "serve", None), "max_wait_seconds", 30.0)
         self.slots = 1
         self._lock = threading.Lock()
+
+    def t(self, key: str, **fields) -> str:
+        return ui_text(key, self.lang, **fields)
 
     # -- cancellation registry --------------------------------------------------
     @staticmethod
@@ -156,12 +162,11 @@ class ChatHandlers:
         (kept in the box): its stream would otherwise keep overwriting the conversation.
         """
         if self.running(self._session(request)):
-            raise gr.Error("An answer is still being written: wait for it, or press Stop first.",
-                           title="Please wait", duration=6, print_exception=False)
+            raise gr.Error(self.t("still_writing"), title=self.t("still_writing_title"), duration=6,
+                           print_exception=False)
         busy = self.busy_seconds()
         if busy:
-            raise gr.Error(f"The assistant is busy: try again in {busy} s (your question is still in the box).",
-                           title="Busy", duration=8, print_exception=False)
+            raise gr.Error(self.t("busy", seconds=busy), title=self.t("busy_title"), duration=8, print_exception=False)
         messages = list(messages or [])
         question = question or ""
         session = self._session(request)
@@ -169,7 +174,7 @@ class ChatHandlers:
             self._asked[session] = question
             self._asked_epoch[session] = self._epochs.get(session, 0)
         messages.append({"role": "user", "content": question})
-        messages.append({"role": "assistant", "content": WAITING_TEXT})
+        messages.append({"role": "assistant", "content": self.t("waiting")})
         return "", messages, question
 
     def respond(self, question: str, messages: list | None, turns: list | None,
@@ -243,7 +248,7 @@ class ChatHandlers:
             return list(messages), list(turns)
 
         try:
-            yield show(THINKING_TEXT)
+            yield show(self.t("thinking"))
             stream = self.assistant.ask_stream(question, history=history or None, cancel=cancel, asker=asker)
             answer = None
             last = 0.0
@@ -269,22 +274,20 @@ class ChatHandlers:
                 total = (getattr(answer, "timings_ms", {}) or {}).get("total")
                 self.recent.add(total if total is not None else (time.perf_counter() - started) * 1000,
                                 "ui", "cached" if getattr(answer, "cached", False) else getattr(answer, "mode", "llm"))
-                yield show(render.answer_markdown(answer, stopped=stopped))
+                yield show(render.answer_markdown(answer, stopped=stopped, lang=self.lang))
             else:
                 turns.append(Turn(question, None, index, partial))
                 safe = render.safe_markdown(partial)
-                yield show(render.stopped_markdown(safe) if stopped
-                           else safe + "\n\n_The answer ended unexpectedly; please ask again._")
+                yield show(render.stopped_markdown(safe, self.lang) if stopped else safe + "\n\n" + self.t("ended"))
         except NeocError as exc:
             turns.append(Turn(question, None, index))
             self.recent.add((time.perf_counter() - started) * 1000, "ui", "error")
-            yield show(render.error_markdown(error_kind(exc), str(exc)))
+            yield show(render.error_markdown(error_kind(exc), str(exc), self.lang))
         except Exception:  # noqa: BLE001 - never a traceback in the chat
             log.exception("answering %r failed", question[:80])
             turns.append(Turn(question, None, index))
             self.recent.add((time.perf_counter() - started) * 1000, "ui", "error")
-            yield show(render.error_markdown(
-                "Error", "Something went wrong while answering (details are in the server log). Please try again."))
+            yield show(render.error_markdown("Error", self.t("failed"), self.lang))
         finally:
             self._unregister(session, cancel)
             close = getattr(stream, "close", None)
@@ -312,7 +315,7 @@ class ChatHandlers:
                     partial = render.streaming_markdown(live["partial"]).removesuffix(" ▌")
                 else:
                     partial = message_text(messages[-1])
-                messages[-1] = {"role": "assistant", "content": render.stopped_markdown(partial)}
+                messages[-1] = {"role": "assistant", "content": render.stopped_markdown(partial, self.lang)}
                 if live is not None and live["index"] == len(messages) - 1:
                     turns = [t for t in turns if t.msg_index != live["index"]]
                     turns.append(Turn(live["question"], None, live["index"], live["partial"]))
@@ -344,7 +347,7 @@ class ChatHandlers:
         conversation = self.conversation_id(request)
         answers = self.assistant.audit_answers(conversation=conversation)
         if not answers:
-            gr.Info("Nothing to export yet: ask a question first.")
+            gr.Info(self.t("nothing_to_export"))
             return gr.File(value=None, visible=False)
         folder = Path(tempfile.mkdtemp(prefix="neoc-export-"))
         path = folder / f"conversation-{time.strftime('%Y%m%d-%H%M%S')}.html"
@@ -359,20 +362,20 @@ class ChatHandlers:
             return  # feedback removed (toggle off): nothing to record
         turn = next((t for t in (turns or []) if t.msg_index == index), None)
         if turn is None or turn.answer is None:
-            gr.Info("There is no answer to rate here.")
+            gr.Info(self.t("nothing_to_rate"))
             return
         try:
             self.assistant.feedback(turn.question, turn.answer, liked, who=self.asker(request).who)
         except NeocError as exc:
-            gr.Warning(f"Feedback not recorded: {exc}")
+            gr.Warning(self.t("feedback_failed", error=exc))
             return
         except Exception:  # noqa: BLE001
             log.exception("feedback failed")
-            gr.Warning("Feedback not recorded (see the server log).")
+            gr.Warning(self.t("feedback_failed_log"))
             return
         if liked:
-            gr.Info("Thanks — marked helpful.")
+            gr.Info(self.t("thanks_helpful"))
         elif getattr(turn.answer, "cached", False):
-            gr.Info("Thanks — marked not helpful; this cached answer was removed from the cache.")
+            gr.Info(self.t("thanks_unhelpful_cached"))
         else:
-            gr.Info("Thanks — marked not helpful.")
+            gr.Info(self.t("thanks_unhelpful"))

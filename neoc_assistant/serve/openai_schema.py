@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from neoc_assistant.answer import Answer
+from neoc_assistant.language.texts import answer_text, every_language, question_language
 
 MODEL_ID = "neoc-assistant"
 MAX_HISTORY_TURNS = 6  # as many earlier turns as the UI reads a follow-up with
@@ -138,13 +139,13 @@ def _text(message: Message, index: int) -> str:
     return "".join(parts)
 
 
-SOURCES_HEADING = "Sources:"
+SOURCES_HEADING = answer_text("sources")  # English; a Nepali question's footer has the Nepali heading
 
 
 def _without_sources(answer: str) -> str:
-    """An answer as a client sends it back, without the sources footer we added to it."""
-    head, sep, _ = answer.rpartition("\n\n" + SOURCES_HEADING + "\n")
-    return head if sep else answer
+    """An answer as a client sends it back, without the sources footer we added to it (either language's)."""
+    cuts = [answer.rpartition("\n\n" + heading + "\n") for heading in every_language("answer", "sources")]
+    return max((head for head, sep, _ in cuts if sep), key=len, default=answer)
 
 
 # -- what is returned ---------------------------------------------------------------------------------
@@ -168,15 +169,17 @@ def neoc_details(answer: Answer) -> dict:
 def footer(answer: Answer) -> str:
     """What follows the answer's text in the message: how a follow-up was understood, a notice the text
     does not already carry, and the sources its [n] markers point to - so a chat client that shows only
-    the text (Open WebUI) still shows where each figure comes from."""
+    the text (Open WebUI) still shows where each figure comes from. Its fixed words are in the question's
+    language, as the notices are."""
+    lang = question_language(answer.question)
     lines = []
     if answer.understood_as:
-        lines.append(f"Understood as: {answer.understood_as}")
+        lines.append(answer_text("understood", lang, text=answer.understood_as))
     if answer.mode == "llm" and answer.notice:
         lines.append(answer.notice)
     refs = references(answer)
     if refs:
-        lines.append(SOURCES_HEADING)
+        lines.append(answer_text("sources", lang))
         for ref in refs:
             page = f", p. {ref['page']}" if ref.get("page") not in (None, "") else ""
             section = f" - {ref['section'].split(' > ')[-1]}" if ref.get("section") else ""

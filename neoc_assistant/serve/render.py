@@ -6,6 +6,9 @@ into Markdown: a passage must never turn into a link, an image fetch or HTML.
 The escaping here keeps the Markdown readable; the guarantee is the next step:
 the page's components render all of it to inert HTML on the server
 (``safe_html.py`` via ``safe_components.py``), escaped or not.
+
+The fixed words come from ``language/data/texts.toml``: the labels ("Sources", "Understood as",
+"Stopped") in the UI's language (``lang``), an answer's own notices in its question's language.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Iterable
 from neoc_assistant.answer import NOT_A_FACT, shorten
 from neoc_assistant.errors import NeocError
 from neoc_assistant.figures import MISSING, format_duration, format_megabytes, format_percent
+from neoc_assistant.language.texts import answer_text, question_language, ui_text
 
 EXCERPT_CHARS = 220
 
@@ -61,36 +65,39 @@ def _get(obj: Any, name: str, default=None):
 # answers
 # ---------------------------------------------------------------------------
 def banner(answer: Any) -> str:
-    """The note above an answer: quoted (extractive), not-found, partly removed, cut off."""
+    """The note above an answer: quoted (extractive), not-found, partly removed, cut off (in the
+    question's language, as the answer's notice is)."""
     mode = _get(answer, "mode", "llm")
     notice = (_get(answer, "notice", "") or "").strip()
+    lang = question_language(_get(answer, "question", "") or "")
     if mode == "extractive":
-        text = notice or "Quoted from the documents"
+        text = notice or answer_text("quoted", lang)
         return f"> ⚠ **{md_escape(text)}**"
     if mode == "not-found":
-        text = notice or "Not in the knowledge base."
+        text = notice or answer_text("not_found_short", lang)
         return f"> ℹ **{md_escape(text)}**"
     if notice:
         return f"> ℹ {md_escape(notice)}"
     return ""
 
 
-def sources_block(sources: Iterable[dict], *, excerpts: bool = True, title: str = "Sources") -> str:
+def sources_block(sources: Iterable[dict], *, excerpts: bool = True, title: str | None = None, lang: str = "en") -> str:
     """Numbered like the [n] markers in the answer (each source carries its ``n``)."""
+    title = title or ui_text("sources", lang)
     lines, wholes = [], []
     for position, src in enumerate(sources or [], start=1):
         number = _get(src, "n") or position
         name = md_escape(_get(src, "source", "?"))
         page = _get(src, "page")
-        where = f"**{name}**" + (f", p. {page}" if page not in (None, "", 0) else "")
+        where = f"**{name}**" + (ui_text("page", lang, page=page) if page not in (None, "", 0) else "")
         excerpt = short_excerpt(_get(src, "excerpt", "") or "") if excerpts else ""
         line = f"{number}. {where}"
         if excerpt:
             line += f" — “{md_escape(excerpt)}”"
         whole = passage_markdown(_get(src, "text", "") or "", _get(src, "quoted") or [])
         if whole and excerpts:  # after the list: an HTML block inside a list item loses its content
-            wholes.append(f"<details><summary>[{number}] {name}: the whole passage, the quoted lines marked"
-                          f"</summary>\n\n{whole}\n\n</details>")
+            summary = ui_text("whole_passage", lang, n=number, name=name)
+            wholes.append(f"<details><summary>{summary}</summary>\n\n{whole}\n\n</details>")
         lines.append(line)
     if not lines:
         return ""
@@ -124,7 +131,7 @@ def passage_markdown(text: str, quoted: list[str]) -> str:
     return "  \n".join(out)
 
 
-def removed_claims_block(answer: Any) -> str:
+def removed_claims_block(answer: Any, lang: str = "en") -> str:
     """A collapsed note listing what the model wrote that the documents do not support."""
     claims = [c for c in (_get(answer, "verification") or {}).get("claims", [])
               if not c.get("supported") and c.get("reason") not in NOT_A_FACT]
@@ -132,9 +139,8 @@ def removed_claims_block(answer: Any) -> str:
         return ""
     items = "\n".join(f"- {md_escape(c.get('text', ''))}" + (f" _({md_escape(c['reason'])})_" if c.get("reason") else "")
                       for c in claims)
-    noun = "statement" if len(claims) == 1 else "statements"
-    return (f"<details><summary>{len(claims)} {noun} removed as not found in the documents</summary>\n\n"
-            f"{items}\n\n</details>")
+    summary = ui_text("removed_one", lang) if len(claims) == 1 else ui_text("removed_many", lang, n=len(claims))
+    return f"<details><summary>{summary}</summary>\n\n{items}\n\n</details>"
 
 
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
@@ -148,23 +154,25 @@ def safe_markdown(text: str) -> str:
     return text.replace("<", "&lt;")
 
 
-def badges(answer: Any) -> str:
+def badges(answer: Any, lang: str = "en") -> str:
     parts = []
     if _get(answer, "cached", False):
         tier = (_get(answer, "cache_tier") or "").upper()
         where = {"L1": "L1 memory", "L2": "L2 disk"}.get(tier, tier)
-        parts.append(f"⚡ **Cached {tier}** ({where})" if tier else "⚡ **Cached**")
+        cached = ui_text("cached", lang)
+        parts.append(f"⚡ **{cached} {tier}** ({where})" if tier else f"⚡ **{cached}**")
     total = (_get(answer, "timings_ms", {}) or {}).get("total")
     if total is not None:
-        parts.append(f"answered in {format_duration(total)}")
+        parts.append(ui_text("answered_in", lang, time=format_duration(total)))
     mode = _get(answer, "mode", "")
     if mode and mode != "llm":
-        parts.append(f"mode: {md_escape(mode)}")
+        parts.append(ui_text("mode", lang, mode=md_escape(mode)))
     return " · ".join(parts)
 
 
-def answer_markdown(answer: Any, *, stopped: bool = False) -> str:
-    """The whole chat bubble for a finished answer: banner, text, sources, badges.
+def answer_markdown(answer: Any, *, stopped: bool = False, lang: str = "en") -> str:
+    """The whole chat bubble for a finished answer: banner, text, sources, badges (labels in ``lang``,
+    the UI's language; the banner and the not-found list in the question's, as the chain wrote them).
 
     Model answers and quoted passages render as sanitised Markdown (no images,
     no raw HTML, so nothing is fetched); the not-found list is plain text.
@@ -176,7 +184,7 @@ def answer_markdown(answer: Any, *, stopped: bool = False) -> str:
     parts = []
     understood = (_get(answer, "understood_as", "") or "").strip()
     if understood:  # a follow-up: how it was read with the conversation (the ✎ button corrects it)
-        parts.append(f"<sub>🔎 Understood as: {md_escape(understood)}</sub>")
+        parts.append(f"<sub>{ui_text('understood', lang, text=md_escape(understood))}</sub>")
     top = banner(answer)
     if top:
         parts.append(top)
@@ -185,17 +193,17 @@ def answer_markdown(answer: Any, *, stopped: bool = False) -> str:
             text = text[len(notice):].strip()
         body, src = md_escape(text), ""
     else:
-        body, src = safe_markdown(text), sources_block(sources)
+        body, src = safe_markdown(text), sources_block(sources, lang=lang)
     if body:
         parts.append(body)
-    removed = removed_claims_block(answer)
+    removed = removed_claims_block(answer, lang)
     if removed:
         parts.append(removed)
     if stopped:
-        parts.append("_■ Stopped._")
+        parts.append(ui_text("stopped", lang))
     if src:
         parts.append("---\n" + src)
-    meta = badges(answer)
+    meta = badges(answer, lang)
     if meta:
         parts.append(f"<sub>{meta}</sub>")
     return "\n\n".join(parts)
@@ -205,19 +213,16 @@ def streaming_markdown(text: str) -> str:
     return safe_markdown(text) + " ▌"
 
 
-def stopped_markdown(partial: str) -> str:
+def stopped_markdown(partial: str, lang: str = "en") -> str:
     partial = (partial or "").rstrip().removesuffix("▌").rstrip()
-    return (partial + "\n\n" if partial else "") + "_■ Stopped._"
+    return (partial + "\n\n" if partial else "") + ui_text("stopped", lang)
 
 
-def error_markdown(kind: str, message: str) -> str:
-    hint = {
-        "InputError": "Please rephrase",
-        "BusyError": "The assistant is busy",
-        "MemoryGuardError": "Memory is tight",
-        "ModelError": "Model problem",
-        "StoreError": "Knowledge-base problem",
-    }.get(kind, "Error")
+_ERROR_HINTS = ("InputError", "BusyError", "MemoryGuardError", "ModelError", "StoreError")
+
+
+def error_markdown(kind: str, message: str, lang: str = "en") -> str:
+    hint = ui_text(f"error_{kind if kind in _ERROR_HINTS else 'Error'}", lang)
     return f"> ⚠ **{hint}:** {md_escape(message)}"
 
 

@@ -8,11 +8,13 @@ JavaScript are files in ``static/``. Every Markdown and chat component is a
 ``safe_components`` one: what it shows was rendered to inert HTML on the server
 (``safe_html.py``), whatever a document or a question contains. Everything the page needs is served by
 this process: the theme uses system fonts (Gradio's default theme would fetch
-Google Fonts), analytics are off (``runtime.py``), nothing is shared.
+Google Fonts), analytics are off (``runtime.py``), nothing is shared. Every fixed text is
+``language/data/texts.toml``'s, in ``serve.ui_language`` (English or Nepali).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from neoc_assistant import runtime
@@ -21,6 +23,7 @@ runtime.configure_process()  # Gradio reads its environment when it is imported
 import gradio as gr  # noqa: E402
 
 from neoc_assistant.ingest.loaders import SUPPORTED_SUFFIXES  # noqa: E402
+from neoc_assistant.language.texts import ui_list, ui_text  # noqa: E402
 from neoc_assistant.serve import render  # noqa: E402
 from neoc_assistant.serve.admin_handlers import KnowledgeBaseHandlers, SystemHandlers, status_line  # noqa: E402
 from neoc_assistant.serve.chat_handlers import ChatHandlers, RecentRequests  # noqa: E402
@@ -31,13 +34,6 @@ CSS = (STATIC_DIR / "neoc.css").read_text(encoding="utf-8")
 ON_LOAD_JS = (STATIC_DIR / "on_load.js").read_text(encoding="utf-8")
 THEME_TOGGLE_JS = (STATIC_DIR / "theme_toggle.js").read_text(encoding="utf-8")
 
-EXAMPLE_QUESTIONS = [
-    "How many litres of water per person per day is the minimum?",
-    "What are the EOC activation levels?",
-    "What must be covered in a duty officer shift handover?",
-]
-
-
 def make_theme() -> gr.themes.Base:
     """Gradio's default look with system fonts only (no Google Fonts request)."""
     return gr.themes.Default(
@@ -46,36 +42,53 @@ def make_theme() -> gr.themes.Base:
     )
 
 
+def ui_language(assistant) -> str:
+    """The UI's language: ``serve.ui_language`` of the assistant's settings ("en" without one)."""
+    return getattr(getattr(assistant, "serve", None), "ui_language", "en") or "en"
+
+
+def confirm_delete_js(lang: str) -> str:
+    """The Delete button's browser-side confirmation, its question in the UI's language."""
+    before, _, after = ui_text("delete_confirm", lang).partition("{name}")
+    return f"(s) => (s && confirm({json.dumps(before)} + s + {json.dumps(after)})) ? s : null"
+
+
 def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
-             recent: RecentRequests | None = None, refresh_seconds: float = 10.0) -> gr.Blocks:
+             recent: RecentRequests | None = None, refresh_seconds: float = 10.0,
+             language: str | None = None) -> gr.Blocks:
+    """``language``: of the fixed texts ("en" | "ne"; default ``serve.ui_language``)."""
+    lang = language or ui_language(assistant)
+
+    def t(key: str, **fields) -> str:
+        return ui_text(key, lang, **fields)
+
     recent = recent or RecentRequests()
-    chat = ChatHandlers(assistant, recent)
+    chat = ChatHandlers(assistant, recent, language=lang)
     kb = KnowledgeBaseHandlers(assistant)
     system = SystemHandlers(assistant, recent)  # queue_info is wired once the Blocks exist (below)
     allowed = sorted(SUPPORTED_SUFFIXES)
     limit = max(1, int(concurrency_limit))
 
-    with gr.Blocks(title="NEOC Assistant", analytics_enabled=False, fill_height=False,
+    with gr.Blocks(title=t("title"), analytics_enabled=False, fill_height=False,
                    delete_cache=(3600, 6 * 3600)) as demo:
         with gr.Row(elem_id="neoc-header", equal_height=True):
-            SafeMarkdown("# NEOC Assistant", elem_id="neoc-title")
-            status = SafeMarkdown(status_line(assistant, limit, mode), elem_id="neoc-status")
-            theme_btn = gr.Button("◐ Light / dark", size="sm", scale=0, min_width=130, elem_id="neoc-theme")
+            SafeMarkdown(f"# {t('title')}", elem_id="neoc-title")
+            status = SafeMarkdown(status_line(assistant, limit, mode, lang), elem_id="neoc-status")
+            theme_btn = gr.Button(t("theme"), size="sm", scale=0, min_width=130, elem_id="neoc-theme")
 
         with gr.Tabs():
             # ---------------- chat ----------------
-            with gr.Tab("Chat", id="chat"):
+            with gr.Tab(t("tab_chat"), id="chat"):
                 chatbot = SafeChatbot(
                     elem_id="neoc-chat",
-                    label="Answers from your centre's documents",
+                    label=t("chat_label"),
                     show_label=False,
                     height="calc(100vh - 250px)",
                     min_height=300,
                     buttons=["copy", "copy_all"],
-                    feedback_options=("Like", "Dislike"),
-                    placeholder="**Ask an operational question.** Answers cite the centre's own documents. "
-                                "Press Enter to send, Shift+Enter for a new line.",
-                    examples=[{"text": q} for q in EXAMPLE_QUESTIONS],
+                    feedback_options=("Like", "Dislike"),  # Gradio's names of the thumbs (not shown as text)
+                    placeholder=t("chat_placeholder"),
+                    examples=[{"text": q} for q in ui_list("examples", lang)],
                     autoscroll=True,
                     layout="bubble",
                 )
@@ -84,17 +97,17 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
                 with gr.Row(equal_height=True):
                     question = gr.Textbox(
                         elem_id="neoc-input", show_label=False, lines=1, max_lines=6, scale=6,
-                        placeholder="e.g. How many litres of water per person per day is the minimum?",
+                        placeholder=t("input_placeholder"),
                         autofocus=True, submit_btn=False,
                     )
-                    send_btn = gr.Button("Send", variant="primary", scale=1, min_width=90, elem_id="neoc-send")
-                    stop_btn = gr.Button("■ Stop", variant="stop", scale=1, min_width=90, elem_id="neoc-stop")
-                    new_btn = gr.Button("New conversation", scale=1, min_width=120, elem_id="neoc-new")
-                    fix_btn = gr.Button("✎ Correct how it was understood", size="sm", scale=0, min_width=120,
+                    send_btn = gr.Button(t("send"), variant="primary", scale=1, min_width=90, elem_id="neoc-send")
+                    stop_btn = gr.Button(t("stop"), variant="stop", scale=1, min_width=90, elem_id="neoc-stop")
+                    new_btn = gr.Button(t("new"), scale=1, min_width=120, elem_id="neoc-new")
+                    fix_btn = gr.Button(t("fix"), size="sm", scale=0, min_width=120,
                                         elem_id="neoc-fix")
-                    export_btn = gr.Button("⤓ Export conversation", size="sm", scale=0, min_width=120,
+                    export_btn = gr.Button(t("export"), size="sm", scale=0, min_width=120,
                                            elem_id="neoc-export")
-                export_file = gr.File(label="Conversation report (HTML: open it, print to PDF)", interactive=False,
+                export_file = gr.File(label=t("export_file"), interactive=False,
                                       elem_id="neoc-export-file", height=60, visible=False)
 
                 respond_kwargs = dict(
@@ -143,59 +156,55 @@ def build_ui(assistant, *, concurrency_limit: int = 1, mode: str = "extractive",
                              concurrency_limit=4, show_progress="hidden", api_visibility="private")
 
             # ---------------- knowledge base ----------------
-            with gr.Tab("Knowledge base", id="kb"):
+            with gr.Tab(t("tab_kb"), id="kb"):
                 kb_info = SafeMarkdown(elem_id="neoc-kb-info")
                 with gr.Row():
                     with gr.Column(scale=2):
                         upload = gr.File(
-                            label=f"Add documents ({', '.join(allowed)}; up to {kb.upload_max_mb} MB each)",
+                            label=t("upload", types=", ".join(allowed), mb=kb.upload_max_mb),
                             file_count="multiple", file_types=allowed, type="filepath", elem_id="neoc-upload",
                             height=140,
                         )
-                        ingest_btn = gr.Button("Add to knowledge base", variant="primary", elem_id="neoc-ingest")
-                        SafeMarkdown(
-                            f"Files are saved in {render.code(kb.uploads_dir)} and the knowledge-base folder "
-                            "is re-scanned (unchanged files are skipped). Adding or deleting documents clears cached answers.",
-                            elem_classes=["neoc-small"],
-                        )
+                        ingest_btn = gr.Button(t("ingest"), variant="primary", elem_id="neoc-ingest")
+                        SafeMarkdown(t("upload_note", folder=render.code(kb.uploads_dir)), elem_classes=["neoc-small"])
                     with gr.Column(scale=3):
                         ingest_out = SafeMarkdown(elem_id="neoc-ingest-summary")
                         with gr.Row(equal_height=True):
-                            delete_pick = gr.Dropdown(label="Delete a document", choices=[], scale=4,
+                            delete_pick = gr.Dropdown(label=t("delete_pick"), choices=[], scale=4,
                                                       elem_id="neoc-delete-pick", allow_custom_value=False)
-                            delete_btn = gr.Button("Delete", variant="stop", scale=1, elem_id="neoc-delete")
-                            refresh_kb = gr.Button("↻ Refresh", scale=1, elem_id="neoc-kb-refresh")
+                            delete_btn = gr.Button(t("delete"), variant="stop", scale=1, elem_id="neoc-delete")
+                            refresh_kb = gr.Button(t("refresh"), scale=1, elem_id="neoc-kb-refresh")
                 docs_table = gr.Dataframe(
-                    headers=render.DOC_COLUMNS, datatype=["str", "str", "str", "number", "number", "str", "str"],
-                    interactive=False, wrap=True, elem_id="neoc-docs", label="Ingested documents",
+                    headers=ui_list("doc_columns", lang), datatype=["str", "str", "str", "number", "number", "str", "str"],
+                    interactive=False, wrap=True, elem_id="neoc-docs", label=t("documents"),
                     max_height=420,
                 )
                 listing_out = [docs_table, delete_pick, kb_info]
                 ingest_btn.click(kb.upload, inputs=[upload], outputs=[ingest_out, *listing_out],
                                  concurrency_limit=1, concurrency_id="ingest", api_visibility="private").then(
-                    lambda: (None, status_line(assistant, limit, mode)), None, [upload, status], queue=False)
+                    lambda: (None, status_line(assistant, limit, mode, lang)), None, [upload, status], queue=False)
                 delete_btn.click(kb.delete, inputs=[delete_pick], outputs=[ingest_out, *listing_out],
-                                 js="(s) => (s && confirm('Remove ' + s + ' from the knowledge base?')) ? s : null",
+                                 js=confirm_delete_js(lang),
                                  concurrency_limit=1, concurrency_id="ingest", api_visibility="private").then(
-                    lambda: status_line(assistant, limit, mode), None, [status], queue=False)
+                    lambda: status_line(assistant, limit, mode, lang), None, [status], queue=False)
                 refresh_kb.click(kb.listing, None, listing_out, queue=False, api_visibility="private")
 
             # ---------------- system ----------------
-            with gr.Tab("System", id="system"):
+            with gr.Tab(t("tab_system"), id="system"):
                 with gr.Row():
-                    sys_refresh = gr.Button("↻ Refresh", size="sm", scale=0, min_width=110, elem_id="neoc-sys-refresh")
+                    sys_refresh = gr.Button(t("refresh"), size="sm", scale=0, min_width=110, elem_id="neoc-sys-refresh")
                     sys_stamp = SafeMarkdown(elem_id="neoc-sys-stamp")
                 with gr.Row():
                     with gr.Column():
                         health_md = SafeMarkdown(elem_id="neoc-health")
                     with gr.Column():
-                        SafeMarkdown("### Key metrics (recent window)")
+                        SafeMarkdown(t("metrics"))
                         stats_md = SafeMarkdown(elem_id="neoc-stats")
                 latency_plot = gr.LinePlot(
-                    x="request", y="seconds", color="outcome", title="Recent answer latency",
-                    x_title="request (oldest → newest)", y_title="seconds", height=260, elem_id="neoc-latency",
+                    x="request", y="seconds", color="outcome", title=t("latency"),
+                    x_title=t("latency_x"), y_title=t("latency_y"), height=260, elem_id="neoc-latency",
                 )
-                with gr.Accordion("Raw health and stats (JSON)", open=False):
+                with gr.Accordion(t("raw"), open=False):
                     raw = gr.JSON()
                 sys_out = [health_md, stats_md, latency_plot, raw, sys_stamp]
                 sys_refresh.click(system.refresh, None, sys_out, queue=False, api_visibility="private")

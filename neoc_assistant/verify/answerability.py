@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from neoc_assistant.reading.asks import asking_clause, measured_words
 from neoc_assistant.reading.guard import Guard
 from neoc_assistant.language.normalize import light_stem, tokenize
+from neoc_assistant.language.texts import answer_text
 from neoc_assistant.language.words import CODE_HEADS, QUESTION_STOPWORDS
 
 _YEAR = re.compile(r"^(19|20)\d\d$")
@@ -54,10 +55,14 @@ class Answerability:
 
     @property
     def message(self) -> str:
+        return self.message_in("en")
+
+    def message_in(self, lang: str) -> str:
+        """The not-found notice in ``lang`` (the question's language), the constraints as the officer wrote them."""
         if self.answerable:
             return ""
         parts = [m if m.startswith(("a ", "an ")) else f"'{m}'" for m in self.missing]
-        return "Nothing about " + " or ".join(parts) + " in the documents."
+        return answer_text("nothing_about", lang, names=answer_text("or", lang).join(parts))
 
 
 def constraints(question: str, guard: Guard, known: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
