@@ -228,7 +228,8 @@ class RagChain:
                         if block:
                             answer.answer += "\n\n" + block
                             yield StreamEvent("token", text="\n\n" + block)
-                    worked = worked_figures(question.standalone, answer.answer) if answer.mode != "not-found" else []
+                    worked = (worked_figures(question.standalone, answer.answer, earlier=[q for q, _ in question.history])
+                              if answer.mode != "not-found" else [])
                     if worked and answer.complete:  # the officer's count through a quoted rate, by code
                         block = "\n\n" + render_worked(worked)
                         answer.answer += block
