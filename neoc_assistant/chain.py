@@ -54,7 +54,7 @@ from neoc_assistant.reading.followup_model import FollowupReader, RulesFollowups
 from neoc_assistant.reading.glossary import Glossary
 from neoc_assistant.reading.weights import per_head
 from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever
-from neoc_assistant.settings import CacheSettings, ReaderSettings
+from neoc_assistant.settings import CacheSettings, ConversationSettings, ReaderSettings
 from neoc_assistant.store.embeddings import Embedder
 from neoc_assistant.store.manifest import Manifest
 
@@ -93,6 +93,7 @@ class RagChain:
         reader: ReaderSettings,
         writer: AnswerWriter,
         followups: FollowupReader | None = None,
+        conversation: ConversationSettings | None = None,
     ):
         """``manifest``, ``engine`` and ``reader``: the knowledge-base version, the model identity and
         the composition settings, all part of every cache key; ``writer``: the last stage;
@@ -107,6 +108,7 @@ class RagChain:
         self.reader = reader
         self.writer = writer
         self.followups = followups or RulesFollowups(embedder.encode)
+        self.conversation = conversation or ConversationSettings()
         self.versions = VersionView(manifest)
         # Two halves, so a server can answer a cache hit at once and queue only the rest for a slot.
         self.lookup = RunnableLambda(self._read, name="read") | RunnableLambda(self._cache_lookup, name="cache")
@@ -156,7 +158,8 @@ class RagChain:
             model_id=f"{model}/{self.reader.mode}" if model != "none" else model,
             prompt_version=f"{self.cache.prompt_version}/{PROMPT_VERSION}/{READER_PROMPT_VERSION}",
             # the version links too: a sidecar edited alone changes which documents answer
-            retrieval_key=f"{self.retriever.config_key()}/{self.reader.model_dump_json()}/{self.versions.key()}",
+            retrieval_key=f"{self.retriever.config_key()}/{self.reader.model_dump_json()}/{self.versions.key()}"
+                          f"/{self.conversation.bare_retrieval}:{self.conversation.bare_margin}",
             filters_key=question.filters.cache_key() if question.filters else "",
         )
 
@@ -196,11 +199,22 @@ class RagChain:
             e0 = time.perf_counter()
             vector = self.embedder.embed_query_vector(query)
             question.timings_ms["embed"] = (time.perf_counter() - e0) * 1000
+        retrieved = self._search(question, query, vector)
+        if self.conversation.bare_retrieval and question.history and question.standalone != question.text:
+            # the reading may be wrong ("what about the radio check?" read into the siren question): the
+            # follow-up is looked up as asked too, and its passages answer when likelier relevant
+            bare = self.glossary.gloss(per_head(question.text))
+            alone = self._search(question, bare, self.embedder.embed_query_vector(bare))
+            if _best(alone) > _best(retrieved) + self.conversation.bare_margin:
+                looked = replace(looked, question=replace(question, reading=bare))
+                retrieved = alone
+        question.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
+        return Found(looked, retrieved)
+
+    def _search(self, question: Question, query: str, vector: np.ndarray) -> Retrieved:
         scope = self.versions.current_scope()  # superseded revisions are left out (answering/versions.py)
         hits = self.retriever.search(query, filters=question.filters, query_vector=vector, scope=scope)
-        relevant = [h for h in hits if self.retriever.is_relevant(h)]
-        question.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
-        return Found(looked, Retrieved(hits, relevant, vector))
+        return Retrieved(hits, [h for h in hits if self.retriever.is_relevant(h)], vector)
 
     def _superseded(self, found: Found, used: list[Retrieved]) -> Retrieved | None:
         """The passages of superseded revisions only (asked for when the current ones do not answer)."""
@@ -228,7 +242,8 @@ class RagChain:
                         if block:
                             answer.answer += "\n\n" + block
                             yield StreamEvent("token", text="\n\n" + block)
-                    worked = worked_figures(question.standalone, answer.answer) if answer.mode != "not-found" else []
+                    worked = (worked_figures(question.standalone, answer.answer, earlier=[q for q, _ in question.history])
+                              if answer.mode != "not-found" else [])
                     if worked and answer.complete:  # the officer's count through a quoted rate, by code
                         block = "\n\n" + render_worked(worked)
                         answer.answer += block
@@ -262,6 +277,11 @@ class RagChain:
             created_at=time.time(), verification=answer.verification, notice=answer.notice,
         )
         self.response_cache.store(question.standalone, looked.context, cached, query_vector=looked.vector)
+
+
+def _best(retrieved: Retrieved) -> float:
+    """The calibrated relevance of the best passage (comparable across queries, unlike the ranking scores)."""
+    return max((h.scores.get("relevance", 0.0) for h in retrieved.hits), default=0.0)
 
 
 def _understood(question: Question) -> str:

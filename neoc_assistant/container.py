@@ -284,7 +284,7 @@ class Container:
         return self._once("chain", lambda: RagChain(
             retriever=self.retriever, embedder=self.embedder, engine=self.engine,
             response_cache=self.response_cache, manifest=self.manifest, glossary=self.glossary, cache=s.cache,
-            reader=s.reader, writer=self.writer, followups=self.followups))
+            reader=s.reader, writer=self.writer, followups=self.followups, conversation=s.conversation))
 
     @property
     def followups(self) -> FollowupReader:

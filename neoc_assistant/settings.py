@@ -283,6 +283,12 @@ class ConversationSettings(_Section):
     timeout_seconds: float = Field(default=4.0, gt=0, description="resolver = model: longest a rewrite may take "
                                    "(queueing included); then the rules' reading is used.")
     max_tokens: int = Field(default=48, ge=8, le=256, description="resolver = model: longest rewrite, in tokens.")
+    bare_retrieval: bool = Field(
+        default=True, description="A follow-up read with the conversation is also looked up as asked; the "
+        "passages of the reading whose best passage is likelier relevant answer (by ``bare_margin``): a misread "
+        "\"what about the radio check?\" is answered on its own words.")
+    bare_margin: float = Field(default=0.3, ge=-1, le=1, description="bare_retrieval: how much likelier relevant "
+                               "(calibrated relevance) the follow-up's own best passage must be to be used.")
 
     @field_validator("model_path", mode="after")
     @classmethod

@@ -9,6 +9,7 @@ Usage::
         --resolver model --resolver-model ~/.cache/neoc-assistant/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
     # --resolver rules (default) | model: how follow-ups are read (conversation.resolver);
     # --resolver-model: the GGUF that rewrites them (default: --model, the answer model); --threads N
+    # --bare-retrieval on|off, --bare-margin X: conversation.bare_retrieval / bare_margin
 
 Each dialogue is asked turn by turn through the ``Assistant`` with the conversation so far, on the
 default knowledge base or the FEMA corpus (its ``corpus`` field). Per kind of follow-up:
@@ -70,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resolver-model", help="GGUF that rewrites follow-ups (default: --model)")
     ap.add_argument("--resolver-timeout", type=float, default=4.0, help="conversation.timeout_seconds")
     ap.add_argument("--threads", type=int, default=2, help="model threads (answers and rewrites)")
+    ap.add_argument("--bare-retrieval", default="on", choices=["on", "off"],
+                    help="conversation.bare_retrieval: also look a read follow-up up as asked")
+    ap.add_argument("--bare-margin", type=float, default=None, help="conversation.bare_margin")
     args = ap.parse_args(argv)
     dialogues = [json.loads(line) for line in Path(args.dialogues).read_text().splitlines() if line.strip()]
     dialogues = [d for d in dialogues if args.split == "all" or d["split"] == args.split]
@@ -85,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         container = Container(Settings(data_dir=data, kb_dir=corpus, model_path=model, cache_enabled=False,
                                        query_log_enabled=False, n_threads=args.threads,
                                        conversation={"resolver": args.resolver, "model_path": rewriter,
-                                                     "timeout_seconds": args.resolver_timeout}))
+                                                     "timeout_seconds": args.resolver_timeout,
+                                                     "bare_retrieval": args.bare_retrieval == "on",
+                                                     **({} if args.bare_margin is None
+                                                        else {"bare_margin": args.bare_margin})}))
         container.assistant.ingest([corpus], show_progress=True)
         if args.resolver == "model":
             container.followups.warm()  # type: ignore[attr-defined]  # the load is not a follow-up's latency

@@ -6,6 +6,13 @@ people per toilet = 6 toilets (rounded up)". The arithmetic is done here, by cod
 the question and a rate in the text already shown - never by the model - and only when the units
 agree (people with "per person"/"per N people", households with "per household"). Counts of
 things to provide are rounded up: 301 people at 1 toilet per 50 need 7 toilets, not 6.02.
+
+Rates are written more ways than "X per person", and each way read here was found unread in the
+documents (``rates.py`` has the readers): a number in words ("one gallon", "about six square
+feet"), a rate said of its subject ("Adults require about six square feet of space": per adult), the
+parts of a rate in brackets ("1 gallon per person, per day (3 quarts for drinking, ...)": the parts
+are per person too), and a family package's contents ("Food basket: rice 30 kg, lentils 3 kg" under
+a family kit: per household).
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
+from neoc_assistant.compose.rates import NUMBER, PerHead, bracketed_parts, number, package_items, subject_rates
 from neoc_assistant.language.words import content_stems
 
 WORKED_LABEL = "Worked figure (calculated from the quoted numbers, not stated in the documents):"
@@ -36,8 +45,9 @@ _N_PER_THING = re.compile(rf"\b(?P<n>{_NUMBER})\s+(?P<unit>{_PEOPLE}|{_HOUSEHOLD
                           rf"(?:\s+[a-z][a-z\-]{{1,20}})?)", re.IGNORECASE)
 # "15 litres per person per day", "200 g per person per month", "30 kg per household"
 _MEASURE = r"(?:[a-z0-9²\-]+\s+){0,2}[a-z0-9²\-]+(?:\s+of\s+[a-z]+(?:\s+[a-z]+)?)?"  # "square feet of floor space"
-_PER_HEAD = re.compile(rf"\b(?P<x>{_NUMBER})\s+(?P<measure>{_MEASURE})\s+per\s+"
-                       rf"(?P<unit>person|head|capita|household|family)\b(?P<per>(?:\s+per\s+[a-z]+)?)", re.IGNORECASE)
+_PER_HEAD = re.compile(rf"\b(?P<x>{NUMBER})\s+(?P<measure>{_MEASURE})\s+per\s+"
+                       rf"(?P<unit>person|head|capita|household|family)\b(?P<per>(?:,?\s+per\s+[a-z]+)?)", re.IGNORECASE)
+_HEADING = re.compile(r"^\s*(?![-•*])[^\n]{3,120}:\s*$")  # "Standard family relief kit (household of 5):"
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,7 @@ class Worked:
 
 
 def _num(text: str) -> float:
-    return float(text.replace(",", ""))
+    return number(text)
 
 
 def _fmt(value: float) -> str:
@@ -76,19 +86,27 @@ def _plural(thing: str, n: float) -> str:
 _PLURAL_ALREADY = {"feet", "people", "staff", "children", "men", "women", "data"}
 
 
-def worked_figures(question: str, shown: str, limit: int = 2) -> list[Worked]:
+def worked_figures(question: str, shown: str, limit: int = 2, earlier: Sequence[str] = ()) -> list[Worked]:
     """The figures for the counts in ``question`` and the rates in ``shown`` (the answer's text).
     Only rates on lines that share a word with the question (besides the count) are used: a toilet
-    ratio for a toilet question, not the tap ratio quoted beside it."""
-    counts = [(_num(m.group("n")), _kind(m.group("unit")), m.group("unit")) for m in _COUNT.finditer(question)]
-    counts += [(_num(m.group("n")), "people", "people") for m in _PLACE_COUNT.finditer(question)]
+    ratio for a toilet question, not the tap ratio quoted beside it. ``earlier``: the conversation's
+    questions before it, oldest first - "and how many just go to friends?" after "9500 people in the
+    zone..." goes on counting the 9,500 (only a question that carries on - "and/so how many/much" -
+    and names no count of its own)."""
+    counts = _counts(question)
+    if not counts and _CARRIES_ON.match(question):
+        counts = next((c for c in map(_counts, reversed(earlier)) if c), [])
     if not counts:
         return []
     asked = set(content_stems(question))
     scored: list[tuple[int, Worked]] = []
     seen: set[str] = set()
+    heading = ""
     for line in shown.splitlines():
-        overlap = len(asked & set(content_stems(line)) - _COUNT_WORDS)
+        if _HEADING.match(line):
+            heading = line
+            continue
+        overlap = len(asked & set(content_stems(line)) - _COUNT_WORDS) or _asks_for_area(question, line)
         if overlap == 0:
             continue
         for count, kind, unit in counts:
@@ -96,11 +114,47 @@ def worked_figures(question: str, shown: str, limit: int = 2) -> list[Worked]:
                 if text not in seen:
                     seen.add(text)
                     scored.append((overlap, Worked(text, result)))
+            for rate in _other_rates(line, heading):
+                named = bool(rate.use) and set(content_stems(rate.use)) <= asked
+                if rate.named_only and not named:
+                    continue  # a package's item the question did not ask about
+                worked = _per_head_figure(rate, count, kind, unit)
+                if worked is not None and worked.text not in seen:
+                    seen.add(worked.text)
+                    scored.append((overlap + (2 if named else 0), worked))
     scored.sort(key=lambda x: -x[0])
     return [w for _, w in scored[:limit]]
 
 
+_CARRIES_ON = re.compile(r"^\s*(?:and|also|so|then)\b[\s,]*(?:(?:just|only)\s+)?how\s+(?:many|much)\b", re.IGNORECASE)
+
+
+def _counts(question: str) -> list[tuple[float, str, str]]:
+    counts = [(_num(m.group("n")), _kind(m.group("unit")), m.group("unit")) for m in _COUNT.finditer(question)]
+    return counts + [(_num(m.group("n")), "people", "people") for m in _PLACE_COUNT.finditer(question)]
+
+
 _COUNT_WORDS = {"peopl", "person", "household", "famil", "day"}
+# "how big does the shelter area need to be?" is answered by "six square feet of space" with no word in common
+_AREA_ASK = re.compile(r"\b(?:how\s+(?:big|large)|area|floor\s+space|how\s+much\s+(?:space|room))\b", re.IGNORECASE)
+_AREA = re.compile(r"\b(?:square\s+(?:feet|foot|metres?|meters?)|sq\.?\s*(?:ft|m)|m2|m²)\b", re.IGNORECASE)
+
+
+def _asks_for_area(question: str, line: str) -> int:
+    return int(bool(_AREA_ASK.search(question) and _AREA.search(line)))
+
+
+def _other_rates(line: str, heading: str) -> list[PerHead]:
+    """The rates ``rates.py`` reads (in words, said of the subject, bracketed parts, package contents)."""
+    return subject_rates(line) + bracketed_parts(line) + package_items(line, heading)
+
+
+def _per_head_figure(rate: PerHead, count: float, kind: str, unit: str) -> Worked | None:
+    if (kind == "households") != (rate.per == "household"):
+        return None
+    result = count * rate.x
+    return Worked(f"{_fmt(count)} {unit} at {rate.said} = {_fmt(result)} {_plural(rate.measure, result)}"
+                  f"{rate.tail} ({_fmt(count)} × {_fmt(rate.x)})", result)
 
 
 def _line_figures(line: str, count: float, kind: str, unit: str):
