@@ -53,6 +53,7 @@ from neoc_assistant.question import Question, Retrieved
 from neoc_assistant.reading.followup_model import FollowupReader, RulesFollowups
 from neoc_assistant.reading.glossary import Glossary
 from neoc_assistant.reading.weights import per_head
+from neoc_assistant.language.words import content_stems
 from neoc_assistant.retrieve.retriever import KnowledgeBaseRetriever
 from neoc_assistant.settings import CacheSettings, ConversationSettings, ReaderSettings
 from neoc_assistant.store.embeddings import Embedder
@@ -200,13 +201,19 @@ class RagChain:
             vector = self.embedder.embed_query_vector(query)
             question.timings_ms["embed"] = (time.perf_counter() - e0) * 1000
         retrieved = self._search(question, query, vector)
-        if self.conversation.bare_retrieval and question.history and question.standalone != question.text:
+        if (self.conversation.bare_retrieval and question.history and question.standalone != question.text
+                and len(set(content_stems(question.text))) >= 2):
             # the reading may be wrong ("what about the radio check?" read into the siren question): the
-            # follow-up is looked up as asked too, and its passages answer when likelier relevant
+            # follow-up is looked up as asked too, and its passages answer when likelier relevant. Not a
+            # fragment of one content word: "and for children?" alone finds passages about children,
+            # which always look relevant, while the question is the water ration for children
             bare = self.glossary.gloss(per_head(question.text))
             alone = self._search(question, bare, self.embedder.embed_query_vector(bare))
             if _best(alone) > _best(retrieved) + self.conversation.bare_margin:
-                looked = replace(looked, question=replace(question, reading=bare))
+                # the question is then read as asked: "Understood as" would name a reading the answer did
+                # not use. Not cached: the bare words ("and for children?") mean something else elsewhere
+                looked = replace(looked, question=replace(question, reading=bare, resolved="", resolved_by=""),
+                                 context=None)
                 retrieved = alone
         question.timings_ms["retrieve"] = (time.perf_counter() - t0) * 1000
         return Found(looked, retrieved)
