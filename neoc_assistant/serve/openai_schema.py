@@ -143,9 +143,23 @@ SOURCES_HEADING = answer_text("sources")  # English; a Nepali question's footer 
 
 
 def _without_sources(answer: str) -> str:
-    """An answer as a client sends it back, without the sources footer we added to it (either language's)."""
-    cuts = [answer.rpartition("\n\n" + heading + "\n") for heading in every_language("answer", "sources")]
-    return max((head for head, sep, _ in cuts if sep), key=len, default=answer)
+    """An answer as a client sends it back, without the footer we added to it (``footer``, either
+    language's). The footer is one block of single-newline lines after a blank line; "Understood as"
+    and a notice may come before the sources heading, so the block starts at the blank line before them."""
+    kept = []
+    for heading in every_language("answer", "sources"):
+        head, sep, _ = answer.rpartition("\n" + heading + "\n")
+        if not sep:
+            continue
+        if head.endswith("\n"):  # the heading opens the footer
+            kept.append(head[:-1])
+        elif (start := head.rfind("\n\n")) >= 0:  # lines of the footer before the heading
+            kept.append(head[:start])
+    if kept:
+        return max(kept, key=len)
+    body, sep, last = answer.rpartition("\n\n")  # a not-found answer's footer: "Understood as" alone
+    prefixes = tuple(t.split("{text}")[0] for t in every_language("answer", "understood"))
+    return body if sep and last.startswith(prefixes) and "\n" not in last else answer
 
 
 # -- what is returned ---------------------------------------------------------------------------------
